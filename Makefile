@@ -1,0 +1,53 @@
+# YouWorker. `make dev` runs the whole platform locally; `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+TEMPORAL_CLI_VERSION := v1.5.1
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# `go test` flags; CI may add -v. Race detection runs on every package: see docs/operations.md.
+TESTFLAGS ?= -race -timeout 15m
+FUZZTIME ?= 5s
+
+.PHONY: all build tools dev test lint fmt bench docs clean
+
+all: build
+
+## tools: everything the build and tests need besides Go and Postgres (the Temporal CLI dev server)
+tools: $(BIN)/temporal
+
+$(BIN)/temporal:
+	@mkdir -p $(BIN)
+	@echo ">> building the Temporal CLI $(TEMPORAL_CLI_VERSION) into bin/ (takes a few minutes once)"
+	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+## build: the youworker binary
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/youworker ./cmd/youworker
+
+## dev: Postgres, Temporal + UI, migrations, worker, API, Ollama or its stand-in; Ctrl-C stops all
+dev: tools build
+	$(BIN)/youworker dev
+
+## test: unit and integration tests against real Postgres and Temporal, then brief fuzzing
+test: tools
+	$(GO) test $(TESTFLAGS) ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyAccess$$' -fuzztime $(FUZZTIME) ./auth
+	$(GO) test -run '^$$' -fuzz '^FuzzBindJSON$$' -fuzztime $(FUZZTIME) ./api
+
+## lint: formatting, vet, staticcheck and Temporal's workflowcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	$(GO) tool workflowcheck ./workflows/...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)/youworker
+
+## docs: regenerate the README's configuration table from config.Config
+docs:
+	$(GO) test ./config -run TestREADMEConfigTable -update

@@ -1,0 +1,198 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/require"
+
+	"github.com/youworker/youworker/config"
+	"github.com/youworker/youworker/migrations"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type apiEnv struct {
+	t     *testing.T
+	srv   *Server
+	http  *httptest.Server
+	store *store.Store
+	logs  *syncBuffer
+	cfg   config.Config
+}
+
+func testConfig(t testing.TB, dsn string) config.Config {
+	cfg, err := config.FromMap(map[string]string{
+		"DATABASE_URL":  dsn,
+		"JWT_SECRET":    "test-secret-test-secret-test-secret-42",
+		"COOKIE_SECURE": "false",
+		"LOG_LEVEL":     "debug",
+		"FERNET_KEYS":   "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=",
+	})
+	require.NoError(t, err)
+	return cfg
+}
+
+// newAPI starts the real router over a fresh database. mutate may change the configuration and
+// the health checks before the server is built.
+func newAPI(t *testing.T, mutate func(*config.Config, *[]Check)) *apiEnv {
+	t.Helper()
+	db := testenv.NewDB(t)
+	cfg := testConfig(t, db.DSN)
+	logs := &syncBuffer{}
+	log := cfg.Logger(logs)
+	st, err := store.Open(store.Options{URL: db.DSN, PoolSize: 4, MaxOverflow: 4, PrePing: true, SlowQuery: cfg.DBSlowQuery, Logger: log})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	checks := []Check{{Name: "postgres", Required: true, Probe: st.Ping}}
+	if mutate != nil {
+		mutate(&cfg, &checks)
+	}
+	srv, err := New(Deps{Config: cfg, Store: st, Checks: checks, Logger: log})
+	require.NoError(t, err)
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &apiEnv{t: t, srv: srv, http: hs, store: st, logs: logs, cfg: cfg}
+}
+
+// client is one API user agent: a cookie jar and optional default headers.
+type client struct {
+	e       *apiEnv
+	jar     http.CookieJar
+	headers map[string]string
+}
+
+func (e *apiEnv) client() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{e: e, jar: jar, headers: map[string]string{}}
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.Body, &m), "body: %s", r.Body)
+	return m
+}
+
+// errCode returns error.code of an envelope and checks the envelope's shape.
+func (r response) errCode(t *testing.T) string {
+	t.Helper()
+	m := r.JSON(t)
+	e, ok := m["error"].(map[string]any)
+	require.True(t, ok, "not an error envelope: %s", r.Body)
+	for _, k := range []string{"code", "message", "details", "request_id"} {
+		require.Contains(t, e, k)
+	}
+	require.Equal(t, r.Header.Get("X-Request-ID"), e["request_id"])
+	return e["code"].(string)
+}
+
+func (c *client) do(method, path string, body any, extra ...string) response {
+	c.e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		require.NoError(c.e.t, err)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, c.e.http.URL+path, rd)
+	require.NoError(c.e.t, err)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		req.Header.Set(extra[i], extra[i+1])
+	}
+	hc := &http.Client{Jar: c.jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Do(req)
+	require.NoError(c.e.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(c.e.t, err)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+const testPassword = "correct horse battery staple"
+
+// signup registers and logs in a user through the API; the client then holds the cookies and
+// sends the CSRF header.
+func (e *apiEnv) signup(name string) (*client, map[string]any) {
+	e.t.Helper()
+	c := e.client()
+	r := c.do("POST", "/v1/auth/register", map[string]any{"username": name, "password": testPassword})
+	require.Equal(e.t, http.StatusCreated, r.Status, "%s", r.Body)
+	r = c.do("POST", "/v1/auth/login", map[string]any{"username": name, "password": testPassword})
+	require.Equal(e.t, http.StatusOK, r.Status, "%s", r.Body)
+	login := r.JSON(e.t)
+	c.headers["X-CSRF-Token"] = login["csrf_token"].(string)
+	return c, login
+}
+
+// bearer returns a client that authenticates with the access token only (no cookies).
+func (e *apiEnv) bearer(login map[string]any) *client {
+	c := e.client()
+	c.jar = nil
+	c.headers["Authorization"] = "Bearer " + login["access_token"].(string)
+	return c
+}
+
+func newTestServer(t *testing.T, srv *Server) *httptest.Server {
+	t.Helper()
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+func migrateForTest(t *testing.T, dsn string) {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = migrations.Up(context.Background(), db)
+	require.NoError(t, err)
+}

@@ -1,0 +1,179 @@
+// Package api is YouWorker's REST API (gin): routing, middleware, handlers, the error envelope,
+// SSE streams and the OpenAPI document.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/youworker/youworker/auth"
+	"github.com/youworker/youworker/config"
+	"github.com/youworker/youworker/store"
+)
+
+// Deps are what the API needs, wired by hand in cmd/youworker.
+type Deps struct {
+	Config config.Config
+	Store  *store.Store
+	Checks []Check // dependencies reported by /health/detailed
+	Logger *slog.Logger
+	// Registry receives the API's metrics; nil makes a private one.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg     config.Config
+	store   *store.Store
+	tokens  *auth.Tokens
+	checks  []Check
+	log     *slog.Logger
+	metrics *httpMetrics
+	reg     *prometheus.Registry
+	engine  *gin.Engine
+	now     func() time.Time
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New builds the API and its routes.
+func New(d Deps) (*Server, error) {
+	reg := d.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "youworker_http_requests_total", Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "youworker_http_request_duration_seconds", Help: "HTTP request latency by method and route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route"}),
+	}
+	if err := registerAll(reg, m.requests, m.latency, collectors.NewDBStatsCollector(d.Store.SQL(), "youworker")); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     d.Config,
+		store:   d.Store,
+		tokens:  auth.NewTokens(d.Config.JWTSecret, d.Config.JWTIssuer, d.Config.JWTAudience, d.Config.AccessTokenTTL),
+		checks:  d.Checks,
+		log:     d.Logger,
+		metrics: m,
+		reg:     reg,
+		now:     func() time.Time { return time.Now().UTC() },
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func registerAll(reg *prometheus.Registry, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return fmt.Errorf("register metrics: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) routes() error {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
+		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	e.Use(requestID(), s.recovery(), s.accessLog(), s.limitBody(s.cfg.MaxBodyBytes), s.authenticate())
+	e.NoRoute(s.noRoute)
+	e.NoMethod(s.noMethod)
+
+	e.GET("/health", s.health)
+	e.GET("/health/detailed", s.healthDetailed)
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
+	e.GET("/openapi.json", s.openAPI)
+
+	v1 := e.Group("/v1")
+	a := v1.Group("/auth")
+	a.POST("/register", s.register)
+	a.POST("/login", s.login)
+	a.POST("/refresh", s.refresh)
+	a.POST("/logout", s.logout)
+	a.GET("/me", s.requireCaller, s.me)
+	a.GET("/csrf-token", s.requireCaller, s.csrfToken)
+
+	acct := v1.Group("/account", s.requireCaller)
+	acct.GET("", s.account)
+	acct.POST("/api-keys", s.createAPIKey)
+	acct.GET("/api-keys", s.listAPIKeys)
+	acct.DELETE("/api-keys/:id", s.revokeAPIKey)
+
+	s.engine = e
+	return nil
+}
+
+// ListenAndServe serves on addr until ctx is cancelled, then drains in-flight requests for up to
+// HTTP_SHUTDOWN_TIMEOUT.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is ListenAndServe on an existing listener.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.engine,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("api listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	s.log.Info("api draining", "timeout", s.cfg.ShutdownTimeout)
+	err := srv.Shutdown(shutdownCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+// Command youworker is the one YouWorker binary. Subcommands:
+//
+//	youworker api                       serve the REST API
+//	youworker worker                    run the Temporal worker
+//	youworker migrate up|down|status    manage the database schema
+//	youworker dev                       run the whole platform locally (what `make dev` calls)
+//	youworker ollama-standin            serve the scripted Ollama test double
+//	youworker keys generate             print a new encryption key
+//	youworker env                       print the configuration variables (markdown)
+//	youworker version                   print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/youworker/youworker/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "youworker:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: youworker <command> [flags]
+
+commands:
+  api                     serve the REST API
+  worker                  run the Temporal worker
+  migrate up|down|status  manage the database schema
+  dev                     run the whole platform locally (make dev)
+  ollama-standin          serve the scripted Ollama test double (not a language model)
+  keys generate           print a new Fernet key for FERNET_KEYS
+  env                     print every configuration variable with its default (markdown)
+  version                 print the version
+
+Configuration comes from environment variables; see README.md.`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "api":
+		return runAPI(ctx, rest)
+	case "worker":
+		return runWorker(ctx, rest)
+	case "migrate":
+		return runMigrate(ctx, rest, stdout)
+	case "dev":
+		return runDev(ctx, rest, stdout)
+	case "ollama-standin":
+		return runStandin(ctx, rest)
+	case "keys":
+		return runKeys(ctx, rest, stdout)
+	case "env":
+		printEnvTable(stdout)
+		return nil
+	case "version":
+		fmt.Fprintln(stdout, "youworker", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	fmt.Fprintln(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func printEnvTable(w io.Writer) {
+	fmt.Fprint(w, config.MarkdownTable())
+}

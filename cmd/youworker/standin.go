@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/youworker/youworker/standin/ollama"
+)
+
+// runStandin serves the Ollama stand-in: a scripted test double speaking Ollama's wire protocol,
+// for tests, benchmarks and offline development. It is not a language model.
+func runStandin(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("ollama-standin", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:11434", "listen address")
+	delay := fs.Duration("token-delay", 0, "delay between streamed tokens")
+	dim := fs.Int("dimension", 768, "embedding dimension")
+	strict := fs.Bool("strict-models", false, "404 for models it does not advertise")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "ollama-standin")
+	return ollama.ListenAndServe(ctx, ollama.Options{
+		TokenDelay: time.Duration(*delay), Dimension: *dim, StrictModels: *strict, Logger: log,
+	}, *addr)
+}

@@ -1,0 +1,303 @@
+// Package config reads YouWorker's configuration from environment variables.
+//
+// Every variable, its default and its meaning is declared once, in the struct tags below; the
+// README's configuration table is checked against them by a test.
+package config
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/youworker/youworker/logging"
+)
+
+// Config is the whole configuration of every YouWorker process.
+type Config struct {
+	// Logging.
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" desc:"debug, info, warn or error"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json" desc:"json or text"`
+	DataDir   string `env:"DATA_DIR" envDefault:".data" desc:"directory for local state (embedded vector store, blobs, dev keys)"`
+
+	// HTTP API.
+	APIAddr            string        `env:"API_ADDR" envDefault:":8080" desc:"listen address of the API"`
+	PublicURL          string        `env:"PUBLIC_URL" envDefault:"http://localhost:8080" desc:"external base URL of the API (links, SSO callbacks)"`
+	MaxBodyBytes       int64         `env:"MAX_BODY_BYTES" envDefault:"1048576" desc:"request body cap for JSON routes (413 above it)"`
+	ReadHeaderTimeout  time.Duration `env:"HTTP_READ_HEADER_TIMEOUT" envDefault:"10s" desc:"time allowed to read request headers"`
+	ShutdownTimeout    time.Duration `env:"HTTP_SHUTDOWN_TIMEOUT" envDefault:"30s" desc:"grace period for in-flight requests and streams on SIGTERM"`
+	TrustedProxies     []string      `env:"TRUSTED_PROXIES" envSeparator:"," desc:"CIDRs or IPs whose X-Forwarded-For is believed; empty trusts none"`
+	AllowRegistration  bool          `env:"ALLOW_REGISTRATION" envDefault:"true" desc:"allow POST /v1/auth/register (403 when false)"`
+	CookieSecure       bool          `env:"COOKIE_SECURE" envDefault:"true" desc:"mark auth cookies Secure (set false only for plain-HTTP development)"`
+	HealthCheckTimeout time.Duration `env:"HEALTH_CHECK_TIMEOUT" envDefault:"2s" desc:"per-dependency timeout of /health/detailed"`
+
+	// Authentication.
+	JWTSecret       string        `env:"JWT_SECRET" desc:"HMAC key (at least 32 bytes) signing access tokens and CSRF tokens; required"`
+	JWTIssuer       string        `env:"JWT_ISSUER" envDefault:"youworker" desc:"iss claim issued and required"`
+	JWTAudience     string        `env:"JWT_AUDIENCE" envDefault:"youworker-api" desc:"aud claim issued and required"`
+	AccessTokenTTL  time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m" desc:"lifetime of access tokens"`
+	RefreshTokenTTL time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"720h" desc:"lifetime of refresh tokens (rotated on every use)"`
+
+	// Postgres.
+	DatabaseURL        string        `env:"DATABASE_URL" desc:"Postgres connection URL; required"`
+	DBPoolSize         int           `env:"DB_POOL_SIZE" envDefault:"10" desc:"connections kept open (idle pool)"`
+	DBMaxOverflow      int           `env:"DB_MAX_OVERFLOW" envDefault:"20" desc:"extra connections allowed above the pool under load"`
+	DBConnMaxLifetime  time.Duration `env:"DB_CONN_MAX_LIFETIME" envDefault:"30m" desc:"connections are recycled after this long"`
+	DBConnMaxIdleTime  time.Duration `env:"DB_CONN_MAX_IDLE_TIME" envDefault:"5m" desc:"idle overflow connections are closed after this long"`
+	DBPrePing          bool          `env:"DB_PRE_PING" envDefault:"true" desc:"check a pooled connection is alive before reusing it"`
+	DBSlowQuery        time.Duration `env:"DB_SLOW_QUERY_THRESHOLD" envDefault:"1s" desc:"queries slower than this are logged at WARN with their SQL"`
+	DBStatementTimeout time.Duration `env:"DB_STATEMENT_TIMEOUT" envDefault:"30s" desc:"server-side statement_timeout of every connection"`
+
+	// Temporal.
+	TemporalAddress   string        `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233" desc:"Temporal frontend host:port"`
+	TemporalNamespace string        `env:"TEMPORAL_NAMESPACE" envDefault:"default" desc:"Temporal namespace"`
+	TaskQueue         string        `env:"TEMPORAL_TASK_QUEUE" envDefault:"youworker" desc:"task queue of the YouWorker worker"`
+	WorkerStopTimeout time.Duration `env:"WORKER_STOP_TIMEOUT" envDefault:"30s" desc:"on SIGTERM the worker stops polling and lets running activities finish this long"`
+
+	// LLM.
+	OllamaHost  string `env:"OLLAMA_HOST" envDefault:"http://127.0.0.1:11434" desc:"Ollama base URL"`
+	ChatModel   string `env:"OLLAMA_MODEL" envDefault:"llama3.1:8b" desc:"default chat model of new sessions"`
+	EmbedModel  string `env:"OLLAMA_EMBED_MODEL" envDefault:"nomic-embed-text" desc:"embedding model"`
+	LLMRequired bool   `env:"LLM_REQUIRED" envDefault:"true" desc:"whether /health/detailed answers 503 when Ollama is down"`
+
+	// Encryption at rest.
+	FernetKeys []string `env:"FERNET_KEYS" envSeparator:"," desc:"comma-separated Fernet keys; the first encrypts, all decrypt (youworker keys generate); required"`
+
+	// Chat turns.
+	MaxMessageChars    int           `env:"MAX_MESSAGE_CHARS" envDefault:"32000" desc:"longest user message accepted (400 above it)"`
+	TurnMaxSteps       int           `env:"TURN_MAX_STEPS" envDefault:"8" desc:"model calls per turn; a model still calling tools after that fails the turn (STEP_LIMIT_EXCEEDED)"`
+	LLMTimeout         time.Duration `env:"LLM_TIMEOUT" envDefault:"5m" desc:"one model call, start to finish"`
+	LLMHeartbeat       time.Duration `env:"LLM_HEARTBEAT_TIMEOUT" envDefault:"15s" desc:"a model call whose worker went silent this long is retried on another worker"`
+	LLMMaxAttempts     int           `env:"LLM_MAX_ATTEMPTS" envDefault:"4" desc:"attempts per model call before the turn fails with LLM_UNAVAILABLE"`
+	ToolTimeout        time.Duration `env:"TOOL_TIMEOUT" envDefault:"60s" desc:"one tool call, start to finish (servers may set a shorter one)"`
+	ToolMaxAttempts    int           `env:"TOOL_MAX_ATTEMPTS" envDefault:"3" desc:"attempts per tool call on transport failures; then the model is told the tool failed"`
+	ApprovalTimeout    time.Duration `env:"APPROVAL_TIMEOUT" envDefault:"15m" desc:"how long a tool call waits for the user's approval before it counts as denied"`
+	TokenFlushInterval time.Duration `env:"TOKEN_FLUSH_INTERVAL" envDefault:"30ms" desc:"streamed tokens are written to the event log in batches at most this often"`
+	HistoryLimit       int           `env:"CHAT_HISTORY_LIMIT" envDefault:"100" desc:"most recent messages of a session sent to the model"`
+	HeartbeatThrottle  time.Duration `env:"WORKER_HEARTBEAT_THROTTLE" envDefault:"500ms" desc:"longest gap between activity heartbeats sent to Temporal (bounds how fast a cancel reaches a running call)"`
+
+	// Tools (MCP).
+	MCPServers     []string      `env:"MCP_SERVERS" envSeparator:"," desc:"built-in MCP servers as name=url pairs, e.g. datetime=http://127.0.0.1:8091/mcp"`
+	MCPListTTL     time.Duration `env:"MCP_TOOLS_TTL" envDefault:"30s" desc:"how long a server's tool list is cached"`
+	MCPTimeout     time.Duration `env:"MCP_TIMEOUT" envDefault:"30s" desc:"per-call timeout of built-in MCP servers"`
+	ToolResultMax  int           `env:"TOOL_RESULT_MAX_BYTES" envDefault:"65536" desc:"tool results are cut to this size before the model sees them"`
+	ApprovalTools  []string      `env:"TOOLS_REQUIRE_APPROVAL" envSeparator:"," desc:"tool names that wait for the user's approval before running"`
+	MCPIdentityKey string        `env:"MCP_IDENTITY_SECRET" desc:"key signing the caller identity sent to MCP servers; default derived from JWT_SECRET"`
+}
+
+// FromEnv reads the configuration from the process environment and validates it. The error
+// names the offending variable.
+func FromEnv() (Config, error) {
+	return parse(env.Options{})
+}
+
+// FromMap is FromEnv over an explicit environment (tests, the dev launcher).
+func FromMap(vars map[string]string) (Config, error) {
+	return parse(env.Options{Environment: vars})
+}
+
+func parse(opts env.Options) (Config, error) {
+	var c Config
+	if err := env.ParseWithOptions(&c, opts); err != nil {
+		return Config{}, explain(err)
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// explain rewrites the library's parse errors, which name Go fields, to name the variable.
+func explain(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("config: %w", err)
+	}
+	msgs := make([]string, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			msgs = append(msgs, fmt.Sprintf("%s: cannot parse as %s: %v", varOf(pe.Name), pe.Type, pe.Err))
+			continue
+		}
+		msgs = append(msgs, e.Error())
+	}
+	return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
+}
+
+func varOf(field string) string {
+	if f, ok := reflect.TypeFor[Config]().FieldByName(field); ok {
+		return f.Tag.Get("env")
+	}
+	return field
+}
+
+func (c Config) validate() error {
+	var errs []string
+	bad := func(variable, format string, args ...any) {
+		errs = append(errs, variable+": "+fmt.Sprintf(format, args...))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		bad("LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("LOG_FORMAT", "must be json or text, got %q", c.LogFormat)
+	}
+	if c.DatabaseURL == "" {
+		bad("DATABASE_URL", "is required (e.g. postgres://user:pass@host:5432/youworker)")
+	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		bad("DATABASE_URL", "must be a postgres:// URL")
+	}
+	if len(c.JWTSecret) < 32 {
+		bad("JWT_SECRET", "is required and must be at least 32 bytes (generate one with: openssl rand -base64 48)")
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("MAX_BODY_BYTES", "must be at least 1024, got %d", c.MaxBodyBytes)
+	}
+	if c.DBPoolSize < 1 {
+		bad("DB_POOL_SIZE", "must be at least 1, got %d", c.DBPoolSize)
+	}
+	if c.DBMaxOverflow < 0 {
+		bad("DB_MAX_OVERFLOW", "must not be negative, got %d", c.DBMaxOverflow)
+	}
+	if c.DBSlowQuery <= 0 {
+		bad("DB_SLOW_QUERY_THRESHOLD", "must be positive")
+	}
+	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
+		bad("ACCESS_TOKEN_TTL", "must be between 1m and 24h, got %s", c.AccessTokenTTL)
+	}
+	if c.RefreshTokenTTL < c.AccessTokenTTL {
+		bad("REFRESH_TOKEN_TTL", "must not be shorter than ACCESS_TOKEN_TTL")
+	}
+	for _, v := range []struct{ name, val string }{{"OLLAMA_HOST", c.OllamaHost}, {"PUBLIC_URL", c.PublicURL}} {
+		if u, err := url.Parse(v.val); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(v.name, "must be an http(s) URL, got %q", v.val)
+		}
+	}
+	if len(c.FernetKeys) == 0 {
+		bad("FERNET_KEYS", "is required (generate one with: youworker keys generate)")
+	}
+	for _, k := range c.FernetKeys {
+		if raw, err := base64.URLEncoding.DecodeString(strings.TrimSpace(k)); err != nil || len(raw) != 32 {
+			bad("FERNET_KEYS", "every key must be 32 bytes of url-safe base64 (youworker keys generate)")
+			break
+		}
+	}
+	for _, v := range []struct {
+		name string
+		val  int
+	}{{"TURN_MAX_STEPS", c.TurnMaxSteps}, {"LLM_MAX_ATTEMPTS", c.LLMMaxAttempts}, {"TOOL_MAX_ATTEMPTS", c.ToolMaxAttempts},
+		{"CHAT_HISTORY_LIMIT", c.HistoryLimit}, {"MAX_MESSAGE_CHARS", c.MaxMessageChars}, {"TOOL_RESULT_MAX_BYTES", c.ToolResultMax}} {
+		if v.val < 1 {
+			bad(v.name, "must be at least 1, got %d", v.val)
+		}
+	}
+	for _, v := range []struct {
+		name string
+		val  time.Duration
+	}{{"LLM_TIMEOUT", c.LLMTimeout}, {"LLM_HEARTBEAT_TIMEOUT", c.LLMHeartbeat}, {"TOOL_TIMEOUT", c.ToolTimeout},
+		{"APPROVAL_TIMEOUT", c.ApprovalTimeout}, {"TOKEN_FLUSH_INTERVAL", c.TokenFlushInterval}, {"MCP_TIMEOUT", c.MCPTimeout},
+		{"WORKER_HEARTBEAT_THROTTLE", c.HeartbeatThrottle}} {
+		if v.val <= 0 {
+			bad(v.name, "must be positive")
+		}
+	}
+	if _, err := c.ToolServers(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if c.TaskQueue == "" {
+		bad("TEMPORAL_TASK_QUEUE", "must not be empty")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Logger builds the process logger described by LOG_LEVEL and LOG_FORMAT; records logged with a
+// request context carry its request id.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	if c.LogFormat == "text" {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(logging.NewHandler(h))
+}
+
+// Variable documents one environment variable.
+type Variable struct {
+	Name, Default, Description string
+}
+
+// Variables lists every environment variable Config reads, in declaration order.
+func Variables() []Variable {
+	t := reflect.TypeFor[Config]()
+	out := make([]Variable, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name := f.Tag.Get("env"); name != "" {
+			out = append(out, Variable{Name: name, Default: f.Tag.Get("envDefault"), Description: f.Tag.Get("desc")})
+		}
+	}
+	return out
+}
+
+// ToolServer is a built-in MCP server from MCP_SERVERS.
+type ToolServer struct {
+	Name, URL string
+}
+
+// ToolServers parses MCP_SERVERS.
+func (c Config) ToolServers() ([]ToolServer, error) {
+	var out []ToolServer
+	for _, item := range c.MCPServers {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, raw, ok := strings.Cut(item, "=")
+		u, err := url.Parse(raw)
+		if !ok || name == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("MCP_SERVERS: %q is not name=http(s)://host/path", item)
+		}
+		out = append(out, ToolServer{Name: name, URL: raw})
+	}
+	return out, nil
+}
+
+// IdentitySecret is the key signing caller identities sent to MCP servers.
+func (c Config) IdentitySecret() []byte {
+	if c.MCPIdentityKey != "" {
+		return []byte(c.MCPIdentityKey)
+	}
+	mac := hmac.New(sha256.New, []byte(c.JWTSecret))
+	mac.Write([]byte("youworker mcp identity v1"))
+	return mac.Sum(nil)
+}
+
+// MarkdownTable renders Variables as the README's configuration table.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
+	for _, v := range Variables() {
+		def := "—"
+		if v.Default != "" {
+			def = "`" + v.Default + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, v.Description)
+	}
+	return b.String()
+}

@@ -1,0 +1,86 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func base() map[string]string {
+	return map[string]string{
+		"DATABASE_URL": "postgres://u:p@127.0.0.1:5432/youworker",
+		"JWT_SECRET":   strings.Repeat("s", 32),
+		"FERNET_KEYS":  "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=",
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := FromMap(base())
+	require.NoError(t, err)
+	require.Equal(t, 10, c.DBPoolSize)
+	require.Equal(t, 20, c.DBMaxOverflow)
+	require.Equal(t, time.Second, c.DBSlowQuery)
+	require.Equal(t, int64(1<<20), c.MaxBodyBytes)
+	require.True(t, c.DBPrePing)
+	require.True(t, c.CookieSecure)
+	require.Equal(t, "youworker", c.TaskQueue)
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, variable, value string
+	}{
+		{"unparseable int", "DB_POOL_SIZE", "ten"},
+		{"zero pool", "DB_POOL_SIZE", "0"},
+		{"negative overflow", "DB_MAX_OVERFLOW", "-1"},
+		{"bad duration", "DB_SLOW_QUERY_THRESHOLD", "soon"},
+		{"bad bool", "ALLOW_REGISTRATION", "perhaps"},
+		{"short secret", "JWT_SECRET", "short"},
+		{"missing database", "DATABASE_URL", ""},
+		{"not postgres", "DATABASE_URL", "mysql://x"},
+		{"bad level", "LOG_LEVEL", "loud"},
+		{"bad format", "LOG_FORMAT", "xml"},
+		{"tiny body cap", "MAX_BODY_BYTES", "10"},
+		{"ollama not http", "OLLAMA_HOST", "ftp://x"},
+		{"access ttl too long", "ACCESS_TOKEN_TTL", "48h"},
+		{"missing fernet key", "FERNET_KEYS", ""},
+		{"bad fernet key", "FERNET_KEYS", "not-a-key"},
+		{"bad mcp server", "MCP_SERVERS", "datetime"},
+		{"zero steps", "TURN_MAX_STEPS", "0"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			vars := base()
+			vars[tc.variable] = tc.value
+			_, err := FromMap(vars)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.variable)
+		})
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the README's configuration table")
+
+// TestREADMEConfigTable keeps the README's configuration table equal to the variables Config
+// reads. `make docs` (go test ./config -run TestREADMEConfigTable -update) regenerates it.
+func TestREADMEConfigTable(t *testing.T) {
+	const begin, end = "<!-- env:begin (make docs regenerates this table) -->\n", "<!-- env:end -->"
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	s := string(readme)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	require.True(t, i >= 0 && j > i, "README.md lacks the env:begin/env:end markers")
+	want := s[:i+len(begin)] + MarkdownTable() + s[j:]
+	if *update {
+		require.NoError(t, os.WriteFile("../README.md", []byte(want), 0o644))
+		return
+	}
+	require.Equal(t, want, s, "README.md configuration table is stale: run make docs")
+}
