@@ -288,7 +288,7 @@ func TestAPIKeyPagination(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, c.do("GET", "/v1/account/api-keys?cursor=garbage", nil).Status)
 }
 
-func cookieValue(t *testing.T, c *client, name string) string {
+func cookieValue(t *testing.T, c *apiClient, name string) string {
 	t.Helper()
 	u := c.e.http.URL + "/v1/auth/"
 	req, _ := http.NewRequest("GET", u, nil)

@@ -86,15 +86,15 @@ func newAPI(t *testing.T, mutate func(*config.Config, *[]Check)) *apiEnv {
 }
 
 // client is one API user agent: a cookie jar and optional default headers.
-type client struct {
+type apiClient struct {
 	e       *apiEnv
 	jar     http.CookieJar
 	headers map[string]string
 }
 
-func (e *apiEnv) client() *client {
+func (e *apiEnv) client() *apiClient {
 	jar, _ := cookiejar.New(nil)
-	return &client{e: e, jar: jar, headers: map[string]string{}}
+	return &apiClient{e: e, jar: jar, headers: map[string]string{}}
 }
 
 type response struct {
@@ -123,7 +123,7 @@ func (r response) errCode(t *testing.T) string {
 	return e["code"].(string)
 }
 
-func (c *client) do(method, path string, body any, extra ...string) response {
+func (c *apiClient) do(method, path string, body any, extra ...string) response {
 	c.e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -161,7 +161,7 @@ const testPassword = "correct horse battery staple"
 
 // signup registers and logs in a user through the API; the client then holds the cookies and
 // sends the CSRF header.
-func (e *apiEnv) signup(name string) (*client, map[string]any) {
+func (e *apiEnv) signup(name string) (*apiClient, map[string]any) {
 	e.t.Helper()
 	c := e.client()
 	r := c.do("POST", "/v1/auth/register", map[string]any{"username": name, "password": testPassword})
@@ -174,7 +174,7 @@ func (e *apiEnv) signup(name string) (*client, map[string]any) {
 }
 
 // bearer returns a client that authenticates with the access token only (no cookies).
-func (e *apiEnv) bearer(login map[string]any) *client {
+func (e *apiEnv) bearer(login map[string]any) *apiClient {
 	c := e.client()
 	c.jar = nil
 	c.headers["Authorization"] = "Bearer " + login["access_token"].(string)

@@ -15,9 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
 
 	"github.com/youworker/youworker/auth"
 	"github.com/youworker/youworker/config"
+	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/store"
 )
 
@@ -26,6 +28,10 @@ type Deps struct {
 	Config config.Config
 	Store  *store.Store
 	Checks []Check // dependencies reported by /health/detailed
+	// Temporal starts, queries and signals workflows.
+	Temporal client.Client
+	// Box encrypts message content at rest.
+	Box    *encryption.Box
 	Logger *slog.Logger
 	// Registry receives the API's metrics; nil makes a private one.
 	Registry *prometheus.Registry
@@ -42,6 +48,14 @@ type Server struct {
 	reg     *prometheus.Registry
 	engine  *gin.Engine
 	now     func() time.Time
+
+	temporal client.Client
+	box      *encryption.Box
+	events   *eventHub
+	// stopping ends long-lived streams when the server shuts down; clients resume elsewhere with
+	// Last-Event-ID.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 type httpMetrics struct {
@@ -81,6 +95,10 @@ func New(d Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.temporal, s.box = d.Temporal, d.Box
+	s.stopping, s.stop = context.WithCancel(context.Background())
+	s.events = newEventHub(d.Config.DatabaseURL, s.log)
+	go s.events.run(s.stopping)
 	if err := s.routes(); err != nil {
 		return nil, err
 	}
@@ -134,8 +152,26 @@ func (s *Server) routes() error {
 	acct.GET("/api-keys", s.listAPIKeys)
 	acct.DELETE("/api-keys/:id", s.revokeAPIKey)
 
+	sess := v1.Group("/sessions", s.requireCaller)
+	sess.POST("", s.createSession)
+	sess.GET("", s.listSessions)
+	sess.GET("/:id", s.getSession)
+	sess.PATCH("/:id", s.updateSession)
+	sess.DELETE("/:id", s.deleteSession)
+	sess.POST("/:id/messages", s.postMessage)
+	sess.GET("/:id/turns/:turn_id", s.getTurn)
+	sess.GET("/:id/turns/:turn_id/events", s.turnEvents)
+	sess.POST("/:id/turns/:turn_id/cancel", s.cancelTurn)
+	sess.POST("/:id/turns/:turn_id/approvals/:call_id", s.approveToolCall)
+	v1.GET("/tool-runs", s.requireCaller, s.listToolRuns)
+
 	s.engine = e
 	return nil
+}
+
+// Close stops the server's background work (the event listener) and ends open streams.
+func (s *Server) Close() {
+	s.stop()
 }
 
 // ListenAndServe serves on addr until ctx is cancelled, then drains in-flight requests for up to
@@ -165,6 +201,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	s.stop() // end event streams so Shutdown does not wait for them
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	s.log.Info("api draining", "timeout", s.cfg.ShutdownTimeout)

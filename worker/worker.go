@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"time"
 
+	ollama "github.com/ollama/ollama/api"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/toolbox"
 	"github.com/youworker/youworker/workflows"
 )
 
@@ -20,17 +23,33 @@ type Deps struct {
 	Client      client.Client
 	TaskQueue   string
 	StopTimeout time.Duration // how long running activities may finish after a stop
-	Store       *store.Store
-	Logger      *slog.Logger
+	// HeartbeatThrottle is the longest gap between heartbeats sent to Temporal; a cancel reaches
+	// a running activity on the answer to its next heartbeat.
+	HeartbeatThrottle time.Duration
+	Store             *store.Store
+	Box               *encryption.Box
+	Ollama            *ollama.Client
+	Catalog           *toolbox.Catalog
+	ApprovalTools     []string
+	TokenFlush        time.Duration
+	HistoryLimit      int
+	Logger            *slog.Logger
 }
 
 // New builds a worker with every workflow and activity registered.
 func New(d Deps) sdkworker.Worker {
 	w := sdkworker.New(d.Client, d.TaskQueue, sdkworker.Options{
-		WorkerStopTimeout: d.StopTimeout,
+		WorkerStopTimeout:                d.StopTimeout,
+		MaxHeartbeatThrottleInterval:     d.HeartbeatThrottle,
+		DefaultHeartbeatThrottleInterval: d.HeartbeatThrottle,
 	})
 	w.RegisterWorkflow(workflows.Probe)
+	w.RegisterWorkflow(workflows.ChatTurn)
 	w.RegisterActivity(&activities.DB{Store: d.Store})
+	w.RegisterActivity(&activities.Turns{Store: d.Store, Box: d.Box, Catalog: d.Catalog, ApprovalTools: d.ApprovalTools})
+	w.RegisterActivity(&activities.LLM{Ollama: d.Ollama, Store: d.Store, Box: d.Box, FlushInterval: d.TokenFlush,
+		HistoryLimit: d.HistoryLimit, HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond)})
+	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Store: d.Store, Box: d.Box})
 	return w
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/devservices"
 	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/mcpservers/datetime"
 	"github.com/youworker/youworker/migrations"
 	"github.com/youworker/youworker/standin/ollama"
 	"github.com/youworker/youworker/workflows"
@@ -105,6 +106,12 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprint(os.Stderr, standinBanner(base))
 	}
 
+	mcpServers, stopMCP, err := startBuiltinMCP(log)
+	if err != nil {
+		return err
+	}
+	defer stopMCP()
+
 	overrides := map[string]string{
 		"DATABASE_URL":       dsn,
 		"TEMPORAL_ADDRESS":   tmp.Address,
@@ -117,6 +124,9 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if vars["JWT_SECRET"] == "" {
 		overrides["JWT_SECRET"] = secrets.JWTSecret
+	}
+	if vars["MCP_SERVERS"] == "" {
+		overrides["MCP_SERVERS"] = mcpServers
 	}
 	if vars["FERNET_KEYS"] == "" {
 		overrides["FERNET_KEYS"] = secrets.FernetKey
@@ -144,6 +154,20 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 	return err
+}
+
+// startBuiltinMCP serves the built-in MCP tool servers in-process on free ports and returns their
+// MCP_SERVERS value.
+func startBuiltinMCP(log *slog.Logger) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: datetime.Handler(datetime.Options{Logger: log.With("component", "mcp-datetime")}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	url := "http://" + ln.Addr().String() + "/mcp"
+	log.Info("mcp server started", "name", "datetime", "url", url)
+	return "datetime=" + url, func() { _ = srv.Close() }, nil
 }
 
 func envOr(name, def string) string {

@@ -5,6 +5,7 @@
 //	youworker migrate up|down|status    manage the database schema
 //	youworker dev                       run the whole platform locally (what `make dev` calls)
 //	youworker ollama-standin            serve the scripted Ollama test double
+//	youworker mcp datetime              serve a built-in MCP tool server
 //	youworker keys generate             print a new encryption key
 //	youworker env                       print the configuration variables (markdown)
 //	youworker version                   print the version
@@ -16,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -45,6 +47,7 @@ commands:
   migrate up|down|status  manage the database schema
   dev                     run the whole platform locally (make dev)
   ollama-standin          serve the scripted Ollama test double (not a language model)
+  mcp datetime            serve a built-in MCP tool server (streamable HTTP at /mcp)
   keys generate           print a new Fernet key for FERNET_KEYS
   env                     print every configuration variable with its default (markdown)
   version                 print the version
@@ -68,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDev(ctx, rest, stdout)
 	case "ollama-standin":
 		return runStandin(ctx, rest)
+	case "mcp":
+		return runMCP(ctx, rest)
 	case "keys":
 		return runKeys(ctx, rest, stdout)
 	case "env":
@@ -86,4 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func printEnvTable(w io.Writer) {
 	fmt.Fprint(w, config.MarkdownTable())
+}
+
+func newCLILogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, nil))
 }

@@ -18,7 +18,9 @@ import (
 
 	"github.com/youworker/youworker/api"
 	"github.com/youworker/youworker/config"
+	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/toolbox"
 	"github.com/youworker/youworker/worker"
 )
 
@@ -71,17 +73,35 @@ func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (cli
 	}
 }
 
+// ollamaClient talks to Ollama with no retries of its own (Temporal owns retries) and no overall
+// timeout (streams are long; the activity's context bounds each call).
 func ollamaClient(cfg config.Config) (*ollama.Client, error) {
 	u, err := url.Parse(cfg.OllamaHost)
 	if err != nil {
 		return nil, fmt.Errorf("OLLAMA_HOST: %w", err)
 	}
-	return ollama.NewClient(u, &http.Client{}), nil
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = 0
+	return ollama.NewClient(u, &http.Client{Transport: tr}), nil
+}
+
+// toolCatalog builds the MCP catalog of the built-in servers.
+func toolCatalog(cfg config.Config, log *slog.Logger) (*toolbox.Catalog, error) {
+	servers, err := cfg.ToolServers()
+	if err != nil {
+		return nil, err
+	}
+	var list []toolbox.Server
+	for _, s := range servers {
+		list = append(list, toolbox.Server{Name: s.Name, URL: s.URL, Timeout: cfg.MCPTimeout})
+	}
+	return toolbox.NewCatalog(list, toolbox.Options{TTL: cfg.MCPListTTL, MaxResultBytes: cfg.ToolResultMax,
+		Logger: log.With("component", "mcp"), IdentitySecret: cfg.IdentitySecret()}), nil
 }
 
 // healthChecks are the dependencies /health/detailed reports.
-func healthChecks(cfg config.Config, st *store.Store, tc client.Client, llm *ollama.Client) []api.Check {
-	return []api.Check{
+func healthChecks(cfg config.Config, st *store.Store, tc client.Client, llm *ollama.Client, catalog *toolbox.Catalog) []api.Check {
+	checks := []api.Check{
 		{Name: "postgres", Required: true, Probe: st.Ping},
 		{Name: "temporal", Required: true, Probe: func(ctx context.Context) error {
 			_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
@@ -97,6 +117,12 @@ func healthChecks(cfg config.Config, st *store.Store, tc client.Client, llm *oll
 		// The vector store arrives with document ingestion; until then it is reported, not probed.
 		{Name: "vector_store", Required: false},
 	}
+	for _, srv := range catalog.Servers() {
+		checks = append(checks, api.Check{Name: "mcp:" + srv.Name, Probe: func(ctx context.Context) error {
+			return catalog.Ping(ctx, srv.Name)
+		}})
+	}
+	return checks
 }
 
 // workerPolling reports whether some worker polled the task queue in the last minute.
@@ -142,10 +168,21 @@ func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv, err := api.New(api.Deps{Config: cfg, Store: st, Checks: healthChecks(cfg, st, tc, llm), Logger: log})
+	box, err := encryption.New(cfg.FernetKeys)
 	if err != nil {
 		return err
 	}
+	catalog, err := toolCatalog(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer catalog.Close()
+	srv, err := api.New(api.Deps{Config: cfg, Store: st, Temporal: tc, Box: box,
+		Checks: healthChecks(cfg, st, tc, llm, catalog), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
 	return srv.ListenAndServe(ctx, cfg.APIAddr)
 }
 
@@ -172,7 +209,22 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error
 		return err
 	}
 	defer tc.Close()
-	w := worker.New(worker.Deps{Client: tc, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout, Store: st, Logger: log})
+	box, err := encryption.New(cfg.FernetKeys)
+	if err != nil {
+		return err
+	}
+	llm, err := ollamaClient(cfg)
+	if err != nil {
+		return err
+	}
+	catalog, err := toolCatalog(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer catalog.Close()
+	w := worker.New(worker.Deps{Client: tc, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout,
+		HeartbeatThrottle: cfg.HeartbeatThrottle, Store: st, Box: box, Ollama: llm, Catalog: catalog,
+		ApprovalTools: cfg.ApprovalTools, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, Logger: log})
 	log.Info("worker starting", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 	return worker.Run(ctx, w, log)
 }

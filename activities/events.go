@@ -1,0 +1,58 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+)
+
+// Turn event types: the SSE event names of the API contract.
+const (
+	EventTurnStarted      = "turn.started"
+	EventStepStarted      = "step.started"
+	EventStepFinished     = "step.finished"
+	EventToken            = "token"
+	EventToolCall         = "tool.call"
+	EventToolResult       = "tool.result"
+	EventApprovalRequired = "approval.required"
+	EventMessage          = "message"
+	EventTurnCompleted    = "turn.completed"
+	EventTurnFailed       = "turn.failed"
+	EventTurnCancelled    = "turn.cancelled"
+)
+
+// event is one turn event before it is sealed: key makes the write idempotent.
+type event struct {
+	key  string
+	typ  string
+	data any
+}
+
+// eventLog appends sealed events to a turn's log (the SSE side channel).
+type eventLog struct {
+	store *store.Store
+	box   *encryption.Box
+}
+
+func (l eventLog) emit(ctx context.Context, turnID uuid.UUID, events ...event) error {
+	rows := make([]models.TurnEvent, 0, len(events))
+	for _, e := range events {
+		b, err := json.Marshal(e.data)
+		if err != nil {
+			return fmt.Errorf("encode %s event: %w", e.typ, err)
+		}
+		sealed, err := l.box.Encrypt(b)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, models.TurnEvent{Key: e.key, Type: e.typ, Data: sealed})
+	}
+	_, err := l.store.AppendTurnEvents(ctx, turnID, rows)
+	return err
+}

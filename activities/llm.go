@@ -1,0 +1,377 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	ollama "github.com/ollama/ollama/api"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/toolbox"
+)
+
+// Error types of the LLM activity; the workflow branches on them.
+const (
+	ErrTypeLLMUnavailable   = "LLM_UNAVAILABLE"
+	ErrTypeLLMModelNotFound = "LLM_MODEL_NOT_FOUND"
+	ErrTypeLLMBadRequest    = "LLM_BAD_REQUEST"
+)
+
+// LLM runs chat completions against Ollama and streams tokens into the turn's event log.
+type LLM struct {
+	Ollama *ollama.Client
+	Store  *store.Store
+	Box    *encryption.Box
+	// FlushInterval batches streamed tokens into one event at most this often (the first token
+	// goes out at once).
+	FlushInterval time.Duration
+	// HistoryLimit is the number of most recent messages sent to the model.
+	HistoryLimit int
+	// HeartbeatEvery is how often the activity heartbeats while it waits for the model.
+	HeartbeatEvery time.Duration
+}
+
+// LLMInput asks for the assistant message of one step of a turn.
+type LLMInput struct {
+	TurnRef
+	Step  int
+	Model string
+	Tools []toolbox.Tool
+}
+
+// ToolCallRef is a tool call the model made; its arguments stay in Postgres (encrypted).
+type ToolCallRef struct {
+	CallID string
+	Name   string
+}
+
+// LLMResult is the outcome of one LLM step.
+type LLMResult struct {
+	MessageID        uuid.UUID
+	ToolCalls        []ToolCallRef
+	PromptTokens     int
+	CompletionTokens int
+	DoneReason       string
+}
+
+// Generate streams one assistant message from Ollama. Tokens go to the turn's event log in
+// batches; the message is stored encrypted under an id derived from the turn and step, so a
+// retry after the message was stored returns it without asking the model again. A cancelled
+// activity keeps the partial answer, marked cancelled.
+func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
+	msgID := store.MessageID(in.TurnID, models.RoleAssistant, in.Step, "")
+	if m, err := a.Store.MessageByID(ctx, msgID); err == nil && m.Status == models.MessageComplete {
+		return a.resultOf(m)
+	} else if err != nil && !errors.Is(err, models.ErrNotFound) {
+		return LLMResult{}, err
+	}
+	req, err := a.request(ctx, in)
+	if err != nil {
+		return LLMResult{}, err
+	}
+	attempt := activity.GetInfo(ctx).Attempt
+	log := eventLog{store: a.Store, box: a.Box}
+	prefix := fmt.Sprintf("llm:%d:%d", in.Step, attempt)
+	started := time.Now()
+	if err := log.emit(ctx, in.TurnID, event{key: prefix + ":start", typ: EventStepStarted, data: map[string]any{
+		"step": in.Step, "kind": "llm", "attempt": attempt, "model": in.Model,
+	}}); err != nil {
+		return LLMResult{}, err
+	}
+
+	tokens := &tokenBatcher{log: log, turnID: in.TurnID, keyPrefix: prefix, step: in.Step, attempt: attempt, every: a.FlushInterval}
+	stopBeat := a.heartbeat(ctx, tokens)
+	var content strings.Builder
+	var calls []ollama.ToolCall
+	var final ollama.ChatResponse
+	chatErr := a.Ollama.Chat(ctx, req, func(r ollama.ChatResponse) error {
+		content.WriteString(r.Message.Content)
+		calls = append(calls, r.Message.ToolCalls...)
+		if r.Done {
+			final = r
+		}
+		return tokens.add(ctx, r.Message.Content)
+	})
+	stopBeat()
+
+	// Whatever happened, what the user saw so far is flushed and the step is closed.
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	flushErr := tokens.close(saveCtx)
+	if ctx.Err() != nil {
+		// Cancelled (or timed out), whatever the client reported: keep the partial answer.
+		if content.Len() > 0 {
+			if err := a.storeMessage(saveCtx, in, msgID, content.String(), nil, models.MessageCancelled); err != nil {
+				activity.GetLogger(ctx).Error("storing the partial answer failed", "error", err)
+			}
+		}
+		_ = log.emit(saveCtx, in.TurnID, event{key: prefix + ":end", typ: EventStepFinished, data: map[string]any{
+			"step": in.Step, "kind": "llm", "attempt": attempt, "status": "cancelled", "duration_ms": time.Since(started).Milliseconds(),
+		}})
+		return LLMResult{}, ctx.Err()
+	}
+	if chatErr != nil {
+		_ = log.emit(saveCtx, in.TurnID, event{key: prefix + ":end", typ: EventStepFinished, data: map[string]any{
+			"step": in.Step, "kind": "llm", "attempt": attempt, "status": "failed", "duration_ms": time.Since(started).Milliseconds(),
+		}})
+		return LLMResult{}, classifyLLMError(chatErr)
+	}
+	if flushErr != nil {
+		return LLMResult{}, flushErr
+	}
+
+	stored := make([]storedCall, 0, len(calls))
+	refs := make([]ToolCallRef, 0, len(calls))
+	events := []event{{key: prefix + ":end", typ: EventStepFinished, data: map[string]any{
+		"step": in.Step, "kind": "llm", "attempt": attempt, "status": "succeeded", "duration_ms": time.Since(started).Milliseconds(),
+		"prompt_tokens": final.PromptEvalCount, "completion_tokens": final.EvalCount, "tool_calls": len(calls),
+	}}}
+	for i, c := range calls {
+		sc := storedCall{ID: fmt.Sprintf("%d-%d", in.Step, i), ModelID: c.ID, Name: c.Function.Name, Arguments: c.Function.Arguments.ToMap()}
+		stored = append(stored, sc)
+		refs = append(refs, ToolCallRef{CallID: sc.ID, Name: sc.Name})
+		events = append(events, event{key: "tool.call:" + sc.ID, typ: EventToolCall, data: map[string]any{
+			"call_id": sc.ID, "name": sc.Name, "arguments": sc.Arguments, "step": in.Step,
+		}})
+	}
+	if err := a.storeMessage(ctx, in, msgID, content.String(), stored, models.MessageComplete); err != nil {
+		return LLMResult{}, err
+	}
+	if err := log.emit(ctx, in.TurnID, events...); err != nil {
+		return LLMResult{}, err
+	}
+	return LLMResult{MessageID: msgID, ToolCalls: refs, PromptTokens: final.PromptEvalCount,
+		CompletionTokens: final.EvalCount, DoneReason: final.DoneReason}, nil
+}
+
+func (a *LLM) request(ctx context.Context, in LLMInput) (*ollama.ChatRequest, error) {
+	sess, err := a.Store.SessionByID(ctx, in.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	history, err := a.Store.Messages(ctx, in.SessionID, a.HistoryLimit, true)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]ollama.Message, 0, len(history)+1)
+	if len(sess.SystemPrompt) > 0 {
+		sp, err := a.Box.DecryptString(sess.SystemPrompt)
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError("system prompt cannot be decrypted", "DECRYPT_FAILED", err)
+		}
+		if sp != "" {
+			msgs = append(msgs, ollama.Message{Role: models.RoleSystem, Content: sp})
+		}
+	}
+	for _, m := range history {
+		om, err := a.toOllama(m)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, om)
+	}
+	tools := make(ollama.Tools, 0, len(in.Tools))
+	for _, t := range in.Tools {
+		var params ollama.ToolFunctionParameters
+		if len(t.InputSchema) > 0 {
+			if err := json.Unmarshal(t.InputSchema, &params); err != nil {
+				return nil, fmt.Errorf("schema of tool %s: %w", t.Name, err)
+			}
+		}
+		if params.Type == "" {
+			params.Type = "object"
+		}
+		tools = append(tools, ollama.Tool{Type: "function", Function: ollama.ToolFunction{Name: t.Name, Description: t.Description, Parameters: params}})
+	}
+	stream := true
+	return &ollama.ChatRequest{Model: in.Model, Messages: msgs, Tools: tools, Stream: &stream}, nil
+}
+
+func (a *LLM) toOllama(m models.Message) (ollama.Message, error) {
+	content, err := a.Box.DecryptString(m.Content)
+	if err != nil {
+		return ollama.Message{}, temporal.NewNonRetryableApplicationError("a message of the session cannot be decrypted", "DECRYPT_FAILED", err)
+	}
+	om := ollama.Message{Role: m.Role, Content: content, ToolName: m.ToolName, ToolCallID: m.ToolCallID}
+	if len(m.ToolCalls) > 0 {
+		raw, err := a.Box.Decrypt(m.ToolCalls)
+		if err != nil {
+			return ollama.Message{}, temporal.NewNonRetryableApplicationError("tool calls cannot be decrypted", "DECRYPT_FAILED", err)
+		}
+		var calls []storedCall
+		if err := json.Unmarshal(raw, &calls); err != nil {
+			return ollama.Message{}, err
+		}
+		for i, c := range calls {
+			args := ollama.NewToolCallFunctionArguments()
+			for k, v := range c.Arguments {
+				args.Set(k, v)
+			}
+			om.ToolCalls = append(om.ToolCalls, ollama.ToolCall{ID: c.ModelID, Function: ollama.ToolCallFunction{Index: i, Name: c.Name, Arguments: args}})
+		}
+	}
+	return om, nil
+}
+
+func (a *LLM) storeMessage(ctx context.Context, in LLMInput, id uuid.UUID, content string, calls []storedCall, status string) error {
+	sealed, err := a.Box.EncryptString(content)
+	if err != nil {
+		return err
+	}
+	m := &models.Message{ID: id, SessionID: in.SessionID, TurnID: &in.TurnID, Step: in.Step, Role: models.RoleAssistant,
+		Content: sealed, Status: status}
+	if len(calls) > 0 {
+		raw, err := json.Marshal(calls)
+		if err != nil {
+			return err
+		}
+		if m.ToolCalls, err = a.Box.Encrypt(raw); err != nil {
+			return err
+		}
+	}
+	_, err = a.Store.PutMessage(ctx, m)
+	return err
+}
+
+func (a *LLM) resultOf(m *models.Message) (LLMResult, error) {
+	res := LLMResult{MessageID: m.ID}
+	if len(m.ToolCalls) > 0 {
+		raw, err := a.Box.Decrypt(m.ToolCalls)
+		if err != nil {
+			return res, err
+		}
+		var calls []storedCall
+		if err := json.Unmarshal(raw, &calls); err != nil {
+			return res, err
+		}
+		for _, c := range calls {
+			res.ToolCalls = append(res.ToolCalls, ToolCallRef{CallID: c.ID, Name: c.Name})
+		}
+	}
+	return res, nil
+}
+
+// heartbeat reports liveness (and learns of cancellation) while the model works, until stopped.
+func (a *LLM) heartbeat(ctx context.Context, t *tokenBatcher) (stop func()) {
+	every := a.HeartbeatEvery
+	if every <= 0 {
+		every = 200 * time.Millisecond
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx, t.progress())
+				t.flushIfDue(ctx)
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// classifyLLMError maps an Ollama failure onto a retryable or a permanent typed error.
+func classifyLLMError(err error) error {
+	var se ollama.StatusError
+	if errors.As(err, &se) {
+		switch {
+		case se.StatusCode == http.StatusNotFound:
+			return temporal.NewNonRetryableApplicationError("model not found: "+se.ErrorMessage, ErrTypeLLMModelNotFound, err)
+		case se.StatusCode >= 400 && se.StatusCode < 500 && se.StatusCode != http.StatusTooManyRequests && se.StatusCode != http.StatusRequestTimeout:
+			return temporal.NewNonRetryableApplicationError("the model rejected the request: "+se.ErrorMessage, ErrTypeLLMBadRequest, err)
+		}
+	}
+	return temporal.NewApplicationErrorWithCause("the model is unavailable", ErrTypeLLMUnavailable, err)
+}
+
+// tokenBatcher turns the model's token stream into token events: the first at once (time to
+// first token matters), then at most one per interval.
+type tokenBatcher struct {
+	log       eventLog
+	turnID    uuid.UUID
+	keyPrefix string
+	step      int
+	attempt   int32
+	every     time.Duration
+
+	mu        sync.Mutex
+	pending   strings.Builder
+	batches   int
+	tokens    int
+	lastFlush time.Time
+	err       error
+}
+
+func (t *tokenBatcher) add(ctx context.Context, delta string) error {
+	if delta == "" {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending.WriteString(delta)
+	t.tokens++
+	if t.batches == 0 || time.Since(t.lastFlush) >= t.every {
+		t.flushLocked(ctx)
+	}
+	return t.err
+}
+
+func (t *tokenBatcher) flushIfDue(ctx context.Context) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if time.Since(t.lastFlush) >= t.every {
+		t.flushLocked(ctx)
+	}
+}
+
+func (t *tokenBatcher) close(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.flushLocked(ctx)
+	return t.err
+}
+
+func (t *tokenBatcher) flushLocked(ctx context.Context) {
+	if t.pending.Len() == 0 || t.err != nil {
+		return
+	}
+	if ctx.Err() != nil {
+		return // cancelled: close flushes what is pending with a fresh context
+	}
+	delta := t.pending.String()
+	err := t.log.emit(ctx, t.turnID, event{key: fmt.Sprintf("%s:tok:%d", t.keyPrefix, t.batches), typ: EventToken,
+		data: map[string]any{"delta": delta, "step": t.step, "attempt": t.attempt}})
+	if err != nil {
+		if ctx.Err() == nil {
+			t.err = err
+		}
+		return
+	}
+	t.pending.Reset()
+	t.batches++
+	t.lastFlush = time.Now()
+}
+
+func (t *tokenBatcher) progress() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return map[string]int{"tokens": t.tokens, "batches": t.batches}
+}

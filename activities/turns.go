@@ -1,0 +1,262 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/toolbox"
+)
+
+// AllTools in a session's tool list allows every tool the caller may use.
+const AllTools = "*"
+
+// Turns holds the turn bookkeeping activities. They only touch Postgres (and list tools), so the
+// workflow runs them as local activities: no task queue round trip.
+type Turns struct {
+	Store   *store.Store
+	Box     *encryption.Box
+	Catalog *toolbox.Catalog
+	// ApprovalTools names tools that wait for a user's approval before they run.
+	ApprovalTools []string
+}
+
+func (a *Turns) log() eventLog { return eventLog{store: a.Store, box: a.Box} }
+
+// TurnRef identifies a turn.
+type TurnRef struct {
+	TurnID    uuid.UUID
+	SessionID uuid.UUID
+	UserID    uuid.UUID
+}
+
+// LoadContextResult is what the workflow needs to run the agent loop. Message content is not in
+// it: the LLM activity reads the history itself, so plaintext stays out of workflow history.
+type LoadContextResult struct {
+	Model string
+	Title string
+	// Tools are the tools the session allows that the catalog offers now.
+	Tools []toolbox.Tool
+	// Unavailable lists allowed tools no server offers at the moment.
+	Unavailable []string
+}
+
+// LoadContext reads the session's model and allowed tools, lists the tool catalog and announces
+// the turn (turn.started).
+func (a *Turns) LoadContext(ctx context.Context, in TurnRef) (LoadContextResult, error) {
+	sess, err := a.Store.SessionByID(ctx, in.SessionID)
+	if err != nil {
+		return LoadContextResult{}, err
+	}
+	turn, err := a.Store.Turn(ctx, in.TurnID)
+	if err != nil {
+		return LoadContextResult{}, err
+	}
+	res := LoadContextResult{Model: turn.Model, Title: sess.Title}
+	if len(sess.Tools) > 0 && a.Catalog != nil {
+		all, _ := a.Catalog.Tools(ctx) // an unreachable server leaves its tools out; the turn goes on
+		allowAll := slices.Contains(sess.Tools, AllTools)
+		offered := map[string]bool{}
+		for _, t := range all {
+			if allowAll || slices.Contains(sess.Tools, t.Name) {
+				t.RequiresApproval = t.RequiresApproval || slices.Contains(a.ApprovalTools, t.Name)
+				res.Tools = append(res.Tools, t)
+				offered[t.Name] = true
+			}
+		}
+		for _, name := range sess.Tools {
+			if name != AllTools && !offered[name] {
+				res.Unavailable = append(res.Unavailable, name)
+			}
+		}
+	}
+	names := make([]string, 0, len(res.Tools))
+	for _, t := range res.Tools {
+		names = append(names, t.Name)
+	}
+	err = a.log().emit(ctx, in.TurnID, event{key: "turn.started", typ: EventTurnStarted, data: map[string]any{
+		"turn_id": in.TurnID, "session_id": in.SessionID, "model": res.Model, "tools": names, "unavailable_tools": res.Unavailable,
+	}})
+	return res, err
+}
+
+// ApprovalRequest announces a tool call that waits for the user.
+type ApprovalRequest struct {
+	TurnRef
+	Step      int
+	CallID    string
+	Tool      string
+	ExpiresAt time.Time
+}
+
+// RequestApproval marks the turn waiting_approval and emits approval.required.
+func (a *Turns) RequestApproval(ctx context.Context, in ApprovalRequest) error {
+	if err := a.Store.SetTurnStatus(ctx, in.TurnID, models.TurnWaitingApproval); err != nil {
+		return err
+	}
+	return a.log().emit(ctx, in.TurnID, event{key: "approval:" + in.CallID, typ: EventApprovalRequired, data: map[string]any{
+		"call_id": in.CallID, "name": in.Tool, "step": in.Step, "expires_at": in.ExpiresAt,
+	}})
+}
+
+// Resume marks a turn running again after an approval decision.
+func (a *Turns) Resume(ctx context.Context, in TurnRef) error {
+	return a.Store.SetTurnStatus(ctx, in.TurnID, models.TurnRunning)
+}
+
+// ToolOutcome records a tool call that did not run or did not finish: the model sees Text as the
+// tool's result, the run is recorded with Status.
+type ToolOutcome struct {
+	TurnRef
+	Step   int
+	CallID string
+	Tool   string
+	Status string // models.ToolDenied, ToolFailed, ToolTimedOut, ToolCancelled
+	Text   string
+}
+
+// RecordToolOutcome writes the tool message, the tool run and tool.result for a call that was
+// denied, timed out or failed for good. Idempotent.
+func (a *Turns) RecordToolOutcome(ctx context.Context, in ToolOutcome) error {
+	call, err := loadCall(ctx, a.Store, a.Box, in.TurnID, in.Step, in.CallID)
+	if err != nil {
+		return err
+	}
+	return persistToolResult(ctx, a.Store, a.Box, in.TurnRef, in.Step, call, in.Status, in.Text, len(in.Text), false, time.Now(), 0)
+}
+
+// FinishInput is how the workflow ended a turn.
+type FinishInput struct {
+	TurnRef
+	Outcome   store.TurnOutcome
+	MessageID uuid.UUID // the final assistant message, when completed or cancelled with a partial answer
+}
+
+// FinishTurn records the outcome and emits the final message and exactly one terminal event.
+func (a *Turns) FinishTurn(ctx context.Context, in FinishInput) error {
+	if err := a.Store.FinishTurn(ctx, in.TurnID, in.Outcome, time.Now().UTC()); err != nil {
+		return err
+	}
+	var events []event
+	if in.MessageID != uuid.Nil {
+		m, err := a.Store.MessageByID(ctx, in.MessageID)
+		switch {
+		case errors.Is(err, models.ErrNotFound) && in.Outcome.Status != models.TurnCompleted:
+			// Cancelled before the model said anything: there is no partial answer.
+		case err != nil:
+			return err
+		default:
+			content, err := a.Box.DecryptString(m.Content)
+			if err != nil {
+				return fmt.Errorf("decrypt final message: %w", err)
+			}
+			events = append(events, event{key: "message", typ: EventMessage, data: map[string]any{
+				"message_id": m.ID, "role": m.Role, "content": content, "status": m.Status,
+			}})
+		}
+	}
+	o := in.Outcome
+	summary := map[string]any{"turn_id": in.TurnID, "status": o.Status, "steps": o.Steps,
+		"usage": map[string]int{"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens}}
+	typ := EventTurnCompleted
+	switch o.Status {
+	case models.TurnFailed:
+		typ = EventTurnFailed
+		summary["error"] = map[string]string{"code": o.ErrorCode, "message": o.ErrorMessage}
+	case models.TurnCancelled:
+		typ = EventTurnCancelled
+	}
+	events = append(events, event{key: "terminal", typ: typ, data: summary})
+	return a.log().emit(ctx, in.TurnID, events...)
+}
+
+// storedCall is one tool call of an assistant message as kept (encrypted) in messages.tool_calls.
+type storedCall struct {
+	ID        string         `json:"id"`       // ours, unique in the turn: "<step>-<index>"
+	ModelID   string         `json:"model_id"` // the model's own id, echoed back in the tool message
+	Name      string         `json:"name"`
+	Arguments map[string]any `json:"arguments"`
+}
+
+func loadCall(ctx context.Context, st *store.Store, box *encryption.Box, turnID uuid.UUID, step int, callID string) (storedCall, error) {
+	m, err := st.MessageByID(ctx, store.MessageID(turnID, models.RoleAssistant, step, ""))
+	if err != nil {
+		return storedCall{}, err
+	}
+	raw, err := box.Decrypt(m.ToolCalls)
+	if err != nil {
+		return storedCall{}, fmt.Errorf("decrypt tool calls: %w", err)
+	}
+	var calls []storedCall
+	if err := json.Unmarshal(raw, &calls); err != nil {
+		return storedCall{}, fmt.Errorf("decode tool calls: %w", err)
+	}
+	for _, c := range calls {
+		if c.ID == callID {
+			return c, nil
+		}
+	}
+	return storedCall{}, fmt.Errorf("tool call %s not found in step %d", callID, step)
+}
+
+// persistToolResult stores the tool message the model will read, the tool run and tool.result
+// (plus step.finished for calls that ran), idempotently.
+func persistToolResult(ctx context.Context, st *store.Store, box *encryption.Box, ref TurnRef, step int, call storedCall,
+	status, text string, size int, truncated bool, started time.Time, attempt int32) error {
+	sealed, err := box.EncryptString(text)
+	if err != nil {
+		return err
+	}
+	args, err := json.Marshal(call.Arguments)
+	if err != nil {
+		return err
+	}
+	sealedArgs, err := box.Encrypt(args)
+	if err != nil {
+		return err
+	}
+	echoID := call.ModelID
+	if echoID == "" {
+		echoID = call.ID
+	}
+	msg := &models.Message{ID: store.MessageID(ref.TurnID, models.RoleTool, step, call.ID), SessionID: ref.SessionID,
+		TurnID: &ref.TurnID, Step: step, Role: models.RoleTool, Content: sealed, ToolCallID: echoID, ToolName: call.Name,
+		Status: models.MessageComplete}
+	if _, err := st.PutMessage(ctx, msg); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	ms := int(now.Sub(started).Milliseconds())
+	if err := st.PutToolRun(ctx, &models.ToolRun{TurnID: ref.TurnID, SessionID: ref.SessionID, UserID: ref.UserID,
+		Step: step, CallID: call.ID, ToolName: call.Name, Arguments: sealedArgs, Status: status, ResultBytes: size,
+		StartedAt: started.UTC(), FinishedAt: &now, DurationMS: &ms, Error: errorText(status, text)}); err != nil {
+		return err
+	}
+	events := []event{{key: "tool.result:" + call.ID, typ: EventToolResult, data: map[string]any{
+		"call_id": call.ID, "name": call.Name, "status": status, "content": text, "bytes": size, "truncated": truncated, "step": step,
+	}}}
+	if attempt > 0 {
+		events = append(events, event{key: fmt.Sprintf("tool:%s:%d:end", call.ID, attempt), typ: EventStepFinished, data: map[string]any{
+			"step": step, "kind": "tool", "call_id": call.ID, "name": call.Name, "attempt": attempt, "status": status, "duration_ms": ms,
+		}})
+	}
+	return eventLog{store: st, box: box}.emit(ctx, ref.TurnID, events...)
+}
+
+func errorText(status, text string) string {
+	if status == models.ToolSucceeded {
+		return ""
+	}
+	if len(text) > 500 {
+		return text[:500]
+	}
+	return text
+}

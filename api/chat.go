@@ -1,0 +1,637 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/workflows"
+)
+
+var (
+	toolNamePattern  = regexp.MustCompile(`^(\*|[A-Za-z0-9_.-]{1,64})$`)
+	modelNamePattern = regexp.MustCompile(`^[A-Za-z0-9._:/-]{1,100}$`)
+)
+
+type sessionJSON struct {
+	ID           uuid.UUID  `json:"id"`
+	Title        string     `json:"title"`
+	Model        string     `json:"model"`
+	GroupID      *uuid.UUID `json:"group_id"`
+	SystemPrompt string     `json:"system_prompt"`
+	Tools        []string   `json:"tools"`
+	IsOwner      bool       `json:"is_owner"`
+	LastTurnAt   *time.Time `json:"last_turn_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+}
+
+func (s *Server) toSessionJSON(c models.Caller, cs *models.ChatSession) (sessionJSON, error) {
+	out := sessionJSON{ID: cs.ID, Title: cs.Title, Model: cs.Model, GroupID: cs.GroupID, Tools: []string(cs.Tools),
+		IsOwner: cs.OwnerID == c.UserID, LastTurnAt: cs.LastTurnAt, CreatedAt: cs.CreatedAt, UpdatedAt: cs.UpdatedAt}
+	if out.Tools == nil {
+		out.Tools = []string{}
+	}
+	if len(cs.SystemPrompt) > 0 {
+		sp, err := s.box.DecryptString(cs.SystemPrompt)
+		if err != nil {
+			return out, err
+		}
+		out.SystemPrompt = sp
+	}
+	return out, nil
+}
+
+type createSessionRequest struct {
+	Title        string     `json:"title" binding:"max=200"`
+	Model        string     `json:"model" binding:"max=100"`
+	GroupID      *uuid.UUID `json:"group_id"`
+	SystemPrompt string     `json:"system_prompt" binding:"max=20000"`
+	Tools        *[]string  `json:"tools" binding:"omitempty,max=64"`
+}
+
+func validTools(tools []string) error {
+	for _, t := range tools {
+		if !toolNamePattern.MatchString(t) {
+			return models.Invalid("tools", "tools must be tool names (letters, digits, '_', '.', '-') or \"*\" for all tools")
+		}
+	}
+	return nil
+}
+
+func (s *Server) createSession(c *gin.Context) {
+	caller := callerOf(c)
+	var req createSessionRequest
+	if err := bindJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	model := req.Model
+	if model == "" {
+		model = s.cfg.ChatModel
+	}
+	if !modelNamePattern.MatchString(model) {
+		s.fail(c, models.Invalid("model", "model must be an Ollama model name like llama3.1:8b"))
+		return
+	}
+	tools := []string{"*"} // every tool the caller may use, unless the session says otherwise
+	if req.Tools != nil {
+		tools = *req.Tools
+	}
+	if err := validTools(tools); err != nil {
+		s.fail(c, err)
+		return
+	}
+	cs := &models.ChatSession{Title: strings.TrimSpace(req.Title), Model: model, GroupID: req.GroupID, Tools: tools}
+	if req.SystemPrompt != "" {
+		sealed, err := s.box.EncryptString(req.SystemPrompt)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		cs.SystemPrompt = sealed
+	}
+	if err := s.store.CreateSession(c.Request.Context(), caller, cs); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.respondSession(c, http.StatusCreated, caller, cs)
+}
+
+func (s *Server) respondSession(c *gin.Context, status int, caller models.Caller, cs *models.ChatSession) {
+	out, err := s.toSessionJSON(caller, cs)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(status, out)
+}
+
+func (s *Server) listSessions(c *gin.Context) {
+	caller := callerOf(c)
+	page, err := pageOf(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	rows, err := s.store.Sessions(c.Request.Context(), caller, page)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	rows, next := store.Trim(rows, page.Limit, func(cs models.ChatSession) store.Cursor { return store.Cursor{T: cs.UpdatedAt, ID: cs.ID} })
+	out := make([]sessionJSON, 0, len(rows))
+	for i := range rows {
+		j, err := s.toSessionJSON(caller, &rows[i])
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		out = append(out, j)
+	}
+	c.JSON(http.StatusOK, newList(out, next))
+}
+
+type messageJSON struct {
+	ID         uuid.UUID      `json:"id"`
+	TurnID     *uuid.UUID     `json:"turn_id"`
+	Role       string         `json:"role"`
+	Content    string         `json:"content"`
+	Status     string         `json:"status"`
+	Step       int            `json:"step"`
+	ToolCalls  []toolCallJSON `json:"tool_calls,omitempty"`
+	ToolCallID string         `json:"tool_call_id,omitempty"`
+	ToolName   string         `json:"tool_name,omitempty"`
+	CreatedAt  time.Time      `json:"created_at"`
+}
+
+type toolCallJSON struct {
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	Arguments map[string]any `json:"arguments"`
+}
+
+func (s *Server) toMessageJSON(m *models.Message) (messageJSON, error) {
+	out := messageJSON{ID: m.ID, TurnID: m.TurnID, Role: m.Role, Status: m.Status, Step: m.Step,
+		ToolCallID: m.ToolCallID, ToolName: m.ToolName, CreatedAt: m.CreatedAt}
+	content, err := s.box.DecryptString(m.Content)
+	if err != nil {
+		return out, err
+	}
+	out.Content = content
+	if len(m.ToolCalls) > 0 {
+		raw, err := s.box.Decrypt(m.ToolCalls)
+		if err != nil {
+			return out, err
+		}
+		if err := json.Unmarshal(raw, &out.ToolCalls); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+type turnJSON struct {
+	ID           uuid.UUID           `json:"id"`
+	SessionID    uuid.UUID           `json:"session_id"`
+	WorkflowID   string              `json:"workflow_id"`
+	Status       string              `json:"status"`
+	Model        string              `json:"model"`
+	Steps        int                 `json:"steps"`
+	Usage        usageJSON           `json:"usage"`
+	Error        *errorJSON          `json:"error"`
+	StartedAt    time.Time           `json:"started_at"`
+	FinishedAt   *time.Time          `json:"finished_at"`
+	EventsURL    string              `json:"events_url"`
+	Progress     *workflows.Progress `json:"progress,omitempty"`
+	FinalMessage *messageJSON        `json:"final_message,omitempty"`
+	ToolRuns     []toolRunJSON       `json:"tool_runs,omitempty"`
+}
+
+type usageJSON struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+}
+
+type errorJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func eventsURL(t *models.Turn) string {
+	return "/v1/sessions/" + t.SessionID.String() + "/turns/" + t.ID.String() + "/events"
+}
+
+func toTurnJSON(t *models.Turn) turnJSON {
+	out := turnJSON{ID: t.ID, SessionID: t.SessionID, WorkflowID: t.WorkflowID, Status: t.Status, Model: t.Model,
+		Steps: t.Steps, Usage: usageJSON{t.PromptTokens, t.CompletionTokens}, StartedAt: t.StartedAt,
+		FinishedAt: t.FinishedAt, EventsURL: eventsURL(t)}
+	if t.ErrorCode != "" {
+		out.Error = &errorJSON{Code: t.ErrorCode, Message: t.ErrorMessage}
+	}
+	return out
+}
+
+// sessionHistoryLimit bounds the messages returned with a session.
+const sessionHistoryLimit = 500
+
+func (s *Server) getSession(c *gin.Context) {
+	ctx := c.Request.Context()
+	caller := callerOf(c)
+	id, err := pathID(c, "id", "SESSION", "session")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	cs, err := s.store.Session(ctx, caller, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.toSessionJSON(caller, cs)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	msgs, err := s.store.Messages(ctx, cs.ID, sessionHistoryLimit+1, false)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	truncated := len(msgs) > sessionHistoryLimit
+	if truncated {
+		msgs = msgs[1:]
+	}
+	mj := make([]messageJSON, 0, len(msgs))
+	for i := range msgs {
+		m, err := s.toMessageJSON(&msgs[i])
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		mj = append(mj, m)
+	}
+	turns, err := s.store.SessionTurns(ctx, cs.ID, 100)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	tj := make([]turnJSON, 0, len(turns))
+	for i := range turns {
+		tj = append(tj, toTurnJSON(&turns[i]))
+	}
+	c.JSON(http.StatusOK, gin.H{"session": out, "messages": mj, "messages_truncated": truncated, "turns": tj})
+}
+
+type updateSessionRequest struct {
+	Title        *string   `json:"title" binding:"omitempty,max=200"`
+	SystemPrompt *string   `json:"system_prompt" binding:"omitempty,max=20000"`
+	Tools        *[]string `json:"tools" binding:"omitempty,max=64"`
+}
+
+func (s *Server) updateSession(c *gin.Context) {
+	caller := callerOf(c)
+	id, err := pathID(c, "id", "SESSION", "session")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var req updateSessionRequest
+	if err := bindJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	u := store.SessionUpdate{Title: req.Title, Tools: req.Tools}
+	if req.Tools != nil {
+		if err := validTools(*req.Tools); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	if req.SystemPrompt != nil {
+		if u.SystemPrompt, err = s.box.EncryptString(*req.SystemPrompt); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	cs, err := s.store.UpdateSession(c.Request.Context(), caller, id, u)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.respondSession(c, http.StatusOK, caller, cs)
+}
+
+func (s *Server) deleteSession(c *gin.Context) {
+	id, err := pathID(c, "id", "SESSION", "session")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.store.DeleteSession(c.Request.Context(), callerOf(c), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+type postMessageRequest struct {
+	Content string `json:"content" binding:"required"`
+}
+
+const maxIdempotencyKey = 200
+
+// postMessage stores the user's message and starts the turn's workflow. The same request twice
+// (same Idempotency-Key) gives the same turn; a second message while a turn runs is a 409.
+func (s *Server) postMessage(c *gin.Context) {
+	ctx := c.Request.Context()
+	caller := callerOf(c)
+	sessionID, err := pathID(c, "id", "SESSION", "session")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var req postMessageRequest
+	if err := bindJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if strings.TrimSpace(req.Content) == "" {
+		s.fail(c, models.Invalid("content", "content must not be empty"))
+		return
+	}
+	if n := utf8.RuneCountInString(req.Content); n > s.cfg.MaxMessageChars {
+		s.fail(c, models.Invalid("content", "content is %d characters; the limit is %d", n, s.cfg.MaxMessageChars))
+		return
+	}
+	turn := &models.Turn{ID: uuid.New(), Status: models.TurnRunning, StartedAt: s.now()}
+	if key := c.GetHeader("Idempotency-Key"); key != "" {
+		if len(key) > maxIdempotencyKey {
+			s.fail(c, models.Invalid("Idempotency-Key", "Idempotency-Key must be at most %d characters", maxIdempotencyKey))
+			return
+		}
+		turn.IdempotencyKey = &key
+		turn.ID = uuid.NewSHA1(sessionID, []byte("idempotency/"+key))
+	}
+	turn.WorkflowID = workflows.ChatTurnID(sessionID.String(), turn.ID.String())
+	sealed, err := s.box.EncryptString(req.Content)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	t, created, err := s.store.StartTurn(ctx, caller, sessionID, turn, sealed)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if !t.Finished() {
+		if err := s.startTurnWorkflow(ctx, caller, t); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	if wantsEventStream(c) {
+		s.streamTurn(c, t.ID, 0)
+		return
+	}
+	status := http.StatusAccepted
+	if !created {
+		status = http.StatusOK
+	}
+	c.JSON(status, gin.H{"turn_id": t.ID, "workflow_id": t.WorkflowID, "status": t.Status, "events_url": eventsURL(t)})
+}
+
+func wantsEventStream(c *gin.Context) bool {
+	return strings.Contains(c.GetHeader("Accept"), "text/event-stream")
+}
+
+// startTurnWorkflow starts ChatTurn for t. Starting is idempotent (the id derives from the turn,
+// USE_EXISTING while it runs, REJECT_DUPLICATE after), so a retried request that finds the turn
+// already stored re-runs this safely, which also repairs a crash between storing and starting.
+// When Temporal cannot be reached the turn is failed (the message is kept) and the caller gets 503.
+func (s *Server) startTurnWorkflow(ctx context.Context, caller models.Caller, t *models.Turn) error {
+	cs, err := s.store.Session(ctx, caller, t.SessionID)
+	if err != nil {
+		return err
+	}
+	opts := client.StartWorkflowOptions{
+		ID:                       t.WorkflowID,
+		TaskQueue:                s.cfg.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			temporal.NewSearchAttributeKeyKeyword(workflows.AttrUserID).ValueSet(t.UserID.String()),
+			temporal.NewSearchAttributeKeyKeyword(workflows.AttrSessionID).ValueSet(t.SessionID.String()),
+			temporal.NewSearchAttributeKeyKeyword(workflows.AttrModel).ValueSet(t.Model),
+			temporal.NewSearchAttributeKeyKeyword(workflows.AttrStatus).ValueSet(models.TurnRunning),
+		),
+		Memo: map[string]any{"session_title": cs.Title, "turn_id": t.ID.String()},
+	}
+	in := workflows.ChatTurnInput{TurnID: t.ID, SessionID: t.SessionID, UserID: t.UserID, Limits: s.turnLimits()}
+	_, err = s.temporal.ExecuteWorkflow(ctx, opts, workflows.ChatTurn, in)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if err == nil || errors.As(err, &already) {
+		return nil
+	}
+	s.log.ErrorContext(ctx, "starting turn workflow failed", "turn_id", t.ID, "error", err)
+	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = s.store.FinishTurn(failCtx, t.ID, store.TurnOutcome{Status: models.TurnFailed, ErrorCode: "TEMPORAL_UNAVAILABLE",
+		ErrorMessage: "the workflow service is unavailable; your message is kept, please send it again"}, s.now())
+	return models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err)
+}
+
+func (s *Server) turnLimits() workflows.TurnLimits {
+	return workflows.TurnLimits{
+		MaxSteps: s.cfg.TurnMaxSteps, LLMTimeout: s.cfg.LLMTimeout, LLMHeartbeat: s.cfg.LLMHeartbeat,
+		LLMMaxAttempts: int32(s.cfg.LLMMaxAttempts), ToolTimeout: s.cfg.ToolTimeout,
+		ToolMaxAttempts: int32(s.cfg.ToolMaxAttempts), ApprovalTimeout: s.cfg.ApprovalTimeout,
+	}
+}
+
+func (s *Server) turnFromPath(c *gin.Context) (*models.Turn, error) {
+	sessionID, err := pathID(c, "id", "TURN", "turn")
+	if err != nil {
+		return nil, err
+	}
+	turnID, err := pathID(c, "turn_id", "TURN", "turn")
+	if err != nil {
+		return nil, err
+	}
+	return s.store.TurnOf(c.Request.Context(), callerOf(c), sessionID, turnID)
+}
+
+// getTurn reports a turn; while it runs, the workflow's progress query adds the live steps.
+func (s *Server) getTurn(c *gin.Context) {
+	ctx := c.Request.Context()
+	t, err := s.turnFromPath(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := toTurnJSON(t)
+	if !t.Finished() {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if resp, err := s.temporal.QueryWorkflow(qctx, t.WorkflowID, "", workflows.QueryProgress); err == nil {
+			var p workflows.Progress
+			if resp.Get(&p) == nil {
+				out.Progress = &p
+				out.Steps = len(p.Steps)
+				out.Usage = usageJSON{p.PromptTokens, p.CompletionTokens}
+			}
+		} else {
+			s.log.WarnContext(ctx, "progress query failed", "turn_id", t.ID, "error", err)
+		}
+	}
+	msgs, err := s.store.TurnMessages(ctx, t.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == models.RoleAssistant && len(msgs[i].ToolCalls) == 0 {
+			m, err := s.toMessageJSON(&msgs[i])
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			out.FinalMessage = &m
+			break
+		}
+	}
+	runs, err := s.store.TurnToolRuns(ctx, t.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	for i := range runs {
+		out.ToolRuns = append(out.ToolRuns, toToolRunJSON(&runs[i]))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+var errTurnFinished = models.Errorf(models.ErrConflict, "TURN_FINISHED", "the turn has already finished")
+
+// cancelTurn signals the turn to stop; the running model or tool call is cancelled.
+func (s *Server) cancelTurn(c *gin.Context) {
+	ctx := c.Request.Context()
+	t, err := s.turnFromPath(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if t.Finished() {
+		s.fail(c, errTurnFinished)
+		return
+	}
+	if err := s.signalTurn(ctx, t, workflows.SignalCancel, workflows.CancelSignal{Reason: "cancelled by the user"}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"turn_id": t.ID, "status": "cancelling"})
+}
+
+func (s *Server) signalTurn(ctx context.Context, t *models.Turn, name string, arg any) error {
+	err := s.temporal.SignalWorkflow(ctx, t.WorkflowID, "", name, arg)
+	var nf *serviceerror.NotFound
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nf):
+		return errTurnFinished
+	}
+	return models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err)
+}
+
+type approvalRequest struct {
+	Approved *bool  `json:"approved" binding:"required"`
+	Reason   string `json:"reason" binding:"max=500"`
+}
+
+// approveToolCall records the user's decision on a tool call waiting for approval.
+func (s *Server) approveToolCall(c *gin.Context) {
+	ctx := c.Request.Context()
+	caller := callerOf(c)
+	t, err := s.turnFromPath(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var req approvalRequest
+	if err := bindJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	callID := c.Param("call_id")
+	if t.Status != models.TurnWaitingApproval {
+		s.fail(c, models.Errorf(models.ErrConflict, "NO_PENDING_APPROVAL", "the turn is not waiting for an approval"))
+		return
+	}
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := s.temporal.QueryWorkflow(qctx, t.WorkflowID, "", workflows.QueryProgress)
+	var p workflows.Progress
+	if err == nil {
+		err = resp.Get(&p)
+	}
+	if err != nil {
+		s.fail(c, models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err))
+		return
+	}
+	if p.PendingApproval != callID {
+		s.fail(c, models.NotFound("TOOL_CALL", "pending tool call"))
+		return
+	}
+	if err := s.signalTurn(ctx, t, workflows.SignalApprove, workflows.ApproveSignal{CallID: callID, Approved: *req.Approved, Reason: req.Reason}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	action := "tool.approve"
+	if !*req.Approved {
+		action = "tool.deny"
+	}
+	s.audit(c, &caller.UserID, action, "tool_call", t.ID.String()+"/"+callID, map[string]any{"reason": req.Reason})
+	c.JSON(http.StatusAccepted, gin.H{"turn_id": t.ID, "call_id": callID, "approved": *req.Approved})
+}
+
+type toolRunJSON struct {
+	ID         uuid.UUID      `json:"id"`
+	TurnID     uuid.UUID      `json:"turn_id"`
+	SessionID  uuid.UUID      `json:"session_id"`
+	CallID     string         `json:"call_id"`
+	Server     string         `json:"server"`
+	Tool       string         `json:"tool"`
+	Arguments  map[string]any `json:"arguments,omitempty"`
+	Status     string         `json:"status"`
+	Error      string         `json:"error,omitempty"`
+	Bytes      int            `json:"result_bytes"`
+	StartedAt  time.Time      `json:"started_at"`
+	FinishedAt *time.Time     `json:"finished_at"`
+	DurationMS *int           `json:"duration_ms"`
+}
+
+func toToolRunJSON(r *models.ToolRun) toolRunJSON {
+	return toolRunJSON{ID: r.ID, TurnID: r.TurnID, SessionID: r.SessionID, CallID: r.CallID, Server: r.ServerName,
+		Tool: r.ToolName, Status: r.Status, Error: r.Error, Bytes: r.ResultBytes, StartedAt: r.StartedAt,
+		FinishedAt: r.FinishedAt, DurationMS: r.DurationMS}
+}
+
+func (s *Server) listToolRuns(c *gin.Context) {
+	page, err := pageOf(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	runs, err := s.store.ToolRuns(c.Request.Context(), callerOf(c), page)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	runs, next := store.Trim(runs, page.Limit, func(r models.ToolRun) store.Cursor { return store.Cursor{T: r.CreatedAt, ID: r.ID} })
+	out := make([]toolRunJSON, 0, len(runs))
+	for i := range runs {
+		j := toToolRunJSON(&runs[i])
+		if len(runs[i].Arguments) > 0 {
+			if raw, err := s.box.Decrypt(runs[i].Arguments); err == nil {
+				_ = json.Unmarshal(raw, &j.Arguments)
+			}
+		}
+		out = append(out, j)
+	}
+	c.JSON(http.StatusOK, newList(out, next))
+}

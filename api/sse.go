@@ -1,0 +1,123 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/models"
+)
+
+const (
+	ssePollEvery      = 2 * time.Second  // safety net when a notification is lost
+	sseKeepAliveEvery = 15 * time.Second // a comment line keeps proxies from closing an idle stream
+	sseBatch          = 500
+)
+
+// turnEvents streams a turn's events. Last-Event-ID (header or ?last_event_id=) resumes after
+// that event: a reconnecting client misses nothing and sees nothing twice. A finished turn
+// replays its events and the stream ends after the terminal event.
+func (s *Server) turnEvents(c *gin.Context) {
+	t, err := s.turnFromPath(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	last := c.GetHeader("Last-Event-ID")
+	if last == "" {
+		last = c.Query("last_event_id")
+	}
+	var after int64
+	if last != "" {
+		after, err = strconv.ParseInt(last, 10, 64)
+		if err != nil || after < 0 {
+			s.fail(c, models.Invalid("Last-Event-ID", "Last-Event-ID must be the id of an event of this stream"))
+			return
+		}
+	}
+	s.streamTurn(c, t.ID, after)
+}
+
+func isTerminal(typ string) bool {
+	return typ == activities.EventTurnCompleted || typ == activities.EventTurnFailed || typ == activities.EventTurnCancelled
+}
+
+// streamTurn writes the turn's events after seq `after` as SSE until the terminal event, the
+// client leaving, or the server stopping.
+func (s *Server) streamTurn(c *gin.Context, turnID uuid.UUID, after int64) {
+	ctx := c.Request.Context()
+	wake, unsubscribe := s.events.subscribe(turnID) // before the first read: no notification is missed
+	defer unsubscribe()
+
+	h := c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Turn-ID", turnID.String())
+	c.Status(http.StatusOK)
+	w := c.Writer
+	fmt.Fprint(w, "retry: 1000\n\n")
+	w.Flush()
+
+	poll := time.NewTicker(ssePollEvery)
+	defer poll.Stop()
+	lastWrite := time.Now()
+	for {
+		evs, err := s.store.TurnEventsAfter(ctx, turnID, after, sseBatch)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.WarnContext(ctx, "reading turn events failed; retrying", "turn_id", turnID, "error", err)
+		}
+		for _, ev := range evs {
+			data, err := s.box.Decrypt(ev.Data)
+			if err != nil {
+				s.log.ErrorContext(ctx, "turn event cannot be decrypted; skipped", "turn_id", turnID, "seq", ev.Seq)
+				after = ev.Seq
+				continue
+			}
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
+			after = ev.Seq
+			if isTerminal(ev.Type) {
+				w.Flush()
+				return
+			}
+		}
+		if len(evs) > 0 {
+			w.Flush()
+			lastWrite = time.Now()
+		}
+		if len(evs) == sseBatch {
+			continue
+		}
+		if time.Since(lastWrite) >= sseKeepAliveEvery {
+			fmt.Fprint(w, ": keep-alive\n\n")
+			w.Flush()
+			lastWrite = time.Now()
+		}
+		if !s.waitForEvents(ctx, wake, poll.C) {
+			return
+		}
+	}
+}
+
+func (s *Server) waitForEvents(ctx context.Context, wake <-chan struct{}, poll <-chan time.Time) bool {
+	select {
+	case <-wake:
+		return true
+	case <-poll:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.stopping.Done():
+		return false
+	}
+}

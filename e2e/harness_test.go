@@ -1,0 +1,401 @@
+// Package e2e runs YouWorker end to end: the real youworker binary (API and worker processes),
+// the real Temporal dev server, real Postgres, the real built-in MCP servers and the Ollama
+// stand-in, driven through the public REST API.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/youworker/youworker/devservices"
+	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/mcpservers/datetime"
+	"github.com/youworker/youworker/standin/ollama"
+	"github.com/youworker/youworker/testenv"
+	"github.com/youworker/youworker/workflows"
+)
+
+var binary string // the youworker binary under test, built once
+
+// quiet discards the logs of in-process test services.
+var quiet = slog.New(slog.DiscardHandler)
+
+func TestMain(m *testing.M) {
+	testenv.SearchAttributes = workflows.SearchAttributes()
+	dir, err := os.MkdirTemp("", "yw-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	root, err := devservices.RepoRoot()
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "youworker")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/youworker")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building youworker: " + err.Error())
+	}
+	defer os.RemoveAll(dir)
+	testenv.Main(m)
+}
+
+// platform is one private YouWorker deployment: its own database and task queue on the shared
+// Temporal server, its own Ollama stand-in and datetime MCP server, and API/worker processes.
+type platform struct {
+	t      *testing.T
+	env    map[string]string
+	ollama *ollama.Server
+	box    *encryption.Box
+	db     testenv.DB
+	apiURL string
+	logs   *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// newPlatform prepares a platform; extra overrides environment variables of its processes.
+// Call startWorker and startAPI to run it.
+func newPlatform(t *testing.T, extra map[string]string) *platform {
+	t.Helper()
+	tmp := testenv.Temporal(t)
+	db := testenv.NewDB(t)
+	st, base, shutdown, err := ollama.Start(ollama.Options{Logger: quiet}, "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = shutdown(context.Background()) })
+	mcp := httptest.NewServer(datetime.Handler(datetime.Options{Logger: quiet}))
+	t.Cleanup(mcp.Close)
+	key, err := encryption.GenerateKey()
+	require.NoError(t, err)
+	box, err := encryption.New([]string{key})
+	require.NoError(t, err)
+	env := map[string]string{
+		"DATABASE_URL":              db.DSN,
+		"TEMPORAL_ADDRESS":          tmp.Address,
+		"TEMPORAL_NAMESPACE":        tmp.Namespace,
+		"TEMPORAL_TASK_QUEUE":       testenv.TaskQueue(t),
+		"OLLAMA_HOST":               base,
+		"JWT_SECRET":                "e2e-secret-e2e-secret-e2e-secret-e2e",
+		"FERNET_KEYS":               key,
+		"COOKIE_SECURE":             "false",
+		"MCP_SERVERS":               "datetime=" + mcp.URL + "/mcp",
+		"LLM_HEARTBEAT_TIMEOUT":     "2s",
+		"WORKER_HEARTBEAT_THROTTLE": "200ms",
+		"WORKER_STOP_TIMEOUT":       "5s",
+		"HTTP_SHUTDOWN_TIMEOUT":     "2s",
+		"DB_POOL_SIZE":              "4",
+		"LOG_LEVEL":                 "info",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return &platform{t: t, env: env, ollama: st, box: box, db: db, logs: &lockedBuffer{}}
+}
+
+// proc is a youworker process the test started; the test kills it by PID.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *platform) spawn(args ...string) *proc {
+	p.t.Helper()
+	cmd := exec.Command(binary, args...)
+	for k, v := range p.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH"))
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(p.t, cmd.Start())
+	pr := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(pr.done) }()
+	p.t.Cleanup(func() { pr.kill() })
+	return pr
+}
+
+func (pr *proc) kill() {
+	select {
+	case <-pr.done:
+		return
+	default:
+	}
+	_ = pr.cmd.Process.Signal(syscall.SIGKILL)
+	<-pr.done
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (pr *proc) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, pr.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-pr.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("process did not stop after SIGTERM")
+	}
+}
+
+func (p *platform) startWorker() *proc {
+	return p.spawn("worker")
+}
+
+// startAPI starts an API process on a free port and waits until it answers.
+func (p *platform) startAPI() *proc {
+	p.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(p.t, err)
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	p.env["API_ADDR"] = addr
+	pr := p.spawn("api")
+	p.apiURL = "http://" + addr
+	require.Eventually(p.t, func() bool {
+		resp, err := http.Get(p.apiURL + "/health")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 20*time.Second, 20*time.Millisecond, "API did not start; logs:\n%s", p.logs)
+	return pr
+}
+
+// start runs one worker and one API.
+func (p *platform) start() *platform {
+	p.startWorker()
+	p.startAPI()
+	return p
+}
+
+// user is a logged-in API client (bearer token).
+type user struct {
+	p     *platform
+	token string
+	id    string
+}
+
+func (p *platform) signup(name string) *user {
+	p.t.Helper()
+	body := map[string]any{"username": name, "password": "correct horse battery staple"}
+	r := p.request("POST", "/v1/auth/register", "", body, nil)
+	require.Equal(p.t, http.StatusCreated, r.status, "%s", r.body)
+	r = p.request("POST", "/v1/auth/login", "", body, nil)
+	require.Equal(p.t, http.StatusOK, r.status, "%s", r.body)
+	m := r.json(p.t)
+	return &user{p: p, token: m["access_token"].(string), id: m["user"].(map[string]any)["id"].(string)}
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &m), "%s", r.body)
+	return m
+}
+
+func (p *platform) request(method, path, token string, body any, headers map[string]string) reply {
+	p.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(p.t, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, p.apiURL+path, rd)
+	require.NoError(p.t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(p.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(p.t, err)
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (u *user) do(method, path string, body any) reply {
+	return u.p.request(method, path, u.token, body, nil)
+}
+
+func (u *user) newSession(tools []string) string {
+	u.p.t.Helper()
+	r := u.do("POST", "/v1/sessions", map[string]any{"title": "e2e", "tools": tools})
+	require.Equal(u.p.t, http.StatusCreated, r.status, "%s", r.body)
+	return r.json(u.p.t)["id"].(string)
+}
+
+// send posts a message and returns the started turn.
+func (u *user) send(sessionID, content string) (turnID, eventsURL string) {
+	u.p.t.Helper()
+	r := u.do("POST", "/v1/sessions/"+sessionID+"/messages", map[string]any{"content": content})
+	require.Equal(u.p.t, http.StatusAccepted, r.status, "%s", r.body)
+	m := r.json(u.p.t)
+	return m["turn_id"].(string), m["events_url"].(string)
+}
+
+type sseEvent struct {
+	ID   int64
+	Type string
+	Data map[string]any
+}
+
+// stream reads an SSE response into events until it ends; events arrive on the channel as they
+// are read, and the channel closes at the end of the stream.
+func (u *user) stream(ctx context.Context, path string, lastID int64) (<-chan sseEvent, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", u.p.apiURL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+u.token)
+	req.Header.Set("Accept", "text/event-stream")
+	if lastID > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastID, 10))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return nil, fmt.Errorf("status %d: %s", resp.StatusCode, b)
+	}
+	return readSSE(resp.Body), nil
+}
+
+func readSSE(body io.ReadCloser) <-chan sseEvent {
+	out := make(chan sseEvent, 1024)
+	go func() {
+		defer close(out)
+		defer body.Close()
+		sc := bufio.NewScanner(body)
+		sc.Buffer(make([]byte, 1<<20), 1<<22)
+		var ev sseEvent
+		var data strings.Builder
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.Type != "" {
+					_ = json.Unmarshal([]byte(data.String()), &ev.Data)
+					out <- ev
+				}
+				ev, data = sseEvent{}, strings.Builder{}
+			case strings.HasPrefix(line, "id: "):
+				ev.ID, _ = strconv.ParseInt(line[4:], 10, 64)
+			case strings.HasPrefix(line, "event: "):
+				ev.Type = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				data.WriteString(line[6:])
+			}
+		}
+	}()
+	return out
+}
+
+// collect drains a stream until it ends or the timeout passes.
+func collect(t *testing.T, ch <-chan sseEvent, timeout time.Duration) []sseEvent {
+	t.Helper()
+	var evs []sseEvent
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				return evs
+			}
+			evs = append(evs, ev)
+		case <-deadline:
+			t.Fatalf("stream did not end within %s; got %d events: %v", timeout, len(evs), types(evs))
+		}
+	}
+}
+
+func types(evs []sseEvent) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.Type
+	}
+	return out
+}
+
+// compact collapses runs of token events into one "token*" entry.
+func compact(evs []sseEvent) []string {
+	var out []string
+	for _, e := range evs {
+		if e.Type == "token" && len(out) > 0 && out[len(out)-1] == "token*" {
+			continue
+		}
+		if e.Type == "token" {
+			out = append(out, "token*")
+			continue
+		}
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+// tokensOf joins the token deltas of the given step and attempt.
+func tokensOf(evs []sseEvent, step, attempt int) string {
+	var b strings.Builder
+	for _, e := range evs {
+		if e.Type == "token" && int(e.Data["step"].(float64)) == step && int(e.Data["attempt"].(float64)) == attempt {
+			b.WriteString(e.Data["delta"].(string))
+		}
+	}
+	return b.String()
+}
+
+// requireIDsContiguous checks that event ids run 1..n without gap or repeat.
+func requireIDsContiguous(t *testing.T, evs []sseEvent) {
+	t.Helper()
+	for i, e := range evs {
+		require.EqualValues(t, i+1, e.ID, "event %d (%s)", i, e.Type)
+	}
+}

@@ -1,0 +1,46 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/youworker/youworker/devservices"
+	"github.com/youworker/youworker/testenv"
+)
+
+// recordHistory saves a finished workflow's history under workflows/testdata/<name>.json when
+// YW_RECORD_HISTORIES=1, for the replay tests of the workflows package (which fail when a code
+// change breaks determinism for runs already in flight). Re-record after an intended,
+// workflow.GetVersion-guarded change, keeping the old files.
+func recordHistory(t *testing.T, p *platform, workflowID, name string) {
+	t.Helper()
+	if os.Getenv("YW_RECORD_HISTORIES") != "1" {
+		return
+	}
+	tmp := testenv.Temporal(t)
+	c, err := client.Dial(client.Options{HostPort: tmp.Address, Namespace: tmp.Namespace})
+	require.NoError(t, err)
+	defer c.Close()
+	it := c.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
+	var h historypb.History
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		h.Events = append(h.Events, ev)
+	}
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&h)
+	require.NoError(t, err)
+	root, err := devservices.RepoRoot()
+	require.NoError(t, err)
+	path := filepath.Join(root, "workflows", "testdata", name+".json")
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	t.Logf("recorded %s", path)
+}

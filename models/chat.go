@@ -1,0 +1,127 @@
+package models
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Turn statuses.
+const (
+	TurnRunning         = "running"
+	TurnWaitingApproval = "waiting_approval"
+	TurnCompleted       = "completed"
+	TurnFailed          = "failed"
+	TurnCancelled       = "cancelled"
+)
+
+// Message roles and statuses.
+const (
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+	RoleTool      = "tool"
+	RoleSystem    = "system"
+
+	MessageComplete  = "complete"
+	MessageCancelled = "cancelled"
+)
+
+// ChatSession is a conversation. SystemPrompt is Fernet ciphertext.
+type ChatSession struct {
+	ID           uuid.UUID  `gorm:"type:uuid;primaryKey"`
+	OwnerID      uuid.UUID  `gorm:"type:uuid"`
+	GroupID      *uuid.UUID `gorm:"type:uuid"`
+	Title        string
+	Model        string
+	SystemPrompt []byte
+	Tools        Strings `gorm:"type:text[]"`
+	LastTurnAt   *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Turn is one durable agent turn (one ChatTurn workflow).
+type Turn struct {
+	ID               uuid.UUID `gorm:"type:uuid;primaryKey"`
+	SessionID        uuid.UUID `gorm:"type:uuid"`
+	UserID           uuid.UUID `gorm:"type:uuid"`
+	WorkflowID       string
+	IdempotencyKey   *string
+	Status           string
+	Model            string
+	Steps            int
+	PromptTokens     int
+	CompletionTokens int
+	ErrorCode        string
+	ErrorMessage     string
+	EventSeq         int64
+	StartedAt        time.Time
+	FinishedAt       *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Finished reports whether the turn reached a terminal status.
+func (t *Turn) Finished() bool {
+	return t.Status == TurnCompleted || t.Status == TurnFailed || t.Status == TurnCancelled
+}
+
+// Message is one chat message. Content and ToolCalls are Fernet ciphertext.
+type Message struct {
+	ID         uuid.UUID  `gorm:"type:uuid;primaryKey"`
+	Seq        int64      `gorm:"->"`
+	SessionID  uuid.UUID  `gorm:"type:uuid"`
+	TurnID     *uuid.UUID `gorm:"type:uuid"`
+	Step       int
+	Role       string
+	Content    []byte
+	ToolCalls  []byte
+	ToolCallID string
+	ToolName   string
+	Status     string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// TurnEvent is one entry of a turn's event log (the SSE stream). Data is Fernet ciphertext of JSON.
+type TurnEvent struct {
+	TurnID    uuid.UUID `gorm:"type:uuid;primaryKey"`
+	Seq       int64     `gorm:"primaryKey"`
+	Key       string
+	Type      string
+	Data      []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Tool run statuses.
+const (
+	ToolRunning   = "running"
+	ToolSucceeded = "succeeded"
+	ToolFailed    = "failed"
+	ToolDenied    = "denied"
+	ToolTimedOut  = "timed_out"
+	ToolCancelled = "cancelled"
+)
+
+// ToolRun is one tool execution of a turn. Arguments is Fernet ciphertext of JSON.
+type ToolRun struct {
+	ID          uuid.UUID  `gorm:"type:uuid;primaryKey"`
+	TurnID      uuid.UUID  `gorm:"type:uuid"`
+	SessionID   uuid.UUID  `gorm:"type:uuid"`
+	UserID      uuid.UUID  `gorm:"type:uuid"`
+	ServerID    *uuid.UUID `gorm:"type:uuid"`
+	Step        int
+	CallID      string
+	ServerName  string
+	ToolName    string
+	Arguments   []byte
+	Status      string
+	Error       string
+	ResultBytes int
+	StartedAt   time.Time
+	FinishedAt  *time.Time
+	DurationMS  *int `gorm:"column:duration_ms"`
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}

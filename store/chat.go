@@ -1,0 +1,321 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/youworker/youworker/models"
+)
+
+// visibleTo scopes a query on a table with owner and group columns to what the caller may read:
+// their own rows and their groups' rows. Memberships come fresh with every request's caller.
+func visibleTo(c models.Caller, table string) func(*gorm.DB) *gorm.DB {
+	return func(db *gorm.DB) *gorm.DB {
+		groups := c.GroupIDs()
+		if len(groups) == 0 {
+			return db.Where(table+".owner_id = ?", c.UserID)
+		}
+		return db.Where("("+table+".owner_id = ? OR "+table+".group_id IN ?)", c.UserID, groups)
+	}
+}
+
+// canModify reports whether the caller may change or delete an object they can see: its owner or
+// an admin of its group.
+func canModify(c models.Caller, ownerID uuid.UUID, groupID *uuid.UUID) bool {
+	return ownerID == c.UserID || (groupID != nil && c.Groups[*groupID] == models.RoleAdmin)
+}
+
+// ErrTurnInProgress is the 409 for a second message while a turn of the session runs.
+var ErrTurnInProgress = models.Errorf(models.ErrConflict, "TURN_IN_PROGRESS", "another turn of this session is still running")
+
+// CreateSession stores a new session owned by the caller. A group id must be one of the caller's groups.
+func (s *Store) CreateSession(ctx context.Context, c models.Caller, cs *models.ChatSession) error {
+	if cs.GroupID != nil {
+		if _, ok := c.Groups[*cs.GroupID]; !ok {
+			return models.NotFound("GROUP", "group")
+		}
+	}
+	cs.OwnerID = c.UserID
+	if cs.ID == uuid.Nil {
+		cs.ID = uuid.New()
+	}
+	return translate(s.q(ctx).Create(cs).Error)
+}
+
+// Sessions lists the sessions the caller can see, most recently updated first.
+func (s *Store) Sessions(ctx context.Context, c models.Caller, page Page) ([]models.ChatSession, error) {
+	var out []models.ChatSession
+	err := s.q(ctx).Scopes(visibleTo(c, "chat_sessions"), page.after("updated_at")).
+		Order("updated_at DESC, id DESC").Limit(page.Limit + 1).Find(&out).Error
+	return out, translate(err)
+}
+
+// Session returns a session the caller can see.
+func (s *Store) Session(ctx context.Context, c models.Caller, id uuid.UUID) (*models.ChatSession, error) {
+	var cs models.ChatSession
+	err := s.q(ctx).Scopes(visibleTo(c, "chat_sessions")).Where("id = ?", id).Take(&cs).Error
+	if err != nil {
+		return nil, notFound(translate(err), "SESSION", "session")
+	}
+	return &cs, nil
+}
+
+// sessionForChange returns a session the caller may modify; others' sessions are not found and
+// group sessions of a plain member are forbidden.
+func (s *Store) sessionForChange(ctx context.Context, c models.Caller, id uuid.UUID) (*models.ChatSession, error) {
+	cs, err := s.Session(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	if !canModify(c, cs.OwnerID, cs.GroupID) {
+		return nil, models.Errorf(models.ErrForbidden, "FORBIDDEN", "only the owner or a group admin may change this session")
+	}
+	return cs, nil
+}
+
+// SessionUpdate holds the fields PATCH may change; nil means unchanged.
+type SessionUpdate struct {
+	Title        *string
+	SystemPrompt []byte // ciphertext; nil means unchanged
+	Tools        *[]string
+}
+
+// UpdateSession applies u to a session the caller may modify.
+func (s *Store) UpdateSession(ctx context.Context, c models.Caller, id uuid.UUID, u SessionUpdate) (*models.ChatSession, error) {
+	cs, err := s.sessionForChange(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]any{}
+	if u.Title != nil {
+		fields["title"] = *u.Title
+	}
+	if u.SystemPrompt != nil {
+		fields["system_prompt"] = u.SystemPrompt
+	}
+	if u.Tools != nil {
+		fields["tools"] = models.Strings(*u.Tools)
+	}
+	if len(fields) > 0 {
+		if err := s.q(ctx).Model(cs).Updates(fields).Error; err != nil {
+			return nil, translate(err)
+		}
+	}
+	return s.Session(ctx, c, id)
+}
+
+// DeleteSession deletes a session the caller may modify, with its turns and messages. A session
+// with a running turn is a conflict: cancel the turn first.
+func (s *Store) DeleteSession(ctx context.Context, c models.Caller, id uuid.UUID) error {
+	cs, err := s.sessionForChange(ctx, c, id)
+	if err != nil {
+		return err
+	}
+	return s.InTx(ctx, func(tx *Store) error {
+		var running int64
+		err := tx.q(ctx).Model(&models.Turn{}).Where("session_id = ? AND status IN ?", cs.ID,
+			[]string{models.TurnRunning, models.TurnWaitingApproval}).Count(&running).Error
+		if err != nil {
+			return err
+		}
+		if running > 0 {
+			return ErrTurnInProgress
+		}
+		return tx.q(ctx).Delete(&models.ChatSession{}, "id = ?", cs.ID).Error
+	})
+}
+
+// MessageID derives the id of a message of a turn from the turn and its place in it, so a
+// retried write finds the row it wrote before.
+func MessageID(turnID uuid.UUID, kind string, step int, callID string) uuid.UUID {
+	return uuid.NewSHA1(turnID, fmt.Appendf(nil, "%s/%d/%s", kind, step, callID))
+}
+
+// StartTurn stores the user's message and a running turn in one transaction. With an
+// idempotency key that already names a turn of this session, that turn is returned with
+// created=false. A turn already running in the session is ErrTurnInProgress.
+func (s *Store) StartTurn(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content []byte) (*models.Turn, bool, error) {
+	cs, err := s.Session(ctx, c, sessionID)
+	if err != nil {
+		return nil, false, err
+	}
+	if t.IdempotencyKey != nil {
+		if existing, err := s.turnByKey(ctx, cs.ID, *t.IdempotencyKey); err == nil {
+			return existing, false, nil
+		} else if !errors.Is(err, models.ErrNotFound) {
+			return nil, false, err
+		}
+	}
+	t.SessionID, t.UserID = cs.ID, c.UserID
+	if t.Model == "" {
+		t.Model = cs.Model
+	}
+	err = s.InTx(ctx, func(tx *Store) error {
+		if err := tx.q(ctx).Create(t).Error; err != nil {
+			return err
+		}
+		msg := &models.Message{ID: MessageID(t.ID, models.RoleUser, 0, ""), SessionID: cs.ID, TurnID: &t.ID,
+			Role: models.RoleUser, Content: content, Status: models.MessageComplete}
+		if err := tx.q(ctx).Create(msg).Error; err != nil {
+			return err
+		}
+		return tx.q(ctx).Model(&models.ChatSession{}).Where("id = ?", cs.ID).Update("last_turn_at", t.StartedAt).Error
+	})
+	if errors.Is(err, models.ErrConflict) {
+		// Either the same idempotency key raced us (return its turn) or another turn runs.
+		if t.IdempotencyKey != nil {
+			if existing, kerr := s.turnByKey(ctx, cs.ID, *t.IdempotencyKey); kerr == nil {
+				return existing, false, nil
+			}
+		}
+		return nil, false, ErrTurnInProgress
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return t, true, nil
+}
+
+func (s *Store) turnByKey(ctx context.Context, sessionID uuid.UUID, key string) (*models.Turn, error) {
+	var t models.Turn
+	err := s.q(ctx).Where("session_id = ? AND idempotency_key = ?", sessionID, key).Take(&t).Error
+	return &t, translate(err)
+}
+
+// TurnOf returns a turn of a session the caller can see.
+func (s *Store) TurnOf(ctx context.Context, c models.Caller, sessionID, turnID uuid.UUID) (*models.Turn, error) {
+	if _, err := s.Session(ctx, c, sessionID); err != nil {
+		return nil, notFound(err, "TURN", "turn")
+	}
+	var t models.Turn
+	if err := s.q(ctx).Where("id = ? AND session_id = ?", turnID, sessionID).Take(&t).Error; err != nil {
+		return nil, notFound(translate(err), "TURN", "turn")
+	}
+	return &t, nil
+}
+
+// SessionTurns lists the turns of a session (newest first, at most limit).
+func (s *Store) SessionTurns(ctx context.Context, sessionID uuid.UUID, limit int) ([]models.Turn, error) {
+	var out []models.Turn
+	err := s.q(ctx).Where("session_id = ?", sessionID).Order("created_at DESC").Limit(limit).Find(&out).Error
+	return out, translate(err)
+}
+
+// Turn returns a turn by id (worker side: the workflow already owns it).
+func (s *Store) Turn(ctx context.Context, id uuid.UUID) (*models.Turn, error) {
+	var t models.Turn
+	if err := s.q(ctx).Where("id = ?", id).Take(&t).Error; err != nil {
+		return nil, notFound(translate(err), "TURN", "turn")
+	}
+	return &t, nil
+}
+
+// SessionByID returns a session by id (worker side).
+func (s *Store) SessionByID(ctx context.Context, id uuid.UUID) (*models.ChatSession, error) {
+	var cs models.ChatSession
+	if err := s.q(ctx).Where("id = ?", id).Take(&cs).Error; err != nil {
+		return nil, notFound(translate(err), "SESSION", "session")
+	}
+	return &cs, nil
+}
+
+// Messages returns the last limit messages of a session in conversation order; with
+// completeOnly, cancelled partial answers are left out (what the model sees).
+func (s *Store) Messages(ctx context.Context, sessionID uuid.UUID, limit int, completeOnly bool) ([]models.Message, error) {
+	var out []models.Message
+	q := s.q(ctx).Where("session_id = ?", sessionID)
+	if completeOnly {
+		q = q.Where("status = ?", models.MessageComplete)
+	}
+	if err := q.Order("seq DESC").Limit(limit).Find(&out).Error; err != nil {
+		return nil, translate(err)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// MessageByID returns one message (worker side).
+func (s *Store) MessageByID(ctx context.Context, id uuid.UUID) (*models.Message, error) {
+	var m models.Message
+	if err := s.q(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+		return nil, notFound(translate(err), "MESSAGE", "message")
+	}
+	return &m, nil
+}
+
+// PutMessage inserts m unless a message with its id exists (an idempotent retry); it returns the
+// stored row either way.
+func (s *Store) PutMessage(ctx context.Context, m *models.Message) (*models.Message, error) {
+	if err := s.q(ctx).Clauses(clause.OnConflict{DoNothing: true}).Omit("seq").Create(m).Error; err != nil {
+		return nil, translate(err)
+	}
+	return s.MessageByID(ctx, m.ID)
+}
+
+// PutToolRun inserts or updates the tool run of (turn, call).
+func (s *Store) PutToolRun(ctx context.Context, r *models.ToolRun) error {
+	if r.ID == uuid.Nil {
+		r.ID = uuid.NewSHA1(r.TurnID, []byte("toolrun/"+r.CallID))
+	}
+	return translate(s.q(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "turn_id"}, {Name: "call_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"status", "error", "result_bytes", "finished_at", "duration_ms", "arguments"}),
+	}).Create(r).Error)
+}
+
+// TurnOutcome is how a turn ended.
+type TurnOutcome struct {
+	Status           string
+	ErrorCode        string
+	ErrorMessage     string
+	Steps            int
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// SetTurnStatus moves a running turn between running and waiting_approval.
+func (s *Store) SetTurnStatus(ctx context.Context, turnID uuid.UUID, status string) error {
+	return translate(s.q(ctx).Model(&models.Turn{}).
+		Where("id = ? AND status IN ?", turnID, []string{models.TurnRunning, models.TurnWaitingApproval}).
+		Update("status", status).Error)
+}
+
+// FinishTurn records a terminal outcome; finishing an already finished turn changes nothing.
+func (s *Store) FinishTurn(ctx context.Context, turnID uuid.UUID, o TurnOutcome, at time.Time) error {
+	return translate(s.q(ctx).Model(&models.Turn{}).
+		Where("id = ? AND status IN ?", turnID, []string{models.TurnRunning, models.TurnWaitingApproval}).
+		Updates(map[string]any{
+			"status": o.Status, "error_code": o.ErrorCode, "error_message": o.ErrorMessage, "steps": o.Steps,
+			"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens, "finished_at": at,
+		}).Error)
+}
+
+// ToolRuns lists the caller's tool executions, newest first.
+func (s *Store) ToolRuns(ctx context.Context, c models.Caller, page Page) ([]models.ToolRun, error) {
+	var out []models.ToolRun
+	err := s.q(ctx).Scopes(ownedBy(c, "user_id"), page.after("created_at")).
+		Order("created_at DESC, id DESC").Limit(page.Limit + 1).Find(&out).Error
+	return out, translate(err)
+}
+
+// TurnToolRuns lists the tool runs of a turn in call order.
+func (s *Store) TurnToolRuns(ctx context.Context, turnID uuid.UUID) ([]models.ToolRun, error) {
+	var out []models.ToolRun
+	err := s.q(ctx).Where("turn_id = ?", turnID).Order("step, started_at").Find(&out).Error
+	return out, translate(err)
+}
+
+// TurnMessages returns the messages of a turn in order.
+func (s *Store) TurnMessages(ctx context.Context, turnID uuid.UUID) ([]models.Message, error) {
+	var out []models.Message
+	err := s.q(ctx).Where("turn_id = ?", turnID).Order("seq").Find(&out).Error
+	return out, translate(err)
+}

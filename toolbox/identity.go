@@ -1,0 +1,161 @@
+package toolbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+)
+
+// Identity is who a tool call acts for. The worker passes it out of band, never through the
+// model's arguments, so a prompt cannot make a tool act for someone else.
+//
+// The zero Identity (uuid.Nil user) is the platform itself: the catalog sends it on the requests
+// that are not tool calls (connecting, listing tools, health checks). A tool that acts for a user
+// must reject it.
+type Identity struct {
+	UserID   uuid.UUID
+	GroupIDs []uuid.UUID
+	TurnID   uuid.UUID
+}
+
+// IdentityHeader carries the signed Identity (a JWT) on every HTTP request to a built-in server.
+const IdentityHeader = "X-YouWorker-Identity"
+
+// identityAudience is the aud claim of identity tokens, so that no other token signed with the
+// same secret passes as one.
+const identityAudience = "youworker-mcp"
+
+const identityIssuer = "youworker"
+
+// maxIdentityToken bounds the header before it is parsed.
+const maxIdentityToken = 8 << 10
+
+// identityLeeway absorbs clock skew between the worker and the MCP servers.
+const identityLeeway = 5 * time.Second
+
+var (
+	// ErrNoIdentity means the request carries no identity header.
+	ErrNoIdentity = errors.New("toolbox: no " + IdentityHeader + " header")
+	// ErrInvalidIdentity means the identity token is malformed, forged, expired or for another audience.
+	ErrInvalidIdentity = errors.New("toolbox: invalid identity token")
+)
+
+type identityClaims struct {
+	Groups []string `json:"groups,omitempty"`
+	Turn   string   `json:"turn,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// SignIdentity returns an HS256 JWT for id, valid for ttl, with audience "youworker-mcp".
+func SignIdentity(secret []byte, id Identity, ttl time.Duration) (string, error) {
+	if len(secret) == 0 {
+		return "", errors.New("toolbox: sign identity: empty secret")
+	}
+	if ttl <= 0 {
+		return "", errors.New("toolbox: sign identity: ttl must be positive")
+	}
+	now := time.Now()
+	claims := identityClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    identityIssuer,
+			Subject:   id.UserID.String(),
+			Audience:  jwt.ClaimStrings{identityAudience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+	}
+	if id.TurnID != uuid.Nil {
+		claims.Turn = id.TurnID.String()
+	}
+	for _, g := range id.GroupIDs {
+		claims.Groups = append(claims.Groups, g.String())
+	}
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	if err != nil {
+		return "", fmt.Errorf("toolbox: sign identity: %w", err)
+	}
+	return token, nil
+}
+
+// VerifyIdentity checks an identity token: HS256 only, signed with secret, audience
+// "youworker-mcp", not expired (exp is required). Every failure wraps ErrInvalidIdentity.
+func VerifyIdentity(secret []byte, token string) (Identity, error) {
+	if len(secret) == 0 {
+		return Identity{}, fmt.Errorf("%w: empty secret", ErrInvalidIdentity)
+	}
+	if len(token) > maxIdentityToken {
+		return Identity{}, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidIdentity, maxIdentityToken)
+	}
+	var claims identityClaims
+	_, err := jwt.ParseWithClaims(token, &claims,
+		func(*jwt.Token) (any, error) { return secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithAudience(identityAudience),
+		jwt.WithIssuer(identityIssuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(identityLeeway),
+	)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidIdentity, err)
+	}
+	var id Identity
+	if id.UserID, err = uuid.Parse(claims.Subject); err != nil {
+		return Identity{}, fmt.Errorf("%w: subject: %w", ErrInvalidIdentity, err)
+	}
+	if claims.Turn != "" {
+		if id.TurnID, err = uuid.Parse(claims.Turn); err != nil {
+			return Identity{}, fmt.Errorf("%w: turn: %w", ErrInvalidIdentity, err)
+		}
+	}
+	for _, g := range claims.Groups {
+		gid, err := uuid.Parse(g)
+		if err != nil {
+			return Identity{}, fmt.Errorf("%w: group: %w", ErrInvalidIdentity, err)
+		}
+		id.GroupIDs = append(id.GroupIDs, gid)
+	}
+	return id, nil
+}
+
+// IdentityFromRequest verifies the IdentityHeader of r. A missing header is ErrNoIdentity.
+func IdentityFromRequest(secret []byte, r *http.Request) (Identity, error) {
+	token := r.Header.Get(IdentityHeader)
+	if token == "" {
+		return Identity{}, ErrNoIdentity
+	}
+	return VerifyIdentity(secret, token)
+}
+
+type identityKey struct{}
+
+// IdentityMiddleware guards one of our MCP servers: a request without a valid identity header is
+// answered 401, any other goes to next with the Identity in its context. mcp-go's streamable HTTP
+// server derives the tool handler's context from the request's context, so a tool handler reads
+// the caller with IdentityFrom(ctx); no server.WithHTTPContextFunc is needed.
+func IdentityMiddleware(secret []byte, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := IdentityFromRequest(secret, r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", "YouWorker-Identity")
+			msg := "invalid " + IdentityHeader + " header"
+			if errors.Is(err, ErrNoIdentity) {
+				msg = "missing " + IdentityHeader + " header"
+			}
+			http.Error(w, msg, http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	})
+}
+
+// IdentityFrom returns the Identity IdentityMiddleware verified for the request ctx belongs to.
+func IdentityFrom(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok
+}

@@ -1,0 +1,423 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/toolbox"
+)
+
+// Error codes a turn can fail with (turn.failed, GET turn).
+const (
+	CodeStepLimit      = "STEP_LIMIT_EXCEEDED"
+	CodeLLMUnavailable = activities.ErrTypeLLMUnavailable
+	CodeInternal       = "TURN_FAILED"
+)
+
+// TurnLimits bound a turn. They travel in the workflow input so that a running turn keeps the
+// limits it started with, whatever the worker's configuration becomes.
+type TurnLimits struct {
+	MaxSteps        int
+	LLMTimeout      time.Duration // one model call, start to close
+	LLMHeartbeat    time.Duration // a silent LLM activity is retried elsewhere after this
+	LLMMaxAttempts  int32
+	ToolTimeout     time.Duration
+	ToolMaxAttempts int32
+	ApprovalTimeout time.Duration
+}
+
+// ChatTurnInput starts a turn. It holds ids only: message content never enters workflow history.
+type ChatTurnInput struct {
+	TurnID    uuid.UUID
+	SessionID uuid.UUID
+	UserID    uuid.UUID
+	Limits    TurnLimits
+}
+
+// ChatTurnResult is the outcome of a turn.
+type ChatTurnResult struct {
+	Status           string
+	ErrorCode        string
+	Steps            int
+	PromptTokens     int
+	CompletionTokens int
+	MessageID        uuid.UUID
+}
+
+// StepInfo is one step as reported by the progress query.
+type StepInfo struct {
+	Step     int        `json:"step"`
+	Kind     string     `json:"kind"` // llm or tool
+	Name     string     `json:"name,omitempty"`
+	CallID   string     `json:"call_id,omitempty"`
+	Status   string     `json:"status"`
+	Started  time.Time  `json:"started_at"`
+	Finished *time.Time `json:"finished_at,omitempty"`
+}
+
+// Progress is the answer of the progress query.
+type Progress struct {
+	Status           string     `json:"status"`
+	CurrentStep      int        `json:"current_step"`
+	Steps            []StepInfo `json:"steps"`
+	PromptTokens     int        `json:"prompt_tokens"`
+	CompletionTokens int        `json:"completion_tokens"`
+	PendingApproval  string     `json:"pending_approval,omitempty"`
+}
+
+// ApproveSignal is the user's decision on a tool call waiting for approval.
+type ApproveSignal struct {
+	CallID   string
+	Approved bool
+	Reason   string
+}
+
+// CancelSignal asks the turn to stop.
+type CancelSignal struct {
+	Reason string
+}
+
+type turn struct {
+	in        ChatTurnInput
+	ref       activities.TurnRef
+	progress  Progress
+	cancelled bool
+	decisions map[string]ApproveSignal
+}
+
+// ChatTurn runs one agent turn: load the context, then alternate model calls and tool calls until
+// the model answers without tools, the step cap is reached, the user cancels, or the model stays
+// unavailable beyond its retry budget. Every step is idempotent, so a worker dying anywhere in
+// the turn costs a retry, never a duplicate message.
+func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
+	t := &turn{in: in, ref: activities.TurnRef{TurnID: in.TurnID, SessionID: in.SessionID, UserID: in.UserID},
+		progress: Progress{Status: models.TurnRunning}, decisions: map[string]ApproveSignal{}}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return t.progress, nil }); err != nil {
+		return ChatTurnResult{}, err
+	}
+
+	// Cancellation: a signal (the API) or cancelling the workflow (the Temporal UI) both cancel the
+	// work context; the running activity learns it from its next heartbeat.
+	work, cancelWork := workflow.WithCancel(ctx)
+	cancelCh := workflow.GetSignalChannel(ctx, SignalCancel)
+	approveCh := workflow.GetSignalChannel(ctx, SignalApprove)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		for {
+			sel := workflow.NewSelector(gctx)
+			sel.AddReceive(cancelCh, func(c workflow.ReceiveChannel, _ bool) {
+				var s CancelSignal
+				c.Receive(gctx, &s)
+				t.cancelled = true
+				cancelWork()
+			})
+			sel.AddReceive(approveCh, func(c workflow.ReceiveChannel, _ bool) {
+				var s ApproveSignal
+				c.Receive(gctx, &s)
+				if _, seen := t.decisions[s.CallID]; !seen {
+					t.decisions[s.CallID] = s
+				}
+			})
+			sel.AddReceive(gctx.Done(), func(workflow.ReceiveChannel, bool) {})
+			sel.Select(gctx)
+			if gctx.Err() != nil {
+				return
+			}
+		}
+	})
+
+	res, err := t.run(work)
+	// Bookkeeping must happen even when the workflow itself was cancelled.
+	fin, _ := workflow.NewDisconnectedContext(ctx)
+	if ctx.Err() != nil || (err != nil && temporal.IsCanceledError(err)) || t.cancelled {
+		res.Status, res.ErrorCode = models.TurnCancelled, ""
+		err = nil
+	}
+	if err != nil {
+		res.Status = models.TurnFailed
+		if res.ErrorCode == "" {
+			res.ErrorCode = CodeInternal
+		}
+	}
+	msg := errorMessage(err)
+	if res.Status == "" {
+		res.Status = models.TurnCompleted
+	}
+	t.progress.Status = res.Status
+	_ = upsertStatus(fin, res.Status)
+	var turns *activities.Turns
+	finErr := workflow.ExecuteLocalActivity(localOpts(fin), turns.FinishTurn, activities.FinishInput{
+		TurnRef: t.ref,
+		Outcome: store.TurnOutcome{Status: res.Status, ErrorCode: res.ErrorCode, ErrorMessage: msg, Steps: res.Steps,
+			PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens},
+		MessageID: res.MessageID,
+	}).Get(fin, nil)
+	return res, finErr
+}
+
+func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
+	var res ChatTurnResult
+	lim := t.in.Limits
+	var turns *activities.Turns
+	var llm *activities.LLM
+
+	var lc activities.LoadContextResult
+	if err := workflow.ExecuteLocalActivity(localOpts(ctx), turns.LoadContext, t.ref).Get(ctx, &lc); err != nil {
+		return res, err
+	}
+	byName := make(map[string]toolbox.Tool, len(lc.Tools))
+	for _, tl := range lc.Tools {
+		byName[tl.Name] = tl
+	}
+	llmCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: lim.LLMTimeout,
+		HeartbeatTimeout:    lim.LLMHeartbeat,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, BackoffCoefficient: 2,
+			MaximumInterval: 10 * time.Second, MaximumAttempts: lim.LLMMaxAttempts,
+			NonRetryableErrorTypes: []string{activities.ErrTypeLLMModelNotFound, activities.ErrTypeLLMBadRequest}},
+	})
+	toolCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: lim.ToolTimeout,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, BackoffCoefficient: 2,
+			MaximumInterval: 5 * time.Second, MaximumAttempts: lim.ToolMaxAttempts},
+	})
+
+	// Version 1 runs the tool calls of one model message concurrently; runs that started before
+	// it keep running them one by one.
+	parallel := workflow.GetVersion(ctx, "parallel-tool-calls", workflow.DefaultVersion, 1) >= 1
+
+	for step := 1; ; step++ {
+		if t.cancelled {
+			return res, temporal.NewCanceledError()
+		}
+		t.progress.CurrentStep = step
+		t.startStep(ctx, StepInfo{Step: step, Kind: "llm"})
+		var out activities.LLMResult
+		err := workflow.ExecuteActivity(llmCtx, llm.Generate, activities.LLMInput{TurnRef: t.ref, Step: step, Model: lc.Model, Tools: lc.Tools}).Get(ctx, &out)
+		if err != nil {
+			t.endStep(ctx, "failed")
+			if temporal.IsCanceledError(err) || t.cancelled {
+				res.MessageID = partialMessage(t.in.TurnID, step)
+				return res, temporal.NewCanceledError()
+			}
+			res.ErrorCode = llmErrorCode(err)
+			return res, err
+		}
+		t.endStep(ctx, "succeeded")
+		res.Steps = step
+		res.PromptTokens += out.PromptTokens
+		res.CompletionTokens += out.CompletionTokens
+		t.progress.PromptTokens, t.progress.CompletionTokens = res.PromptTokens, res.CompletionTokens
+		if len(out.ToolCalls) == 0 {
+			res.MessageID = out.MessageID
+			return res, nil
+		}
+		if step >= lim.MaxSteps {
+			res.ErrorCode = CodeStepLimit
+			return res, temporal.NewNonRetryableApplicationError("the model still wanted tools after the step cap", CodeStepLimit, nil)
+		}
+		if err := t.runTools(ctx, toolCtx, step, out.ToolCalls, byName, parallel); err != nil {
+			return res, err
+		}
+	}
+}
+
+// runTools runs the tool calls of one model message, after approval where a tool needs it;
+// concurrently when parallel. Outcomes the model should know about (not allowed, denied, failed
+// for good) become the tool's result, not a failed turn.
+func (t *turn) runTools(ctx, toolCtx workflow.Context, step int, calls []activities.ToolCallRef, byName map[string]toolbox.Tool, parallel bool) error {
+	var tools *activities.Tools
+	var started []startedCall
+	for _, call := range calls {
+		spec, ok := byName[call.Name]
+		if !ok {
+			if err := t.recordOutcome(ctx, step, call, models.ToolDenied, "tool "+call.Name+" is not available in this session"); err != nil {
+				return err
+			}
+			continue
+		}
+		if spec.RequiresApproval {
+			approved, reason, err := t.awaitApproval(ctx, step, call)
+			if err != nil {
+				return err
+			}
+			if !approved {
+				if err := t.recordOutcome(ctx, step, call, models.ToolDenied, "the user did not approve this call: "+reason); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		t.startStep(ctx, StepInfo{Step: step, Kind: "tool", Name: call.Name, CallID: call.CallID})
+		sc := startedCall{call: call, future: workflow.ExecuteActivity(toolCtx, tools.CallTool, activities.ToolInput{TurnRef: t.ref, Step: step,
+			CallID: call.CallID, Server: spec.Server, Tool: call.Name})}
+		if !parallel {
+			if err := t.settle(ctx, step, sc); err != nil {
+				return err
+			}
+			continue
+		}
+		started = append(started, sc)
+	}
+	for _, sc := range started {
+		if err := t.settle(ctx, step, sc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type startedCall struct {
+	call   activities.ToolCallRef
+	future workflow.Future
+}
+
+// settle waits for a started tool call and records how it ended.
+func (t *turn) settle(ctx workflow.Context, step int, sc startedCall) error {
+	var res activities.ToolResult
+	err := sc.future.Get(ctx, &res)
+	switch {
+	case err == nil:
+		t.endTool(ctx, sc.call.CallID, res.Status)
+		return nil
+	case temporal.IsCanceledError(err) || t.cancelled:
+		t.endTool(ctx, sc.call.CallID, models.ToolCancelled)
+		return temporal.NewCanceledError()
+	case temporal.IsTimeoutError(err):
+		t.endTool(ctx, sc.call.CallID, models.ToolTimedOut)
+		return t.recordOutcome(ctx, step, sc.call, models.ToolTimedOut, "the tool did not answer in time")
+	default:
+		t.endTool(ctx, sc.call.CallID, models.ToolFailed)
+		return t.recordOutcome(ctx, step, sc.call, models.ToolFailed, "the tool failed: "+rootMessage(err))
+	}
+}
+
+func (t *turn) recordOutcome(ctx workflow.Context, step int, call activities.ToolCallRef, status, text string) error {
+	var turns *activities.Turns
+	return workflow.ExecuteLocalActivity(localOpts(ctx), turns.RecordToolOutcome, activities.ToolOutcome{
+		TurnRef: t.ref, Step: step, CallID: call.CallID, Tool: call.Name, Status: status, Text: text}).Get(ctx, nil)
+}
+
+// awaitApproval waits durably for the user's decision, the approval timeout or cancellation.
+func (t *turn) awaitApproval(ctx workflow.Context, step int, call activities.ToolCallRef) (bool, string, error) {
+	var turns *activities.Turns
+	timeout := t.in.Limits.ApprovalTimeout
+	expires := workflow.Now(ctx).Add(timeout)
+	if err := workflow.ExecuteLocalActivity(localOpts(ctx), turns.RequestApproval, activities.ApprovalRequest{
+		TurnRef: t.ref, Step: step, CallID: call.CallID, Tool: call.Name, ExpiresAt: expires}).Get(ctx, nil); err != nil {
+		return false, "", err
+	}
+	t.progress.Status, t.progress.PendingApproval = models.TurnWaitingApproval, call.CallID
+	_ = upsertStatus(ctx, models.TurnWaitingApproval)
+	decided, err := workflow.AwaitWithTimeout(ctx, timeout, func() bool {
+		_, ok := t.decisions[call.CallID]
+		return ok || t.cancelled
+	})
+	if t.cancelled || (err != nil && temporal.IsCanceledError(err)) {
+		return false, "", temporal.NewCanceledError()
+	}
+	if err != nil {
+		return false, "", err
+	}
+	t.progress.Status, t.progress.PendingApproval = models.TurnRunning, ""
+	_ = upsertStatus(ctx, models.TurnRunning)
+	if err := workflow.ExecuteLocalActivity(localOpts(ctx), turns.Resume, t.ref).Get(ctx, nil); err != nil {
+		return false, "", err
+	}
+	if !decided {
+		return false, "no decision before the approval timeout", nil
+	}
+	d := t.decisions[call.CallID]
+	return d.Approved, d.Reason, nil
+}
+
+func (t *turn) startStep(ctx workflow.Context, s StepInfo) {
+	s.Status, s.Started = "running", workflow.Now(ctx)
+	t.progress.Steps = append(t.progress.Steps, s)
+}
+
+// endTool closes the progress entry of a tool call (several may run at once).
+func (t *turn) endTool(ctx workflow.Context, callID, status string) {
+	for i := len(t.progress.Steps) - 1; i >= 0; i-- {
+		if t.progress.Steps[i].CallID == callID {
+			now := workflow.Now(ctx)
+			t.progress.Steps[i].Status, t.progress.Steps[i].Finished = status, &now
+			return
+		}
+	}
+}
+
+func (t *turn) endStep(ctx workflow.Context, status string) {
+	if n := len(t.progress.Steps); n > 0 {
+		now := workflow.Now(ctx)
+		t.progress.Steps[n-1].Status, t.progress.Steps[n-1].Finished = status, &now
+	}
+}
+
+func localOpts(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: time.Minute,
+		StartToCloseTimeout:    15 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 5 * time.Second},
+	})
+}
+
+func upsertStatus(ctx workflow.Context, status string) error {
+	return workflow.UpsertTypedSearchAttributes(ctx, temporal.NewSearchAttributeKeyKeyword(AttrStatus).ValueSet(status))
+}
+
+// partialMessage is the id the LLM activity stores a cancelled partial answer under.
+func partialMessage(turnID uuid.UUID, step int) uuid.UUID {
+	return store.MessageID(turnID, models.RoleAssistant, step, "")
+}
+
+func llmErrorCode(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() != "" {
+		return appErr.Type()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return CodeLLMUnavailable
+	}
+	return CodeInternal
+}
+
+func errorMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		switch appErr.Type() {
+		case CodeStepLimit:
+			return "the model kept calling tools beyond the step limit"
+		case activities.ErrTypeLLMUnavailable:
+			return "the language model is unavailable; your message is kept, please retry later"
+		}
+		return appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return "the language model did not answer in time"
+	}
+	return "the turn failed"
+}
+
+func rootMessage(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}

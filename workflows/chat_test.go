@@ -1,0 +1,244 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/toolbox"
+)
+
+var (
+	turns *activities.Turns
+	llm   *activities.LLM
+	tools *activities.Tools
+)
+
+func testInput() ChatTurnInput {
+	return ChatTurnInput{TurnID: uuid.New(), SessionID: uuid.New(), UserID: uuid.New(), Limits: TurnLimits{
+		MaxSteps: 3, LLMTimeout: time.Minute, LLMHeartbeat: 10 * time.Second, LLMMaxAttempts: 3,
+		ToolTimeout: time.Minute, ToolMaxAttempts: 2, ApprovalTimeout: 10 * time.Minute,
+	}}
+}
+
+// newEnv registers the workflow with every activity mocked at the boundary. finished captures
+// the outcome the workflow records.
+func newEnv(t *testing.T, tl []toolbox.Tool) (*testsuite.TestWorkflowEnvironment, *activities.FinishInput) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(ChatTurn)
+	env.RegisterActivity(turns)
+	env.RegisterActivity(llm)
+	env.RegisterActivity(tools)
+	env.OnActivity(turns.LoadContext, mock.Anything, mock.Anything).Return(activities.LoadContextResult{Model: "m", Tools: tl}, nil)
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Maybe()
+	finished := &activities.FinishInput{}
+	env.OnActivity(turns.FinishTurn, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishInput) error {
+		*finished = in
+		return nil
+	})
+	return env, finished
+}
+
+func answer() activities.LLMResult {
+	return activities.LLMResult{MessageID: uuid.New(), PromptTokens: 10, CompletionTokens: 5}
+}
+
+func toolCall(step int, name string) activities.LLMResult {
+	return activities.LLMResult{MessageID: uuid.New(), ToolCalls: []activities.ToolCallRef{{CallID: "c" + string(rune('0'+step)), Name: name}},
+		PromptTokens: 10, CompletionTokens: 2}
+}
+
+var timeNow = toolbox.Tool{Name: "time_now", Server: "datetime"}
+
+func TestCompletesWithoutTools(t *testing.T) {
+	env, fin := newEnv(t, nil)
+	a := answer()
+	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(a, nil).Once()
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.TurnCompleted, fin.Outcome.Status)
+	require.Equal(t, a.MessageID, fin.MessageID)
+	require.Equal(t, 1, fin.Outcome.Steps)
+	require.Equal(t, 10, fin.Outcome.PromptTokens)
+}
+
+func TestToolThenAnswer(t *testing.T) {
+	env, fin := newEnv(t, []toolbox.Tool{timeNow})
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(toolCall(1, "time_now"), nil).Once()
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil).Once()
+	env.OnActivity(tools.CallTool, mock.Anything, mock.MatchedBy(func(in activities.ToolInput) bool {
+		return in.Tool == "time_now" && in.Server == "datetime" && in.Step == 1
+	})).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Once()
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.TurnCompleted, fin.Outcome.Status)
+	require.Equal(t, 2, fin.Outcome.Steps)
+	require.Equal(t, 20, fin.Outcome.PromptTokens)
+	env.AssertExpectations(t)
+}
+
+func TestStepCap(t *testing.T) {
+	env, fin := newEnv(t, []toolbox.Tool{timeNow})
+	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LLMInput) (activities.LLMResult, error) {
+		return toolCall(in.Step, "time_now"), nil
+	}).Times(3)
+	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Times(2)
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError(), "a failed turn is a result, not a failed workflow")
+	require.Equal(t, models.TurnFailed, fin.Outcome.Status)
+	require.Equal(t, CodeStepLimit, fin.Outcome.ErrorCode)
+	env.AssertExpectations(t)
+}
+
+func TestToolNotOfferedIsDeniedNotRun(t *testing.T) {
+	env, fin := newEnv(t, []toolbox.Tool{timeNow})
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(toolCall(1, "delete_everything"), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil)
+	var outcome activities.ToolOutcome
+	env.OnActivity(turns.RecordToolOutcome, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ToolOutcome) error {
+		outcome = in
+		return nil
+	}).Once()
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.TurnCompleted, fin.Outcome.Status)
+	require.Equal(t, models.ToolDenied, outcome.Status)
+	require.Equal(t, "delete_everything", outcome.Tool)
+	env.AssertNotCalled(t, "CallTool", mock.Anything, mock.Anything)
+}
+
+func TestLLMUnavailable(t *testing.T) {
+	env, fin := newEnv(t, nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(activities.LLMResult{},
+		temporal.NewApplicationError("down", activities.ErrTypeLLMUnavailable)).Times(3)
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.TurnFailed, fin.Outcome.Status)
+	require.Equal(t, CodeLLMUnavailable, fin.Outcome.ErrorCode)
+	env.AssertExpectations(t) // retried up to LLMMaxAttempts
+}
+
+func TestModelNotFoundIsNotRetried(t *testing.T) {
+	env, fin := newEnv(t, nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(activities.LLMResult{},
+		temporal.NewNonRetryableApplicationError("no such model", activities.ErrTypeLLMModelNotFound, nil)).Once()
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.Equal(t, models.TurnFailed, fin.Outcome.Status)
+	require.Equal(t, activities.ErrTypeLLMModelNotFound, fin.Outcome.ErrorCode)
+	env.AssertExpectations(t)
+}
+
+func TestCancelSignalStopsTheModelCall(t *testing.T) {
+	env, fin := newEnv(t, nil)
+	started := make(chan struct{})
+	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ activities.LLMInput) (activities.LLMResult, error) {
+		close(started)
+		<-ctx.Done()
+		return activities.LLMResult{}, ctx.Err()
+	})
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalCancel, CancelSignal{}) }, time.Second)
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.TurnCancelled, fin.Outcome.Status)
+	require.NotEqual(t, uuid.Nil, fin.MessageID, "the partial answer's id is handed to FinishTurn")
+}
+
+func TestApprovalApproved(t *testing.T) {
+	tl := timeNow
+	tl.RequiresApproval = true
+	env, fin := newEnv(t, []toolbox.Tool{tl})
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(toolCall(1, "time_now"), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil)
+	env.OnActivity(turns.RequestApproval, mock.Anything, mock.Anything).Return(nil).Once()
+	env.OnActivity(turns.Resume, mock.Anything, mock.Anything).Return(nil).Once()
+	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Once()
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryProgress)
+		require.NoError(t, err)
+		var p Progress
+		require.NoError(t, v.Get(&p))
+		require.Equal(t, models.TurnWaitingApproval, p.Status)
+		require.Equal(t, "c1", p.PendingApproval)
+		env.SignalWorkflow(SignalApprove, ApproveSignal{CallID: "someone-else", Approved: true})
+		env.SignalWorkflow(SignalApprove, ApproveSignal{CallID: "c1", Approved: true})
+	}, time.Minute)
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.TurnCompleted, fin.Outcome.Status)
+	env.AssertExpectations(t)
+}
+
+func TestApprovalTimesOutAsDenied(t *testing.T) {
+	tl := timeNow
+	tl.RequiresApproval = true
+	env, fin := newEnv(t, []toolbox.Tool{tl})
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(toolCall(1, "time_now"), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil)
+	env.OnActivity(turns.RequestApproval, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(turns.Resume, mock.Anything, mock.Anything).Return(nil)
+	var outcome activities.ToolOutcome
+	env.OnActivity(turns.RecordToolOutcome, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ToolOutcome) error {
+		outcome = in
+		return nil
+	})
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.TurnCompleted, fin.Outcome.Status)
+	require.Equal(t, models.ToolDenied, outcome.Status)
+	require.Contains(t, outcome.Text, "approval timeout")
+	env.AssertNotCalled(t, "CallTool", mock.Anything, mock.Anything)
+}
+
+func TestToolFailureBecomesAResult(t *testing.T) {
+	env, fin := newEnv(t, []toolbox.Tool{timeNow})
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(toolCall(1, "time_now"), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil)
+	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{}, errors.New("connection refused")).Times(2)
+	var outcome activities.ToolOutcome
+	env.OnActivity(turns.RecordToolOutcome, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ToolOutcome) error {
+		outcome = in
+		return nil
+	})
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.TurnCompleted, fin.Outcome.Status, "the model is told; the turn goes on")
+	require.Equal(t, models.ToolFailed, outcome.Status)
+	env.AssertExpectations(t)
+}
+
+func TestToolCallsOfOneMessageRunConcurrently(t *testing.T) {
+	env, fin := newEnv(t, []toolbox.Tool{timeNow, {Name: "time_format", Server: "datetime"}})
+	two := activities.LLMResult{MessageID: uuid.New(), ToolCalls: []activities.ToolCallRef{{CallID: "a", Name: "time_now"}, {CallID: "b", Name: "time_format"}}}
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(two, nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil)
+	arrived := make(chan string, 2)
+	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ToolInput) (activities.ToolResult, error) {
+		arrived <- in.CallID
+		// Each call waits until both have started: run one after the other, they would never finish.
+		deadline := time.After(5 * time.Second)
+		for len(arrived) < 2 {
+			select {
+			case <-deadline:
+				return activities.ToolResult{}, errors.New("the other call never started")
+			case <-time.After(time.Millisecond):
+			}
+		}
+		return activities.ToolResult{Status: models.ToolSucceeded}, nil
+	}).Times(2)
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.TurnCompleted, fin.Outcome.Status)
+	env.AssertExpectations(t)
+}
