@@ -51,3 +51,7 @@ clean:
 ## docs: regenerate the README's configuration table from config.Config
 docs:
 	$(GO) test ./config -run TestREADMEConfigTable -update
+
+## bench: platform overhead against a bare Temporal workflow (prints a table, writes bench/results/)
+bench: tools build
+	$(GO) run ./bench

@@ -71,12 +71,17 @@ type LLMResult struct {
 // activity keeps the partial answer, marked cancelled.
 func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	msgID := store.MessageID(in.TurnID, models.RoleAssistant, in.Step, "")
-	if m, err := a.Store.MessageByID(ctx, msgID); err == nil && m.Status == models.MessageComplete {
-		return a.resultOf(m)
-	} else if err != nil && !errors.Is(err, models.ErrNotFound) {
+	systemPrompt, history, err := a.Store.Conversation(ctx, in.SessionID, a.HistoryLimit)
+	if err != nil {
 		return LLMResult{}, err
 	}
-	req, err := a.request(ctx, in)
+	for i := range history {
+		if history[i].ID == msgID {
+			// A previous attempt stored this step's answer: return it, do not ask again.
+			return a.resultOf(&history[i])
+		}
+	}
+	req, err := a.request(in, systemPrompt, history)
 	if err != nil {
 		return LLMResult{}, err
 	}
@@ -84,13 +89,14 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	log := eventLog{store: a.Store, box: a.Box}
 	prefix := fmt.Sprintf("llm:%d:%d", in.Step, attempt)
 	started := time.Now()
-	if err := log.emit(ctx, in.TurnID, event{key: prefix + ":start", typ: EventStepStarted, data: map[string]any{
-		"step": in.Step, "kind": "llm", "attempt": attempt, "model": in.Model,
-	}}); err != nil {
-		return LLMResult{}, err
-	}
-
-	tokens := &tokenBatcher{log: log, turnID: in.TurnID, keyPrefix: prefix, step: in.Step, attempt: attempt, every: a.FlushInterval}
+	// step.started is written while the model starts up; the first token waits for it.
+	tokens := &tokenBatcher{log: log, turnID: in.TurnID, keyPrefix: prefix, step: in.Step, attempt: attempt,
+		every: a.FlushInterval, started: make(chan error, 1)}
+	go func() {
+		tokens.started <- log.emit(context.WithoutCancel(ctx), in.TurnID, event{key: prefix + ":start", typ: EventStepStarted, data: map[string]any{
+			"step": in.Step, "kind": "llm", "attempt": attempt, "model": in.Model,
+		}})
+	}()
 	stopBeat := a.heartbeat(ctx, tokens)
 	var content strings.Builder
 	var calls []ollama.ToolCall
@@ -155,18 +161,10 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		CompletionTokens: final.EvalCount, DoneReason: final.DoneReason}, nil
 }
 
-func (a *LLM) request(ctx context.Context, in LLMInput) (*ollama.ChatRequest, error) {
-	sess, err := a.Store.SessionByID(ctx, in.SessionID)
-	if err != nil {
-		return nil, err
-	}
-	history, err := a.Store.Messages(ctx, in.SessionID, a.HistoryLimit, true)
-	if err != nil {
-		return nil, err
-	}
+func (a *LLM) request(in LLMInput, systemPrompt []byte, history []models.Message) (*ollama.ChatRequest, error) {
 	msgs := make([]ollama.Message, 0, len(history)+1)
-	if len(sess.SystemPrompt) > 0 {
-		sp, err := a.Box.DecryptString(sess.SystemPrompt)
+	if len(systemPrompt) > 0 {
+		sp, err := a.Box.DecryptString(systemPrompt)
 		if err != nil {
 			return nil, temporal.NewNonRetryableApplicationError("system prompt cannot be decrypted", "DECRYPT_FAILED", err)
 		}
@@ -312,6 +310,9 @@ type tokenBatcher struct {
 	attempt   int32
 	every     time.Duration
 
+	started chan error // step.started written (nil) or failed
+	opened  bool       // started was received
+
 	mu        sync.Mutex
 	pending   strings.Builder
 	batches   int
@@ -342,11 +343,30 @@ func (t *tokenBatcher) flushIfDue(ctx context.Context) {
 	}
 }
 
+// close flushes what is pending; it returns only after step.started is written, so nothing the
+// caller emits next can precede it.
 func (t *tokenBatcher) close(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.awaitStarted(ctx)
 	t.flushLocked(ctx)
 	return t.err
+}
+
+// awaitStarted waits for step.started to be written; false when it failed or ctx ended first.
+func (t *tokenBatcher) awaitStarted(ctx context.Context) bool {
+	if !t.opened {
+		select {
+		case err := <-t.started:
+			t.opened = true
+			if err != nil && t.err == nil {
+				t.err = err
+			}
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return t.err == nil
 }
 
 func (t *tokenBatcher) flushLocked(ctx context.Context) {
@@ -355,6 +375,9 @@ func (t *tokenBatcher) flushLocked(ctx context.Context) {
 	}
 	if ctx.Err() != nil {
 		return // cancelled: close flushes what is pending with a fresh context
+	}
+	if !t.awaitStarted(ctx) {
+		return
 	}
 	delta := t.pending.String()
 	err := t.log.emit(ctx, t.turnID, event{key: fmt.Sprintf("%s:tok:%d", t.keyPrefix, t.batches), typ: EventToken,

@@ -373,17 +373,21 @@ func (s *Server) postMessage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	t, created, err := s.store.StartTurn(ctx, caller, sessionID, turn, sealed)
+	t0 := time.Now()
+	t, title, created, err := s.store.StartTurn(ctx, caller, sessionID, turn, sealed)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	t1 := time.Now()
 	if !t.Finished() {
-		if err := s.startTurnWorkflow(ctx, caller, t); err != nil {
+		if err := s.startTurnWorkflow(ctx, t, title); err != nil {
 			s.fail(c, err)
 			return
 		}
 	}
+	s.log.DebugContext(ctx, "turn started", "turn_id", t.ID, "created", created,
+		"store_ms", t1.Sub(t0).Milliseconds(), "temporal_ms", time.Since(t1).Milliseconds())
 	if wantsEventStream(c) {
 		s.streamTurn(c, t.ID, 0)
 		return
@@ -403,11 +407,7 @@ func wantsEventStream(c *gin.Context) bool {
 // USE_EXISTING while it runs, REJECT_DUPLICATE after), so a retried request that finds the turn
 // already stored re-runs this safely, which also repairs a crash between storing and starting.
 // When Temporal cannot be reached the turn is failed (the message is kept) and the caller gets 503.
-func (s *Server) startTurnWorkflow(ctx context.Context, caller models.Caller, t *models.Turn) error {
-	cs, err := s.store.Session(ctx, caller, t.SessionID)
-	if err != nil {
-		return err
-	}
+func (s *Server) startTurnWorkflow(ctx context.Context, t *models.Turn, title string) error {
 	opts := client.StartWorkflowOptions{
 		ID:                       t.WorkflowID,
 		TaskQueue:                s.cfg.TaskQueue,
@@ -419,10 +419,10 @@ func (s *Server) startTurnWorkflow(ctx context.Context, caller models.Caller, t 
 			temporal.NewSearchAttributeKeyKeyword(workflows.AttrModel).ValueSet(t.Model),
 			temporal.NewSearchAttributeKeyKeyword(workflows.AttrStatus).ValueSet(models.TurnRunning),
 		),
-		Memo: map[string]any{"session_title": cs.Title, "turn_id": t.ID.String()},
+		Memo: map[string]any{"session_title": title, "turn_id": t.ID.String()},
 	}
 	in := workflows.ChatTurnInput{TurnID: t.ID, SessionID: t.SessionID, UserID: t.UserID, Limits: s.turnLimits()}
-	_, err = s.temporal.ExecuteWorkflow(ctx, opts, workflows.ChatTurn, in)
+	_, err := s.temporal.ExecuteWorkflow(ctx, opts, workflows.ChatTurn, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if err == nil || errors.As(err, &already) {
 		return nil

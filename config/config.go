@@ -53,7 +53,7 @@ type Config struct {
 	DBMaxOverflow      int           `env:"DB_MAX_OVERFLOW" envDefault:"20" desc:"extra connections allowed above the pool under load"`
 	DBConnMaxLifetime  time.Duration `env:"DB_CONN_MAX_LIFETIME" envDefault:"30m" desc:"connections are recycled after this long"`
 	DBConnMaxIdleTime  time.Duration `env:"DB_CONN_MAX_IDLE_TIME" envDefault:"5m" desc:"idle overflow connections are closed after this long"`
-	DBPrePing          bool          `env:"DB_PRE_PING" envDefault:"true" desc:"check a pooled connection is alive before reusing it"`
+	DBPrePing          bool          `env:"DB_PRE_PING" envDefault:"true" desc:"ping a pooled connection idle for over a second before reusing it (a dead one is replaced)"`
 	DBSlowQuery        time.Duration `env:"DB_SLOW_QUERY_THRESHOLD" envDefault:"1s" desc:"queries slower than this are logged at WARN with their SQL"`
 	DBStatementTimeout time.Duration `env:"DB_STATEMENT_TIMEOUT" envDefault:"30s" desc:"server-side statement_timeout of every connection"`
 

@@ -123,7 +123,13 @@ func newPlatform(t *testing.T, extra map[string]string) *platform {
 	for k, v := range extra {
 		env[k] = v
 	}
-	return &platform{t: t, env: env, ollama: st, box: box, db: db, logs: &lockedBuffer{}}
+	p := &platform{t: t, env: env, ollama: st, box: box, db: db, logs: &lockedBuffer{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("process logs:\n%s", p.logs)
+		}
+	})
+	return p
 }
 
 // proc is a youworker process the test started; the test kills it by PID.

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -87,27 +89,36 @@ type CallerState struct {
 	SessionActive bool
 }
 
-// LoadCaller reads the user, their memberships and, when sessionID is set, whether that login
-// (refresh-token family) is still active.
+// LoadCaller reads, in one round trip, the user, their memberships and, when sessionID is set,
+// whether that login (refresh-token family) is still active.
 func (s *Store) LoadCaller(ctx context.Context, userID, sessionID uuid.UUID) (CallerState, error) {
-	var st CallerState
-	u, err := s.UserByID(ctx, userID)
+	var row struct {
+		models.User
+		Memberships   string
+		SessionActive bool
+	}
+	err := s.q(ctx).Raw(`
+SELECT u.*,
+       coalesce((SELECT json_agg(json_build_object('g', m.group_id, 'r', m.role)) FROM group_memberships m WHERE m.user_id = u.id), '[]') AS memberships,
+       EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = @sid AND r.user_id = u.id
+               AND r.revoked_at IS NULL AND r.expires_at > now()) AS session_active
+FROM users u WHERE u.id = @uid AND u.disabled_at IS NULL`, map[string]any{"uid": userID, "sid": sessionID}).Scan(&row).Error
 	if err != nil {
-		return st, err
+		return CallerState{}, translate(err)
 	}
-	st.User = u
-	if st.Groups, err = s.Memberships(ctx, userID); err != nil {
-		return st, err
+	if row.ID == uuid.Nil {
+		return CallerState{}, models.NotFound("USER", "user")
 	}
-	if sessionID != uuid.Nil {
-		var n int64
-		err := s.q(ctx).Model(&models.RefreshToken{}).
-			Where("family_id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > now()", sessionID, userID).
-			Limit(1).Count(&n).Error
-		if err != nil {
-			return st, translate(err)
-		}
-		st.SessionActive = n > 0
+	var ms []struct {
+		G uuid.UUID   `json:"g"`
+		R models.Role `json:"r"`
+	}
+	if err := json.Unmarshal([]byte(row.Memberships), &ms); err != nil {
+		return CallerState{}, fmt.Errorf("decode memberships: %w", err)
+	}
+	st := CallerState{User: &row.User, Groups: make(map[uuid.UUID]models.Role, len(ms)), SessionActive: row.SessionActive}
+	for _, m := range ms {
+		st.Groups[m.G] = m.R
 	}
 	return st, nil
 }

@@ -137,49 +137,59 @@ func MessageID(turnID uuid.UUID, kind string, step int, callID string) uuid.UUID
 	return uuid.NewSHA1(turnID, fmt.Appendf(nil, "%s/%d/%s", kind, step, callID))
 }
 
-// StartTurn stores the user's message and a running turn in one transaction. With an
-// idempotency key that already names a turn of this session, that turn is returned with
-// created=false. A turn already running in the session is ErrTurnInProgress.
-func (s *Store) StartTurn(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content []byte) (*models.Turn, bool, error) {
-	cs, err := s.Session(ctx, c, sessionID)
-	if err != nil {
-		return nil, false, err
+// startTurnSQL stores the turn, the user's message and the session's last activity in one
+// statement (one round trip), only if the caller can see the session.
+const startTurnSQL = `
+WITH s AS (
+    SELECT id, model, title FROM chat_sessions
+    WHERE id = @sid AND (owner_id = @uid OR group_id = ANY (CAST(@groups AS uuid[])))
+), t AS (
+    INSERT INTO turns (id, session_id, user_id, workflow_id, idempotency_key, status, model, started_at)
+    SELECT @tid, s.id, @uid, @wf, @key, 'running', coalesce(nullif(@model, ''), s.model), @at FROM s
+    RETURNING *
+), m AS (
+    INSERT INTO messages (id, session_id, turn_id, step, role, content, status)
+    SELECT @mid, t.session_id, t.id, 0, 'user', @content, 'complete' FROM t
+), u AS (
+    UPDATE chat_sessions SET last_turn_at = @at WHERE id IN (SELECT session_id FROM t)
+)
+SELECT t.*, (SELECT title FROM s) AS session_title FROM t`
+
+// StartTurn stores the user's message and a running turn atomically and returns the turn with its
+// session's title. With an idempotency key that already names a turn of this session, that turn
+// is returned with created=false. A turn already running in the session is ErrTurnInProgress.
+func (s *Store) StartTurn(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content []byte) (*models.Turn, string, bool, error) {
+	groups := make(pgArray[string], 0, len(c.Groups))
+	for _, g := range c.GroupIDs() {
+		groups = append(groups, g.String())
 	}
-	if t.IdempotencyKey != nil {
-		if existing, err := s.turnByKey(ctx, cs.ID, *t.IdempotencyKey); err == nil {
-			return existing, false, nil
-		} else if !errors.Is(err, models.ErrNotFound) {
-			return nil, false, err
-		}
+	var row struct {
+		models.Turn
+		SessionTitle string
 	}
-	t.SessionID, t.UserID = cs.ID, c.UserID
-	if t.Model == "" {
-		t.Model = cs.Model
-	}
-	err = s.InTx(ctx, func(tx *Store) error {
-		if err := tx.q(ctx).Create(t).Error; err != nil {
-			return err
-		}
-		msg := &models.Message{ID: MessageID(t.ID, models.RoleUser, 0, ""), SessionID: cs.ID, TurnID: &t.ID,
-			Role: models.RoleUser, Content: content, Status: models.MessageComplete}
-		if err := tx.q(ctx).Create(msg).Error; err != nil {
-			return err
-		}
-		return tx.q(ctx).Model(&models.ChatSession{}).Where("id = ?", cs.ID).Update("last_turn_at", t.StartedAt).Error
-	})
-	if errors.Is(err, models.ErrConflict) {
-		// Either the same idempotency key raced us (return its turn) or another turn runs.
+	err := translate(s.q(ctx).Raw(startTurnSQL, map[string]any{
+		"sid": sessionID, "uid": c.UserID, "groups": groups, "tid": t.ID, "wf": t.WorkflowID, "key": t.IdempotencyKey,
+		"model": t.Model, "at": t.StartedAt, "mid": MessageID(t.ID, models.RoleUser, 0, ""), "content": content,
+	}).Scan(&row).Error)
+	switch {
+	case errors.Is(err, models.ErrConflict):
+		// Either the same idempotency key got there first (return its turn) or another turn runs.
 		if t.IdempotencyKey != nil {
-			if existing, kerr := s.turnByKey(ctx, cs.ID, *t.IdempotencyKey); kerr == nil {
-				return existing, false, nil
+			if existing, kerr := s.turnByKey(ctx, sessionID, *t.IdempotencyKey); kerr == nil {
+				cs, serr := s.Session(ctx, c, sessionID)
+				if serr != nil {
+					return nil, "", false, serr
+				}
+				return existing, cs.Title, false, nil
 			}
 		}
-		return nil, false, ErrTurnInProgress
+		return nil, "", false, ErrTurnInProgress
+	case err != nil:
+		return nil, "", false, err
+	case row.ID == uuid.Nil:
+		return nil, "", false, models.NotFound("SESSION", "session")
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	return t, true, nil
+	return &row.Turn, row.SessionTitle, true, nil
 }
 
 func (s *Store) turnByKey(ctx context.Context, sessionID uuid.UUID, key string) (*models.Turn, error) {
@@ -318,4 +328,30 @@ func (s *Store) TurnMessages(ctx context.Context, turnID uuid.UUID) ([]models.Me
 	var out []models.Message
 	err := s.q(ctx).Where("turn_id = ?", turnID).Order("seq").Find(&out).Error
 	return out, translate(err)
+}
+
+// Conversation returns, in one round trip, a session's system prompt (ciphertext) and its last
+// limit complete messages in order: what the model is sent.
+func (s *Store) Conversation(ctx context.Context, sessionID uuid.UUID, limit int) ([]byte, []models.Message, error) {
+	var rows []struct {
+		SessionSystemPrompt []byte
+		models.Message
+	}
+	err := s.q(ctx).Raw(`
+SELECT s.system_prompt AS session_system_prompt, m.*
+FROM chat_sessions s
+JOIN LATERAL (SELECT * FROM messages WHERE session_id = s.id AND status = 'complete' ORDER BY seq DESC LIMIT @n) m ON true
+WHERE s.id = @sid
+ORDER BY m.seq`, map[string]any{"sid": sessionID, "n": limit}).Scan(&rows).Error
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	if len(rows) == 0 {
+		return nil, nil, models.NotFound("SESSION", "session")
+	}
+	msgs := make([]models.Message, len(rows))
+	for i := range rows {
+		msgs[i] = rows[i].Message
+	}
+	return rows[0].SessionSystemPrompt, msgs, nil
 }

@@ -57,17 +57,12 @@ func Open(opts Options) (*Store, error) {
 	if cc.ConnectTimeout == 0 {
 		cc.ConnectTimeout = 5 * time.Second
 	}
-	var dbOpts []stdlib.OptionOpenDB
-	if opts.PrePing {
-		// The pgx equivalent of SQLAlchemy's pool_pre_ping: a pooled connection is checked before
-		// reuse; a dead one is dropped (driver.ErrBadConn) and database/sql dials a fresh one.
-		dbOpts = append(dbOpts, stdlib.OptionResetSession(func(ctx context.Context, c *pgx.Conn) error {
-			if c.IsClosed() || c.Ping(ctx) != nil {
-				return driver.ErrBadConn
-			}
-			return nil
-		}))
-	}
+	// The pgx equivalent of SQLAlchemy's pool_pre_ping: a pooled connection that sat idle for
+	// more than a second is pinged before reuse; a dead one is dropped and replaced. Recently used
+	// connections skip the ping, so busy pools pay nothing.
+	dbOpts := []stdlib.OptionOpenDB{stdlib.OptionShouldPing(func(_ context.Context, p stdlib.ShouldPingParams) bool {
+		return opts.PrePing && p.IdleDuration > time.Second
+	})}
 	sqlDB := stdlib.OpenDB(*cc, dbOpts...)
 	sqlDB.SetMaxIdleConns(opts.PoolSize)
 	sqlDB.SetMaxOpenConns(opts.PoolSize + opts.MaxOverflow)
@@ -132,12 +127,20 @@ func translate(err error) error {
 		return err
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return models.Errorf(models.ErrNotFound, "NOT_FOUND", "not found").Wrap(err)
-	case errors.Is(err, gorm.ErrDuplicatedKey):
+	case errors.Is(err, gorm.ErrDuplicatedKey), pgCode(err) == "23505":
 		return models.Errorf(models.ErrConflict, "CONFLICT", "already exists").Wrap(err)
 	case isUnavailable(err):
 		return models.Errorf(models.ErrUnavailable, "DATABASE_UNAVAILABLE", "the database is unavailable").Wrap(err)
 	}
 	return err
+}
+
+func pgCode(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
 }
 
 // isUnavailable reports whether err means Postgres cannot be reached or is shutting down.

@@ -9,6 +9,7 @@ import (
 
 	ollama "github.com/ollama/ollama/api"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/youworker/youworker/activities"
@@ -42,6 +43,7 @@ func New(d Deps) sdkworker.Worker {
 		WorkerStopTimeout:                d.StopTimeout,
 		MaxHeartbeatThrottleInterval:     d.HeartbeatThrottle,
 		DefaultHeartbeatThrottleInterval: d.HeartbeatThrottle,
+		Interceptors:                     []interceptor.WorkerInterceptor{&failureLogger{log: d.Logger}},
 	})
 	w.RegisterWorkflow(workflows.Probe)
 	w.RegisterWorkflow(workflows.ChatTurn)

@@ -85,6 +85,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		UIPort:           portOrFree(*uiPort),
 		SearchAttributes: workflows.SearchAttributes(),
 		LogFile:          filepath.Join(dir, "temporal.log"),
+		ExtraArgs:        devservices.FastDispatchArgs(),
 		Logger:           log,
 	})
 	if err != nil {

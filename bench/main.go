@@ -1,0 +1,477 @@
+// Command bench measures what the platform adds to what Temporal itself costs. It starts private
+// Postgres and Temporal (fast dispatch), the Ollama stand-in, and the real youworker API and
+// worker processes, then compares, in one run:
+//
+//   - a chat turn through the API (POST with Accept: text/event-stream until turn.completed), its
+//     time to the first token event, and turns/s with 16 concurrent sessions, against
+//   - the floor: a bare workflow with one regular activity calling the stand-in directly.
+//
+// Usage: go run ./bench [-n 60] [-concurrency 16] [-out bench/results/turns.json] (make bench).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	ollamaapi "github.com/ollama/ollama/api"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/youworker/youworker/devservices"
+	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/migrations"
+	"github.com/youworker/youworker/standin/ollama"
+	"github.com/youworker/youworker/workflows"
+
+	"database/sql"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+const replyTokens = 20
+
+func main() {
+	n := flag.Int("n", 60, "sequential samples per measurement")
+	conc := flag.Int("concurrency", 16, "concurrent sessions for the throughput runs")
+	perWorker := flag.Int("per-session", 8, "turns per session in the throughput runs")
+	out := flag.String("out", "bench/results/turns.json", "where to write the results")
+	bin := flag.String("bin", "bin/youworker", "the youworker binary")
+	flag.Parse()
+	if err := run(*n, *conc, *perWorker, *out, *bin); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type env struct {
+	standin *ollama.Server
+	ollama  string
+	api     string
+	token   string
+	tc      client.Client
+}
+
+func run(n, conc, perSession int, out, bin string) error {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	dir, err := os.MkdirTemp("", "yw-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	pg, err := devservices.StartPostgres(ctx, devservices.PostgresOptions{DataDir: filepath.Join(dir, "pg"), Fast: true, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer pg.Stop(context.Background())
+	if err := pg.CreateDatabase(ctx, "bench", ""); err != nil {
+		return err
+	}
+	db, err := sql.Open("pgx", pg.DSN("bench"))
+	if err != nil {
+		return err
+	}
+	if _, err := migrations.Up(ctx, db); err != nil {
+		return err
+	}
+	db.Close()
+	tmp, err := devservices.StartTemporal(ctx, devservices.TemporalOptions{Headless: true, ExtraArgs: devservices.FastDispatchArgs(),
+		SearchAttributes: workflows.SearchAttributes(), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer tmp.Stop(context.Background())
+	st, base, shutdown, err := ollama.Start(ollama.Options{Logger: log}, "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer shutdown(context.Background())
+
+	key, _ := encryption.GenerateKey()
+	apiAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	vars := []string{
+		"DATABASE_URL=" + pg.DSN("bench"), "TEMPORAL_ADDRESS=" + tmp.Address, "TEMPORAL_TASK_QUEUE=bench",
+		"OLLAMA_HOST=" + base, "JWT_SECRET=bench-secret-bench-secret-bench-secret", "FERNET_KEYS=" + key,
+		"COOKIE_SECURE=false", "LOG_LEVEL=" + logLevel(), "API_ADDR=" + apiAddr, "PATH=" + os.Getenv("PATH"),
+	}
+	for _, args := range [][]string{{"worker"}, {"api"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env, cmd.Stderr = vars, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %v (run make build first): %w", args, err)
+		}
+		defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	}
+	e := &env{standin: st, ollama: base, api: "http://" + apiAddr}
+	if err := waitHealthy(ctx, e.api); err != nil {
+		return err
+	}
+	if e.token, err = login(e.api); err != nil {
+		return err
+	}
+	if e.tc, err = client.Dial(client.Options{HostPort: tmp.Address, Logger: quietTemporal{}}); err != nil {
+		return err
+	}
+	defer e.tc.Close()
+	fw := worker.New(e.tc, "bench-floor", worker.Options{})
+	fw.RegisterWorkflow(FloorWorkflow)
+	fw.RegisterActivity(&Floor{Base: base})
+	if err := fw.Start(); err != nil {
+		return err
+	}
+	defer fw.Stop()
+
+	results := map[string]any{}
+	var table [][]string
+	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
+		st.SetTokenDelay(delay)
+		r, err := e.measure(ctx, n, conc, perSession)
+		if err != nil {
+			return err
+		}
+		label := fmt.Sprintf("delay_%dms", delay.Milliseconds())
+		results[label] = r
+		table = append(table, []string{label, f(r.TurnP50), f(r.TurnP95), f(r.FloorP50), ratio(r.TurnOverhead),
+			f(r.TTFTP50), f(r.FloorTTFTP50), ratio(r.TTFTOverhead), f(r.TurnsPerS), f(r.FloorPerS), ratio(r.ThroughputRatio)})
+		if delay > 0 {
+			// The headline numbers: a streaming model (20 ms per token, 20 tokens).
+			b, _ := json.Marshal(r)
+			_ = json.Unmarshal(b, &results)
+		}
+	}
+	if os.Getenv("BENCH_PHASES") == "1" {
+		printPhases(pg.DSN("bench"))
+	}
+	results["reply_tokens"] = replyTokens
+	results["concurrency"] = conc
+	results["note"] = "top-level numbers are the 20 ms/token run; delay_0ms is the stand-in answering instantly"
+	fmt.Printf("\n%-11s %9s %9s %9s %7s %9s %9s %7s %8s %8s %7s\n", "run", "turn p50", "turn p95", "floor p50", "ratio",
+		"ttft p50", "floor", "ratio", "turns/s", "floor/s", "ratio")
+	for _, row := range table {
+		fmt.Printf("%-11s %9s %9s %9s %7s %9s %9s %7s %8s %8s %7s\n", toAny(row)...)
+	}
+	b, _ := json.MarshalIndent(results, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Println("\nwrote", out)
+	return nil
+}
+
+// Result is one run's measurements (milliseconds, per second, ratios).
+type Result struct {
+	TurnP50         float64 `json:"turn_p50_ms"`
+	TurnP95         float64 `json:"turn_p95_ms"`
+	FloorP50        float64 `json:"floor_p50_ms"`
+	FloorP95        float64 `json:"floor_p95_ms"`
+	TurnOverhead    float64 `json:"turn_overhead_ratio"`
+	TTFTP50         float64 `json:"ttft_p50_ms"`
+	FloorTTFTP50    float64 `json:"floor_ttft_p50_ms"`
+	TTFTOverhead    float64 `json:"ttft_overhead_ratio"`
+	TurnsPerS       float64 `json:"turns_per_s"`
+	FloorPerS       float64 `json:"floor_per_s"`
+	ThroughputRatio float64 `json:"throughput_ratio"`
+}
+
+func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, error) {
+	var r Result
+	sess, err := e.session()
+	if err != nil {
+		return r, err
+	}
+	for range 5 { // warm up both paths
+		if _, _, err := e.turn(sess); err != nil {
+			return r, err
+		}
+		if _, _, err := e.floor(ctx); err != nil {
+			return r, err
+		}
+	}
+	var turnLat, turnTTFT, floorLat, floorTTFT []float64
+	for range n {
+		// Interleave so that drift on a shared machine hits both alike.
+		total, ttft, err := e.turn(sess)
+		if err != nil {
+			return r, err
+		}
+		turnLat, turnTTFT = append(turnLat, ms(total)), append(turnTTFT, ms(ttft))
+		total, ttft, err = e.floor(ctx)
+		if err != nil {
+			return r, err
+		}
+		floorLat, floorTTFT = append(floorLat, ms(total)), append(floorTTFT, ms(ttft))
+	}
+	r.TurnP50, r.TurnP95 = pct(turnLat, 50), pct(turnLat, 95)
+	r.FloorP50, r.FloorP95 = pct(floorLat, 50), pct(floorLat, 95)
+	r.TTFTP50, r.FloorTTFTP50 = pct(turnTTFT, 50), pct(floorTTFT, 50)
+	r.TurnOverhead, r.TTFTOverhead = r.TurnP50/r.FloorP50, r.TTFTP50/r.FloorTTFTP50
+
+	sessions := make([]string, conc)
+	for i := range sessions {
+		if sessions[i], err = e.session(); err != nil {
+			return r, err
+		}
+	}
+	r.TurnsPerS, err = throughput(conc, perSession, func(i int) error { _, _, err := e.turn(sessions[i]); return err })
+	if err != nil {
+		return r, err
+	}
+	r.FloorPerS, err = throughput(conc, perSession, func(int) error { _, _, err := e.floor(ctx); return err })
+	if err != nil {
+		return r, err
+	}
+	r.ThroughputRatio = r.TurnsPerS / r.FloorPerS
+	return r, nil
+}
+
+func throughput(conc, each int, do func(i int) error) (float64, error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, conc)
+	start := time.Now()
+	for i := range conc {
+		wg.Go(func() {
+			for range each {
+				if err := do(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(conc*each) / time.Since(start).Seconds(), nil
+}
+
+// turn sends one message with Accept: text/event-stream and reads until turn.completed.
+func (e *env) turn(session string) (total, ttft time.Duration, err error) {
+	body := fmt.Sprintf(`{"content":"reply-tokens %d"}`, replyTokens)
+	req, _ := http.NewRequest("POST", e.api+"/v1/sessions/"+session+"/messages", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return 0, 0, fmt.Errorf("post message: %d %s", resp.StatusCode, b)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "event: token" && ttft == 0:
+			ttft = time.Since(start)
+		case line == "event: turn.completed":
+			return time.Since(start), ttft, nil
+		case line == "event: turn.failed" || line == "event: turn.cancelled":
+			return 0, 0, errors.New("turn did not complete: " + line)
+		}
+	}
+	return 0, 0, fmt.Errorf("stream ended early: %v", sc.Err())
+}
+
+func (e *env) floor(ctx context.Context) (total, ttft time.Duration, err error) {
+	start := time.Now()
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "floor-" + uuid.NewString(), TaskQueue: "bench-floor"},
+		FloorWorkflow, fmt.Sprintf("reply-tokens %d", replyTokens))
+	if err != nil {
+		return 0, 0, err
+	}
+	var first time.Time
+	if err := run.Get(ctx, &first); err != nil {
+		return 0, 0, err
+	}
+	return time.Since(start), first.Sub(start), nil
+}
+
+// FloorWorkflow is the bare minimum the platform is compared with: one regular activity that
+// streams a reply from the stand-in and returns when its first token arrived.
+func FloorWorkflow(ctx workflow.Context, prompt string) (time.Time, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+	var f *Floor
+	var first time.Time
+	err := workflow.ExecuteActivity(ctx, f.Chat, prompt).Get(ctx, &first)
+	return first, err
+}
+
+// Floor calls the stand-in with the real Ollama client.
+type Floor struct{ Base string }
+
+// Chat streams one reply and returns when its first token arrived.
+func (f *Floor) Chat(ctx context.Context, prompt string) (time.Time, error) {
+	u, _ := url.Parse(f.Base)
+	c := ollamaapi.NewClient(u, http.DefaultClient)
+	var first time.Time
+	stream := true
+	err := c.Chat(ctx, &ollamaapi.ChatRequest{Model: "llama3.1:8b", Stream: &stream,
+		Messages: []ollamaapi.Message{{Role: "user", Content: prompt}}}, func(r ollamaapi.ChatResponse) error {
+		if first.IsZero() && r.Message.Content != "" {
+			first = time.Now()
+		}
+		return nil
+	})
+	return first, err
+}
+
+func (e *env) session() (string, error) {
+	b, err := e.post("/v1/sessions", `{"title":"bench","tools":[]}`)
+	if err != nil {
+		return "", err
+	}
+	var m struct{ ID string }
+	return m.ID, json.Unmarshal(b, &m)
+}
+
+func (e *env) post(path, body string) ([]byte, error) {
+	req, _ := http.NewRequest("POST", e.api+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if e.token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return nil, fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+func login(api string) (string, error) {
+	e := &env{api: api}
+	creds := `{"username":"bench","password":"bench-password-123"}`
+	if _, err := e.post("/v1/auth/register", creds); err != nil {
+		return "", err
+	}
+	b, err := e.post("/v1/auth/login", creds)
+	if err != nil {
+		return "", err
+	}
+	var m struct {
+		AccessToken string `json:"access_token"`
+	}
+	return m.AccessToken, json.Unmarshal(b, &m)
+}
+
+func waitHealthy(ctx context.Context, api string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(api + "/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("API did not become healthy")
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func pct(xs []float64, p int) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func f(x float64) string     { return fmt.Sprintf("%.1f", x) }
+func ratio(x float64) string { return fmt.Sprintf("%.2f", x) }
+
+func toAny(xs []string) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
+// quietTemporal drops the SDK's logs.
+type quietTemporal struct{}
+
+func (quietTemporal) Debug(string, ...any) {}
+func (quietTemporal) Info(string, ...any)  {}
+func (quietTemporal) Warn(string, ...any)  {}
+func (quietTemporal) Error(string, ...any) {}
+
+func logLevel() string {
+	if v := os.Getenv("BENCH_LOG_LEVEL"); v != "" {
+		return v
+	}
+	return "warn"
+}
+
+// printPhases shows, for the last turns, when each event was written relative to the turn's start.
+func printPhases(dsn string) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT e.type, round(avg(extract(epoch FROM e.created_at - t.started_at) * 1000)::numeric, 1)
+		FROM turn_events e JOIN turns t ON t.id = e.turn_id
+		WHERE t.id IN (SELECT id FROM turns ORDER BY started_at DESC LIMIT 20)
+		  AND (e.type <> 'token' OR e.key LIKE '%:tok:0')
+		GROUP BY e.type ORDER BY 2`)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ string
+		var ms float64
+		_ = rows.Scan(&typ, &ms)
+		fmt.Printf("  %-16s %6.1f ms after the turn row\n", typ, ms)
+	}
+}
