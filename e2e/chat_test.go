@@ -493,3 +493,30 @@ func TestWorkerDrainsOnSIGTERM(t *testing.T) {
 	}
 	require.Len(t, strings.Fields(tokensOf(evs, 1, 1)), 40)
 }
+
+func TestHealthReportsEveryDependency(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t, nil).start()
+	require.Eventually(t, func() bool {
+		r := p.request("GET", "/health/detailed", "", nil, nil)
+		if r.status != http.StatusOK {
+			return false
+		}
+		checks := r.json(t)["checks"].(map[string]any)
+		for _, name := range []string{"postgres", "temporal", "worker", "llm", "mcp:datetime"} {
+			c, ok := checks[name].(map[string]any)
+			if !ok || c["status"] != "up" {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 200*time.Millisecond)
+
+	// The model going away makes the (required) llm check fail: 503 with Retry-After.
+	p.env["OLLAMA_HOST"] = "http://127.0.0.1:1" // nothing listens there
+	p.startAPI()
+	r := p.request("GET", "/health/detailed", "", nil, nil)
+	require.Equal(t, http.StatusServiceUnavailable, r.status, "%s", r.body)
+	require.NotEmpty(t, r.header.Get("Retry-After"))
+	require.Equal(t, "down", r.json(t)["checks"].(map[string]any)["llm"].(map[string]any)["status"])
+}
