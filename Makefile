@@ -9,12 +9,24 @@ LDFLAGS := -X main.version=$(VERSION)
 TESTFLAGS ?= -race -timeout 15m
 FUZZTIME ?= 5s
 
-.PHONY: all build tools dev test lint fmt bench docs clean
+.PHONY: all build tools system-deps dev test lint fmt bench docs clean
 
 all: build
 
-## tools: everything the build and tests need besides Go and Postgres (the Temporal CLI dev server)
-tools: $(BIN)/temporal
+# Debian packages the product uses: document extraction (pdftotext, tesseract) and the headers
+# sqlite-vec's cgo bindings compile against.
+SYSTEM_PACKAGES := poppler-utils tesseract-ocr tesseract-ocr-eng libsqlite3-dev
+
+## tools: everything the build and tests need besides Go and Postgres (Debian packages, the Temporal CLI)
+tools: system-deps $(BIN)/temporal
+
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing Debian packages:" $$missing; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 $(BIN)/temporal:
 	@mkdir -p $(BIN)

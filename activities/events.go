@@ -34,14 +34,15 @@ type event struct {
 	data any
 }
 
-// eventLog appends sealed events to a turn's log (the SSE side channel).
+// eventLog appends sealed events to a turn's or a run's log (the SSE side channel).
 type eventLog struct {
 	store *store.Store
 	box   *encryption.Box
+	log   store.EventLog // zero value: the turn log
 }
 
-func (l eventLog) emit(ctx context.Context, turnID uuid.UUID, events ...event) error {
-	rows := make([]models.TurnEvent, 0, len(events))
+func (l eventLog) emit(ctx context.Context, id uuid.UUID, events ...event) error {
+	rows := make([]models.Event, 0, len(events))
 	for _, e := range events {
 		b, err := json.Marshal(e.data)
 		if err != nil {
@@ -51,8 +52,12 @@ func (l eventLog) emit(ctx context.Context, turnID uuid.UUID, events ...event) e
 		if err != nil {
 			return err
 		}
-		rows = append(rows, models.TurnEvent{Key: e.key, Type: e.typ, Data: sealed})
+		rows = append(rows, models.Event{Key: e.key, Type: e.typ, Data: sealed})
 	}
-	_, err := l.store.AppendTurnEvents(ctx, turnID, rows)
+	which := l.log
+	if which == (store.EventLog{}) {
+		which = store.TurnLog
+	}
+	_, err := l.store.AppendEvents(ctx, which, id, rows)
 	return err
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/youworker/youworker/store"
 )
 
-// eventHub holds one LISTEN connection per API process and wakes the streams following a turn
-// when its event log grows. Wake-ups carry no data: streams read the log from Postgres, so a
+// eventHub holds one LISTEN connection per API process and wakes the streams following a turn or
+// an ingestion run when its event log grows. Wake-ups carry no data: streams read the log from Postgres, so a
 // missed or duplicated notification costs a query, never an event.
 type eventHub struct {
 	dsn string
@@ -27,7 +27,7 @@ func newEventHub(dsn string, log *slog.Logger) *eventHub {
 	return &eventHub{dsn: dsn, log: log, subs: map[uuid.UUID]map[chan struct{}]struct{}{}}
 }
 
-// subscribe returns a channel that receives a value whenever the turn's log may have grown.
+// subscribe returns a channel that receives a value whenever the log of id may have grown.
 func (h *eventHub) subscribe(turnID uuid.UUID) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
@@ -87,8 +87,10 @@ func (h *eventHub) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+store.TurnEventsChannel); err != nil {
-		return err
+	for _, ch := range []string{store.TurnLog.Channel(), store.RunLog.Channel()} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return err
+		}
 	}
 	h.wake(uuid.Nil, true)
 	for {

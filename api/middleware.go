@@ -82,11 +82,19 @@ func (s *Server) accessLog() gin.HandlerFunc {
 	}
 }
 
-// limitBody caps the request body at limit bytes: a declared Content-Length above it is refused
-// at once with 413 without reading anything; a body that grows past it while being read fails the
-// decode with http.MaxBytesError, also answered with 413.
-func (s *Server) limitBody(limit int64) gin.HandlerFunc {
+// uploadRoutes take documents: their cap is MAX_UPLOAD_BYTES (plus room for the multipart
+// framing); every other route's is MAX_BODY_BYTES.
+var uploadRoutes = map[string]bool{"/v1/documents": true, "/v1/ingest": true}
+
+// limitBody caps the request body: a declared Content-Length above the cap is refused at once with
+// 413 without reading anything; a body that grows past it while being read fails the decode with
+// http.MaxBytesError, also answered with 413.
+func (s *Server) limitBody() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		limit := s.cfg.MaxBodyBytes
+		if uploadRoutes[c.FullPath()] && c.Request.Method == http.MethodPost {
+			limit = s.cfg.MaxUploadBytes + 64<<10
+		}
 		if c.Request.ContentLength > limit {
 			c.Header("Connection", "close")
 			s.fail(c, tooLarge(limit))

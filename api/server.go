@@ -20,6 +20,8 @@ import (
 	"github.com/youworker/youworker/auth"
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/intake"
+	"github.com/youworker/youworker/knowledge"
 	"github.com/youworker/youworker/store"
 )
 
@@ -31,8 +33,11 @@ type Deps struct {
 	// Temporal starts, queries and signals workflows.
 	Temporal client.Client
 	// Box encrypts message content at rest.
-	Box    *encryption.Box
-	Logger *slog.Logger
+	Box *encryption.Box
+	// Intake accepts documents; Searcher answers semantic searches.
+	Intake   *intake.Service
+	Searcher *knowledge.Searcher
+	Logger   *slog.Logger
 	// Registry receives the API's metrics; nil makes a private one.
 	Registry *prometheus.Registry
 }
@@ -51,6 +56,8 @@ type Server struct {
 
 	temporal client.Client
 	box      *encryption.Box
+	intake   *intake.Service
+	searcher *knowledge.Searcher
 	events   *eventHub
 	// stopping ends long-lived streams when the server shuts down; clients resume elsewhere with
 	// Last-Event-ID.
@@ -95,7 +102,7 @@ func New(d Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.temporal, s.box = d.Temporal, d.Box
+	s.temporal, s.box, s.intake, s.searcher = d.Temporal, d.Box, d.Intake, d.Searcher
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.events = newEventHub(d.Config.DatabaseURL, s.log)
 	go s.events.run(s.stopping)
@@ -128,7 +135,7 @@ func (s *Server) routes() error {
 	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
 		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
-	e.Use(requestID(), s.recovery(), s.accessLog(), s.limitBody(s.cfg.MaxBodyBytes), s.authenticate())
+	e.Use(requestID(), s.recovery(), s.accessLog(), s.limitBody(), s.authenticate())
 	e.NoRoute(s.noRoute)
 	e.NoMethod(s.noMethod)
 
@@ -164,6 +171,19 @@ func (s *Server) routes() error {
 	sess.POST("/:id/turns/:turn_id/cancel", s.cancelTurn)
 	sess.POST("/:id/turns/:turn_id/approvals/:call_id", s.approveToolCall)
 	v1.GET("/tool-runs", s.requireCaller, s.listToolRuns)
+
+	docs := v1.Group("/documents", s.requireCaller)
+	docs.POST("", s.uploadDocument)
+	docs.GET("", s.listDocuments)
+	docs.GET("/:id", s.getDocument)
+	docs.DELETE("/:id", s.deleteDocument)
+	v1.POST("/ingest", s.requireCaller, s.ingest)
+	runs := v1.Group("/ingestion-runs", s.requireCaller)
+	runs.GET("", s.listRuns)
+	runs.GET("/:id", s.getRun)
+	runs.GET("/:id/events", s.runEvents)
+	runs.POST("/:id/cancel", s.cancelRun)
+	v1.POST("/search", s.requireCaller, s.search)
 
 	s.engine = e
 	return nil

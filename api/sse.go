@@ -12,6 +12,7 @@ import (
 
 	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
 )
 
 const (
@@ -29,30 +30,45 @@ func (s *Server) turnEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	last := c.GetHeader("Last-Event-ID")
-	if last == "" {
-		last = c.Query("last_event_id")
-	}
-	var after int64
-	if last != "" {
-		after, err = strconv.ParseInt(last, 10, 64)
-		if err != nil || after < 0 {
-			s.fail(c, models.Invalid("Last-Event-ID", "Last-Event-ID must be the id of an event of this stream"))
-			return
-		}
+	after, err := lastEventID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
 	}
 	s.streamTurn(c, t.ID, after)
 }
 
-func isTerminal(typ string) bool {
+// lastEventID reads Last-Event-ID (header, or ?last_event_id= for clients that cannot set it).
+func lastEventID(c *gin.Context) (int64, error) {
+	last := c.GetHeader("Last-Event-ID")
+	if last == "" {
+		last = c.Query("last_event_id")
+	}
+	if last == "" {
+		return 0, nil
+	}
+	after, err := strconv.ParseInt(last, 10, 64)
+	if err != nil || after < 0 {
+		return 0, models.Invalid("Last-Event-ID", "Last-Event-ID must be the id of an event of this stream")
+	}
+	return after, nil
+}
+
+func turnTerminal(typ string) bool {
 	return typ == activities.EventTurnCompleted || typ == activities.EventTurnFailed || typ == activities.EventTurnCancelled
 }
 
-// streamTurn writes the turn's events after seq `after` as SSE until the terminal event, the
-// client leaving, or the server stopping.
+// streamTurn writes the turn's events after seq `after` as SSE until its terminal event.
 func (s *Server) streamTurn(c *gin.Context, turnID uuid.UUID, after int64) {
+	c.Header("X-Turn-ID", turnID.String())
+	s.streamEvents(c, store.TurnLog, turnID, after, turnTerminal)
+}
+
+// streamEvents writes the events of log id after seq `after` as SSE until a terminal event, the
+// client leaving, or the server stopping.
+func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, after int64, terminal func(string) bool) {
 	ctx := c.Request.Context()
-	wake, unsubscribe := s.events.subscribe(turnID) // before the first read: no notification is missed
+	wake, unsubscribe := s.events.subscribe(id) // before the first read: no notification is missed
 	defer unsubscribe()
 
 	h := c.Writer.Header()
@@ -60,7 +76,6 @@ func (s *Server) streamTurn(c *gin.Context, turnID uuid.UUID, after int64) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")
-	h.Set("X-Turn-ID", turnID.String())
 	c.Status(http.StatusOK)
 	w := c.Writer
 	fmt.Fprint(w, "retry: 1000\n\n")
@@ -70,23 +85,23 @@ func (s *Server) streamTurn(c *gin.Context, turnID uuid.UUID, after int64) {
 	defer poll.Stop()
 	lastWrite := time.Now()
 	for {
-		evs, err := s.store.TurnEventsAfter(ctx, turnID, after, sseBatch)
+		evs, err := s.store.EventsAfter(ctx, log, id, after, sseBatch)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			s.log.WarnContext(ctx, "reading turn events failed; retrying", "turn_id", turnID, "error", err)
+			s.log.WarnContext(ctx, "reading events failed; retrying", "id", id, "error", err)
 		}
 		for _, ev := range evs {
 			data, err := s.box.Decrypt(ev.Data)
 			if err != nil {
-				s.log.ErrorContext(ctx, "turn event cannot be decrypted; skipped", "turn_id", turnID, "seq", ev.Seq)
+				s.log.ErrorContext(ctx, "event cannot be decrypted; skipped", "id", id, "seq", ev.Seq)
 				after = ev.Seq
 				continue
 			}
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
 			after = ev.Seq
-			if isTerminal(ev.Type) {
+			if terminal(ev.Type) {
 				w.Flush()
 				return
 			}

@@ -51,13 +51,24 @@ import (
 const replyTokens = 20
 
 func main() {
-	n := flag.Int("n", 60, "sequential samples per measurement")
+	suite := flag.String("suite", "all", "turns, ingest or all")
+	n := flag.Int("n", 60, "sequential samples per turn measurement")
 	conc := flag.Int("concurrency", 16, "concurrent sessions for the throughput runs")
 	perWorker := flag.Int("per-session", 8, "turns per session in the throughput runs")
-	out := flag.String("out", "bench/results/turns.json", "where to write the results")
+	docs := flag.Int("docs", 2000, "documents in the ingestion corpus")
+	embedDelay := flag.Duration("embed-delay", 200*time.Millisecond, "stand-in embedder latency per batch")
+	searchPoints := flag.Int("search-points", 100_000, "chunks in the embedded store for the search measurement")
+	outDir := flag.String("out", "bench/results", "where to write the results")
 	bin := flag.String("bin", "bin/youworker", "the youworker binary")
 	flag.Parse()
-	if err := run(*n, *conc, *perWorker, *out, *bin); err != nil {
+	var err error
+	if *suite == "turns" || *suite == "all" {
+		err = runTurns(*n, *conc, *perWorker, filepath.Join(*outDir, "turns.json"), *bin)
+	}
+	if err == nil && (*suite == "ingest" || *suite == "all") {
+		err = runIngest(*docs, *embedDelay, *searchPoints, filepath.Join(*outDir, "ingest.json"), *bin)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -69,79 +80,102 @@ type env struct {
 	api     string
 	token   string
 	tc      client.Client
+	dsn     string
 }
 
-func run(n, conc, perSession int, out, bin string) error {
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
+// platform starts private Postgres and Temporal (fast dispatch), the Ollama stand-in and the real
+// worker and API processes with extra environment variables; stop undoes it all.
+func platform(ctx context.Context, bin string, extra ...string) (e *env, stop func(), err error) {
+	var undo []func()
+	stop = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dir, err := os.MkdirTemp("", "yw-bench-")
 	if err != nil {
-		return err
+		return nil, stop, err
 	}
-	defer os.RemoveAll(dir)
-
+	undo = append(undo, func() { _ = os.RemoveAll(dir) })
 	pg, err := devservices.StartPostgres(ctx, devservices.PostgresOptions{DataDir: filepath.Join(dir, "pg"), Fast: true, Logger: log})
 	if err != nil {
-		return err
+		return nil, stop, err
 	}
-	defer pg.Stop(context.Background())
+	undo = append(undo, func() { _ = pg.Stop(context.Background()) })
 	if err := pg.CreateDatabase(ctx, "bench", ""); err != nil {
-		return err
+		return nil, stop, err
 	}
 	db, err := sql.Open("pgx", pg.DSN("bench"))
 	if err != nil {
-		return err
+		return nil, stop, err
 	}
 	if _, err := migrations.Up(ctx, db); err != nil {
-		return err
+		return nil, stop, err
 	}
 	db.Close()
 	tmp, err := devservices.StartTemporal(ctx, devservices.TemporalOptions{Headless: true, ExtraArgs: devservices.FastDispatchArgs(),
 		SearchAttributes: workflows.SearchAttributes(), Logger: log})
 	if err != nil {
-		return err
+		return nil, stop, err
 	}
-	defer tmp.Stop(context.Background())
+	undo = append(undo, func() { _ = tmp.Stop(context.Background()) })
 	st, base, shutdown, err := ollama.Start(ollama.Options{Logger: log}, "127.0.0.1:0")
 	if err != nil {
-		return err
+		return nil, stop, err
 	}
-	defer shutdown(context.Background())
-
+	undo = append(undo, func() { _ = shutdown(context.Background()) })
 	key, _ := encryption.GenerateKey()
 	apiAddr, err := freeAddr()
 	if err != nil {
-		return err
+		return nil, stop, err
 	}
-	vars := []string{
+	vars := append([]string{
 		"DATABASE_URL=" + pg.DSN("bench"), "TEMPORAL_ADDRESS=" + tmp.Address, "TEMPORAL_TASK_QUEUE=bench",
 		"OLLAMA_HOST=" + base, "JWT_SECRET=bench-secret-bench-secret-bench-secret", "FERNET_KEYS=" + key,
 		"COOKIE_SECURE=false", "LOG_LEVEL=" + logLevel(), "API_ADDR=" + apiAddr, "PATH=" + os.Getenv("PATH"),
-	}
+		"DATA_DIR=" + filepath.Join(dir, "data"),
+	}, extra...)
 	for _, args := range [][]string{{"worker"}, {"api"}} {
 		cmd := exec.Command(bin, args...)
 		cmd.Env, cmd.Stderr = vars, os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("start %v (run make build first): %w", args, err)
+			return nil, stop, fmt.Errorf("start %v (run make build first): %w", args, err)
 		}
-		defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+		undo = append(undo, func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
 	}
-	e := &env{standin: st, ollama: base, api: "http://" + apiAddr}
+	e = &env{standin: st, ollama: base, api: "http://" + apiAddr, dsn: pg.DSN("bench")}
 	if err := waitHealthy(ctx, e.api); err != nil {
-		return err
+		return nil, stop, err
 	}
 	if e.token, err = login(e.api); err != nil {
-		return err
+		return nil, stop, err
 	}
 	if e.tc, err = client.Dial(client.Options{HostPort: tmp.Address, Logger: quietTemporal{}}); err != nil {
+		return nil, stop, err
+	}
+	undo = append(undo, e.tc.Close)
+	return e, stop, nil
+}
+
+func runTurns(n, conc, perSession int, out, bin string) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e, stop, err := platform(ctx, bin)
+	if err != nil {
 		return err
 	}
-	defer e.tc.Close()
+	defer stop()
+	st := e.standin
 	fw := worker.New(e.tc, "bench-floor", worker.Options{})
 	fw.RegisterWorkflow(FloorWorkflow)
-	fw.RegisterActivity(&Floor{Base: base})
+	fw.RegisterActivity(&Floor{Base: e.ollama})
 	if err := fw.Start(); err != nil {
 		return err
 	}
@@ -166,7 +200,7 @@ func run(n, conc, perSession int, out, bin string) error {
 		}
 	}
 	if os.Getenv("BENCH_PHASES") == "1" {
-		printPhases(pg.DSN("bench"))
+		printPhases(e.dsn)
 	}
 	results["reply_tokens"] = replyTokens
 	results["concurrency"] = conc

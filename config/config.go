@@ -92,6 +92,24 @@ type Config struct {
 	ToolResultMax  int           `env:"TOOL_RESULT_MAX_BYTES" envDefault:"65536" desc:"tool results are cut to this size before the model sees them"`
 	ApprovalTools  []string      `env:"TOOLS_REQUIRE_APPROVAL" envSeparator:"," desc:"tool names that wait for the user's approval before running"`
 	MCPIdentityKey string        `env:"MCP_IDENTITY_SECRET" desc:"key signing the caller identity sent to MCP servers; default derived from JWT_SECRET"`
+
+	// Documents and ingestion.
+	MaxUploadBytes   int64         `env:"MAX_UPLOAD_BYTES" envDefault:"52428800" desc:"largest document upload or inline text (413 above it, refused before it is read)"`
+	BlobDir          string        `env:"BLOB_DIR" desc:"keep document bytes in this directory instead of Postgres large objects"`
+	QdrantURL        string        `env:"QDRANT_URL" desc:"Qdrant gRPC endpoint (e.g. http://qdrant:6334); unset = the embedded sqlite-vec store under DATA_DIR"`
+	QdrantAPIKey     string        `env:"QDRANT_API_KEY" desc:"Qdrant API key"`
+	FetchAllow       []string      `env:"SSRF_ALLOW" envSeparator:"," desc:"hosts, IPs or CIDRs exempt from the SSRF guard (private deployments, tests)"`
+	FetchMaxBytes    int64         `env:"FETCH_MAX_BYTES" envDefault:"20971520" desc:"largest response a URL fetch reads"`
+	FetchTimeout     time.Duration `env:"FETCH_TIMEOUT" envDefault:"30s" desc:"time limit of one URL fetch"`
+	WhisperURL       string        `env:"WHISPER_URL" desc:"Whisper-compatible transcription endpoint for audio documents; unset = audio is refused"`
+	ChunkMaxTokens   int           `env:"CHUNK_MAX_TOKENS" envDefault:"256" desc:"chunk size in tokens"`
+	ChunkOverlap     int           `env:"CHUNK_OVERLAP" envDefault:"32" desc:"tokens repeated between consecutive chunks of a section"`
+	EmbedBatch       int           `env:"EMBED_BATCH" envDefault:"32" desc:"texts per embedding request"`
+	EmbedConcurrency int           `env:"EMBED_CONCURRENCY" envDefault:"2" desc:"embedding requests in flight per worker process (the embedder's capacity)"`
+	IngestSlice      int           `env:"INGEST_SLICE_CHUNKS" envDefault:"512" desc:"chunks per embed/index activity (grows for huge documents to keep history bounded)"`
+	IngestAttempts   int           `env:"INGEST_MAX_ATTEMPTS" envDefault:"20" desc:"attempts per ingestion stage (transient failures retry with backoff)"`
+	IngestHeartbeat  time.Duration `env:"INGEST_HEARTBEAT_TIMEOUT" envDefault:"30s" desc:"an embed/index activity whose worker went silent this long is retried elsewhere"`
+	IngestTimeout    time.Duration `env:"INGEST_STAGE_TIMEOUT" envDefault:"10m" desc:"time limit of one fetch/extract/chunk activity and of one embed/index slice"`
 }
 
 // FromEnv reads the configuration from the process environment and validates it. The error
@@ -210,6 +228,26 @@ func (c Config) validate() error {
 		{"WORKER_HEARTBEAT_THROTTLE", c.HeartbeatThrottle}} {
 		if v.val <= 0 {
 			bad(v.name, "must be positive")
+		}
+	}
+	for _, v := range []struct {
+		name string
+		val  int
+	}{{"CHUNK_MAX_TOKENS", c.ChunkMaxTokens}, {"EMBED_BATCH", c.EmbedBatch}, {"EMBED_CONCURRENCY", c.EmbedConcurrency},
+		{"INGEST_SLICE_CHUNKS", c.IngestSlice}, {"INGEST_MAX_ATTEMPTS", c.IngestAttempts}} {
+		if v.val < 1 {
+			bad(v.name, "must be at least 1, got %d", v.val)
+		}
+	}
+	if c.ChunkOverlap < 0 || c.ChunkOverlap >= c.ChunkMaxTokens {
+		bad("CHUNK_OVERLAP", "must be between 0 and CHUNK_MAX_TOKENS-1")
+	}
+	if c.MaxUploadBytes < 1024 {
+		bad("MAX_UPLOAD_BYTES", "must be at least 1024")
+	}
+	if c.QdrantURL != "" {
+		if u, err := url.Parse(c.QdrantURL); err != nil || u.Host == "" {
+			bad("QDRANT_URL", "must be a URL like http://qdrant:6334")
 		}
 	}
 	if _, err := c.ToolServers(); err != nil {

@@ -119,6 +119,9 @@ func newPlatform(t *testing.T, extra map[string]string) *platform {
 		"HTTP_SHUTDOWN_TIMEOUT":     "2s",
 		"DB_POOL_SIZE":              "4",
 		"LOG_LEVEL":                 "info",
+		"DATA_DIR":                  t.TempDir(),
+		"EMBED_BATCH":               "16",
+		"INGEST_HEARTBEAT_TIMEOUT":  "3s",
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -177,6 +180,29 @@ func (pr *proc) stop(t *testing.T) {
 
 func (p *platform) startWorker() *proc {
 	return p.spawn("worker")
+}
+
+// startMCP starts built-in MCP server processes (semantic, ingest) and adds them to MCP_SERVERS;
+// call it before starting the worker.
+func (p *platform) startMCP(names ...string) {
+	p.t.Helper()
+	for _, name := range names {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(p.t, err)
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		p.spawn("mcp", name, "--addr", addr)
+		url := "http://" + addr + "/mcp"
+		require.Eventually(p.t, func() bool {
+			resp, err := http.Post(url, "application/json", strings.NewReader("{}"))
+			if err != nil {
+				return false
+			}
+			_ = resp.Body.Close()
+			return true
+		}, 20*time.Second, 20*time.Millisecond, "MCP server %s did not start; logs:\n%s", name, p.logs)
+		p.env["MCP_SERVERS"] += "," + name + "=" + url
+	}
 }
 
 // startAPI starts an API process on a free port and waits until it answers.

@@ -17,7 +17,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 var tables = []string{
 	"users", "api_keys", "refresh_tokens", "groups", "group_memberships", "audit_log", "mcp_servers",
 	"chat_sessions", "turns", "messages", "turn_events", "tool_runs",
-	"document_blobs", "documents", "document_chunks", "ingestion_runs",
+	"document_blobs", "documents", "document_chunks", "ingestion_runs", "ingestion_events",
 }
 
 // TestUpDownUp applies every migration, rolls every one back and applies them again: each

@@ -83,15 +83,14 @@ type Message struct {
 	UpdatedAt  time.Time
 }
 
-// TurnEvent is one entry of a turn's event log (the SSE stream). Data is Fernet ciphertext of JSON.
-type TurnEvent struct {
-	TurnID    uuid.UUID `gorm:"type:uuid;primaryKey"`
-	Seq       int64     `gorm:"primaryKey"`
+// Event is one entry of an event log (a turn's or an ingestion run's): the SSE stream. Data is
+// Fernet ciphertext of the JSON payload.
+type Event struct {
+	Seq       int64
 	Key       string
 	Type      string
 	Data      []byte
 	CreatedAt time.Time
-	UpdatedAt time.Time
 }
 
 // Tool run statuses.

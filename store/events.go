@@ -4,20 +4,39 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 
 	"github.com/youworker/youworker/models"
 )
 
-// TurnEventsChannel is the Postgres NOTIFY channel announcing new turn events; the payload is the
-// turn id.
-const TurnEventsChannel = "yw_turn_events"
+// Channels of the Postgres NOTIFYs announcing new events; the payload is the parent's id.
+const (
+	TurnEventsChannel = "yw_turn_events"
+	RunEventsChannel  = "yw_run_events"
+)
 
-// appendEventsSQL appends events in one statement (one round trip): it skips keys already in the
-// log, takes the turn row's lock to allocate gapless sequence numbers (so seq commits in order and
-// a reader following "seq > last" never skips a row), inserts, and notifies listeners.
-const appendEventsSQL = `
+// EventLog names an event log: the events table, its parent (which holds event_seq) and the
+// notification channel. Both logs follow the same rules.
+type EventLog struct {
+	table, parent, fk, channel string
+}
+
+// The two event logs.
+var (
+	TurnLog = EventLog{table: "turn_events", parent: "turns", fk: "turn_id", channel: TurnEventsChannel}
+	RunLog  = EventLog{table: "ingestion_events", parent: "ingestion_runs", fk: "run_id", channel: RunEventsChannel}
+)
+
+// Channel is the NOTIFY channel of the log.
+func (l EventLog) Channel() string { return l.channel }
+
+// appendSQL appends events in one statement (one round trip): it skips keys already in the log,
+// takes the parent row's lock to allocate gapless sequence numbers (so seq commits in order and a
+// reader following "seq > last" never skips a row), inserts, and notifies listeners.
+func (l EventLog) appendSQL() string {
+	return fmt.Sprintf(`
 WITH input AS (
     SELECT * FROM unnest(CAST(@keys AS text[]), CAST(@types AS text[]), CAST(@datas AS bytea[])) WITH ORDINALITY AS x(key, type, data, ord)
 ), firsts AS (
@@ -25,28 +44,29 @@ WITH input AS (
 ), fresh AS (
     SELECT i.key, i.type, i.data, row_number() OVER (ORDER BY i.ord) AS rn
     FROM firsts i
-    WHERE NOT EXISTS (SELECT 1 FROM turn_events e WHERE e.turn_id = @turn AND e.key = i.key)
+    WHERE NOT EXISTS (SELECT 1 FROM %[1]s e WHERE e.%[3]s = @id AND e.key = i.key)
 ), bump AS (
-    UPDATE turns SET event_seq = event_seq + (SELECT count(*) FROM fresh)
-    WHERE id = @turn
+    UPDATE %[2]s SET event_seq = event_seq + (SELECT count(*) FROM fresh)
+    WHERE id = @id
     RETURNING event_seq, event_seq - (SELECT count(*) FROM fresh) AS base
 ), ins AS (
-    INSERT INTO turn_events (turn_id, seq, key, type, data)
-    SELECT @turn, bump.base + fresh.rn, fresh.key, fresh.type, fresh.data FROM fresh, bump
+    INSERT INTO %[1]s (%[3]s, seq, key, type, data)
+    SELECT @id, bump.base + fresh.rn, fresh.key, fresh.type, fresh.data FROM fresh, bump
     RETURNING seq
 )
 SELECT bump.event_seq AS last,
        (SELECT count(*) FROM ins) AS inserted,
-       CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify(@channel, CAST(@turn AS text)) END AS notified
-FROM bump`
+       CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify(@channel, CAST(@id AS text)) END AS notified
+FROM bump`, l.table, l.parent, l.fk)
+}
 
-// AppendTurnEvents appends events to a turn's log and notifies listeners, atomically. Events whose
-// key is already in the log are skipped, so a retried writer adds nothing twice. It returns the
-// last sequence number of the log.
-func (s *Store) AppendTurnEvents(ctx context.Context, turnID uuid.UUID, events []models.TurnEvent) (int64, error) {
-	keys := make([]string, len(events))
-	types := make([]string, len(events))
-	datas := make([][]byte, len(events))
+// AppendEvents appends events to the log of parent id and notifies listeners, atomically. Events
+// whose key is already in the log are skipped, so a retried writer adds nothing twice. It returns
+// the last sequence number of the log.
+func (s *Store) AppendEvents(ctx context.Context, log EventLog, id uuid.UUID, events []models.Event) (int64, error) {
+	keys := make(pgArray[string], len(events))
+	types := make(pgArray[string], len(events))
+	datas := make(pgArray[[]byte], len(events))
 	for i, e := range events {
 		keys[i], types[i], datas[i] = e.Key, e.Type, e.Data
 	}
@@ -54,10 +74,10 @@ func (s *Store) AppendTurnEvents(ctx context.Context, turnID uuid.UUID, events [
 		Last     int64
 		Inserted int64
 	}
-	args := map[string]any{"keys": pgArray[string](keys), "types": pgArray[string](types), "datas": pgArray[[]byte](datas), "turn": turnID, "channel": TurnEventsChannel}
+	args := map[string]any{"keys": keys, "types": types, "datas": datas, "id": id, "channel": log.channel}
 	for attempt := 0; ; attempt++ {
-		err := translate(s.q(ctx).Raw(appendEventsSQL, args).Scan(&out).Error)
-		// Two writers racing with the same key: the loser's insert violates (turn_id, key) and
+		err := translate(s.q(ctx).Raw(log.appendSQL(), args).Scan(&out).Error)
+		// Two writers racing with the same key: the loser's insert violates (parent, key) and
 		// rolls back; run again and the key is skipped.
 		if errors.Is(err, models.ErrConflict) && attempt < 3 {
 			continue
@@ -67,21 +87,22 @@ func (s *Store) AppendTurnEvents(ctx context.Context, turnID uuid.UUID, events [
 		}
 		if out.Last == 0 && out.Inserted == 0 && len(events) > 0 {
 			var n int64
-			if err := s.q(ctx).Model(&models.Turn{}).Where("id = ?", turnID).Count(&n).Error; err != nil {
+			if err := s.q(ctx).Table(log.parent).Where("id = ?", id).Count(&n).Error; err != nil {
 				return 0, translate(err)
 			}
 			if n == 0 {
-				return 0, models.NotFound("TURN", "turn")
+				return 0, models.NotFound("EVENT_LOG", "event log")
 			}
 		}
 		return out.Last, nil
 	}
 }
 
-// TurnEventsAfter returns up to limit events of a turn with seq > after, in order.
-func (s *Store) TurnEventsAfter(ctx context.Context, turnID uuid.UUID, after int64, limit int) ([]models.TurnEvent, error) {
-	var out []models.TurnEvent
-	err := s.q(ctx).Where("turn_id = ? AND seq > ?", turnID, after).Order("seq").Limit(limit).Find(&out).Error
+// EventsAfter returns up to limit events of parent id with seq > after, in order.
+func (s *Store) EventsAfter(ctx context.Context, log EventLog, id uuid.UUID, after int64, limit int) ([]models.Event, error) {
+	var out []models.Event
+	err := s.q(ctx).Table(log.table).Select("seq, key, type, data, created_at").
+		Where(log.fk+" = ? AND seq > ?", id, after).Order("seq").Limit(limit).Scan(&out).Error
 	return out, translate(err)
 }
 

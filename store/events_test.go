@@ -28,8 +28,8 @@ func newTurn(t *testing.T, st *store.Store) uuid.UUID {
 	return turn.ID
 }
 
-func ev(key string) models.TurnEvent {
-	return models.TurnEvent{Key: key, Type: "token", Data: []byte("x")}
+func ev(key string) models.Event {
+	return models.Event{Key: key, Type: "token", Data: []byte("x")}
 }
 
 func TestAppendTurnEventsIsIdempotentAndGapless(t *testing.T) {
@@ -38,10 +38,10 @@ func TestAppendTurnEventsIsIdempotentAndGapless(t *testing.T) {
 	ctx := context.Background()
 	turn := newTurn(t, st)
 
-	last, err := st.AppendTurnEvents(ctx, turn, []models.TurnEvent{ev("a"), ev("b")})
+	last, err := st.AppendEvents(ctx, store.TurnLog, turn, []models.Event{ev("a"), ev("b")})
 	require.NoError(t, err)
 	require.EqualValues(t, 2, last)
-	last, err = st.AppendTurnEvents(ctx, turn, []models.TurnEvent{ev("b"), ev("c"), ev("c")})
+	last, err = st.AppendEvents(ctx, store.TurnLog, turn, []models.Event{ev("b"), ev("c"), ev("c")})
 	require.NoError(t, err)
 	require.EqualValues(t, 3, last, "b is already there; c once")
 
@@ -50,13 +50,13 @@ func TestAppendTurnEventsIsIdempotentAndGapless(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 10 {
-				_, err := st.AppendTurnEvents(ctx, turn, []models.TurnEvent{ev(fmt.Sprintf("k%d", (w%4)*10+i))})
+				_, err := st.AppendEvents(ctx, store.TurnLog, turn, []models.Event{ev(fmt.Sprintf("k%d", (w%4)*10+i))})
 				require.NoError(t, err)
 			}
 		})
 	}
 	wg.Wait()
-	evs, err := st.TurnEventsAfter(ctx, turn, 0, 1000)
+	evs, err := st.EventsAfter(ctx, store.TurnLog, turn, 0, 1000)
 	require.NoError(t, err)
 	require.Len(t, evs, 3+40)
 	seen := map[string]bool{}
@@ -65,6 +65,6 @@ func TestAppendTurnEventsIsIdempotentAndGapless(t *testing.T) {
 		require.False(t, seen[e.Key])
 		seen[e.Key] = true
 	}
-	_, err = st.AppendTurnEvents(ctx, uuid.New(), []models.TurnEvent{ev("z")})
+	_, err = st.AppendEvents(ctx, store.TurnLog, uuid.New(), []models.Event{ev("z")})
 	require.ErrorIs(t, err, models.ErrNotFound)
 }

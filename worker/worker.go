@@ -34,6 +34,7 @@ type Deps struct {
 	ApprovalTools     []string
 	TokenFlush        time.Duration
 	HistoryLimit      int
+	Ingest            *activities.Ingest
 	Logger            *slog.Logger
 }
 
@@ -52,6 +53,8 @@ func New(d Deps) sdkworker.Worker {
 	w.RegisterActivity(&activities.LLM{Ollama: d.Ollama, Store: d.Store, Box: d.Box, FlushInterval: d.TokenFlush,
 		HistoryLimit: d.HistoryLimit, HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond)})
 	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Store: d.Store, Box: d.Box})
+	w.RegisterWorkflow(workflows.IngestDocument)
+	w.RegisterActivity(d.Ingest)
 	return w
 }
 

@@ -43,3 +43,13 @@ const (
 func ChatTurnID(sessionID, turnID string) string {
 	return ChatTurnPrefix + "/" + sessionID + "/" + turnID
 }
+
+// IngestDocument names.
+const (
+	IngestPrefix     = "ingest"
+	QueryRunProgress = "progress"
+	SignalCancelRun  = "cancel"
+)
+
+// IngestID is the workflow id of an ingestion run.
+func IngestID(runID string) string { return IngestPrefix + "/" + runID }

@@ -24,6 +24,8 @@ import (
 	"github.com/youworker/youworker/devservices"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/mcpservers/datetime"
+	"github.com/youworker/youworker/mcpservers/ingest"
+	"github.com/youworker/youworker/mcpservers/semantic"
 	"github.com/youworker/youworker/migrations"
 	"github.com/youworker/youworker/standin/ollama"
 	"github.com/youworker/youworker/workflows"
@@ -107,11 +109,11 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprint(os.Stderr, standinBanner(base))
 	}
 
-	mcpServers, stopMCP, err := startBuiltinMCP(log)
+	mcp, err := listenBuiltinMCP()
 	if err != nil {
 		return err
 	}
-	defer stopMCP()
+	defer mcp.close()
 
 	overrides := map[string]string{
 		"DATABASE_URL":       dsn,
@@ -127,7 +129,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		overrides["JWT_SECRET"] = secrets.JWTSecret
 	}
 	if vars["MCP_SERVERS"] == "" {
-		overrides["MCP_SERVERS"] = mcpServers
+		overrides["MCP_SERVERS"] = mcp.servers()
 	}
 	if vars["FERNET_KEYS"] == "" {
 		overrides["FERNET_KEYS"] = secrets.FernetKey
@@ -138,6 +140,14 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	appLog := cfg.Logger(os.Stderr)
+	mcpApp, err := newApp(ctx, cfg, appLog, false)
+	if err != nil {
+		return err
+	}
+	defer mcpApp.close()
+	if err := mcp.serve(mcpApp); err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveWorker(gctx, cfg, appLog) })
@@ -157,18 +167,62 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	return err
 }
 
-// startBuiltinMCP serves the built-in MCP tool servers in-process on free ports and returns their
-// MCP_SERVERS value.
-func startBuiltinMCP(log *slog.Logger) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
+// builtinMCP holds the listeners of the built-in MCP servers, opened before the configuration
+// is built (the configuration names their URLs; semantic and ingest need the configuration).
+type builtinMCP struct {
+	names     []string
+	listeners []net.Listener
+	srvs      []*http.Server
+}
+
+func listenBuiltinMCP() (*builtinMCP, error) {
+	b := &builtinMCP{names: []string{datetime.Name, semantic.Name, ingest.Name}}
+	for range b.names {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		b.listeners = append(b.listeners, ln)
 	}
-	srv := &http.Server{Handler: datetime.Handler(datetime.Options{Logger: log.With("component", "mcp-datetime")}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	url := "http://" + ln.Addr().String() + "/mcp"
-	log.Info("mcp server started", "name", "datetime", "url", url)
-	return "datetime=" + url, func() { _ = srv.Close() }, nil
+	return b, nil
+}
+
+// servers is the MCP_SERVERS value naming them.
+func (b *builtinMCP) servers() string {
+	parts := make([]string, len(b.names))
+	for i, n := range b.names {
+		parts[i] = n + "=http://" + b.listeners[i].Addr().String() + "/mcp"
+	}
+	return strings.Join(parts, ",")
+}
+
+// serve starts every server on its listener.
+func (b *builtinMCP) serve(a *app) error {
+	for i, n := range b.names {
+		var h http.Handler
+		if n == datetime.Name {
+			h = datetime.Handler(datetime.Options{Logger: a.log.With("component", "mcp-datetime")})
+		} else {
+			var err error
+			if h, err = a.mcpHandler(n); err != nil {
+				return err
+			}
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		b.srvs = append(b.srvs, srv)
+		go func(ln net.Listener) { _ = srv.Serve(ln) }(b.listeners[i])
+	}
+	return nil
+}
+
+func (b *builtinMCP) close() {
+	for _, srv := range b.srvs {
+		_ = srv.Close()
+	}
+	for _, ln := range b.listeners {
+		_ = ln.Close()
+	}
 }
 
 func envOr(name, def string) string {

@@ -4,15 +4,23 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"net/http"
 	"os"
 
+	"github.com/youworker/youworker/mcpservers"
 	"github.com/youworker/youworker/mcpservers/datetime"
+	"github.com/youworker/youworker/mcpservers/ingest"
+	"github.com/youworker/youworker/mcpservers/semantic"
 )
 
+const mcpUsage = "usage: youworker mcp datetime|semantic|ingest [--addr host:port]"
+
 // runMCP serves one of the built-in MCP tool servers over streamable HTTP (endpoint /mcp).
+// datetime needs no configuration; semantic and ingest read the full configuration (they reach
+// Postgres, the vector store, Ollama and Temporal).
 func runMCP(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: youworker mcp datetime [--addr host:port]")
+		return errors.New(mcpUsage)
 	}
 	name, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("mcp "+name, flag.ContinueOnError)
@@ -20,10 +28,34 @@ func runMCP(ctx context.Context, args []string) error {
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
-	log := newCLILogger(os.Stderr).With("component", "mcp-"+name)
-	switch name {
-	case "datetime":
+	if name == datetime.Name {
+		log := newCLILogger(os.Stderr).With("component", "mcp-"+name)
 		return datetime.ListenAndServe(ctx, *addr, datetime.Options{Logger: log})
 	}
-	return errors.New("unknown MCP server " + name + " (known: datetime)")
+	cfg, log, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	h, err := a.mcpHandler(name)
+	if err != nil {
+		return err
+	}
+	return mcpservers.ListenAndServe(ctx, name, *addr, h, log)
+}
+
+// mcpHandler builds a built-in server that needs the platform's clients.
+func (a *app) mcpHandler(name string) (http.Handler, error) {
+	log := a.log.With("component", "mcp-"+name)
+	switch name {
+	case semantic.Name:
+		return semantic.Handler(semantic.Deps{Searcher: a.searcher, Store: a.store, IdentitySecret: a.cfg.IdentitySecret(), Logger: log}), nil
+	case ingest.Name:
+		return ingest.Handler(ingest.Deps{Intake: a.intake, Store: a.store, IdentitySecret: a.cfg.IdentitySecret(), Logger: log}), nil
+	}
+	return nil, errors.New("unknown MCP server " + name + "; " + mcpUsage)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	ollama "github.com/ollama/ollama/api"
@@ -16,12 +17,20 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/api"
+	"github.com/youworker/youworker/chunk"
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/extract"
+	"github.com/youworker/youworker/intake"
+	"github.com/youworker/youworker/knowledge"
+	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
+	"github.com/youworker/youworker/vectors"
 	"github.com/youworker/youworker/worker"
+	"github.com/youworker/youworker/workflows"
 )
 
 func loadConfig() (config.Config, *slog.Logger, error) {
@@ -100,7 +109,8 @@ func toolCatalog(cfg config.Config, log *slog.Logger) (*toolbox.Catalog, error) 
 }
 
 // healthChecks are the dependencies /health/detailed reports.
-func healthChecks(cfg config.Config, st *store.Store, tc client.Client, llm *ollama.Client, catalog *toolbox.Catalog) []api.Check {
+func (a *app) healthChecks() []api.Check {
+	cfg, st, tc, llm, catalog := a.cfg, a.store, a.temporal, a.ollama, a.catalog
 	checks := []api.Check{
 		{Name: "postgres", Required: true, Probe: st.Ping},
 		{Name: "temporal", Required: true, Probe: func(ctx context.Context) error {
@@ -114,8 +124,7 @@ func healthChecks(cfg config.Config, st *store.Store, tc client.Client, llm *oll
 			_, err := llm.Version(ctx)
 			return err
 		}},
-		// The vector store arrives with document ingestion; until then it is reported, not probed.
-		{Name: "vector_store", Required: false},
+		{Name: "vector_store", Required: true, Probe: a.vectors.Ping},
 	}
 	for _, srv := range catalog.Servers() {
 		checks = append(checks, api.Check{Name: "mcp:" + srv.Name, Probe: func(ctx context.Context) error {
@@ -151,34 +160,111 @@ func runAPI(ctx context.Context, args []string) error {
 	return serveAPI(ctx, cfg, log)
 }
 
-// serveAPI runs the API until ctx ends. Temporal is connected lazily: the API starts and reports
-// Temporal as down in /health/detailed rather than refusing to start.
+// app holds the clients every YouWorker process shares, built from the configuration.
+type app struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *store.Store
+	blobs    *store.Blobs
+	box      *encryption.Box
+	temporal client.Client
+	ollama   *ollama.Client
+	catalog  *toolbox.Catalog
+	vectors  vectors.Store
+	guard    *ssrf.Guard
+	intake   *intake.Service
+	searcher *knowledge.Searcher
+	closers  []func()
+}
+
+// newApp connects everything. With waitTemporal the Temporal client dials (retrying until it
+// answers, for workers); otherwise it connects lazily (the API starts without Temporal and
+// reports it in /health/detailed).
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, waitTemporal bool) (a *app, err error) {
+	a = &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.store, err = openStore(cfg, log); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { _ = a.store.Close() })
+	a.blobs = a.store.Blobs(cfg.BlobDir)
+	if a.box, err = encryption.New(cfg.FernetKeys); err != nil {
+		return nil, err
+	}
+	if waitTemporal {
+		a.temporal, err = dialTemporal(ctx, cfg, log)
+	} else {
+		a.temporal, err = client.NewLazyClient(temporalOptions(cfg, log))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("temporal client: %w", err)
+	}
+	a.closers = append(a.closers, a.temporal.Close)
+	if a.ollama, err = ollamaClient(cfg); err != nil {
+		return nil, err
+	}
+	if a.catalog, err = toolCatalog(cfg, log); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { _ = a.catalog.Close() })
+	if a.vectors, err = openVectors(ctx, cfg); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { _ = a.vectors.Close() })
+	if a.guard, err = ssrf.New(ssrf.Options{Allow: cfg.FetchAllow, MaxBytes: cfg.FetchMaxBytes, Timeout: cfg.FetchTimeout,
+		Logger: log.With("component", "ssrf")}); err != nil {
+		return nil, fmt.Errorf("SSRF_ALLOW: %w", err)
+	}
+	a.intake = &intake.Service{Store: a.store, Blobs: a.blobs, Temporal: a.temporal, TaskQueue: cfg.TaskQueue,
+		Limits: ingestLimits(cfg), Guard: a.guard, Vectors: a.vectors, EmbedModel: cfg.EmbedModel,
+		MaxUpload: cfg.MaxUploadBytes, TempDir: tempDir(cfg)}
+	a.searcher = &knowledge.Searcher{Store: a.store, Vectors: a.vectors, Ollama: a.ollama, EmbedModel: cfg.EmbedModel}
+	return a, nil
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// openVectors opens Qdrant when QDRANT_URL is set, else the embedded store under DATA_DIR.
+func openVectors(ctx context.Context, cfg config.Config) (vectors.Store, error) {
+	if cfg.QdrantURL != "" {
+		return vectors.OpenQdrant(ctx, vectors.QdrantConfig{URL: cfg.QdrantURL, APIKey: cfg.QdrantAPIKey})
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("DATA_DIR: %w", err)
+	}
+	return vectors.OpenSQLite(filepath.Join(cfg.DataDir, "vectors.db"))
+}
+
+func tempDir(cfg config.Config) string {
+	dir := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return os.TempDir()
+	}
+	return dir
+}
+
+func ingestLimits(cfg config.Config) workflows.IngestLimits {
+	return workflows.IngestLimits{StageTimeout: cfg.IngestTimeout, EmbedTimeout: cfg.IngestTimeout, Heartbeat: cfg.IngestHeartbeat,
+		MaxAttempts: int32(cfg.IngestAttempts), SliceChunks: cfg.IngestSlice, MaxSlices: 100}
+}
+
+// serveAPI runs the API until ctx ends.
 func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	st, err := openStore(cfg, log)
+	a, err := newApp(ctx, cfg, log, false)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	tc, err := client.NewLazyClient(temporalOptions(cfg, log))
-	if err != nil {
-		return fmt.Errorf("temporal client: %w", err)
-	}
-	defer tc.Close()
-	llm, err := ollamaClient(cfg)
-	if err != nil {
-		return err
-	}
-	box, err := encryption.New(cfg.FernetKeys)
-	if err != nil {
-		return err
-	}
-	catalog, err := toolCatalog(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer catalog.Close()
-	srv, err := api.New(api.Deps{Config: cfg, Store: st, Temporal: tc, Box: box,
-		Checks: healthChecks(cfg, st, tc, llm, catalog), Logger: log})
+	defer a.close()
+	srv, err := api.New(api.Deps{Config: cfg, Store: a.store, Temporal: a.temporal, Box: a.box, Intake: a.intake,
+		Searcher: a.searcher, Checks: a.healthChecks(), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -199,32 +285,19 @@ func runWorker(ctx context.Context, args []string) error {
 }
 
 func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	st, err := openStore(cfg, log)
+	a, err := newApp(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	tc, err := dialTemporal(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	box, err := encryption.New(cfg.FernetKeys)
-	if err != nil {
-		return err
-	}
-	llm, err := ollamaClient(cfg)
-	if err != nil {
-		return err
-	}
-	catalog, err := toolCatalog(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer catalog.Close()
-	w := worker.New(worker.Deps{Client: tc, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout,
-		HeartbeatThrottle: cfg.HeartbeatThrottle, Store: st, Box: box, Ollama: llm, Catalog: catalog,
-		ApprovalTools: cfg.ApprovalTools, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, Logger: log})
+	defer a.close()
+	extractor := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, Logger: log.With("component", "extract")})
+	w := worker.New(worker.Deps{Client: a.temporal, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout,
+		HeartbeatThrottle: cfg.HeartbeatThrottle, Store: a.store, Box: a.box, Ollama: a.ollama, Catalog: a.catalog,
+		ApprovalTools: cfg.ApprovalTools, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, Logger: log,
+		Ingest: &activities.Ingest{Store: a.store, Blobs: a.blobs, Box: a.box, Guard: a.guard, Extractor: extractor,
+			Chunking: chunk.Options{MaxTokens: cfg.ChunkMaxTokens, Overlap: cfg.ChunkOverlap}, Ollama: a.ollama,
+			Vectors: a.vectors, EmbedModel: cfg.EmbedModel, EmbedBatch: cfg.EmbedBatch, EmbedConcurrency: cfg.EmbedConcurrency,
+			TempDir: tempDir(cfg)}})
 	log.Info("worker starting", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 	return worker.Run(ctx, w, log)
 }

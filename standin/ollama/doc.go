@@ -85,6 +85,9 @@
 // emitted, or the number of tool calls for a tool-call reply. Content is
 // deterministic; created_at and the durations are real time.
 //
+// The embed delay ([Options].EmbedDelay, [Server.SetEmbedDelay], "embed_delay_ms" in the control
+// request) is slept once per /api/embed request: an embedder with a fixed cost per batch.
+//
 // The token delay ([Options].TokenDelay, [Server.SetTokenDelay]) is slept
 // before every token, the first included, and once before a tool-call
 // message, in streaming and non-streaming mode alike. The wait ends at once

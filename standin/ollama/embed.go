@@ -83,6 +83,9 @@ func (s *Server) handleEmbed(w http.ResponseWriter, r *http.Request) {
 	if !s.checkModel(w, req.Model, kindEmbed) || !s.injectFaults(w, r, "embed") {
 		return
 	}
+	if !sleepCtx(r.Context(), time.Duration(s.embedDelay.Load())) {
+		return
+	}
 
 	resp := api.EmbedResponse{Model: req.Model, Embeddings: make([][]float32, 0, len(inputs))}
 	for _, text := range inputs {

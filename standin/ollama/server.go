@@ -43,6 +43,7 @@ type Options struct {
 	EmbedModels  []string      // default ["nomic-embed-text"]
 	Dimension    int           // default 768
 	TokenDelay   time.Duration // default 0
+	EmbedDelay   time.Duration // slept once per /api/embed request (a batch), default 0
 	StrictModels bool          // reject chat/embed requests for models that are not configured
 	Logger       *slog.Logger  // default slog.Default()
 }
@@ -78,6 +79,7 @@ type Server struct {
 	models      []string // normalised names, chat models first
 	kinds       map[string]modelKind
 	tokenDelay  atomic.Int64
+	embedDelay  atomic.Int64
 	faults      faultTable
 	stats       counters
 	chatModels  []string
@@ -120,7 +122,14 @@ func New(opts Options) *Server {
 		}
 	}
 	s.SetTokenDelay(opts.TokenDelay)
+	s.SetEmbedDelay(opts.EmbedDelay)
 	return s
+}
+
+// SetEmbedDelay sets the latency of one embedding request (one batch), for benchmarks that need
+// an embedder with a fixed cost per batch.
+func (s *Server) SetEmbedDelay(d time.Duration) {
+	s.embedDelay.Store(int64(max(d, 0)))
 }
 
 // SetTokenDelay sets the delay slept before each generated token. It applies
@@ -272,6 +281,7 @@ type controlRequest struct {
 	ClearFaults  bool              `json:"clear_faults"`
 	Faults       map[string]Faults `json:"faults"`
 	TokenDelayMS *float64          `json:"token_delay_ms"`
+	EmbedDelayMS *float64          `json:"embed_delay_ms"`
 	ResetStats   bool              `json:"reset_stats"`
 }
 
@@ -312,6 +322,9 @@ func (s *Server) handleControl(w http.ResponseWriter, r *http.Request) {
 	if req.TokenDelayMS != nil {
 		s.SetTokenDelay(time.Duration(*req.TokenDelayMS * float64(time.Millisecond)))
 	}
+	if req.EmbedDelayMS != nil && *req.EmbedDelayMS >= 0 {
+		s.SetEmbedDelay(time.Duration(*req.EmbedDelayMS * float64(time.Millisecond)))
+	}
 	if req.ResetStats {
 		s.ResetStats()
 	}
@@ -327,7 +340,11 @@ func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) {
 
 // waitToken sleeps the token delay. It reports false if ctx ended first.
 func (s *Server) waitToken(ctx context.Context) bool {
-	d := time.Duration(s.tokenDelay.Load())
+	return sleepCtx(ctx, time.Duration(s.tokenDelay.Load()))
+}
+
+// sleepCtx sleeps d unless ctx ends first; it reports whether ctx is still alive.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}

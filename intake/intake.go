@@ -1,0 +1,315 @@
+// Package intake accepts documents for ingestion (uploads, texts and URLs), stores their bytes,
+// records the document and its run, and starts the IngestDocument workflow. The API and the
+// ingest MCP server both go through it.
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/extract"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/ssrf"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/vectors"
+	"github.com/youworker/youworker/workflows"
+)
+
+// Service is the document intake.
+type Service struct {
+	Store      *store.Store
+	Blobs      *store.Blobs
+	Temporal   client.Client
+	TaskQueue  string
+	Limits     workflows.IngestLimits
+	Guard      *ssrf.Guard
+	Vectors    vectors.Store
+	EmbedModel string
+	MaxUpload  int64  // bytes; larger uploads are refused (413) without reading the rest
+	TempDir    string // where uploads are spooled while they are checked
+}
+
+// Meta is what a client may say about a document besides its content.
+type Meta struct {
+	Title          string
+	GroupID        *uuid.UUID
+	Tags           []string
+	IdempotencyKey *string
+}
+
+// Spool is an upload written to a temporary file while it streams in, with its size, hash and
+// sniffed type. Release it when done.
+type Spool struct {
+	path     string
+	Size     int64
+	SHA256   []byte
+	Media    string
+	Filename string // the client's name: metadata only, never a path
+}
+
+// Release removes the temporary file.
+func (sp *Spool) Release() {
+	if sp != nil && sp.path != "" {
+		_ = os.Remove(sp.path)
+	}
+}
+
+// ErrTooLarge is returned when an upload exceeds MaxUpload.
+func (s *Service) tooLarge() error {
+	return models.Errorf(models.ErrTooLarge, "DOCUMENT_TOO_LARGE", "the document exceeds %d bytes", s.MaxUpload).
+		WithDetails(map[string]any{"limit_bytes": s.MaxUpload})
+}
+
+// SpoolUpload streams r to a temporary file, stopping as soon as it exceeds MaxUpload, hashes it
+// and sniffs its type from the content. An unsupported type is a 415.
+func (s *Service) SpoolUpload(r io.Reader, filename string) (*Spool, error) {
+	f, err := os.CreateTemp(s.TempDir, "yw-upload-*")
+	if err != nil {
+		return nil, err
+	}
+	sp := &Spool{path: f.Name(), Filename: cleanName(filename)}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, s.MaxUpload+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		sp.Release()
+		return nil, err
+	}
+	if n > s.MaxUpload {
+		sp.Release()
+		return nil, s.tooLarge()
+	}
+	if n == 0 {
+		sp.Release()
+		return nil, models.Invalid("file", "the file is empty")
+	}
+	sp.Size, sp.SHA256 = n, h.Sum(nil)
+	in, err := os.Open(sp.path)
+	if err != nil {
+		sp.Release()
+		return nil, err
+	}
+	defer in.Close()
+	sp.Media, err = extract.Sniff(in, n, sp.Filename)
+	if err != nil {
+		sp.Release()
+		if errors.Is(err, extract.ErrUnsupported) {
+			return nil, models.Errorf(models.ErrUnsupported, "UNSUPPORTED_MEDIA_TYPE",
+				"this kind of file is not supported (text, Markdown, HTML, PDF, DOCX, CSV, JSON, images and audio are)")
+		}
+		return nil, err
+	}
+	return sp, nil
+}
+
+// cleanName keeps the base name of a client's file name for display; it is never used as a path.
+func cleanName(name string) string {
+	name = strings.ReplaceAll(name, "\\", "/")
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, name)
+	if len([]rune(name)) > 255 {
+		name = string([]rune(name)[:255])
+	}
+	return name
+}
+
+// FromSpool stores a spooled upload and starts its ingestion.
+func (s *Service) FromSpool(ctx context.Context, c models.Caller, sp *Spool, meta Meta) (*models.Document, *models.IngestionRun, bool, error) {
+	f, err := os.Open(sp.path)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	defer f.Close()
+	blob, err := s.Blobs.Put(ctx, f, sp.Media)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	title := meta.Title
+	if title == "" {
+		title = sp.Filename
+	}
+	doc := &models.Document{ID: uuid.New(), BlobID: &blob.ID, SourceKind: models.SourceUpload, OriginalFilename: sp.Filename,
+		ContentType: sp.Media, SizeBytes: sp.Size, SHA256: sp.SHA256, Title: title}
+	d, r, created, err := s.create(ctx, c, doc, meta, "")
+	if err != nil || !created {
+		_ = s.Blobs.Delete(context.WithoutCancel(ctx), blob.ID)
+	}
+	return d, r, created, err
+}
+
+// Text ingests a text given inline.
+func (s *Service) Text(ctx context.Context, c models.Caller, text string, meta Meta) (*models.Document, *models.IngestionRun, bool, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, nil, false, models.Invalid("text", "text must not be empty")
+	}
+	if int64(len(text)) > s.MaxUpload {
+		return nil, nil, false, s.tooLarge()
+	}
+	blob, err := s.Blobs.Put(ctx, strings.NewReader(text), "text/plain")
+	if err != nil {
+		return nil, nil, false, err
+	}
+	media := "text/plain"
+	if looksLikeMarkdown(text) {
+		media = "text/markdown"
+	}
+	doc := &models.Document{ID: uuid.New(), BlobID: &blob.ID, SourceKind: models.SourceText, ContentType: media,
+		SizeBytes: blob.SizeBytes, SHA256: blob.SHA256, Title: meta.Title}
+	d, r, created, err := s.create(ctx, c, doc, meta, "")
+	if err != nil || !created {
+		_ = s.Blobs.Delete(context.WithoutCancel(ctx), blob.ID)
+	}
+	return d, r, created, err
+}
+
+func looksLikeMarkdown(text string) bool {
+	for _, line := range strings.SplitN(text, "\n", 50) {
+		if strings.HasPrefix(line, "# ") || strings.HasPrefix(line, "## ") || strings.HasPrefix(line, "```") {
+			return true
+		}
+	}
+	return false
+}
+
+// URL ingests a web page or file; the worker fetches it through the SSRF guard (checked here
+// first, so an obviously forbidden URL is a 400 at once).
+func (s *Service) URL(ctx context.Context, c models.Caller, raw string, meta Meta) (*models.Document, *models.IngestionRun, bool, error) {
+	u, err := s.Guard.CheckURL(raw)
+	if err != nil {
+		return nil, nil, false, models.Invalid("url", "this URL cannot be fetched: %v", err)
+	}
+	doc := &models.Document{ID: uuid.New(), SourceKind: models.SourceURL, SourceURL: u.String(), Title: meta.Title}
+	return s.create(ctx, c, doc, meta, u.String())
+}
+
+func (s *Service) create(ctx context.Context, c models.Caller, doc *models.Document, meta Meta, sourceURL string) (*models.Document, *models.IngestionRun, bool, error) {
+	doc.GroupID, doc.Tags, doc.Status = meta.GroupID, meta.Tags, models.DocPending
+	if doc.Tags == nil {
+		doc.Tags = []string{}
+	}
+	run := &models.IngestionRun{ID: uuid.New(), Status: models.RunQueued, IdempotencyKey: meta.IdempotencyKey, SourceURL: sourceURL}
+	if meta.IdempotencyKey != nil {
+		run.ID = uuid.NewSHA1(c.UserID, []byte("ingest/"+*meta.IdempotencyKey))
+	}
+	run.WorkflowID = workflows.IngestID(run.ID.String())
+	doc.WorkflowID = run.WorkflowID
+	d, r, created, err := s.Store.CreateDocument(ctx, c, doc, run)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if !r.Finished() {
+		if err := s.start(ctx, d, r); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	return d, r, created, nil
+}
+
+// start starts the run's workflow; starting again is harmless (the id derives from the run).
+func (s *Service) start(ctx context.Context, d *models.Document, r *models.IngestionRun) error {
+	opts := client.StartWorkflowOptions{
+		ID:                       r.WorkflowID,
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			temporal.NewSearchAttributeKeyKeyword(workflows.AttrUserID).ValueSet(d.OwnerID.String()),
+			temporal.NewSearchAttributeKeyKeyword(workflows.AttrDocument).ValueSet(d.ID.String()),
+		),
+		Memo: map[string]any{"document_title": d.Title, "source": d.SourceKind},
+	}
+	_, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.IngestDocument,
+		workflows.IngestInput{RunID: r.ID, DocumentID: d.ID, OwnerID: d.OwnerID, Limits: s.Limits})
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if err == nil || errors.As(err, &already) {
+		return nil
+	}
+	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = s.Store.FinishRun(failCtx, r.ID, d.ID, map[string]any{"status": models.RunFailed, "error_code": "TEMPORAL_UNAVAILABLE",
+		"error_message": "the workflow service is unavailable; please retry"}, map[string]any{"status": models.DocFailed})
+	return models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err)
+}
+
+// Cancel asks a run to stop; it removes its partial vectors and marks the document cancelled.
+func (s *Service) Cancel(ctx context.Context, c models.Caller, runID uuid.UUID) (*models.IngestionRun, error) {
+	r, err := s.Store.IngestionRun(ctx, c, runID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Store.DocumentForChange(ctx, c, r.DocumentID); err != nil {
+		return nil, err
+	}
+	if r.Finished() {
+		return nil, models.Errorf(models.ErrConflict, "RUN_FINISHED", "the ingestion run has already finished")
+	}
+	return r, s.signalCancel(ctx, r)
+}
+
+func (s *Service) signalCancel(ctx context.Context, r *models.IngestionRun) error {
+	err := s.Temporal.SignalWorkflow(ctx, r.WorkflowID, "", workflows.SignalCancelRun, nil)
+	var nf *serviceerror.NotFound
+	if err == nil || errors.As(err, &nf) {
+		return nil
+	}
+	return models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err)
+}
+
+// Delete removes a document the caller may change: its runs are cancelled, its vectors, chunks,
+// blobs and row deleted.
+func (s *Service) Delete(ctx context.Context, c models.Caller, id uuid.UUID) (*models.Document, error) {
+	d, err := s.Store.DocumentForChange(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := s.Store.ActiveRuns(ctx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range runs {
+		// Cancel and wait for the run to wind down, so that no activity writes vectors after
+		// they are removed below.
+		if err := s.signalCancel(ctx, &runs[i]); err != nil {
+			return nil, err
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_ = s.Temporal.GetWorkflow(waitCtx, runs[i].WorkflowID, "").Get(waitCtx, nil)
+		cancel()
+	}
+	if err := activities.RemoveVectors(ctx, s.Store, s.Vectors, s.EmbedModel, d.ID); err != nil {
+		return nil, fmt.Errorf("remove vectors: %w", err)
+	}
+	if err := s.Store.DeleteDocument(ctx, d.ID); err != nil {
+		return nil, err
+	}
+	for _, b := range []*uuid.UUID{d.BlobID, d.ExtractedBlobID} {
+		if b != nil {
+			if err := s.Blobs.Delete(ctx, *b); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return d, nil
+}

@@ -1,0 +1,84 @@
+// Package ingest is the built-in ingest MCP server: its ingest_url tool starts a durable ingestion
+// of a web page or file for the calling user (identity signed by the worker) and returns the run id.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/youworker/youworker/intake"
+	"github.com/youworker/youworker/mcpservers"
+	"github.com/youworker/youworker/mcpservers/caller"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/toolbox"
+)
+
+// Name is the server's name.
+const Name = "ingest"
+
+// Deps are what the server needs.
+type Deps struct {
+	Intake         *intake.Service
+	Store          *store.Store
+	IdentitySecret []byte
+	Logger         *slog.Logger
+}
+
+// NewServer returns the MCP server with the ingest_url tool.
+func NewServer(d Deps) *server.MCPServer {
+	s := server.NewMCPServer(Name, "1", server.WithToolCapabilities(false), server.WithRecovery(), server.WithLogger(d.Logger))
+	s.AddTool(mcp.NewTool("ingest_url",
+		mcp.WithDescription("Add a web page or file at a public http(s) URL to the user's documents so that it can be searched. "+
+			"Ingestion runs in the background; returns the ingestion run id."),
+		mcp.WithString("url", mcp.Required(), mcp.Description("the http(s) URL to ingest"), mcp.MaxLength(2048)),
+		mcp.WithString("title", mcp.Description("a title for the document")),
+		mcp.WithString("group_id", mcp.Description("share the document with this group of the user")),
+	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return ingestURL(ctx, d, req)
+	})
+	return s
+}
+
+func ingestURL(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	c, err := caller.From(ctx, d.Store)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	raw, err := req.RequireString("url")
+	if err != nil {
+		return mcp.NewToolResultError("url is required"), nil
+	}
+	meta := intake.Meta{Title: strings.TrimSpace(req.GetString("title", ""))}
+	if g := req.GetString("group_id", ""); g != "" {
+		id, err := uuid.Parse(g)
+		if err != nil {
+			return mcp.NewToolResultError("group_id is not a group id"), nil
+		}
+		meta.GroupID = &id
+	}
+	doc, run, _, err := d.Intake.URL(ctx, c, raw, meta)
+	if err != nil {
+		var de *models.Error
+		if errors.As(err, &de) && !errors.Is(err, models.ErrUnavailable) {
+			return mcp.NewToolResultError(de.Message), nil
+		}
+		d.Logger.WarnContext(ctx, "ingest_url failed", "error", err)
+		return mcp.NewToolResultError("the ingestion could not be started; try again later"), nil
+	}
+	return mcp.NewToolResultStructured(map[string]any{"ingestion_run_id": run.ID, "document_id": doc.ID, "status": run.Status},
+		fmt.Sprintf("Started ingesting %s: ingestion run %s, document %s.", raw, run.ID, doc.ID)), nil
+}
+
+// Handler serves the server at /mcp behind the identity check.
+func Handler(d Deps) http.Handler {
+	return toolbox.IdentityMiddleware(d.IdentitySecret, mcpservers.Mount(NewServer(d), d.Logger))
+}

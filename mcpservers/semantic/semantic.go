@@ -1,0 +1,97 @@
+// Package semantic is the built-in semantic search MCP server: its knowledge_search tool returns
+// the passages of the caller's documents (and their groups') nearest to a query. The caller comes
+// from the identity the worker signs; the model cannot choose whose documents it searches.
+package semantic
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/youworker/youworker/knowledge"
+	"github.com/youworker/youworker/mcpservers"
+	"github.com/youworker/youworker/mcpservers/caller"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/toolbox"
+)
+
+// Name is the server's name.
+const Name = "semantic"
+
+// Deps are what the server needs.
+type Deps struct {
+	Searcher       *knowledge.Searcher
+	Store          *store.Store
+	IdentitySecret []byte
+	Logger         *slog.Logger
+}
+
+// NewServer returns the MCP server with the knowledge_search tool.
+func NewServer(d Deps) *server.MCPServer {
+	s := server.NewMCPServer(Name, "1", server.WithToolCapabilities(false), server.WithRecovery(), server.WithLogger(d.Logger),
+		server.WithInstructions("Search the user's documents. Use knowledge_search before answering questions about their files, notes or pages."))
+	s.AddTool(mcp.NewTool("knowledge_search",
+		mcp.WithDescription("Find the passages of the user's documents most relevant to a query. Returns ranked passages with "+
+			"the document title, page and section, for citing."),
+		mcp.WithString("query", mcp.Required(), mcp.Description("what to look for, in natural language"), mcp.MaxLength(2000)),
+		mcp.WithNumber("top_k", mcp.Description("how many passages (1-20, default 5)"), mcp.Min(1), mcp.Max(20)),
+		mcp.WithArray("document_ids", mcp.Description("only search these documents (ids)"), mcp.WithStringItems()),
+	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return search(ctx, d, req)
+	})
+	return s
+}
+
+func search(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	c, err := caller.From(ctx, d.Store)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	query, err := req.RequireString("query")
+	if err != nil || strings.TrimSpace(query) == "" {
+		return mcp.NewToolResultError("query is required"), nil
+	}
+	topK := req.GetInt("top_k", 5)
+	if topK < 1 || topK > 20 {
+		return mcp.NewToolResultError("top_k must be between 1 and 20"), nil
+	}
+	var docs []uuid.UUID
+	for _, raw := range req.GetStringSlice("document_ids", nil) {
+		id, err := uuid.Parse(raw)
+		if err != nil {
+			return mcp.NewToolResultError(fmt.Sprintf("document_ids: %q is not a document id", raw)), nil
+		}
+		docs = append(docs, id)
+	}
+	res, err := d.Searcher.Search(ctx, c, knowledge.Request{Query: query, TopK: topK, DocumentIDs: docs})
+	if err != nil {
+		d.Logger.WarnContext(ctx, "knowledge search failed", "error", err)
+		return mcp.NewToolResultError("the search failed; try again later"), nil
+	}
+	if len(res) == 0 {
+		return mcp.NewToolResultStructured(map[string]any{"results": res}, "No passage of your documents matches this query."), nil
+	}
+	var b strings.Builder
+	for i, r := range res {
+		fmt.Fprintf(&b, "[%d] %s", i+1, r.DocumentTitle)
+		if r.Page != nil {
+			fmt.Fprintf(&b, ", page %d", *r.Page)
+		}
+		if len(r.HeadingPath) > 0 {
+			fmt.Fprintf(&b, ", %s", strings.Join(r.HeadingPath, " > "))
+		}
+		fmt.Fprintf(&b, " (score %.2f, document %s)\n%s\n\n", r.Score, r.DocumentID, r.Text)
+	}
+	return mcp.NewToolResultStructured(map[string]any{"results": res}, strings.TrimSpace(b.String())), nil
+}
+
+// Handler serves the server at /mcp behind the identity check.
+func Handler(d Deps) http.Handler {
+	return toolbox.IdentityMiddleware(d.IdentitySecret, mcpservers.Mount(NewServer(d), d.Logger))
+}

@@ -1,0 +1,60 @@
+// Package mcpservers holds the built-in MCP tool servers (datetime, semantic, ingest, web) and
+// what they share: mounting an mcp-go server on streamable HTTP at /mcp and serving it.
+package mcpservers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// EndpointPath is where every built-in server answers.
+const EndpointPath = "/mcp"
+
+// MaxRequestBytes caps a request body; tool arguments are small.
+const MaxRequestBytes = 64 << 10
+
+// Mount serves srv over stateless streamable HTTP at exactly EndpointPath; every other path is a
+// 404. (mcp-go's handler answers on any path: WithEndpointPath only applies to its own Start.)
+func Mount(srv *server.MCPServer, log *slog.Logger) http.Handler {
+	h := server.NewStreamableHTTPServer(srv,
+		server.WithStateLess(true),
+		server.WithDisableStreaming(true),
+		server.WithStreamableHTTPLogger(log),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(EndpointPath, http.MaxBytesHandler(h, MaxRequestBytes))
+	return mux
+}
+
+// ListenAndServe serves h on addr until ctx ends, then shuts down, letting in-flight calls finish
+// for up to 10 s.
+func ListenAndServe(ctx context.Context, name, addr string, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: listen: %w", name, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+	log.InfoContext(ctx, "MCP server listening", "server", name, "addr", ln.Addr().String(), "path", EndpointPath)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("%s: serve: %w", name, err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	if serveErr := <-errc; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("%s: serve: %w", name, serveErr)
+	}
+	return err
+}

@@ -1,0 +1,169 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/models"
+)
+
+// IngestLimits bound an ingestion run; they travel in the input like TurnLimits.
+type IngestLimits struct {
+	StageTimeout time.Duration // fetch, extract, chunk: start to close
+	EmbedTimeout time.Duration // one slice of embeddings, start to close
+	Heartbeat    time.Duration // a silent embed/index activity is retried elsewhere after this
+	MaxAttempts  int32         // per stage; embedder failures retry with backoff up to this
+	SliceChunks  int           // chunks per embed/index activity
+	MaxSlices    int           // the slice grows so a stage never has more activities than this
+}
+
+// IngestInput starts an ingestion run.
+type IngestInput struct {
+	RunID      uuid.UUID
+	DocumentID uuid.UUID
+	OwnerID    uuid.UUID
+	Limits     IngestLimits
+}
+
+// IngestResult is the outcome of a run.
+type IngestResult struct {
+	Status    string
+	ErrorCode string
+	Chunks    int
+}
+
+// RunProgress answers the progress query.
+type RunProgress struct {
+	Status      string `json:"status"`
+	Stage       string `json:"stage"`
+	ChunksDone  int    `json:"chunks_done"`
+	ChunksTotal int    `json:"chunks_total"`
+}
+
+// IngestDocument runs fetch → extract → chunk → embed → index → finalize. Bytes and text go by
+// reference (blob and row ids). Embedding and indexing go in slices of chunks, each an activity
+// that heartbeats and resumes after its last saved batch; the slice grows with the document so the
+// history stays bounded (at most MaxSlices activities per stage) however many chunks there are.
+func IngestDocument(ctx workflow.Context, in IngestInput) (IngestResult, error) {
+	ref := activities.RunRef{RunID: in.RunID, DocumentID: in.DocumentID, OwnerID: in.OwnerID}
+	p := RunProgress{Status: models.RunRunning}
+	if err := workflow.SetQueryHandler(ctx, QueryRunProgress, func() (RunProgress, error) { return p, nil }); err != nil {
+		return IngestResult{}, err
+	}
+	work, cancelWork := workflow.WithCancel(ctx)
+	cancelled := false
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		workflow.GetSignalChannel(gctx, SignalCancelRun).Receive(gctx, nil)
+		cancelled = true
+		cancelWork()
+	})
+
+	res, dup, err := runIngest(work, ref, in.Limits, &p)
+	fin, _ := workflow.NewDisconnectedContext(ctx)
+	out := activities.FinishRunInput{RunRef: ref, Status: models.RunCompleted, Chunks: res.Chunks, DuplicateOf: dup}
+	switch {
+	case cancelled || ctx.Err() != nil || (err != nil && temporal.IsCanceledError(err)):
+		out.Status = models.RunCancelled
+	case err != nil:
+		out.Status, out.ErrorCode, out.Message = models.RunFailed, ingestErrorCode(err), ingestMessage(err)
+	}
+	p.Status = out.Status
+	var a *activities.Ingest
+	finErr := workflow.ExecuteLocalActivity(localOpts(fin), a.FinishRun, out).Get(fin, nil)
+	return IngestResult{Status: out.Status, ErrorCode: out.ErrorCode, Chunks: res.Chunks}, finErr
+}
+
+func runIngest(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p *RunProgress) (IngestResult, *uuid.UUID, error) {
+	var a *activities.Ingest
+	var res IngestResult
+	retry := &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 1.5, MaximumInterval: 5 * time.Second,
+		MaximumAttempts: lim.MaxAttempts, NonRetryableErrorTypes: []string{activities.ErrTypeBadDocument, activities.ErrTypeUnsupported,
+			activities.ErrTypeNoAudio, activities.ErrTypeFetchBlocked}}
+	stageCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: lim.StageTimeout, RetryPolicy: retry,
+		HeartbeatTimeout: 0, WaitForCancellation: true})
+	sliceCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: lim.EmbedTimeout, RetryPolicy: retry,
+		HeartbeatTimeout: lim.Heartbeat, WaitForCancellation: true})
+	begin := func(stage string) error {
+		p.Stage = stage
+		return workflow.ExecuteLocalActivity(localOpts(ctx), a.BeginStage, activities.StageInput{RunRef: ref, Stage: stage,
+			Done: p.ChunksDone, Total: p.ChunksTotal}).Get(ctx, nil)
+	}
+
+	if err := begin(models.StageFetch); err != nil {
+		return res, nil, err
+	}
+	var fetched activities.FetchResult
+	if err := workflow.ExecuteActivity(stageCtx, a.Fetch, ref).Get(ctx, &fetched); err != nil {
+		return res, nil, err
+	}
+	if fetched.DuplicateOf != nil {
+		return res, fetched.DuplicateOf, nil
+	}
+	if err := begin(models.StageExtract); err != nil {
+		return res, nil, err
+	}
+	if err := workflow.ExecuteActivity(stageCtx, a.Extract, ref).Get(ctx, nil); err != nil {
+		return res, nil, err
+	}
+	if err := begin(models.StageChunk); err != nil {
+		return res, nil, err
+	}
+	var total int
+	if err := workflow.ExecuteActivity(stageCtx, a.Chunk, ref).Get(ctx, &total); err != nil {
+		return res, nil, err
+	}
+	p.ChunksTotal = total
+	res.Chunks = total
+	slice := max(lim.SliceChunks, (total+lim.MaxSlices-1)/lim.MaxSlices, 1)
+
+	if err := begin(models.StageEmbed); err != nil {
+		return res, nil, err
+	}
+	for from := 0; from < total; from += slice {
+		in := activities.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total}
+		if err := workflow.ExecuteActivity(sliceCtx, a.Embed, in).Get(ctx, nil); err != nil {
+			return res, nil, err
+		}
+		p.ChunksDone = in.To
+	}
+	if err := begin(models.StageIndex); err != nil {
+		return res, nil, err
+	}
+	for from := 0; from < total; from += slice {
+		in := activities.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total}
+		if err := workflow.ExecuteActivity(sliceCtx, a.Index, in).Get(ctx, nil); err != nil {
+			return res, nil, err
+		}
+	}
+	p.Stage = models.StageFinalize
+	return res, nil, nil
+}
+
+func ingestErrorCode(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() != "" {
+		return appErr.Type()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return "STAGE_TIMEOUT"
+	}
+	return "INGESTION_FAILED"
+}
+
+func ingestMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return "a stage did not finish in time"
+	}
+	return "the ingestion failed"
+}
