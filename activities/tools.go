@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -21,6 +22,7 @@ const ErrTypeToolRejected = "TOOL_REJECTED"
 // Tools calls MCP tools for the agent.
 type Tools struct {
 	Catalog *toolbox.Catalog
+	Remote  *Remote
 	Store   *store.Store
 	Box     *encryption.Box
 }
@@ -73,8 +75,13 @@ func (a *Tools) CallTool(ctx context.Context, in ToolInput) (ToolResult, error) 
 	}}); err != nil {
 		return ToolResult{}, err
 	}
-	res, err := a.Catalog.Call(ctx, in.Server, in.Tool, call.Arguments,
-		toolbox.Identity{UserID: in.UserID, GroupIDs: caller.GroupIDs(), TurnID: in.TurnID})
+	var res toolbox.Result
+	if strings.HasPrefix(in.Server, RemotePrefix) && a.Remote != nil {
+		res, err = a.Remote.Call(ctx, caller, in.Server, in.Tool, call.Arguments)
+	} else {
+		res, err = a.Catalog.Call(ctx, in.Server, in.Tool, call.Arguments,
+			toolbox.Identity{UserID: in.UserID, GroupIDs: caller.GroupIDs(), TurnID: in.TurnID})
+	}
 	if errors.Is(err, toolbox.ErrRejected) || errors.Is(err, toolbox.ErrUnknownServer) {
 		// The server refused the request itself (unknown tool, bad arguments): retrying cannot help.
 		return ToolResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeToolRejected, err)

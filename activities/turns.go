@@ -25,6 +25,8 @@ type Turns struct {
 	Store   *store.Store
 	Box     *encryption.Box
 	Catalog *toolbox.Catalog
+	// Remote reaches the servers users registered; nil when there is none to reach.
+	Remote *Remote
 	// ApprovalTools names tools that wait for a user's approval before they run.
 	ApprovalTools []string
 }
@@ -61,8 +63,23 @@ func (a *Turns) LoadContext(ctx context.Context, in TurnRef) (LoadContextResult,
 		return LoadContextResult{}, err
 	}
 	res := LoadContextResult{Model: turn.Model, Title: sess.Title}
-	if len(sess.Tools) > 0 && a.Catalog != nil {
-		all, _ := a.Catalog.Tools(ctx) // an unreachable server leaves its tools out; the turn goes on
+	if len(sess.Tools) > 0 {
+		var all []toolbox.Tool
+		if a.Catalog != nil {
+			all, _ = a.Catalog.Tools(ctx) // an unreachable server leaves its tools out; the turn goes on
+		}
+		if a.Remote != nil {
+			groups, err := a.Store.Memberships(ctx, in.UserID)
+			if err != nil {
+				return LoadContextResult{}, err
+			}
+			remote, pending, err := a.Remote.Tools(ctx, models.Caller{UserID: in.UserID, Groups: groups})
+			if err != nil {
+				return LoadContextResult{}, err
+			}
+			all = append(all, remote...)
+			res.Unavailable = append(res.Unavailable, pending...)
+		}
 		allowAll := slices.Contains(sess.Tools, AllTools)
 		offered := map[string]bool{}
 		for _, t := range all {

@@ -114,29 +114,38 @@ func (s *Server) login(c *gin.Context) {
 		s.fail(c, errBadCredentials)
 		return
 	}
+	resp, err := s.startLogin(c, u)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.audit(c, &u.ID, "auth.login", "user", u.ID.String(), nil)
+	c.JSON(http.StatusOK, resp)
+}
+
+// startLogin opens a login session for u: a refresh-token family, an access token and a CSRF
+// token, set as cookies and returned.
+func (s *Server) startLogin(c *gin.Context, u *models.User) (loginResponse, error) {
+	ctx := c.Request.Context()
 	now := s.now()
 	sid := uuid.New()
 	refresh, refreshHash := auth.NewRefreshToken()
 	rt := &models.RefreshToken{UserID: u.ID, FamilyID: sid, TokenHash: refreshHash, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
 		UserAgent: truncate(c.Request.UserAgent(), 300), IP: c.ClientIP()}
 	if err := s.store.CreateRefreshToken(ctx, rt); err != nil {
-		s.fail(c, err)
-		return
+		return loginResponse{}, err
 	}
 	if err := s.store.TouchLogin(ctx, u.ID, now); err != nil {
-		s.fail(c, err)
-		return
+		return loginResponse{}, err
 	}
 	u.LastLoginAt = &now
 	access, exp, err := s.tokens.IssueAccess(u.ID, sid)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return loginResponse{}, err
 	}
 	csrf := s.tokens.CSRFToken(sid)
 	s.setAuthCookies(c, access, exp, refresh, csrf)
-	s.audit(c, &u.ID, "auth.login", "user", u.ID.String(), nil)
-	c.JSON(http.StatusOK, loginResponse{User: toUserJSON(u), CSRFToken: csrf, AccessToken: access, TokenType: "Bearer", ExpiresAt: exp})
+	return loginResponse{User: toUserJSON(u), CSRFToken: csrf, AccessToken: access, TokenType: "Bearer", ExpiresAt: exp}, nil
 }
 
 // refresh rotates the refresh cookie and issues a new access token. Presenting a refresh token

@@ -15,6 +15,13 @@ func (s *Server) audit(c *gin.Context, actor *uuid.UUID, action, resourceType, r
 		Details: details, Outcome: "success"})
 }
 
+// auditGroup records a successful action on a group, visible in the group's audit log.
+func (s *Server) auditGroup(c *gin.Context, groupID uuid.UUID, action, resourceType, resourceID string, details map[string]any) {
+	actor := callerOf(c).UserID
+	s.writeAudit(c, &models.AuditEntry{ActorID: &actor, GroupID: &groupID, Action: action, ResourceType: resourceType,
+		ResourceID: resourceID, Details: details, Outcome: "success"})
+}
+
 // auditFailure records a refused action (failed login, token reuse).
 func (s *Server) auditFailure(c *gin.Context, actor *uuid.UUID, action string, details map[string]any) {
 	s.writeAudit(c, &models.AuditEntry{ActorID: actor, Action: action, Details: details, Outcome: "failure"})

@@ -49,6 +49,9 @@ func (s *Server) authenticate() gin.HandlerFunc {
 
 func (s *Server) identify(c *gin.Context) (*models.Caller, error) {
 	ctx := c.Request.Context()
+	if caller, ok, err := s.identifyProxyHeaders(c); ok || err != nil {
+		return caller, err
+	}
 	if key := c.GetHeader(apiKeyHeader); key != "" {
 		return s.identifyAPIKey(c, key)
 	}
@@ -136,6 +139,12 @@ func (s *Server) requireCaller(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
+	}
+	// A proxy's vouching is ambient, like a cookie, but carries no login to bind a CSRF token to:
+	// its unsafe requests must prove they come from an allowed page (originCheck vetted the value).
+	if caller.Method == models.AuthProxy && unsafeMethod(c.Request.Method) && c.GetHeader("Origin") == "" {
+		s.fail(c, models.Errorf(models.ErrForbidden, "CSRF_FAILED", "requests through the authenticating proxy must carry an Origin header"))
+		return
 	}
 	c.Next()
 }

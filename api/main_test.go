@@ -53,11 +53,12 @@ type apiEnv struct {
 
 func testConfig(t testing.TB, dsn string) config.Config {
 	cfg, err := config.FromMap(map[string]string{
-		"DATABASE_URL":  dsn,
-		"JWT_SECRET":    "test-secret-test-secret-test-secret-42",
-		"COOKIE_SECURE": "false",
-		"LOG_LEVEL":     "debug",
-		"FERNET_KEYS":   "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=",
+		"DATABASE_URL":    dsn,
+		"JWT_SECRET":      "test-secret-test-secret-test-secret-42",
+		"COOKIE_SECURE":   "false",
+		"LOG_LEVEL":       "debug",
+		"RATE_LIMIT_AUTH": "1000",
+		"FERNET_KEYS":     "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=",
 	})
 	require.NoError(t, err)
 	return cfg

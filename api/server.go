@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -22,7 +24,9 @@ import (
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/intake"
 	"github.com/youworker/youworker/knowledge"
+	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/toolbox"
 )
 
 // Deps are what the API needs, wired by hand in cmd/youworker.
@@ -37,6 +41,9 @@ type Deps struct {
 	// Intake accepts documents; Searcher answers semantic searches.
 	Intake   *intake.Service
 	Searcher *knowledge.Searcher
+	// Tools is the built-in tool catalog; MCPGuard checks and carries requests to registered servers.
+	Tools    *toolbox.Catalog
+	MCPGuard *ssrf.Guard
 	Logger   *slog.Logger
 	// Registry receives the API's metrics; nil makes a private one.
 	Registry *prometheus.Registry
@@ -58,7 +65,12 @@ type Server struct {
 	box      *encryption.Box
 	intake   *intake.Service
 	searcher *knowledge.Searcher
-	events   *eventHub
+	tools    *toolbox.Catalog
+	mcpGuard *ssrf.Guard
+	sso      *oidcProvider
+	// trustedProxies are the parsed TRUSTED_PROXIES (the trusted-header mode believes only them).
+	trustedProxies []netip.Prefix
+	events         *eventHub
 	// stopping ends long-lived streams when the server shuts down; clients resume elsewhere with
 	// Last-Event-ID.
 	stopping context.Context
@@ -102,7 +114,13 @@ func New(d Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.temporal, s.box, s.intake, s.searcher = d.Temporal, d.Box, d.Intake, d.Searcher
+	s.temporal, s.box, s.intake, s.searcher, s.tools, s.mcpGuard = d.Temporal, d.Box, d.Intake, d.Searcher, d.Tools, d.MCPGuard
+	s.sso = s.newOIDC()
+	for _, p := range s.cfg.TrustedProxies {
+		if pp, err := parsePrefixOrAddr(p); err == nil {
+			s.trustedProxies = append(s.trustedProxies, pp)
+		}
+	}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.events = newEventHub(d.Config.DatabaseURL, s.log)
 	go s.events.run(s.stopping)
@@ -135,7 +153,8 @@ func (s *Server) routes() error {
 	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
 		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
-	e.Use(requestID(), s.recovery(), s.accessLog(), s.limitBody(), s.authenticate())
+	e.Use(requestID(), s.recovery(), s.accessLog(), s.securityHeaders(), s.ipAllowlist(), s.cors(), s.originCheck(),
+		s.limitBody(), s.authenticate())
 	e.NoRoute(s.noRoute)
 	e.NoMethod(s.noMethod)
 
@@ -146,18 +165,37 @@ func (s *Server) routes() error {
 
 	v1 := e.Group("/v1")
 	a := v1.Group("/auth")
-	a.POST("/register", s.register)
-	a.POST("/login", s.login)
-	a.POST("/refresh", s.refresh)
+	authLimit := s.rateLimit("auth", s.cfg.RateAuthPerMin, false)
+	a.POST("/register", authLimit, s.register)
+	a.POST("/login", authLimit, s.login)
+	a.POST("/refresh", authLimit, s.refresh)
 	a.POST("/logout", s.logout)
 	a.GET("/me", s.requireCaller, s.me)
 	a.GET("/csrf-token", s.requireCaller, s.csrfToken)
+	if s.sso != nil {
+		a.GET("/oidc/login", authLimit, s.oidcLogin)
+		a.GET("/oidc/callback", authLimit, s.oidcCallback)
+	}
 
 	acct := v1.Group("/account", s.requireCaller)
 	acct.GET("", s.account)
 	acct.POST("/api-keys", s.createAPIKey)
 	acct.GET("/api-keys", s.listAPIKeys)
 	acct.DELETE("/api-keys/:id", s.revokeAPIKey)
+	acct.GET("/audit", s.accountAudit)
+	acct.GET("/export", s.exportAccount)
+	acct.DELETE("", s.deleteAccount)
+
+	groups := v1.Group("/groups", s.requireCaller)
+	groups.POST("", s.createGroup)
+	groups.GET("/me", s.myGroups)
+	groups.GET("/:id", s.getGroup)
+	groups.PUT("/:id", s.updateGroup)
+	groups.DELETE("/:id", s.deleteGroup)
+	groups.POST("/:id/members", s.addMember)
+	groups.PUT("/:id/members/:user_id", s.setMemberRole)
+	groups.DELETE("/:id/members/:user_id", s.removeMember)
+	groups.GET("/:id/audit", s.groupAudit)
 
 	sess := v1.Group("/sessions", s.requireCaller)
 	sess.POST("", s.createSession)
@@ -165,7 +203,7 @@ func (s *Server) routes() error {
 	sess.GET("/:id", s.getSession)
 	sess.PATCH("/:id", s.updateSession)
 	sess.DELETE("/:id", s.deleteSession)
-	sess.POST("/:id/messages", s.postMessage)
+	sess.POST("/:id/messages", s.rateLimit("turns", s.cfg.RateTurnsPerMin, true), s.postMessage)
 	sess.GET("/:id/turns/:turn_id", s.getTurn)
 	sess.GET("/:id/turns/:turn_id/events", s.turnEvents)
 	sess.POST("/:id/turns/:turn_id/cancel", s.cancelTurn)
@@ -173,17 +211,25 @@ func (s *Server) routes() error {
 	v1.GET("/tool-runs", s.requireCaller, s.listToolRuns)
 
 	docs := v1.Group("/documents", s.requireCaller)
-	docs.POST("", s.uploadDocument)
+	ingestLimit := s.rateLimit("ingest", s.cfg.RateIngPerMin, true)
+	docs.POST("", ingestLimit, s.uploadDocument)
 	docs.GET("", s.listDocuments)
 	docs.GET("/:id", s.getDocument)
 	docs.DELETE("/:id", s.deleteDocument)
-	v1.POST("/ingest", s.requireCaller, s.ingest)
+	v1.POST("/ingest", s.requireCaller, ingestLimit, s.ingest)
 	runs := v1.Group("/ingestion-runs", s.requireCaller)
 	runs.GET("", s.listRuns)
 	runs.GET("/:id", s.getRun)
 	runs.GET("/:id/events", s.runEvents)
 	runs.POST("/:id/cancel", s.cancelRun)
 	v1.POST("/search", s.requireCaller, s.search)
+
+	v1.GET("/tools", s.requireCaller, s.listTools)
+	mcp := v1.Group("/mcp-servers", s.requireCaller)
+	mcp.GET("", s.listMCPServers)
+	mcp.POST("", s.registerMCPServer)
+	mcp.DELETE("/:id", s.deleteMCPServer)
+	mcp.POST("/:id/tools/:tool/approve", s.approveMCPTool)
 
 	s.engine = e
 	return nil
@@ -233,4 +279,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+func parsePrefixOrAddr(v string) (netip.Prefix, error) {
+	if strings.Contains(v, "/") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(v))
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(strings.TrimSpace(v))
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"strings"
@@ -91,6 +92,8 @@ type Config struct {
 	MCPTimeout     time.Duration `env:"MCP_TIMEOUT" envDefault:"30s" desc:"per-call timeout of built-in MCP servers"`
 	ToolResultMax  int           `env:"TOOL_RESULT_MAX_BYTES" envDefault:"65536" desc:"tool results are cut to this size before the model sees them"`
 	ApprovalTools  []string      `env:"TOOLS_REQUIRE_APPROVAL" envSeparator:"," desc:"tool names that wait for the user's approval before running"`
+	MCPAllowHosts  []string      `env:"MCP_ALLOWED_HOSTS" envSeparator:"," desc:"hosts, IPs or CIDRs where users may register MCP servers despite the SSRF guard (internal tool servers)"`
+	WebSearchURL   string        `env:"WEB_SEARCH_URL" desc:"SearXNG-compatible search endpoint for the web tool's search; unset = search disabled"`
 	MCPIdentityKey string        `env:"MCP_IDENTITY_SECRET" desc:"key signing the caller identity sent to MCP servers; default derived from JWT_SECRET"`
 
 	// Documents and ingestion.
@@ -110,6 +113,20 @@ type Config struct {
 	IngestAttempts   int           `env:"INGEST_MAX_ATTEMPTS" envDefault:"20" desc:"attempts per ingestion stage (transient failures retry with backoff)"`
 	IngestHeartbeat  time.Duration `env:"INGEST_HEARTBEAT_TIMEOUT" envDefault:"30s" desc:"an embed/index activity whose worker went silent this long is retried elsewhere"`
 	IngestTimeout    time.Duration `env:"INGEST_STAGE_TIMEOUT" envDefault:"10m" desc:"time limit of one fetch/extract/chunk activity and of one embed/index slice"`
+
+	// Security layers.
+	CORSOrigins     []string `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," desc:"browser origins allowed to call the API with credentials (exact scheme://host[:port]); empty = none"`
+	IPAllowlist     []string `env:"IP_ALLOWLIST" envSeparator:"," desc:"CIDRs or IPs allowed to reach the API (client address as seen through TRUSTED_PROXIES); empty = everyone"`
+	RateLimits      bool     `env:"RATE_LIMIT_ENABLED" envDefault:"true" desc:"enforce the rate limits below (shared across API processes through Postgres)"`
+	RateAuthPerMin  int      `env:"RATE_LIMIT_AUTH" envDefault:"10" desc:"login, register and refresh attempts per client IP per minute"`
+	RateTurnsPerMin int      `env:"RATE_LIMIT_TURNS" envDefault:"30" desc:"chat messages (turns) per user per minute"`
+	OIDCIssuer      string   `env:"OIDC_ISSUER" desc:"OpenID Connect issuer URL for SSO (e.g. Authentik's https://auth.example/application/o/youworker/); unset = SSO off"`
+	OIDCClientID    string   `env:"OIDC_CLIENT_ID" desc:"OIDC client id"`
+	OIDCSecret      string   `env:"OIDC_CLIENT_SECRET" desc:"OIDC client secret (empty for a public client: PKCE only)"`
+	OIDCGroupsClaim string   `env:"OIDC_GROUPS_CLAIM" desc:"ID token claim listing the user's groups, mapped onto YouWorker groups; unset = no group sync"`
+	OIDCGroups      []string `env:"OIDC_ALLOWED_GROUPS" envSeparator:"," desc:"provider groups to sync (empty = all)"`
+	TrustedHeaders  bool     `env:"TRUSTED_HEADER_AUTH" envDefault:"false" desc:"accept the user from X-authentik-username/-email/-groups headers, only from TRUSTED_PROXIES"`
+	RateIngPerMin   int      `env:"RATE_LIMIT_INGEST" envDefault:"60" desc:"document uploads and ingestions per user per minute"`
 }
 
 // FromEnv reads the configuration from the process environment and validates it. The error
@@ -242,6 +259,22 @@ func (c Config) validate() error {
 	if c.ChunkOverlap < 0 || c.ChunkOverlap >= c.ChunkMaxTokens {
 		bad("CHUNK_OVERLAP", "must be between 0 and CHUNK_MAX_TOKENS-1")
 	}
+	for _, o := range c.CORSOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			bad("CORS_ALLOWED_ORIGINS", "%q is not an origin like https://app.example.com", o)
+		}
+	}
+	for _, v := range c.IPAllowlist {
+		if _, err := parsePrefix(v); err != nil {
+			bad("IP_ALLOWLIST", "%q is not an IP or CIDR", v)
+		}
+	}
+	if c.OIDCIssuer != "" && c.OIDCClientID == "" {
+		bad("OIDC_CLIENT_ID", "is required when OIDC_ISSUER is set")
+	}
+	if c.TrustedHeaders && len(c.TrustedProxies) == 0 {
+		bad("TRUSTED_HEADER_AUTH", "needs TRUSTED_PROXIES: the headers are only believed from the proxy")
+	}
 	if c.MaxUploadBytes < 1024 {
 		bad("MAX_UPLOAD_BYTES", "must be at least 1024")
 	}
@@ -338,4 +371,28 @@ func MarkdownTable() string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, v.Description)
 	}
 	return b.String()
+}
+
+// IPAllowPrefixes parses IP_ALLOWLIST.
+func (c Config) IPAllowPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range c.IPAllowlist {
+		if p, err := parsePrefix(v); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefix(v string) (netip.Prefix, error) {
+	v = strings.TrimSpace(v)
+	if strings.Contains(v, "/") {
+		p, err := netip.ParsePrefix(v)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }

@@ -122,6 +122,7 @@ func newPlatform(t *testing.T, extra map[string]string) *platform {
 		"DATA_DIR":                  t.TempDir(),
 		"EMBED_BATCH":               "16",
 		"INGEST_HEARTBEAT_TIMEOUT":  "3s",
+		"RATE_LIMIT_AUTH":           "1000",
 	}
 	for k, v := range extra {
 		env[k] = v

@@ -13,6 +13,7 @@ const (
 	AuthCookie AuthMethod = "cookie"
 	AuthBearer AuthMethod = "bearer"
 	AuthAPIKey AuthMethod = "api_key"
+	AuthProxy  AuthMethod = "proxy" // an authenticating proxy vouched for the user (trusted-header mode)
 )
 
 // Caller is the authenticated subject of a request. It is built by one API middleware from a

@@ -102,3 +102,33 @@ type AuditEntry struct {
 
 // TableName implements gorm's tabler.
 func (AuditEntry) TableName() string { return "audit_log" }
+
+// MCPServer is a tool server a user registered (streamable HTTP only: never a command to run).
+// Tools maps each tool name onto its approval state.
+type MCPServer struct {
+	ID               uuid.UUID  `gorm:"type:uuid;primaryKey"`
+	OwnerID          *uuid.UUID `gorm:"type:uuid"`
+	GroupID          *uuid.UUID `gorm:"type:uuid"`
+	Name             string
+	URL              string `gorm:"column:url"`
+	Builtin          bool
+	RequiresApproval bool
+	TimeoutMS        int `gorm:"column:timeout_ms"`
+	Enabled          bool
+	Tools            JSONMap `gorm:"type:jsonb"`
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// TableName implements gorm's tabler.
+func (MCPServer) TableName() string { return "mcp_servers" }
+
+// ToolApproval is the state of one tool of a registered server, kept in MCPServer.Tools. A tool
+// whose description no longer hashes to ApprovedSHA256 is disabled until its owner approves the
+// new one: a server cannot change what a tool claims to do behind its users' back.
+type ToolApproval struct {
+	Description    string `json:"description"`
+	ApprovedSHA256 string `json:"approved_sha256"`
+	PendingSHA256  string `json:"pending_sha256,omitempty"`
+	PendingText    string `json:"pending_description,omitempty"`
+}

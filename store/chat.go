@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/policy"
 )
 
 // visibleTo scopes a query on a table with owner and group columns to what the caller may read:
@@ -25,10 +26,9 @@ func visibleTo(c models.Caller, table string) func(*gorm.DB) *gorm.DB {
 	}
 }
 
-// canModify reports whether the caller may change or delete an object they can see: its owner or
-// an admin of its group.
+// canModify reports whether the caller may change or delete an object (the policy decides).
 func canModify(c models.Caller, ownerID uuid.UUID, groupID *uuid.UUID) bool {
-	return ownerID == c.UserID || (groupID != nil && c.Groups[*groupID] == models.RoleAdmin)
+	return policy.Allow(c, policy.Object{OwnerID: ownerID, GroupID: groupID}, policy.Update)
 }
 
 // ErrTurnInProgress is the 409 for a second message while a turn of the session runs.
@@ -36,10 +36,8 @@ var ErrTurnInProgress = models.Errorf(models.ErrConflict, "TURN_IN_PROGRESS", "a
 
 // CreateSession stores a new session owned by the caller. A group id must be one of the caller's groups.
 func (s *Store) CreateSession(ctx context.Context, c models.Caller, cs *models.ChatSession) error {
-	if cs.GroupID != nil {
-		if _, ok := c.Groups[*cs.GroupID]; !ok {
-			return models.NotFound("GROUP", "group")
-		}
+	if cs.GroupID != nil && !policy.AllowGroup(c, *cs.GroupID, policy.ShareToGroup) {
+		return models.NotFound("GROUP", "group")
 	}
 	cs.OwnerID = c.UserID
 	if cs.ID == uuid.Nil {

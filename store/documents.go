@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/policy"
 )
 
 // ErrRunInProgress is the 409 for changing a document whose ingestion still runs.
@@ -17,10 +18,8 @@ var ErrRunInProgress = models.Errorf(models.ErrConflict, "INGESTION_IN_PROGRESS"
 // must be one of the caller's groups. With an idempotency key that already names a run of this
 // caller, that run and its document are returned with created=false.
 func (s *Store) CreateDocument(ctx context.Context, c models.Caller, d *models.Document, r *models.IngestionRun) (*models.Document, *models.IngestionRun, bool, error) {
-	if d.GroupID != nil {
-		if _, ok := c.Groups[*d.GroupID]; !ok {
-			return nil, nil, false, models.NotFound("GROUP", "group")
-		}
+	if d.GroupID != nil && !policy.AllowGroup(c, *d.GroupID, policy.ShareToGroup) {
+		return nil, nil, false, models.NotFound("GROUP", "group")
 	}
 	d.OwnerID, r.OwnerID, r.GroupID, r.DocumentID = c.UserID, c.UserID, d.GroupID, d.ID
 	err := s.InTx(ctx, func(tx *Store) error {

@@ -129,6 +129,8 @@ func translate(err error) error {
 		return models.Errorf(models.ErrNotFound, "NOT_FOUND", "not found").Wrap(err)
 	case errors.Is(err, gorm.ErrDuplicatedKey), pgCode(err) == "23505":
 		return models.Errorf(models.ErrConflict, "CONFLICT", "already exists").Wrap(err)
+	case errors.Is(err, gorm.ErrForeignKeyViolated), pgCode(err) == "23503":
+		return models.Errorf(models.ErrNotFound, "REFERENCE_NOT_FOUND", "a referenced object does not exist").Wrap(err)
 	case isUnavailable(err):
 		return models.Errorf(models.ErrUnavailable, "DATABASE_UNAVAILABLE", "the database is unavailable").Wrap(err)
 	}

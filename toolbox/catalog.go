@@ -8,6 +8,8 @@ package toolbox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -260,4 +262,14 @@ func (c *Catalog) Close() error {
 		errs = append(errs, cn.close())
 	}
 	return errors.Join(errs...)
+}
+
+// DescriptionHash fingerprints what a tool tells the model it does (description and argument
+// schema). Registered servers' tools are approved against it.
+func DescriptionHash(t Tool) string {
+	h := sha256.New()
+	h.Write([]byte(t.Description))
+	h.Write([]byte{0})
+	h.Write(t.InputSchema)
+	return hex.EncodeToString(h.Sum(nil))
 }

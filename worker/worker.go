@@ -31,6 +31,7 @@ type Deps struct {
 	Box               *encryption.Box
 	Ollama            *ollama.Client
 	Catalog           *toolbox.Catalog
+	Remote            *activities.Remote
 	ApprovalTools     []string
 	TokenFlush        time.Duration
 	HistoryLimit      int
@@ -49,12 +50,14 @@ func New(d Deps) sdkworker.Worker {
 	w.RegisterWorkflow(workflows.Probe)
 	w.RegisterWorkflow(workflows.ChatTurn)
 	w.RegisterActivity(&activities.DB{Store: d.Store})
-	w.RegisterActivity(&activities.Turns{Store: d.Store, Box: d.Box, Catalog: d.Catalog, ApprovalTools: d.ApprovalTools})
+	w.RegisterActivity(&activities.Turns{Store: d.Store, Box: d.Box, Catalog: d.Catalog, Remote: d.Remote, ApprovalTools: d.ApprovalTools})
 	w.RegisterActivity(&activities.LLM{Ollama: d.Ollama, Store: d.Store, Box: d.Box, FlushInterval: d.TokenFlush,
 		HistoryLimit: d.HistoryLimit, HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond)})
-	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Store: d.Store, Box: d.Box})
+	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Remote: d.Remote, Store: d.Store, Box: d.Box})
 	w.RegisterWorkflow(workflows.IngestDocument)
 	w.RegisterActivity(d.Ingest)
+	w.RegisterWorkflow(workflows.RotateKeys)
+	w.RegisterActivity(&activities.Rekey{Store: d.Store, Blobs: d.Ingest.Blobs, Box: d.Box})
 	return w
 }
 

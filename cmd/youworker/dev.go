@@ -26,6 +26,7 @@ import (
 	"github.com/youworker/youworker/mcpservers/datetime"
 	"github.com/youworker/youworker/mcpservers/ingest"
 	"github.com/youworker/youworker/mcpservers/semantic"
+	"github.com/youworker/youworker/mcpservers/web"
 	"github.com/youworker/youworker/migrations"
 	"github.com/youworker/youworker/standin/ollama"
 	"github.com/youworker/youworker/workflows"
@@ -176,7 +177,7 @@ type builtinMCP struct {
 }
 
 func listenBuiltinMCP() (*builtinMCP, error) {
-	b := &builtinMCP{names: []string{datetime.Name, semantic.Name, ingest.Name}}
+	b := &builtinMCP{names: []string{datetime.Name, semantic.Name, ingest.Name, web.Name}}
 	for range b.names {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

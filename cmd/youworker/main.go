@@ -5,7 +5,8 @@
 //	youworker migrate up|down|status    manage the database schema
 //	youworker dev                       run the whole platform locally (what `make dev` calls)
 //	youworker ollama-standin            serve the scripted Ollama test double
-//	youworker mcp datetime              serve a built-in MCP tool server
+//	youworker mcp NAME                  serve a built-in MCP tool server (datetime, semantic, ingest, web)
+//	youworker keys rotate               re-encrypt data at rest with the current key
 //	youworker keys generate             print a new encryption key
 //	youworker env                       print the configuration variables (markdown)
 //	youworker version                   print the version
@@ -47,7 +48,8 @@ commands:
   migrate up|down|status  manage the database schema
   dev                     run the whole platform locally (make dev)
   ollama-standin          serve the scripted Ollama test double (not a language model)
-  mcp datetime            serve a built-in MCP tool server (streamable HTTP at /mcp)
+  mcp NAME                serve a built-in MCP tool server: datetime, semantic, ingest or web (streamable HTTP at /mcp)
+  keys rotate             re-encrypt everything at rest with the first of FERNET_KEYS (a durable workflow)
   keys generate           print a new Fernet key for FERNET_KEYS
   env                     print every configuration variable with its default (markdown)
   version                 print the version

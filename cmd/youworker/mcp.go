@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+
 	"errors"
 	"flag"
+	"github.com/youworker/youworker/extract"
 	"net/http"
 	"os"
 
@@ -11,9 +13,10 @@ import (
 	"github.com/youworker/youworker/mcpservers/datetime"
 	"github.com/youworker/youworker/mcpservers/ingest"
 	"github.com/youworker/youworker/mcpservers/semantic"
+	"github.com/youworker/youworker/mcpservers/web"
 )
 
-const mcpUsage = "usage: youworker mcp datetime|semantic|ingest [--addr host:port]"
+const mcpUsage = "usage: youworker mcp datetime|semantic|ingest|web [--addr host:port]"
 
 // runMCP serves one of the built-in MCP tool servers over streamable HTTP (endpoint /mcp).
 // datetime needs no configuration; semantic and ingest read the full configuration (they reach
@@ -56,6 +59,9 @@ func (a *app) mcpHandler(name string) (http.Handler, error) {
 		return semantic.Handler(semantic.Deps{Searcher: a.searcher, Store: a.store, IdentitySecret: a.cfg.IdentitySecret(), Logger: log}), nil
 	case ingest.Name:
 		return ingest.Handler(ingest.Deps{Intake: a.intake, Store: a.store, IdentitySecret: a.cfg.IdentitySecret(), Logger: log}), nil
+	case web.Name:
+		return web.Handler(web.Deps{Guard: a.guard, Extractor: extract.New(extract.Options{Logger: log}), SearchURL: a.cfg.WebSearchURL,
+			MaxResultChars: a.cfg.ToolResultMax, TempDir: tempDir(a.cfg), IdentitySecret: a.cfg.IdentitySecret(), Logger: log}), nil
 	}
 	return nil, errors.New("unknown MCP server " + name + "; " + mcpUsage)
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	ollama "github.com/ollama/ollama/api"
@@ -172,6 +173,8 @@ type app struct {
 	catalog  *toolbox.Catalog
 	vectors  vectors.Store
 	guard    *ssrf.Guard
+	mcpGuard *ssrf.Guard
+	remote   *activities.Remote
 	intake   *intake.Service
 	searcher *knowledge.Searcher
 	closers  []func()
@@ -219,6 +222,12 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, waitTempor
 		Logger: log.With("component", "ssrf")}); err != nil {
 		return nil, fmt.Errorf("SSRF_ALLOW: %w", err)
 	}
+	if a.mcpGuard, err = ssrf.New(ssrf.Options{Allow: append(slices.Clone(cfg.FetchAllow), cfg.MCPAllowHosts...),
+		Timeout: cfg.MCPTimeout + 5*time.Second, Logger: log.With("component", "ssrf-mcp")}); err != nil {
+		return nil, fmt.Errorf("MCP_ALLOWED_HOSTS: %w", err)
+	}
+	a.remote = &activities.Remote{Store: a.store, HTTPClient: a.mcpGuard.Client(), TTL: cfg.MCPListTTL, MaxResult: cfg.ToolResultMax}
+	a.closers = append(a.closers, a.remote.Close)
 	a.intake = &intake.Service{Store: a.store, Blobs: a.blobs, Temporal: a.temporal, TaskQueue: cfg.TaskQueue,
 		Limits: ingestLimits(cfg), Guard: a.guard, Vectors: a.vectors, EmbedModel: cfg.EmbedModel,
 		MaxUpload: cfg.MaxUploadBytes, TempDir: tempDir(cfg)}
@@ -264,7 +273,7 @@ func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer a.close()
 	srv, err := api.New(api.Deps{Config: cfg, Store: a.store, Temporal: a.temporal, Box: a.box, Intake: a.intake,
-		Searcher: a.searcher, Checks: a.healthChecks(), Logger: log})
+		Searcher: a.searcher, Tools: a.catalog, MCPGuard: a.mcpGuard, Checks: a.healthChecks(), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -292,7 +301,7 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error
 	defer a.close()
 	extractor := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, Logger: log.With("component", "extract")})
 	w := worker.New(worker.Deps{Client: a.temporal, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout,
-		HeartbeatThrottle: cfg.HeartbeatThrottle, Store: a.store, Box: a.box, Ollama: a.ollama, Catalog: a.catalog,
+		HeartbeatThrottle: cfg.HeartbeatThrottle, Store: a.store, Box: a.box, Ollama: a.ollama, Catalog: a.catalog, Remote: a.remote,
 		ApprovalTools: cfg.ApprovalTools, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, Logger: log,
 		Ingest: &activities.Ingest{Store: a.store, Blobs: a.blobs, Box: a.box, Guard: a.guard, Extractor: extractor,
 			Chunking: chunk.Options{MaxTokens: cfg.ChunkMaxTokens, Overlap: cfg.ChunkOverlap}, Ollama: a.ollama,

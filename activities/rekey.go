@@ -1,0 +1,107 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/store"
+)
+
+// Rekey re-encrypts data at rest with the first configured key, so older keys can be retired.
+type Rekey struct {
+	Store *store.Store
+	Blobs *store.Blobs
+	Box   *encryption.Box
+}
+
+// RekeyInput is one batch of one table.
+type RekeyInput struct {
+	Table string   // a store.SealedTables name, or "document_blobs" for extracted texts
+	After []string // cursor; nil = from the start
+	Limit int
+}
+
+// RekeyResult is a batch's outcome; Next is nil when the table is done.
+type RekeyResult struct {
+	Next      []string
+	Scanned   int
+	Rewritten int
+}
+
+// ReencryptBatch re-encrypts one batch: values sealed with an older key are opened and sealed
+// again with the current one. Idempotent: a value already on the current key is left alone.
+func (a *Rekey) ReencryptBatch(ctx context.Context, in RekeyInput) (RekeyResult, error) {
+	if in.Table == "document_blobs" {
+		return a.reencryptBlobs(ctx, in)
+	}
+	for _, t := range store.SealedTables {
+		if t.Name == in.Table {
+			next, scanned, rewritten, err := a.Store.RekeyBatch(ctx, t, in.After, in.Limit, a.reseal)
+			activity.RecordHeartbeat(ctx, scanned)
+			return RekeyResult{Next: next, Scanned: scanned, Rewritten: rewritten}, err
+		}
+	}
+	return RekeyResult{}, fmt.Errorf("unknown table %q", in.Table)
+}
+
+func (a *Rekey) reseal(ct []byte) ([]byte, bool, error) {
+	old, err := a.Box.NeedsRotation(ct)
+	if err != nil || !old {
+		return nil, false, err
+	}
+	pt, err := a.Box.Decrypt(ct)
+	if err != nil {
+		return nil, false, err
+	}
+	nct, err := a.Box.Encrypt(pt)
+	return nct, true, err
+}
+
+// reencryptBlobs rewrites the sealed extracted texts of documents (immutable blobs: a new blob
+// replaces the old one).
+func (a *Rekey) reencryptBlobs(ctx context.Context, in RekeyInput) (RekeyResult, error) {
+	after := ""
+	if len(in.After) == 1 {
+		after = in.After[0]
+	}
+	ids, blobs, err := a.Store.ExtractedBlobs(ctx, after, in.Limit)
+	if err != nil {
+		return RekeyResult{}, err
+	}
+	res := RekeyResult{Scanned: len(ids)}
+	for i := range ids {
+		blobID, docID := uuid.MustParse(blobs[i]), uuid.MustParse(ids[i])
+		var buf bytes.Buffer
+		if _, err := a.Blobs.CopyTo(ctx, blobID, &buf); err != nil {
+			return res, err
+		}
+		nct, changed, err := a.reseal(buf.Bytes())
+		if err != nil {
+			return res, fmt.Errorf("document %s: %w", docID, err)
+		}
+		if !changed {
+			continue
+		}
+		nb, err := a.Blobs.Put(ctx, bytes.NewReader(nct), "application/vnd.youworker.extracted+fernet")
+		if err != nil {
+			return res, err
+		}
+		if err := a.Store.UpdateDocument(ctx, docID, map[string]any{"extracted_blob_id": nb.ID}); err != nil {
+			return res, err
+		}
+		if err := a.Blobs.Delete(ctx, blobID); err != nil {
+			return res, err
+		}
+		res.Rewritten++
+		activity.RecordHeartbeat(ctx, i)
+	}
+	if len(ids) == in.Limit {
+		res.Next = []string{ids[len(ids)-1]}
+	}
+	return res, nil
+}

@@ -1,0 +1,203 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/workflows"
+)
+
+// exportAccount streams everything the caller owns as one JSON document (a download): profile,
+// groups, API keys (never secrets), sessions with their messages decrypted, tool runs, documents with
+// their text, and the caller's audit log.
+func (s *Server) exportAccount(c *gin.Context) {
+	ctx := c.Request.Context()
+	caller := callerOf(c)
+	u, err := s.store.UserByID(ctx, caller.UserID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	// Read everything first, so that an error is still an error envelope, not a broken download.
+	groups, err := s.store.GroupsOf(ctx, caller.UserID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	keys, err := s.store.UserAPIKeys(ctx, caller.UserID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	sessions, err := s.store.OwnedSessions(ctx, caller.UserID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	type sessionExport struct {
+		sessionJSON
+		Messages []messageJSON `json:"messages"`
+	}
+	sx := make([]sessionExport, 0, len(sessions))
+	for i := range sessions {
+		sj, err := s.toSessionJSON(caller, &sessions[i])
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		msgs, err := s.store.Messages(ctx, sessions[i].ID, 1_000_000, false)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		e := sessionExport{sessionJSON: sj, Messages: make([]messageJSON, 0, len(msgs))}
+		for j := range msgs {
+			m, err := s.toMessageJSON(&msgs[j])
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			e.Messages = append(e.Messages, m)
+		}
+		sx = append(sx, e)
+	}
+	runs, err := s.store.UserToolRuns(ctx, caller.UserID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	tr := make([]toolRunJSON, 0, len(runs))
+	for i := range runs {
+		j := toToolRunJSON(&runs[i])
+		if len(runs[i].Arguments) > 0 {
+			raw, err := s.box.Decrypt(runs[i].Arguments)
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			_ = json.Unmarshal(raw, &j.Arguments)
+		}
+		tr = append(tr, j)
+	}
+	docs, err := s.store.OwnedDocuments(ctx, caller.UserID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	type chunkExport struct {
+		Index       int      `json:"index"`
+		Text        string   `json:"text"`
+		Page        *int     `json:"page"`
+		HeadingPath []string `json:"heading_path"`
+	}
+	type documentExport struct {
+		documentJSON
+		Chunks []chunkExport `json:"chunks"`
+	}
+	dx := make([]documentExport, 0, len(docs))
+	for i := range docs {
+		chunks, err := s.store.DocumentChunks(ctx, docs[i].ID)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		e := documentExport{documentJSON: toDocumentJSON(caller, &docs[i]), Chunks: make([]chunkExport, 0, len(chunks))}
+		for _, ch := range chunks {
+			e.Chunks = append(e.Chunks, chunkExport{Index: ch.Idx, Text: ch.Text, Page: ch.Page, HeadingPath: []string(ch.HeadingPath)})
+		}
+		dx = append(dx, e)
+	}
+	audit, err := s.store.AccountAudit(ctx, caller, auditPageAll)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	gj := make([]userGroupJSON, 0, len(groups))
+	for _, g := range groups {
+		gj = append(gj, userGroupJSON{ID: g.ID, Name: g.Name, Role: g.Role})
+	}
+	kj := make([]apiKeyJSON, 0, len(keys))
+	for i := range keys {
+		kj = append(kj, toAPIKeyJSON(&keys[i]))
+	}
+	s.audit(c, &caller.UserID, "account.export", "user", caller.UserID.String(), nil)
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="youworker-export-%s.json"`, u.ID))
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{
+		"exported_at": s.now(), "user": toUserJSON(u), "groups": gj, "api_keys": kj, "sessions": sx,
+		"tool_runs": tr, "documents": dx, "audit": toAuditJSON(audit),
+	})
+}
+
+// deleteAccount deletes the caller and everything they own: running turns and ingestions are
+// cancelled, vectors and document bytes removed, then every row, in one transaction. Group content
+// owned by others stays; groups left without an admin get one.
+func (s *Server) deleteAccount(c *gin.Context) {
+	ctx := c.Request.Context()
+	caller := callerOf(c)
+	turns, runs, err := s.store.ActiveWork(ctx, caller.UserID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	for i := range turns {
+		if err := s.cancelWorkflow(ctx, turns[i].WorkflowID, workflows.SignalCancel, workflows.CancelSignal{Reason: "account deleted"}); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	for i := range runs {
+		if err := s.cancelWorkflow(ctx, runs[i].WorkflowID, workflows.SignalCancelRun, nil); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	docs, err := s.store.OwnedDocuments(ctx, caller.UserID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.intake.Vectors.DeleteOwner(ctx, caller.UserID); err != nil {
+		s.fail(c, fmt.Errorf("remove vectors: %w", err))
+		return
+	}
+	if err := s.store.DeleteAccount(ctx, caller.UserID); err != nil {
+		s.fail(c, err)
+		return
+	}
+	for _, d := range docs {
+		for _, b := range []*uuid.UUID{d.BlobID, d.ExtractedBlobID} {
+			if b != nil {
+				if err := s.intake.Blobs.Delete(ctx, *b); err != nil {
+					s.log.ErrorContext(ctx, "deleting a document blob failed", "blob_id", *b, "error", err)
+				}
+			}
+		}
+	}
+	s.writeAudit(c, &models.AuditEntry{Action: "account.delete", ResourceType: "user", ResourceID: caller.UserID.String(),
+		Details: map[string]any{"username": caller.Username, "documents": len(docs)}, Outcome: "success"})
+	s.clearAuthCookies(c)
+	c.Status(http.StatusNoContent)
+}
+
+// cancelWorkflow signals a workflow to stop; one that already ended is fine.
+func (s *Server) cancelWorkflow(ctx context.Context, workflowID, signal string, arg any) error {
+	err := s.temporal.SignalWorkflow(ctx, workflowID, "", signal, arg)
+	var nf *serviceerror.NotFound
+	if err == nil || errors.As(err, &nf) {
+		return nil
+	}
+	return models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err)
+}
+
+// auditPageAll is the whole audit log of a caller (for the export).
+var auditPageAll = store.AuditPage{Limit: 100_000}

@@ -1,0 +1,161 @@
+package api
+
+import (
+	"math"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/youworker/youworker/models"
+)
+
+// securityHeaders sets the response headers every answer carries. The API serves JSON and event
+// streams, never pages: nothing may frame, embed or script it.
+func (s *Server) securityHeaders() gin.HandlerFunc {
+	hsts := strings.HasPrefix(s.cfg.PublicURL, "https://")
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		if hsts || c.Request.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		c.Next()
+	}
+}
+
+// sameOrigin reports whether origin is the API's own (PUBLIC_URL's, or the host the request came to).
+func (s *Server) sameOrigin(c *gin.Context, origin string) bool {
+	if pu, err := url.Parse(s.cfg.PublicURL); err == nil && origin == pu.Scheme+"://"+pu.Host {
+		return true
+	}
+	scheme := "http"
+	if c.Request.TLS != nil {
+		scheme = "https"
+	}
+	return origin == scheme+"://"+c.Request.Host
+}
+
+func (s *Server) allowedOrigin(c *gin.Context, origin string) bool {
+	return s.sameOrigin(c, origin) || slices.Contains(s.cfg.CORSOrigins, origin)
+}
+
+// cors answers cross-origin requests from the configured origins only, with credentials; other
+// origins get no CORS headers (the browser then withholds the response) and their preflights a 403.
+// Arbitrary origins are never reflected.
+func (s *Server) cors() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		origin := c.GetHeader("Origin")
+		if origin == "" || s.sameOrigin(c, origin) {
+			c.Next()
+			return
+		}
+		allowed := slices.Contains(s.cfg.CORSOrigins, origin)
+		h := c.Writer.Header()
+		h.Add("Vary", "Origin")
+		if allowed {
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, X-Turn-ID")
+		}
+		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
+			if !allowed {
+				s.fail(c, models.Errorf(models.ErrForbidden, "ORIGIN_NOT_ALLOWED", "this origin may not call the API"))
+				return
+			}
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-API-Key, X-CSRF-Token, Idempotency-Key, Last-Event-ID, X-Request-ID")
+			h.Set("Access-Control-Max-Age", "600")
+			c.AbortWithStatus(http.StatusNoContent)
+			return
+		}
+		c.Next()
+	}
+}
+
+// originCheck refuses unsafe requests a browser sent from another site (a second line behind the
+// CSRF token, and the only one for login and registration): Sec-Fetch-Site cross-site, or an
+// Origin that is neither the API's own nor an allowed CORS origin.
+func (s *Server) originCheck() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !unsafeMethod(c.Request.Method) {
+			c.Next()
+			return
+		}
+		origin := c.GetHeader("Origin")
+		crossSite := c.GetHeader("Sec-Fetch-Site") == "cross-site"
+		if (origin != "" && origin != "null" && !s.allowedOrigin(c, origin)) || (crossSite && !s.allowedOrigin(c, origin)) || origin == "null" {
+			s.fail(c, models.Errorf(models.ErrForbidden, "CROSS_SITE_REQUEST", "cross-site requests are not allowed"))
+			return
+		}
+		c.Next()
+	}
+}
+
+// ipAllowlist refuses clients outside IP_ALLOWLIST. The client address is the connection's, or
+// the one a trusted proxy reports: a forged X-Forwarded-For from anyone else changes nothing.
+func (s *Server) ipAllowlist() gin.HandlerFunc {
+	prefixes := s.cfg.IPAllowPrefixes()
+	return func(c *gin.Context) {
+		if len(prefixes) == 0 || c.FullPath() == "/health" {
+			c.Next()
+			return
+		}
+		addr, err := netip.ParseAddr(c.ClientIP())
+		if err == nil {
+			addr = addr.Unmap()
+			for _, p := range prefixes {
+				if p.Contains(addr) {
+					c.Next()
+					return
+				}
+			}
+		}
+		s.fail(c, models.Errorf(models.ErrForbidden, "IP_NOT_ALLOWED", "your address may not use this API"))
+	}
+}
+
+// rateLimit limits a route class to perMinute requests per key (the client IP for the auth routes,
+// the user for the others). Counters are shared through Postgres; when it cannot be reached the
+// request goes on (the handler will answer 503 anyway if it needs the database).
+func (s *Server) rateLimit(class string, perMinute int, byUser bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !s.cfg.RateLimits || perMinute <= 0 {
+			c.Next()
+			return
+		}
+		key := class + ":ip:" + c.ClientIP()
+		if byUser {
+			v, ok := c.Get(callerKey)
+			if !ok {
+				c.Next()
+				return
+			}
+			key = class + ":user:" + v.(models.Caller).UserID.String()
+		}
+		count, end, err := s.store.Hit(c.Request.Context(), key, time.Minute)
+		if err != nil {
+			s.log.WarnContext(c.Request.Context(), "rate limiter unavailable", "error", err)
+			c.Next()
+			return
+		}
+		if count > perMinute {
+			wait := int(math.Ceil(time.Until(end).Seconds()))
+			c.Header("Retry-After", strconv.Itoa(max(wait, 1)))
+			s.fail(c, models.Errorf(models.ErrRateLimited, "RATE_LIMITED", "too many requests; retry in %d s", max(wait, 1)).
+				WithDetails(map[string]any{"limit": perMinute, "window_seconds": 60}))
+			return
+		}
+		c.Next()
+	}
+}

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// SealedTable names a table holding Fernet ciphertext: its key columns (with their SQL types, in
+// order) and its encrypted columns.
+type SealedTable struct {
+	Name    string
+	Keys    []string // column names
+	KeyType []string // SQL types to cast cursor values to
+	Columns []string
+}
+
+// SealedTables are every table with ciphertext at rest.
+var SealedTables = []SealedTable{
+	{Name: "messages", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"content", "tool_calls"}},
+	{Name: "chat_sessions", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"system_prompt"}},
+	{Name: "tool_runs", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"arguments"}},
+	{Name: "turn_events", Keys: []string{"turn_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}},
+	{Name: "ingestion_events", Keys: []string{"run_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}},
+}
+
+// RekeyBatch reads up to limit rows of t after the cursor, passes every non-null sealed value to
+// reseal (which returns the new ciphertext and whether it changed) and writes back the changed
+// ones, in one transaction. It returns the cursor of the last row read (nil when the table is done).
+func (s *Store) RekeyBatch(ctx context.Context, t SealedTable, after []string, limit int,
+	reseal func([]byte) ([]byte, bool, error)) (next []string, scanned, rewritten int, err error) {
+	keys := strings.Join(t.Keys, ", ")
+	casts := make([]string, len(t.Keys))
+	for i, typ := range t.KeyType {
+		casts[i] = fmt.Sprintf("$%d::%s", i+1, typ)
+	}
+	where := ""
+	args := []any{}
+	if after != nil {
+		where = fmt.Sprintf("WHERE (%s) > (%s)", keys, strings.Join(casts, ", "))
+		for _, a := range after {
+			args = append(args, a)
+		}
+	}
+	sel := fmt.Sprintf("SELECT %s, %s FROM %s %s ORDER BY %s LIMIT %d FOR UPDATE",
+		strings.Join(keyText(t.Keys), ", "), strings.Join(t.Columns, ", "), t.Name, where, keys, limit)
+	err = s.InTx(ctx, func(tx *Store) error {
+		rows, err := tx.q(ctx).Raw(sel, args...).Rows()
+		if err != nil {
+			return err
+		}
+		type row struct {
+			key  []string
+			vals [][]byte
+		}
+		var batch []row
+		for rows.Next() {
+			r := row{key: make([]string, len(t.Keys)), vals: make([][]byte, len(t.Columns))}
+			dest := make([]any, 0, len(t.Keys)+len(t.Columns))
+			for i := range r.key {
+				dest = append(dest, &r.key[i])
+			}
+			for i := range r.vals {
+				dest = append(dest, &r.vals[i])
+			}
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return err
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range batch {
+			scanned++
+			sets, vals := []string{}, []any{}
+			for i, v := range r.vals {
+				if v == nil {
+					continue
+				}
+				nv, changed, err := reseal(v)
+				if err != nil {
+					return fmt.Errorf("%s %v: %w", t.Name, r.key, err)
+				}
+				if changed {
+					vals = append(vals, nv)
+					sets = append(sets, fmt.Sprintf("%s = $%d", t.Columns[i], len(vals)))
+				}
+			}
+			if len(sets) == 0 {
+				continue
+			}
+			conds := make([]string, len(t.Keys))
+			for i, k := range t.Keys {
+				vals = append(vals, r.key[i])
+				conds[i] = fmt.Sprintf("%s = $%d::%s", k, len(vals), t.KeyType[i])
+			}
+			upd := fmt.Sprintf("UPDATE %s SET %s WHERE %s", t.Name, strings.Join(sets, ", "), strings.Join(conds, " AND "))
+			if err := tx.q(ctx).Exec(upd, vals...).Error; err != nil {
+				return err
+			}
+			rewritten++
+		}
+		if len(batch) == limit {
+			next = batch[len(batch)-1].key
+		}
+		return nil
+	})
+	return next, scanned, rewritten, translate(err)
+}
+
+func keyText(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k + "::text"
+	}
+	return out
+}
+
+// ExtractedBlobs pages the documents whose extracted text is stored (sealed) in a blob.
+func (s *Store) ExtractedBlobs(ctx context.Context, after string, limit int) (ids, blobs []string, err error) {
+	q := `SELECT id::text, extracted_blob_id::text FROM documents WHERE extracted_blob_id IS NOT NULL`
+	args := []any{}
+	if after != "" {
+		q += ` AND id > $1::uuid`
+		args = append(args, after)
+	}
+	q += fmt.Sprintf(` ORDER BY id LIMIT %d`, limit)
+	rows, err := s.SQL().QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, blob string
+		if err := rows.Scan(&id, &blob); err != nil {
+			return nil, nil, err
+		}
+		ids, blobs = append(ids, id), append(blobs, blob)
+	}
+	return ids, blobs, rows.Err()
+}

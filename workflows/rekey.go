@@ -1,0 +1,77 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/store"
+)
+
+// RekeyWorkflowID is the id of the key rotation: one runs at a time.
+const RekeyWorkflowID = "youworker-rekey"
+
+// RekeyTables is the order the rotation goes through the sealed data.
+func RekeyTables() []string {
+	out := make([]string, 0, len(store.SealedTables)+1)
+	for _, t := range store.SealedTables {
+		out = append(out, t.Name)
+	}
+	return append(out, "document_blobs")
+}
+
+// RekeyState is the rotation's progress; it is also the input of each continued run.
+type RekeyState struct {
+	Tables    []string `json:"tables"`
+	Table     int      `json:"table"`  // index into Tables
+	After     []string `json:"after"`  // cursor in the current table
+	Scanned   int      `json:"scanned"`
+	Rewritten int      `json:"rewritten"`
+	Batch     int      `json:"batch_size"`
+	Done      bool     `json:"done"`
+}
+
+// batchesPerRun bounds a run's history; the rotation continues as new after that many batches.
+const batchesPerRun = 200
+
+// RotateKeys re-encrypts every sealed value with the current key, table by table in batches. It
+// is resumable (a cursor per table; re-encrypting is idempotent) and reports progress through the
+// progress query and its memo, visible in the Temporal UI.
+func RotateKeys(ctx workflow.Context, st RekeyState) (RekeyState, error) {
+	if len(st.Tables) == 0 {
+		st.Tables = RekeyTables()
+	}
+	if st.Batch <= 0 {
+		st.Batch = 500
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (RekeyState, error) { return st, nil }); err != nil {
+		return st, err
+	}
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute, HeartbeatTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+	var a *activities.Rekey
+	for batches := 0; st.Table < len(st.Tables); batches++ {
+		if batches == batchesPerRun {
+			return st, workflow.NewContinueAsNewError(ctx, RotateKeys, st)
+		}
+		var res activities.RekeyResult
+		in := activities.RekeyInput{Table: st.Tables[st.Table], After: st.After, Limit: st.Batch}
+		if err := workflow.ExecuteActivity(ctx, a.ReencryptBatch, in).Get(ctx, &res); err != nil {
+			return st, err
+		}
+		st.Scanned += res.Scanned
+		st.Rewritten += res.Rewritten
+		st.After = res.Next
+		if res.Next == nil {
+			st.Table++
+		}
+		_ = workflow.UpsertMemo(ctx, map[string]any{"progress": map[string]any{
+			"table": min(st.Table, len(st.Tables)-1), "tables": len(st.Tables), "scanned": st.Scanned, "rewritten": st.Rewritten}})
+	}
+	st.Done = true
+	return st, nil
+}
