@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/youworker/youworker/config"
+	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/migrations"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/testenv"
@@ -79,7 +80,9 @@ func newAPI(t *testing.T, mutate func(*config.Config, *[]Check)) *apiEnv {
 	if mutate != nil {
 		mutate(&cfg, &checks)
 	}
-	srv, err := New(Deps{Config: cfg, Store: st, Checks: checks, Logger: log})
+	box, err := encryption.New(cfg.FernetKeys)
+	require.NoError(t, err)
+	srv, err := New(Deps{Config: cfg, Store: st, Box: box, Checks: checks, Logger: log})
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)

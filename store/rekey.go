@@ -29,7 +29,6 @@ var SealedTables = []SealedTable{
 // ones, in one transaction. It returns the cursor of the last row read (nil when the table is done).
 func (s *Store) RekeyBatch(ctx context.Context, t SealedTable, after []string, limit int,
 	reseal func([]byte) ([]byte, bool, error)) (next []string, scanned, rewritten int, err error) {
-	keys := strings.Join(t.Keys, ", ")
 	casts := make([]string, len(t.Keys))
 	for i, typ := range t.KeyType {
 		casts[i] = fmt.Sprintf("$%d::%s", i+1, typ)
@@ -37,13 +36,15 @@ func (s *Store) RekeyBatch(ctx context.Context, t SealedTable, after []string, l
 	where := ""
 	args := []any{}
 	if after != nil {
-		where = fmt.Sprintf("WHERE (%s) > (%s)", keys, strings.Join(casts, ", "))
+		where = fmt.Sprintf("WHERE (%s) > (%s)", qualified(t.Keys), strings.Join(casts, ", "))
 		for _, a := range after {
 			args = append(args, a)
 		}
 	}
-	sel := fmt.Sprintf("SELECT %s, %s FROM %s %s ORDER BY %s LIMIT %d FOR UPDATE",
-		strings.Join(keyText(t.Keys), ", "), strings.Join(t.Columns, ", "), t.Name, where, keys, limit)
+	// The text copies of the keys get their own names: ORDER BY must sort by the typed columns
+	// (an output column named like the key would make "10" sort before "2").
+	sel := fmt.Sprintf("SELECT %s, %s FROM %s AS t %s ORDER BY %s LIMIT %d FOR UPDATE",
+		strings.Join(keyText(t.Keys), ", "), strings.Join(t.Columns, ", "), t.Name, where, qualified(t.Keys), limit)
 	err = s.InTx(ctx, func(tx *Store) error {
 		rows, err := tx.q(ctx).Raw(sel, args...).Rows()
 		if err != nil {
@@ -114,9 +115,17 @@ func (s *Store) RekeyBatch(ctx context.Context, t SealedTable, after []string, l
 func keyText(keys []string) []string {
 	out := make([]string, len(keys))
 	for i, k := range keys {
-		out[i] = k + "::text"
+		out[i] = fmt.Sprintf("t.%s::text AS cursor_%d", k, i)
 	}
 	return out
+}
+
+func qualified(keys []string) string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = "t." + k
+	}
+	return strings.Join(out, ", ")
 }
 
 // ExtractedBlobs pages the documents whose extracted text is stored (sealed) in a blob.

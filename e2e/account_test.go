@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/store"
+)
+
+// TestKeyRotation re-encrypts everything at rest with a new key through the RotateKeys workflow,
+// after which the old key can be dropped.
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t, nil)
+	worker, api := p.startWorker(), p.startAPI()
+	u := p.signup("rhea")
+	sid := u.newSession([]string{"time_now"})
+	_, events := u.send(sid, `remember the turquoise pelican and call time_now {"timezone": "UTC"}`)
+	collect(t, must(u.stream(context.Background(), events, 0)), 30*time.Second)
+	_, last := u.ingested(u.do("POST", "/v1/ingest", map[string]any{"text": "Rotation notes about a turquoise pelican."}), 60*time.Second)
+	require.Equal(t, "run.completed", last.Type)
+
+	oldKey := p.env["FERNET_KEYS"]
+	newKey, err := encryption.GenerateKey()
+	require.NoError(t, err)
+	worker.kill()
+	api.kill()
+	p.env["FERNET_KEYS"] = newKey + "," + oldKey
+	p.startWorker()
+	p.startAPI()
+
+	cmd := exec.Command(binary, "keys", "rotate", "--batch", "3")
+	for k, v := range p.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "done:")
+
+	// Every sealed value now opens with the new key alone.
+	onlyNew, err := encryption.New([]string{newKey})
+	require.NoError(t, err)
+	db := openDB(t, p)
+	checked := 0
+	for _, table := range store.SealedTables {
+		for _, col := range table.Columns {
+			rows, err := db.Query(`SELECT ` + col + ` FROM ` + table.Name + ` WHERE ` + col + ` IS NOT NULL`)
+			require.NoError(t, err)
+			for rows.Next() {
+				var ct []byte
+				require.NoError(t, rows.Scan(&ct))
+				_, err := onlyNew.Decrypt(ct)
+				require.NoError(t, err, "%s.%s", table.Name, col)
+				checked++
+			}
+			require.NoError(t, rows.Close())
+		}
+	}
+	require.Greater(t, checked, 10)
+
+	// Drop the old key: everything still reads.
+	p.env["FERNET_KEYS"] = newKey
+	p.startAPI()
+	s := u.do("GET", "/v1/sessions/"+sid, nil)
+	require.Equal(t, http.StatusOK, s.status, "%s", s.body)
+	require.Contains(t, string(s.body), "turquoise pelican")
+	replay := collect(t, must(u.stream(context.Background(), events, 0)), 10*time.Second)
+	require.Equal(t, "turn.completed", replay[len(replay)-1].Type)
+}
+
+// TestAccountExportAndDeletion exports everything a user owns (decrypted), then deletes the
+// account: their sessions, documents and vectors go; group content owned by others stays; a group
+// they administered alone gets a new admin.
+func TestAccountExportAndDeletion(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t, nil).start()
+	leaver := p.signup("leaver")
+	stayer := p.signup("stayer")
+	g := leaver.do("POST", "/v1/groups", map[string]any{"name": "book club"}).json(t)["id"].(string)
+	require.Equal(t, http.StatusCreated, leaver.do("POST", "/v1/groups/"+g+"/members", map[string]any{"username": "stayer", "role": "member"}).status)
+
+	sid := leaver.newSession([]string{})
+	_, events := leaver.send(sid, "my vermilion secret")
+	collect(t, must(leaver.stream(context.Background(), events, 0)), 30*time.Second)
+	doc, _ := leaver.ingested(leaver.do("POST", "/v1/ingest", map[string]any{"text": "Leaver's vermilion diary."}), 60*time.Second)
+	shared, _ := stayer.ingested(stayer.do("POST", "/v1/ingest", map[string]any{"text": "Stayer's shared vermilion list.", "group_id": g}), 60*time.Second)
+
+	exp := leaver.do("GET", "/v1/account/export", nil)
+	require.Equal(t, http.StatusOK, exp.status)
+	require.Contains(t, exp.header.Get("Content-Disposition"), "attachment")
+	var export map[string]any
+	require.NoError(t, json.Unmarshal(exp.body, &export))
+	require.Equal(t, "leaver", export["user"].(map[string]any)["username"])
+	require.Contains(t, string(exp.body), "my vermilion secret", "messages are decrypted")
+	require.Contains(t, string(exp.body), "vermilion diary", "document text is included")
+	require.NotContains(t, string(exp.body), "Stayer's shared", "only what the user owns")
+	require.False(t, bytes.Contains(exp.body, []byte("secret_hash")))
+
+	require.Equal(t, http.StatusNoContent, leaver.do("DELETE", "/v1/account", nil).status)
+	require.Equal(t, http.StatusUnauthorized, leaver.do("GET", "/v1/auth/me", nil).status)
+	db := openDB(t, p)
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM chat_sessions WHERE id = $1`, sid).Scan(&n))
+	require.Zero(t, n)
+	require.Zero(t, countVectors(t, p, doc))
+	require.Positive(t, countVectors(t, p, shared), "group content owned by others stays")
+	grp := stayer.do("GET", "/v1/groups/"+g, nil)
+	require.Equal(t, http.StatusOK, grp.status)
+	require.Equal(t, "admin", grp.json(t)["role"], "the remaining member became admin")
+	hits := stayer.search("vermilion")
+	require.Len(t, hits, 1)
+	require.Equal(t, shared, hits[0]["document_id"])
+	require.Equal(t, http.StatusUnauthorized, p.request("POST", "/v1/auth/login", "",
+		map[string]any{"username": "leaver", "password": "correct horse battery staple"}, nil).status)
+}
