@@ -46,6 +46,8 @@ test: tools
 	$(GO) test $(TESTFLAGS) ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyAccess$$' -fuzztime $(FUZZTIME) ./auth
 	$(GO) test -run '^$$' -fuzz '^FuzzBindJSON$$' -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME) ./encryption
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(FUZZTIME) ./ssrf
 
 ## lint: formatting, vet, staticcheck and Temporal's workflowcheck
 lint:
