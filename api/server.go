@@ -209,6 +209,7 @@ func (s *Server) routes() error {
 	sess.POST("/:id/turns/:turn_id/cancel", s.cancelTurn)
 	sess.POST("/:id/turns/:turn_id/approvals/:call_id", s.approveToolCall)
 	v1.GET("/tool-runs", s.requireCaller, s.listToolRuns)
+	v1.POST("/chat/completions", s.requireCaller, s.rateLimit("turns", s.cfg.RateTurnsPerMin, true), s.chatCompletions)
 
 	docs := v1.Group("/documents", s.requireCaller)
 	ingestLimit := s.rateLimit("ingest", s.cfg.RateIngPerMin, true)

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -519,4 +521,50 @@ func TestHealthReportsEveryDependency(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, r.status, "%s", r.body)
 	require.NotEmpty(t, r.header.Get("Retry-After"))
 	require.Equal(t, "down", r.json(t)["checks"].(map[string]any)["llm"].(map[string]any)["status"])
+}
+
+// TestOpenAICompatibleCompletions runs chat completions (plain and streamed) as durable turns.
+func TestOpenAICompatibleCompletions(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t, nil).start()
+	u := p.signup("oscar")
+	r := u.do("POST", "/v1/chat/completions", map[string]any{"model": "llama3.1:8b", "messages": []map[string]any{
+		{"role": "system", "content": "Be brief."}, {"role": "user", "content": "earlier question"},
+		{"role": "assistant", "content": "earlier answer"}, {"role": "user", "content": "hello completions"}}})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	m := r.json(t)
+	require.Equal(t, "chat.completion", m["object"])
+	msg := m["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)
+	require.Equal(t, "You said: hello completions", strings.TrimSpace(msg["content"].(string)))
+	require.Positive(t, m["usage"].(map[string]any)["completion_tokens"])
+	sess := u.do("GET", "/v1/sessions/"+m["session_id"].(string), nil).json(t)
+	require.Len(t, sess["messages"], 4, "history imported, then the turn's question and answer")
+
+	req, err := http.NewRequest("POST", p.apiURL+"/v1/chat/completions", strings.NewReader(
+		`{"stream": true, "messages": [{"role": "user", "content": "reply-tokens 5"}]}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+u.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var text strings.Builder
+	for _, line := range strings.Split(string(body), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		var ch map[string]any
+		require.NoError(t, json.Unmarshal([]byte(data), &ch))
+		if c, ok := ch["choices"].([]any)[0].(map[string]any)["delta"].(map[string]any)["content"].(string); ok {
+			text.WriteString(c)
+		}
+	}
+	require.True(t, strings.HasSuffix(strings.TrimSpace(string(body)), "data: [DONE]"))
+	require.Equal(t, "w1 w2 w3 w4 w5", strings.TrimSpace(text.String()))
+
+	bad := u.do("POST", "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "assistant", "content": "x"}}})
+	require.Equal(t, http.StatusBadRequest, bad.status)
 }

@@ -353,3 +353,15 @@ ORDER BY m.seq`, map[string]any{"sid": sessionID, "n": limit}).Scan(&rows).Error
 	}
 	return rows[0].SessionSystemPrompt, msgs, nil
 }
+
+// ImportMessages stores earlier messages of a conversation (no turn) in order, e.g. the history an
+// OpenAI-style client sends with each request.
+func (s *Store) ImportMessages(ctx context.Context, sessionID uuid.UUID, msgs []models.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	for i := range msgs {
+		msgs[i].ID, msgs[i].SessionID, msgs[i].Status = uuid.New(), sessionID, models.MessageComplete
+	}
+	return translate(s.q(ctx).Omit("seq", "turn_id").Create(&msgs).Error)
+}

@@ -1,0 +1,257 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/workflows"
+)
+
+type completionMessage struct {
+	Role    string `json:"role" binding:"required,oneof=system user assistant"`
+	Content string `json:"content"`
+}
+
+type completionRequest struct {
+	Model    string              `json:"model" binding:"max=100"`
+	Messages []completionMessage `json:"messages" binding:"required,min=1,max=500,dive"`
+	Stream   bool                `json:"stream"`
+	// User, temperature and the like are accepted for compatibility and ignored.
+	User        string   `json:"user"`
+	Temperature *float64 `json:"temperature"`
+	MaxTokens   *int     `json:"max_tokens"`
+}
+
+// chatCompletions is an OpenAI-compatible chat completion run as a durable turn: the request's
+// history becomes a new session (system messages its system prompt), its last user message the
+// turn. With stream it answers chat.completion.chunk events and [DONE]; otherwise it waits for the
+// turn and answers one chat.completion.
+func (s *Server) chatCompletions(c *gin.Context) {
+	ctx := c.Request.Context()
+	caller := callerOf(c)
+	var req completionRequest
+	if err := bindJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	last := req.Messages[len(req.Messages)-1]
+	if last.Role != models.RoleUser || strings.TrimSpace(last.Content) == "" {
+		s.fail(c, models.Invalid("messages", "the last message must be a non-empty user message"))
+		return
+	}
+	model := req.Model
+	if model == "" {
+		model = s.cfg.ChatModel
+	}
+	if !modelNamePattern.MatchString(model) {
+		s.fail(c, models.Invalid("model", "model must be an Ollama model name like llama3.1:8b"))
+		return
+	}
+	var system []string
+	var history []models.Message
+	for _, m := range req.Messages[:len(req.Messages)-1] {
+		if m.Role == models.RoleSystem {
+			system = append(system, m.Content)
+			continue
+		}
+		sealed, err := s.box.EncryptString(m.Content)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		history = append(history, models.Message{Role: m.Role, Content: sealed})
+	}
+	cs := &models.ChatSession{Title: "chat completion", Model: model, Tools: []string{}}
+	if len(system) > 0 {
+		sealed, err := s.box.EncryptString(strings.Join(system, "\n\n"))
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		cs.SystemPrompt = sealed
+	}
+	if err := s.store.CreateSession(ctx, caller, cs); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.store.ImportMessages(ctx, cs.ID, history); err != nil {
+		s.fail(c, err)
+		return
+	}
+	sealed, err := s.box.EncryptString(last.Content)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	turn := &models.Turn{ID: uuid.New(), Status: models.TurnRunning, StartedAt: s.now()}
+	turn.WorkflowID = workflows.ChatTurnID(cs.ID.String(), turn.ID.String())
+	t, title, _, err := s.store.StartTurn(ctx, caller, cs.ID, turn, sealed)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.startTurnWorkflow(ctx, t, title); err != nil {
+		s.fail(c, err)
+		return
+	}
+	id := "chatcmpl-" + t.ID.String()
+	if req.Stream {
+		s.streamCompletion(c, t, id, model)
+		return
+	}
+	final, err := s.awaitTurn(ctx, t.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if final.Type != activities.EventTurnCompleted {
+		s.fail(c, turnError(final))
+		return
+	}
+	done, err := s.store.Turn(ctx, t.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"id": id, "object": "chat.completion", "created": t.StartedAt.Unix(), "model": model,
+		"choices": []gin.H{{"index": 0, "message": gin.H{"role": "assistant", "content": final.content}, "finish_reason": "stop"}},
+		"usage": gin.H{"prompt_tokens": done.PromptTokens, "completion_tokens": done.CompletionTokens,
+			"total_tokens": done.PromptTokens + done.CompletionTokens},
+		"session_id": cs.ID, "turn_id": t.ID,
+	})
+}
+
+// turnOutcome is a turn's terminal event with the final message's content.
+type turnOutcome struct {
+	Type    string
+	content string
+	data    map[string]any
+}
+
+// awaitTurn follows a turn's event log until its terminal event.
+func (s *Server) awaitTurn(ctx context.Context, turnID uuid.UUID) (turnOutcome, error) {
+	wake, unsubscribe := s.events.subscribe(turnID)
+	defer unsubscribe()
+	var out turnOutcome
+	var after int64
+	poll := time.NewTicker(ssePollEvery)
+	defer poll.Stop()
+	for {
+		evs, err := s.store.EventsAfter(ctx, store.TurnLog, turnID, after, sseBatch)
+		if err != nil {
+			return out, err
+		}
+		for _, ev := range evs {
+			after = ev.Seq
+			if ev.Type != activities.EventMessage && !turnTerminal(ev.Type) {
+				continue
+			}
+			raw, err := s.box.Decrypt(ev.Data)
+			if err != nil {
+				return out, err
+			}
+			var data map[string]any
+			if err := json.Unmarshal(raw, &data); err != nil {
+				return out, err
+			}
+			if ev.Type == activities.EventMessage {
+				out.content, _ = data["content"].(string)
+				continue
+			}
+			out.Type, out.data = ev.Type, data
+			return out, nil
+		}
+		if !s.waitForEvents(ctx, wake, poll.C) {
+			return out, ctx.Err()
+		}
+	}
+}
+
+func turnError(o turnOutcome) error {
+	if o.Type == activities.EventTurnCancelled {
+		return models.Errorf(models.ErrConflict, "TURN_CANCELLED", "the turn was cancelled")
+	}
+	code, msg := "TURN_FAILED", "the turn failed"
+	if e, ok := o.data["error"].(map[string]any); ok {
+		code, _ = e["code"].(string)
+		msg, _ = e["message"].(string)
+	}
+	if code == "LLM_UNAVAILABLE" {
+		return models.Errorf(models.ErrUnavailable, code, "%s", msg)
+	}
+	return models.Errorf(models.ErrUnprocessable, code, "%s", msg)
+}
+
+// streamCompletion relays a turn as OpenAI chat.completion.chunk events. A model call retried
+// after it had started streaming restarts its text (the native event stream marks the attempt;
+// this format cannot, so the retry's text follows a blank line).
+func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model string) {
+	ctx := c.Request.Context()
+	wake, unsubscribe := s.events.subscribe(t.ID)
+	defer unsubscribe()
+	h := c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	c.Status(http.StatusOK)
+	w := c.Writer
+	chunk := func(delta gin.H, finish any) {
+		b, _ := json.Marshal(gin.H{"id": id, "object": "chat.completion.chunk", "created": t.StartedAt.Unix(), "model": model,
+			"choices": []gin.H{{"index": 0, "delta": delta, "finish_reason": finish}}})
+		fmt.Fprintf(w, "data: %s\n\n", b)
+	}
+	chunk(gin.H{"role": "assistant"}, nil)
+	w.Flush()
+	poll := time.NewTicker(ssePollEvery)
+	defer poll.Stop()
+	var after int64
+	streamed := false
+	for {
+		evs, err := s.store.EventsAfter(ctx, store.TurnLog, t.ID, after, sseBatch)
+		if err != nil && ctx.Err() != nil {
+			return
+		}
+		for _, ev := range evs {
+			after = ev.Seq
+			var data map[string]any
+			if raw, err := s.box.Decrypt(ev.Data); err == nil {
+				_ = json.Unmarshal(raw, &data)
+			}
+			switch {
+			case ev.Type == activities.EventStepStarted && streamed && data["kind"] == "llm":
+				chunk(gin.H{"content": "\n\n"}, nil)
+			case ev.Type == activities.EventToken:
+				if d, _ := data["delta"].(string); d != "" {
+					chunk(gin.H{"content": d}, nil)
+					streamed = true
+				}
+			case turnTerminal(ev.Type):
+				finish := "stop"
+				if ev.Type != activities.EventTurnCompleted {
+					finish = "error"
+				}
+				chunk(gin.H{}, finish)
+				fmt.Fprint(w, "data: [DONE]\n\n")
+				w.Flush()
+				return
+			}
+		}
+		if len(evs) > 0 {
+			w.Flush()
+		}
+		if !s.waitForEvents(ctx, wake, poll.C) {
+			return
+		}
+	}
+}
