@@ -140,6 +140,8 @@ func platform(ctx context.Context, bin string, extra ...string) (e *env, stop fu
 		"OLLAMA_HOST=" + base, "JWT_SECRET=bench-secret-bench-secret-bench-secret", "FERNET_KEYS=" + key,
 		"COOKIE_SECURE=false", "LOG_LEVEL=" + logLevel(), "API_ADDR=" + apiAddr, "PATH=" + os.Getenv("PATH"),
 		"DATA_DIR=" + filepath.Join(dir, "data"),
+		// Limits stay on (their cost is part of the measurement) but high enough for the load.
+		"RATE_LIMIT_TURNS=1000000", "RATE_LIMIT_INGEST=1000000", "RATE_LIMIT_AUTH=1000000",
 	}, extra...)
 	for _, args := range [][]string{{"worker"}, {"api"}} {
 		cmd := exec.Command(bin, args...)
