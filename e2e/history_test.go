@@ -16,7 +16,7 @@ import (
 )
 
 // recordHistory saves a finished workflow's history under workflows/testdata/<name>.json when
-// YW_RECORD_HISTORIES=1, for the replay tests of the workflows package (which fail when a code
+// YW_RECORD_HISTORIES=1 (with YW_RECORD_SUFFIX=_vN to keep the older files), for the replay tests of the workflows package (which fail when a code
 // change breaks determinism for runs already in flight). Re-record after an intended,
 // workflow.GetVersion-guarded change, keeping the old files.
 func recordHistory(t *testing.T, p *platform, workflowID, name string) {
@@ -39,7 +39,8 @@ func recordHistory(t *testing.T, p *platform, workflowID, name string) {
 	require.NoError(t, err)
 	root, err := devservices.RepoRoot()
 	require.NoError(t, err)
-	path := filepath.Join(root, "workflows", "testdata", name+".json")
+	// YW_RECORD_SUFFIX keeps histories of an older workflow version next to the new ones.
+	path := filepath.Join(root, "workflows", "testdata", name+os.Getenv("YW_RECORD_SUFFIX")+".json")
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 	t.Logf("recorded %s", path)
