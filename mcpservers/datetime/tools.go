@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/youworker/youworker/mcpservers"
 )
 
 // maxArgLen bounds every string argument; longer values are rejected before parsing.
@@ -200,31 +202,11 @@ func toolError(err error) *mcp.CallToolResult {
 }
 
 func argError(name, format string, args ...any) error {
-	return fmt.Errorf("invalid argument %q: %s", name, fmt.Sprintf(format, args...))
+	return mcpservers.ArgError(name, format, args...)
 }
 
-// stringArg returns the string argument name, "" when it is absent, null or empty. A required
-// argument must be present and non-empty.
 func stringArg(req mcp.CallToolRequest, name string, required bool) (string, error) {
-	v, ok := req.GetArguments()[name]
-	if !ok || v == nil {
-		if required {
-			return "", fmt.Errorf("missing required argument %q", name)
-		}
-		return "", nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", argError(name, "must be a string, got %T", v)
-	}
-	if len(s) > maxArgLen {
-		return "", argError(name, "longer than %d characters", maxArgLen)
-	}
-	s = strings.TrimSpace(s)
-	if s == "" && required {
-		return "", fmt.Errorf("missing required argument %q", name)
-	}
-	return s, nil
+	return mcpservers.StringArg(req, name, required, maxArgLen)
 }
 
 // locationArg resolves an IANA time zone; an absent argument gives def.

@@ -8,34 +8,16 @@ import (
 	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/youworker/youworker/mcpservers"
 )
 
 func argError(name, format string, args ...any) error {
-	return fmt.Errorf("invalid argument %q: %s", name, fmt.Sprintf(format, args...))
+	return mcpservers.ArgError(name, format, args...)
 }
 
-// stringArg returns the string argument name, trimmed; "" when it is absent, null or empty. A
-// required argument must be present and non-blank; none may be longer than maxLen bytes.
 func stringArg(req mcp.CallToolRequest, name string, required bool, maxLen int) (string, error) {
-	v, ok := req.GetArguments()[name]
-	if !ok || v == nil {
-		if required {
-			return "", fmt.Errorf("missing required argument %q", name)
-		}
-		return "", nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", argError(name, "must be a string, got %T", v)
-	}
-	if len(s) > maxLen {
-		return "", argError(name, "longer than %d characters", maxLen)
-	}
-	s = strings.TrimSpace(s)
-	if s == "" && required {
-		return "", fmt.Errorf("missing required argument %q", name)
-	}
-	return s, nil
+	return mcpservers.StringArg(req, name, required, maxLen)
 }
 
 // intArg returns the integer argument name, def when it is absent or null; it must lie in
