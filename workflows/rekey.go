@@ -25,8 +25,8 @@ func RekeyTables() []string {
 // RekeyState is the rotation's progress; it is also the input of each continued run.
 type RekeyState struct {
 	Tables    []string `json:"tables"`
-	Table     int      `json:"table"`  // index into Tables
-	After     []string `json:"after"`  // cursor in the current table
+	Table     int      `json:"table"` // index into Tables
+	After     []string `json:"after"` // cursor in the current table
 	Scanned   int      `json:"scanned"`
 	Rewritten int      `json:"rewritten"`
 	Batch     int      `json:"batch_size"`
