@@ -562,19 +562,22 @@ func (s *Server) approveToolCall(c *gin.Context) {
 		s.fail(c, models.Errorf(models.ErrConflict, "NO_PENDING_APPROVAL", "the turn is not waiting for an approval"))
 		return
 	}
-	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	resp, err := s.temporal.QueryWorkflow(qctx, t.WorkflowID, "", workflows.QueryProgress)
-	var p workflows.Progress
-	if err == nil {
-		err = resp.Get(&p)
-	}
+	// The call must be one the turn asked approval for (its approval.required event is in the
+	// log); the workflow itself only acts on the decision for the call it waits on.
+	asked, err := s.store.HasEvent(ctx, store.TurnLog, t.ID, "approval:"+callID)
 	if err != nil {
-		s.fail(c, models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err))
+		s.fail(c, err)
 		return
 	}
-	if p.PendingApproval != callID {
+	if !asked {
 		s.fail(c, models.NotFound("TOOL_CALL", "pending tool call"))
+		return
+	}
+	if done, err := s.store.HasEvent(ctx, store.TurnLog, t.ID, "tool.result:"+callID); err != nil || done {
+		if err == nil {
+			err = models.Errorf(models.ErrConflict, "ALREADY_DECIDED", "this tool call was already decided")
+		}
+		s.fail(c, err)
 		return
 	}
 	if err := s.signalTurn(ctx, t, workflows.SignalApprove, workflows.ApproveSignal{CallID: callID, Approved: *req.Approved, Reason: req.Reason}); err != nil {

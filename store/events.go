@@ -112,3 +112,10 @@ type pgArray[T any] []T
 
 // Value implements driver.Valuer; pgx encodes the slice as an array.
 func (a pgArray[T]) Value() (driver.Value, error) { return []T(a), nil }
+
+// HasEvent reports whether the log of parent id holds an event with this key.
+func (s *Store) HasEvent(ctx context.Context, log EventLog, id uuid.UUID, key string) (bool, error) {
+	var n int64
+	err := s.q(ctx).Table(log.table).Where(log.fk+" = ? AND key = ?", id, key).Count(&n).Error
+	return n > 0, translate(err)
+}
