@@ -10,7 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -25,30 +24,12 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type apiEnv struct {
 	t     *testing.T
 	srv   *Server
 	http  *httptest.Server
 	store *store.Store
-	logs  *syncBuffer
+	logs  *testenv.Buffer
 	cfg   config.Config
 }
 
@@ -71,7 +52,7 @@ func newAPI(t *testing.T, mutate func(*config.Config, *[]Check)) *apiEnv {
 	t.Helper()
 	db := testenv.NewDB(t)
 	cfg := testConfig(t, db.DSN)
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	log := cfg.Logger(logs)
 	st, err := store.Open(store.Options{URL: db.DSN, PoolSize: 4, MaxOverflow: 4, PrePing: true, SlowQuery: cfg.DBSlowQuery, Logger: log})
 	require.NoError(t, err)

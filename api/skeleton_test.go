@@ -17,6 +17,7 @@ import (
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/devservices"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/testenv"
 )
 
 func TestUnknownRouteAndMethod(t *testing.T) {
@@ -165,7 +166,7 @@ func TestPostgresDownThenBack(t *testing.T) {
 	migrateForTest(t, dsn)
 
 	cfg := testConfig(t, dsn)
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	st, err := store.Open(store.Options{URL: dsn, PoolSize: 2, MaxOverflow: 2, PrePing: true, SlowQuery: time.Second, Logger: cfg.Logger(logs)})
 	require.NoError(t, err)
 	defer st.Close()

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -68,24 +67,7 @@ type platform struct {
 	box    *encryption.Box
 	db     testenv.DB
 	apiURL string
-	logs   *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs   *testenv.Buffer
 }
 
 // newPlatform prepares a platform; extra overrides environment variables of its processes.
@@ -127,7 +109,7 @@ func newPlatform(t *testing.T, extra map[string]string) *platform {
 	for k, v := range extra {
 		env[k] = v
 	}
-	p := &platform{t: t, env: env, ollama: st, box: box, db: db, logs: &lockedBuffer{}}
+	p := &platform{t: t, env: env, ollama: st, box: box, db: db, logs: &testenv.Buffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("process logs:\n%s", p.logs)

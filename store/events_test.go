@@ -12,6 +12,7 @@ import (
 
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/testenv"
 )
 
 func newTurn(t *testing.T, st *store.Store) uuid.UUID {
@@ -34,7 +35,7 @@ func ev(key string) models.Event {
 
 func TestAppendTurnEventsIsIdempotentAndGapless(t *testing.T) {
 	t.Parallel()
-	st := open(t, time.Second, &lockedBuffer{})
+	st := open(t, time.Second, &testenv.Buffer{})
 	ctx := context.Background()
 	turn := newTurn(t, st)
 

@@ -10,11 +10,12 @@ import (
 
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/testenv"
 )
 
 func TestRekeyBatchVisitsEveryRow(t *testing.T) {
 	t.Parallel()
-	st := open(t, time.Second, &lockedBuffer{})
+	st := open(t, time.Second, &testenv.Buffer{})
 	ctx := context.Background()
 	var turns = 3
 	for range turns {

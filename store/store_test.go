@@ -1,11 +1,9 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +17,7 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func open(t *testing.T, slow time.Duration, logs *lockedBuffer) *store.Store {
+func open(t *testing.T, slow time.Duration, logs *testenv.Buffer) *store.Store {
 	t.Helper()
 	db := testenv.NewDB(t)
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -48,7 +29,7 @@ func open(t *testing.T, slow time.Duration, logs *lockedBuffer) *store.Store {
 
 func TestInTxRollsBackOnError(t *testing.T) {
 	t.Parallel()
-	st := open(t, time.Second, &lockedBuffer{})
+	st := open(t, time.Second, &testenv.Buffer{})
 	ctx := context.Background()
 	boom := errors.New("boom")
 	err := st.InTx(ctx, func(tx *store.Store) error {
@@ -69,7 +50,7 @@ func TestInTxRollsBackOnError(t *testing.T) {
 
 func TestDuplicateIsConflict(t *testing.T) {
 	t.Parallel()
-	st := open(t, time.Second, &lockedBuffer{})
+	st := open(t, time.Second, &testenv.Buffer{})
 	ctx := context.Background()
 	require.NoError(t, st.CreateUser(ctx, &models.User{Username: "dup"}))
 	err := st.CreateUser(ctx, &models.User{Username: "Dup"})
@@ -78,7 +59,7 @@ func TestDuplicateIsConflict(t *testing.T) {
 
 func TestUpdatedAtMaintainedByTrigger(t *testing.T) {
 	t.Parallel()
-	st := open(t, time.Second, &lockedBuffer{})
+	st := open(t, time.Second, &testenv.Buffer{})
 	ctx := context.Background()
 	u := &models.User{Username: "touchy"}
 	require.NoError(t, st.CreateUser(ctx, u))
@@ -94,7 +75,7 @@ func TestUpdatedAtMaintainedByTrigger(t *testing.T) {
 // their bound values (which may be ciphertext or password hashes).
 func TestSlowQueryLog(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	st := open(t, 50*time.Millisecond, logs)
 	ctx := context.Background()
 	_, err := st.UserByUsername(ctx, "fast-and-secret")
@@ -110,7 +91,7 @@ func TestSlowQueryLog(t *testing.T) {
 
 func TestRefreshRotation(t *testing.T) {
 	t.Parallel()
-	st := open(t, time.Second, &lockedBuffer{})
+	st := open(t, time.Second, &testenv.Buffer{})
 	ctx := context.Background()
 	u := &models.User{Username: "rot"}
 	require.NoError(t, st.CreateUser(ctx, u))
