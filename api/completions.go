@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -141,41 +140,29 @@ type turnOutcome struct {
 
 // awaitTurn follows a turn's event log until its terminal event.
 func (s *Server) awaitTurn(ctx context.Context, turnID uuid.UUID) (turnOutcome, error) {
-	wake, unsubscribe := s.events.subscribe(turnID)
-	defer unsubscribe()
 	var out turnOutcome
-	var after int64
-	poll := time.NewTicker(ssePollEvery)
-	defer poll.Stop()
-	for {
-		evs, err := s.store.EventsAfter(ctx, store.TurnLog, turnID, after, sseBatch)
-		if err != nil {
+	s.follow(ctx, store.TurnLog, turnID, 0, func(ev models.Event, raw []byte) bool {
+		if ev.Type != activities.EventMessage && !turnTerminal(ev.Type) {
+			return false
+		}
+		var data map[string]any
+		if json.Unmarshal(raw, &data) != nil {
+			return false
+		}
+		if ev.Type == activities.EventMessage {
+			out.content, _ = data["content"].(string)
+			return false
+		}
+		out.Type, out.data = ev.Type, data
+		return true
+	}, nil)
+	if out.Type == "" {
+		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		for _, ev := range evs {
-			after = ev.Seq
-			if ev.Type != activities.EventMessage && !turnTerminal(ev.Type) {
-				continue
-			}
-			raw, err := s.box.Decrypt(ev.Data)
-			if err != nil {
-				return out, err
-			}
-			var data map[string]any
-			if err := json.Unmarshal(raw, &data); err != nil {
-				return out, err
-			}
-			if ev.Type == activities.EventMessage {
-				out.content, _ = data["content"].(string)
-				continue
-			}
-			out.Type, out.data = ev.Type, data
-			return out, nil
-		}
-		if !s.waitForEvents(ctx, wake, poll.C) {
-			return out, ctx.Err()
-		}
+		return out, models.Errorf(models.ErrUnavailable, "SHUTTING_DOWN", "the server is shutting down; please retry")
 	}
+	return out, nil
 }
 
 func turnError(o turnOutcome) error {
@@ -197,9 +184,6 @@ func turnError(o turnOutcome) error {
 // after it had started streaming restarts its text (the native event stream marks the attempt;
 // this format cannot, so the retry's text follows a blank line).
 func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model string) {
-	ctx := c.Request.Context()
-	wake, unsubscribe := s.events.subscribe(t.ID)
-	defer unsubscribe()
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -213,45 +197,28 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 	}
 	chunk(gin.H{"role": "assistant"}, nil)
 	w.Flush()
-	poll := time.NewTicker(ssePollEvery)
-	defer poll.Stop()
-	var after int64
 	streamed := false
-	for {
-		evs, err := s.store.EventsAfter(ctx, store.TurnLog, t.ID, after, sseBatch)
-		if err != nil && ctx.Err() != nil {
-			return
-		}
-		for _, ev := range evs {
-			after = ev.Seq
-			var data map[string]any
-			if raw, err := s.box.Decrypt(ev.Data); err == nil {
-				_ = json.Unmarshal(raw, &data)
+	s.follow(c.Request.Context(), store.TurnLog, t.ID, 0, func(ev models.Event, raw []byte) bool {
+		var data map[string]any
+		_ = json.Unmarshal(raw, &data)
+		switch {
+		case ev.Type == activities.EventStepStarted && streamed && data["kind"] == "llm":
+			chunk(gin.H{"content": "\n\n"}, nil)
+		case ev.Type == activities.EventToken:
+			if d, _ := data["delta"].(string); d != "" {
+				chunk(gin.H{"content": d}, nil)
+				streamed = true
 			}
-			switch {
-			case ev.Type == activities.EventStepStarted && streamed && data["kind"] == "llm":
-				chunk(gin.H{"content": "\n\n"}, nil)
-			case ev.Type == activities.EventToken:
-				if d, _ := data["delta"].(string); d != "" {
-					chunk(gin.H{"content": d}, nil)
-					streamed = true
-				}
-			case turnTerminal(ev.Type):
-				finish := "stop"
-				if ev.Type != activities.EventTurnCompleted {
-					finish = "error"
-				}
-				chunk(gin.H{}, finish)
-				fmt.Fprint(w, "data: [DONE]\n\n")
-				w.Flush()
-				return
+		case turnTerminal(ev.Type):
+			finish := "stop"
+			if ev.Type != activities.EventTurnCompleted {
+				finish = "error"
 			}
-		}
-		if len(evs) > 0 {
+			chunk(gin.H{}, finish)
+			fmt.Fprint(w, "data: [DONE]\n\n")
 			w.Flush()
+			return true
 		}
-		if !s.waitForEvents(ctx, wake, poll.C) {
-			return
-		}
-	}
+		return false
+	}, w.Flush)
 }

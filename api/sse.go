@@ -67,10 +67,6 @@ func (s *Server) streamTurn(c *gin.Context, turnID uuid.UUID, after int64) {
 // streamEvents writes the events of log id after seq `after` as SSE until a terminal event, the
 // client leaving, or the server stopping.
 func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, after int64, terminal func(string) bool) {
-	ctx := c.Request.Context()
-	wake, unsubscribe := s.events.subscribe(id) // before the first read: no notification is missed
-	defer unsubscribe()
-
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -80,59 +76,64 @@ func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, 
 	w := c.Writer
 	fmt.Fprint(w, "retry: 1000\n\n")
 	w.Flush()
+	lastWrite := time.Now()
+	s.follow(c.Request.Context(), log, id, after, func(ev models.Event, data []byte) bool {
+		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
+		lastWrite = time.Now()
+		if terminal(ev.Type) {
+			w.Flush()
+			return true
+		}
+		return false
+	}, func() {
+		if time.Since(lastWrite) >= sseKeepAliveEvery {
+			fmt.Fprint(w, ": keep-alive\n\n")
+			lastWrite = time.Now()
+		}
+		w.Flush()
+	})
+}
 
+// follow reads the events of log id after seq `after` in order, decrypted, and hands each to
+// visit until visit returns true, the context ends or the server stops. It subscribes before the
+// first read, so no notification is missed; a lost one costs at most ssePollEvery. caughtUp, when
+// set, runs each time the log has nothing more for now (flushes, keep-alives). An event that
+// cannot be decrypted is logged and skipped; a failed read is retried.
+func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, after int64,
+	visit func(ev models.Event, data []byte) (stop bool), caughtUp func()) {
+	wake, unsubscribe := s.events.subscribe(id)
+	defer unsubscribe()
 	poll := time.NewTicker(ssePollEvery)
 	defer poll.Stop()
-	lastWrite := time.Now()
 	for {
 		evs, err := s.store.EventsAfter(ctx, log, id, after, sseBatch)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
+		if err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "reading events failed; retrying", "id", id, "error", err)
 		}
 		for _, ev := range evs {
+			after = ev.Seq
 			data, err := s.box.Decrypt(ev.Data)
 			if err != nil {
 				s.log.ErrorContext(ctx, "event cannot be decrypted; skipped", "id", id, "seq", ev.Seq)
-				after = ev.Seq
 				continue
 			}
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
-			after = ev.Seq
-			if terminal(ev.Type) {
-				w.Flush()
+			if visit(ev, data) {
 				return
 			}
-		}
-		if len(evs) > 0 {
-			w.Flush()
-			lastWrite = time.Now()
 		}
 		if len(evs) == sseBatch {
 			continue
 		}
-		if time.Since(lastWrite) >= sseKeepAliveEvery {
-			fmt.Fprint(w, ": keep-alive\n\n")
-			w.Flush()
-			lastWrite = time.Now()
+		if caughtUp != nil {
+			caughtUp()
 		}
-		if !s.waitForEvents(ctx, wake, poll.C) {
+		select {
+		case <-wake:
+		case <-poll.C:
+		case <-ctx.Done():
+			return
+		case <-s.stopping.Done():
 			return
 		}
-	}
-}
-
-func (s *Server) waitForEvents(ctx context.Context, wake <-chan struct{}, poll <-chan time.Time) bool {
-	select {
-	case <-wake:
-		return true
-	case <-poll:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.stopping.Done():
-		return false
 	}
 }
