@@ -9,7 +9,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	"go.temporal.io/api/serviceerror"
 
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
@@ -191,12 +190,10 @@ func (s *Server) deleteAccount(c *gin.Context) {
 
 // cancelWorkflow signals a workflow to stop; one that already ended is fine.
 func (s *Server) cancelWorkflow(ctx context.Context, workflowID, signal string, arg any) error {
-	err := s.temporal.SignalWorkflow(ctx, workflowID, "", signal, arg)
-	var nf *serviceerror.NotFound
-	if err == nil || errors.As(err, &nf) {
-		return nil
+	if err := workflows.Signal(ctx, s.temporal, workflowID, signal, arg); !errors.Is(err, workflows.ErrEnded) {
+		return err
 	}
-	return models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err)
+	return nil
 }
 
 // auditPageAll is the whole audit log of a caller (for the export).

@@ -12,8 +12,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -409,10 +407,8 @@ func wantsEventStream(c *gin.Context) bool {
 // When Temporal cannot be reached the turn is failed (the message is kept) and the caller gets 503.
 func (s *Server) startTurnWorkflow(ctx context.Context, t *models.Turn, title string) error {
 	opts := client.StartWorkflowOptions{
-		ID:                       t.WorkflowID,
-		TaskQueue:                s.cfg.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		ID:        t.WorkflowID,
+		TaskQueue: s.cfg.TaskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			temporal.NewSearchAttributeKeyKeyword(workflows.AttrUserID).ValueSet(t.UserID.String()),
 			temporal.NewSearchAttributeKeyKeyword(workflows.AttrSessionID).ValueSet(t.SessionID.String()),
@@ -422,17 +418,16 @@ func (s *Server) startTurnWorkflow(ctx context.Context, t *models.Turn, title st
 		Memo: map[string]any{"session_title": title, "turn_id": t.ID.String()},
 	}
 	in := workflows.ChatTurnInput{TurnID: t.ID, SessionID: t.SessionID, UserID: t.UserID, Limits: s.turnLimits()}
-	_, err := s.temporal.ExecuteWorkflow(ctx, opts, workflows.ChatTurn, in)
-	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	if err == nil || errors.As(err, &already) {
+	err := workflows.Start(ctx, s.temporal, opts, workflows.ChatTurn, in)
+	if err == nil {
 		return nil
 	}
 	s.log.ErrorContext(ctx, "starting turn workflow failed", "turn_id", t.ID, "error", err)
 	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = s.store.FinishTurn(failCtx, t.ID, store.TurnOutcome{Status: models.TurnFailed, ErrorCode: "TEMPORAL_UNAVAILABLE",
+	_ = s.store.FinishTurn(failCtx, t.ID, store.TurnOutcome{Status: models.TurnFailed, ErrorCode: workflows.CodeUnavailable,
 		ErrorMessage: "the workflow service is unavailable; your message is kept, please send it again"}, s.now())
-	return models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err)
+	return err
 }
 
 func (s *Server) turnLimits() workflows.TurnLimits {
@@ -527,15 +522,11 @@ func (s *Server) cancelTurn(c *gin.Context) {
 }
 
 func (s *Server) signalTurn(ctx context.Context, t *models.Turn, name string, arg any) error {
-	err := s.temporal.SignalWorkflow(ctx, t.WorkflowID, "", name, arg)
-	var nf *serviceerror.NotFound
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &nf):
+	err := workflows.Signal(ctx, s.temporal, t.WorkflowID, name, arg)
+	if errors.Is(err, workflows.ErrEnded) {
 		return errTurnFinished
 	}
-	return models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err)
+	return err
 }
 
 type approvalRequest struct {

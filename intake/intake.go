@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -230,27 +228,24 @@ func (s *Service) create(ctx context.Context, c models.Caller, doc *models.Docum
 // start starts the run's workflow; starting again is harmless (the id derives from the run).
 func (s *Service) start(ctx context.Context, d *models.Document, r *models.IngestionRun) error {
 	opts := client.StartWorkflowOptions{
-		ID:                       r.WorkflowID,
-		TaskQueue:                s.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		ID:        r.WorkflowID,
+		TaskQueue: s.TaskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			temporal.NewSearchAttributeKeyKeyword(workflows.AttrUserID).ValueSet(d.OwnerID.String()),
 			temporal.NewSearchAttributeKeyKeyword(workflows.AttrDocument).ValueSet(d.ID.String()),
 		),
 		Memo: map[string]any{"document_title": d.Title, "source": d.SourceKind},
 	}
-	_, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.IngestDocument,
+	err := workflows.Start(ctx, s.Temporal, opts, workflows.IngestDocument,
 		workflows.IngestInput{RunID: r.ID, DocumentID: d.ID, OwnerID: d.OwnerID, Limits: s.Limits})
-	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	if err == nil || errors.As(err, &already) {
+	if err == nil {
 		return nil
 	}
 	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = s.Store.FinishRun(failCtx, r.ID, d.ID, map[string]any{"status": models.RunFailed, "error_code": "TEMPORAL_UNAVAILABLE",
+	_ = s.Store.FinishRun(failCtx, r.ID, d.ID, map[string]any{"status": models.RunFailed, "error_code": workflows.CodeUnavailable,
 		"error_message": "the workflow service is unavailable; please retry"}, map[string]any{"status": models.DocFailed})
-	return models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err)
+	return err
 }
 
 // Cancel asks a run to stop; it removes its partial vectors and marks the document cancelled.
@@ -269,12 +264,10 @@ func (s *Service) Cancel(ctx context.Context, c models.Caller, runID uuid.UUID) 
 }
 
 func (s *Service) signalCancel(ctx context.Context, r *models.IngestionRun) error {
-	err := s.Temporal.SignalWorkflow(ctx, r.WorkflowID, "", workflows.SignalCancelRun, nil)
-	var nf *serviceerror.NotFound
-	if err == nil || errors.As(err, &nf) {
-		return nil
+	if err := workflows.Signal(ctx, s.Temporal, r.WorkflowID, workflows.SignalCancelRun, nil); !errors.Is(err, workflows.ErrEnded) {
+		return err
 	}
-	return models.Errorf(models.ErrUnavailable, "TEMPORAL_UNAVAILABLE", "the workflow service is unavailable; please retry").Wrap(err)
+	return nil
 }
 
 // Delete removes a document the caller may change: its runs are cancelled, its vectors, chunks,
