@@ -3,7 +3,6 @@ package api
 import (
 	"math"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -105,21 +104,11 @@ func (s *Server) originCheck() gin.HandlerFunc {
 // ipAllowlist refuses clients outside IP_ALLOWLIST. The client address is the connection's, or
 // the one a trusted proxy reports: a forged X-Forwarded-For from anyone else changes nothing.
 func (s *Server) ipAllowlist() gin.HandlerFunc {
-	prefixes := s.cfg.IPAllowPrefixes()
+	allowed := s.cfg.AllowedIPs()
 	return func(c *gin.Context) {
-		if len(prefixes) == 0 || c.FullPath() == "/health" {
+		if len(allowed) == 0 || c.FullPath() == "/health" || allowed.Contains(c.ClientIP()) {
 			c.Next()
 			return
-		}
-		addr, err := netip.ParseAddr(c.ClientIP())
-		if err == nil {
-			addr = addr.Unmap()
-			for _, p := range prefixes {
-				if p.Contains(addr) {
-					c.Next()
-					return
-				}
-			}
 		}
 		s.fail(c, models.Errorf(models.ErrForbidden, "IP_NOT_ALLOWED", "your address may not use this API"))
 	}

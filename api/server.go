@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -69,7 +67,7 @@ type Server struct {
 	mcpGuard *ssrf.Guard
 	sso      *oidcProvider
 	// trustedProxies are the parsed TRUSTED_PROXIES (the trusted-header mode believes only them).
-	trustedProxies []netip.Prefix
+	trustedProxies config.IPSet
 	events         *eventHub
 	// stopping ends long-lived streams when the server shuts down; clients resume elsewhere with
 	// Last-Event-ID.
@@ -116,11 +114,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.temporal, s.box, s.intake, s.searcher, s.tools, s.mcpGuard = d.Temporal, d.Box, d.Intake, d.Searcher, d.Tools, d.MCPGuard
 	s.sso = s.newOIDC()
-	for _, p := range s.cfg.TrustedProxies {
-		if pp, err := parsePrefixOrAddr(p); err == nil {
-			s.trustedProxies = append(s.trustedProxies, pp)
-		}
-	}
+	s.trustedProxies = s.cfg.TrustedProxyIPs()
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.events = newEventHub(d.Config.DatabaseURL, s.log)
 	go s.events.run(s.stopping)
@@ -280,16 +274,4 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
-}
-
-func parsePrefixOrAddr(v string) (netip.Prefix, error) {
-	if strings.Contains(v, "/") {
-		p, err := netip.ParsePrefix(strings.TrimSpace(v))
-		return p.Masked(), err
-	}
-	a, err := netip.ParseAddr(strings.TrimSpace(v))
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }

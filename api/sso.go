@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 
@@ -126,17 +125,7 @@ func ssoReason(err error) string {
 // fromTrustedProxy reports whether the connection itself comes from a configured proxy (never
 // from what a header claims).
 func (s *Server) fromTrustedProxy(c *gin.Context) bool {
-	addr, err := netip.ParseAddr(c.RemoteIP())
-	if err != nil {
-		return false
-	}
-	addr = addr.Unmap()
-	for _, p := range s.trustedProxies {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return s.trustedProxies.Contains(c.RemoteIP())
 }
 
 // identifyProxyHeaders authenticates a request an authenticating proxy (Authentik's outpost)

@@ -264,9 +264,11 @@ func (c Config) validate() error {
 			bad("CORS_ALLOWED_ORIGINS", "%q is not an origin like https://app.example.com", o)
 		}
 	}
-	for _, v := range c.IPAllowlist {
-		if _, err := parsePrefix(v); err != nil {
-			bad("IP_ALLOWLIST", "%q is not an IP or CIDR", v)
+	for name, list := range map[string][]string{"IP_ALLOWLIST": c.IPAllowlist, "TRUSTED_PROXIES": c.TrustedProxies} {
+		for _, v := range list {
+			if _, err := parsePrefix(v); err != nil {
+				bad(name, "%q is not an IP or CIDR", v)
+			}
 		}
 	}
 	if c.OIDCIssuer != "" && c.OIDCClientID == "" {
@@ -373,10 +375,34 @@ func MarkdownTable() string {
 	return b.String()
 }
 
-// IPAllowPrefixes parses IP_ALLOWLIST.
-func (c Config) IPAllowPrefixes() []netip.Prefix {
-	var out []netip.Prefix
-	for _, v := range c.IPAllowlist {
+// IPSet is a list of networks, each given as an IP or a CIDR.
+type IPSet []netip.Prefix
+
+// Contains reports whether ip (IPv4, IPv6 or IPv4-mapped IPv6) lies in one of the networks.
+func (s IPSet) Contains(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowedIPs parses IP_ALLOWLIST.
+func (c Config) AllowedIPs() IPSet { return parseIPSet(c.IPAllowlist) }
+
+// TrustedProxyIPs parses TRUSTED_PROXIES.
+func (c Config) TrustedProxyIPs() IPSet { return parseIPSet(c.TrustedProxies) }
+
+// parseIPSet skips what does not parse: Validate has reported it.
+func parseIPSet(vs []string) IPSet {
+	var out IPSet
+	for _, v := range vs {
 		if p, err := parsePrefix(v); err == nil {
 			out = append(out, p)
 		}

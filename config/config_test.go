@@ -53,6 +53,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"bad fernet key", "FERNET_KEYS", "not-a-key"},
 		{"bad mcp server", "MCP_SERVERS", "datetime"},
 		{"zero steps", "TURN_MAX_STEPS", "0"},
+		{"bad allowlist entry", "IP_ALLOWLIST", "10.0.0.0/8,intranet"},
+		{"bad proxy entry", "TRUSTED_PROXIES", "10.0.0.300"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,6 +72,24 @@ var update = flag.Bool("update", false, "rewrite the README's configuration tabl
 
 // TestREADMEConfigTable keeps the README's configuration table equal to the variables Config
 // reads. `make docs` (go test ./config -run TestREADMEConfigTable -update) regenerates it.
+func TestIPSets(t *testing.T) {
+	t.Parallel()
+	vars := base()
+	vars["IP_ALLOWLIST"] = " 10.1.0.0/16 , 192.168.1.7,2001:db8::/32"
+	vars["TRUSTED_PROXIES"] = "::ffff:127.0.0.1"
+	c, err := FromMap(vars)
+	require.NoError(t, err)
+	allowed := c.AllowedIPs()
+	for ip, want := range map[string]bool{
+		"10.1.200.3": true, "10.2.0.1": false, "192.168.1.7": true, "192.168.1.8": false,
+		"::ffff:10.1.0.1": true, "2001:db8::1": true, "2001:db9::1": false, "": false, "garbage": false,
+	} {
+		require.Equal(t, want, allowed.Contains(ip), ip)
+	}
+	require.True(t, c.TrustedProxyIPs().Contains("127.0.0.1"), "an IPv4-mapped entry matches the IPv4 address")
+	require.False(t, c.TrustedProxyIPs().Contains("127.0.0.2"))
+}
+
 func TestREADMEConfigTable(t *testing.T) {
 	const begin, end = "<!-- env:begin (make docs regenerates this table) -->\n", "<!-- env:end -->"
 	readme, err := os.ReadFile("../README.md")
