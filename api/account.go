@@ -8,7 +8,6 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
@@ -143,57 +142,29 @@ func (s *Server) exportAccount(c *gin.Context) {
 func (s *Server) deleteAccount(c *gin.Context) {
 	ctx := c.Request.Context()
 	caller := callerOf(c)
-	turns, runs, err := s.store.ActiveWork(ctx, caller.UserID)
+	turns, err := s.store.ActiveTurns(ctx, caller.UserID)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	for i := range turns {
-		if err := s.cancelWorkflow(ctx, turns[i].WorkflowID, workflows.SignalCancel, workflows.CancelSignal{Reason: "account deleted"}); err != nil {
+		err := s.signalTurn(ctx, &turns[i], workflows.SignalCancel, workflows.CancelSignal{Reason: "account deleted"})
+		if err != nil && !errors.Is(err, errTurnFinished) {
 			s.fail(c, err)
 			return
 		}
 	}
-	for i := range runs {
-		if err := s.cancelWorkflow(ctx, runs[i].WorkflowID, workflows.SignalCancelRun, nil); err != nil {
-			s.fail(c, err)
-			return
-		}
-	}
-	docs, err := s.store.OwnedDocuments(ctx, caller.UserID)
+	docs, err := s.intake.DeleteOwner(ctx, caller.UserID, func(ctx context.Context) error {
+		return s.store.DeleteAccount(ctx, caller.UserID)
+	})
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if err := s.intake.Vectors.DeleteOwner(ctx, caller.UserID); err != nil {
-		s.fail(c, fmt.Errorf("remove vectors: %w", err))
-		return
-	}
-	if err := s.store.DeleteAccount(ctx, caller.UserID); err != nil {
-		s.fail(c, err)
-		return
-	}
-	for _, d := range docs {
-		for _, b := range []*uuid.UUID{d.BlobID, d.ExtractedBlobID} {
-			if b != nil {
-				if err := s.intake.Blobs.Delete(ctx, *b); err != nil {
-					s.log.ErrorContext(ctx, "deleting a document blob failed", "blob_id", *b, "error", err)
-				}
-			}
-		}
-	}
 	s.writeAudit(c, &models.AuditEntry{Action: "account.delete", ResourceType: "user", ResourceID: caller.UserID.String(),
-		Details: map[string]any{"username": caller.Username, "documents": len(docs)}, Outcome: "success"})
+		Details: map[string]any{"username": caller.Username, "documents": docs}, Outcome: "success"})
 	s.clearAuthCookies(c)
 	c.Status(http.StatusNoContent)
-}
-
-// cancelWorkflow signals a workflow to stop; one that already ended is fine.
-func (s *Server) cancelWorkflow(ctx context.Context, workflowID, signal string, arg any) error {
-	if err := workflows.Signal(ctx, s.temporal, workflowID, signal, arg); !errors.Is(err, workflows.ErrEnded) {
-		return err
-	}
-	return nil
 }
 
 // auditPageAll is the whole audit log of a caller (for the export).

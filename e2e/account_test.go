@@ -104,10 +104,27 @@ func TestAccountExportAndDeletion(t *testing.T) {
 	require.NotContains(t, string(exp.body), "Stayer's shared", "only what the user owns")
 	require.False(t, bytes.Contains(exp.body, []byte("secret_hash")))
 
+	db := openDB(t, p)
+	var blobs []any
+	rows, err := db.Query(`SELECT unnest(ARRAY[blob_id, extracted_blob_id]) FROM documents WHERE id = $1`, doc)
+	require.NoError(t, err)
+	for rows.Next() {
+		var b *string
+		require.NoError(t, rows.Scan(&b))
+		if b != nil {
+			blobs = append(blobs, *b)
+		}
+	}
+	require.NoError(t, rows.Close())
+	require.NotEmpty(t, blobs, "the document's bytes are stored")
+
 	require.Equal(t, http.StatusNoContent, leaver.do("DELETE", "/v1/account", nil).status)
 	require.Equal(t, http.StatusUnauthorized, leaver.do("GET", "/v1/auth/me", nil).status)
-	db := openDB(t, p)
 	var n int
+	for _, b := range blobs {
+		require.NoError(t, db.QueryRow(`SELECT count(*) FROM document_blobs WHERE id = $1`, b).Scan(&n))
+		require.Zero(t, n, "the document's bytes are deleted")
+	}
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM chat_sessions WHERE id = $1`, sid).Scan(&n))
 	require.Zero(t, n)
 	require.Zero(t, countVectors(t, p, doc))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -36,8 +37,9 @@ type Service struct {
 	Guard      *ssrf.Guard
 	Vectors    vectors.Store
 	EmbedModel string
-	MaxUpload  int64  // bytes; larger uploads are refused (413) without reading the rest
-	TempDir    string // where uploads are spooled while they are checked
+	MaxUpload  int64        // bytes; larger uploads are refused (413) without reading the rest
+	TempDir    string       // where uploads are spooled while they are checked
+	Log        *slog.Logger // nil: slog.Default()
 }
 
 // Meta is what a client may say about a document besides its content.
@@ -281,15 +283,8 @@ func (s *Service) Delete(ctx context.Context, c models.Caller, id uuid.UUID) (*m
 	if err != nil {
 		return nil, err
 	}
-	for i := range runs {
-		// Cancel and wait for the run to wind down, so that no activity writes vectors after
-		// they are removed below.
-		if err := s.signalCancel(ctx, &runs[i]); err != nil {
-			return nil, err
-		}
-		waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_ = s.Temporal.GetWorkflow(waitCtx, runs[i].WorkflowID, "").Get(waitCtx, nil)
-		cancel()
+	if err := s.stopRuns(ctx, runs); err != nil {
+		return nil, err
 	}
 	if err := activities.RemoveVectors(ctx, s.Store, s.Vectors, s.EmbedModel, d.ID); err != nil {
 		return nil, fmt.Errorf("remove vectors: %w", err)
@@ -297,12 +292,71 @@ func (s *Service) Delete(ctx context.Context, c models.Caller, id uuid.UUID) (*m
 	if err := s.Store.DeleteDocument(ctx, d.ID); err != nil {
 		return nil, err
 	}
+	if err := s.deleteBlobs(ctx, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// DeleteOwner removes what intake keeps for an account being deleted: the owner's runs are
+// stopped, their vectors removed, deleteRows deletes the rows (the documents with the account),
+// then the document bytes go. It returns how many documents the owner had. Bytes that cannot be
+// removed once the rows are gone are logged, not returned: the account is deleted either way.
+func (s *Service) DeleteOwner(ctx context.Context, ownerID uuid.UUID, deleteRows func(context.Context) error) (int, error) {
+	runs, err := s.Store.OwnerActiveRuns(ctx, ownerID)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.stopRuns(ctx, runs); err != nil {
+		return 0, err
+	}
+	docs, err := s.Store.OwnedDocuments(ctx, ownerID)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.Vectors.DeleteOwner(ctx, ownerID); err != nil {
+		return 0, fmt.Errorf("remove vectors: %w", err)
+	}
+	if err := deleteRows(ctx); err != nil {
+		return 0, err
+	}
+	for i := range docs {
+		if err := s.deleteBlobs(ctx, &docs[i]); err != nil {
+			s.log().ErrorContext(ctx, "deleting a document's bytes failed", "document_id", docs[i].ID, "error", err)
+		}
+	}
+	return len(docs), nil
+}
+
+// stopRuns cancels runs and waits (up to 30 s each) for them to wind down, so that no activity
+// writes vectors after they are removed.
+func (s *Service) stopRuns(ctx context.Context, runs []models.IngestionRun) error {
+	for i := range runs {
+		if err := s.signalCancel(ctx, &runs[i]); err != nil {
+			return err
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_ = s.Temporal.GetWorkflow(waitCtx, runs[i].WorkflowID, "").Get(waitCtx, nil)
+		cancel()
+	}
+	return nil
+}
+
+// deleteBlobs removes a deleted document's stored bytes (the original and the extracted text).
+func (s *Service) deleteBlobs(ctx context.Context, d *models.Document) error {
 	for _, b := range []*uuid.UUID{d.BlobID, d.ExtractedBlobID} {
 		if b != nil {
 			if err := s.Blobs.Delete(ctx, *b); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return d, nil
+	return nil
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
 }

@@ -43,13 +43,11 @@ func (s *Store) UserAPIKeys(ctx context.Context, userID uuid.UUID) ([]models.API
 	return out, translate(err)
 }
 
-// ActiveWork lists the workflows still running for a user: turns and ingestion runs.
-func (s *Store) ActiveWork(ctx context.Context, userID uuid.UUID) (turns []models.Turn, runs []models.IngestionRun, err error) {
-	if err = s.q(ctx).Where("user_id = ? AND status IN ?", userID, []string{models.TurnRunning, models.TurnWaitingApproval}).Find(&turns).Error; err != nil {
-		return nil, nil, translate(err)
-	}
-	err = s.q(ctx).Where("owner_id = ? AND status IN ?", userID, []string{models.RunQueued, models.RunRunning}).Find(&runs).Error
-	return turns, runs, translate(err)
+// ActiveTurns lists a user's turns whose workflows still run.
+func (s *Store) ActiveTurns(ctx context.Context, userID uuid.UUID) ([]models.Turn, error) {
+	var out []models.Turn
+	err := s.q(ctx).Where("user_id = ? AND status IN ?", userID, []string{models.TurnRunning, models.TurnWaitingApproval}).Find(&out).Error
+	return out, translate(err)
 }
 
 // DeleteAccount deletes a user and everything they own (sessions, messages, turns, documents,

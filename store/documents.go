@@ -138,8 +138,18 @@ func (s *Store) RunByID(ctx context.Context, id uuid.UUID) (*models.IngestionRun
 
 // ActiveRuns returns the unfinished runs of a document.
 func (s *Store) ActiveRuns(ctx context.Context, documentID uuid.UUID) ([]models.IngestionRun, error) {
+	return s.activeRuns(ctx, "document_id", documentID)
+}
+
+// OwnerActiveRuns lists the unfinished ingestion runs of an owner's documents.
+func (s *Store) OwnerActiveRuns(ctx context.Context, ownerID uuid.UUID) ([]models.IngestionRun, error) {
+	return s.activeRuns(ctx, "owner_id", ownerID)
+}
+
+// activeRuns lists unfinished runs by column (a constant of this package, never input).
+func (s *Store) activeRuns(ctx context.Context, column string, id uuid.UUID) ([]models.IngestionRun, error) {
 	var out []models.IngestionRun
-	err := s.q(ctx).Where("document_id = ? AND status IN ?", documentID, []string{models.RunQueued, models.RunRunning}).Find(&out).Error
+	err := s.q(ctx).Where(column+" = ? AND status IN ?", id, []string{models.RunQueued, models.RunRunning}).Find(&out).Error
 	return out, translate(err)
 }
 

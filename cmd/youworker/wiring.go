@@ -230,7 +230,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, waitTempor
 	a.closers = append(a.closers, a.remote.Close)
 	a.intake = &intake.Service{Store: a.store, Blobs: a.blobs, Temporal: a.temporal, TaskQueue: cfg.TaskQueue,
 		Limits: ingestLimits(cfg), Guard: a.guard, Vectors: a.vectors, EmbedModel: cfg.EmbedModel,
-		MaxUpload: cfg.MaxUploadBytes, TempDir: tempDir(cfg)}
+		MaxUpload: cfg.MaxUploadBytes, TempDir: tempDir(cfg), Log: log.With("component", "intake")}
 	a.searcher = &knowledge.Searcher{Store: a.store, Vectors: a.vectors, Ollama: a.ollama, EmbedModel: cfg.EmbedModel}
 	return a, nil
 }
