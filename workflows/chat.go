@@ -145,7 +145,7 @@ func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
 			res.ErrorCode = CodeInternal
 		}
 	}
-	msg := errorMessage(err)
+	_, msg := turnFailure.describe(err)
 	if res.Status == "" {
 		res.Status = models.TurnCompleted
 	}
@@ -208,7 +208,7 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 				res.MessageID = partialMessage(t.in.TurnID, step)
 				return res, temporal.NewCanceledError()
 			}
-			res.ErrorCode = llmErrorCode(err)
+			res.ErrorCode, _ = turnFailure.describe(err)
 			return res, err
 		}
 		t.endStep(ctx, "succeeded")
@@ -379,37 +379,14 @@ func partialMessage(turnID uuid.UUID, step int) uuid.UUID {
 	return store.MessageID(turnID, models.RoleAssistant, step, "")
 }
 
-func llmErrorCode(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() != "" {
-		return appErr.Type()
-	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
-		return CodeLLMUnavailable
-	}
-	return CodeInternal
-}
-
-func errorMessage(err error) string {
-	if err == nil {
-		return ""
-	}
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		switch appErr.Type() {
-		case CodeStepLimit:
-			return "the model kept calling tools beyond the step limit"
-		case activities.ErrTypeLLMUnavailable:
-			return "the language model is unavailable; your message is kept, please retry later"
-		}
-		return appErr.Message()
-	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
-		return "the language model did not answer in time"
-	}
-	return "the turn failed"
+// turnFailure names a failed turn's error for its user.
+var turnFailure = failure{
+	timeoutCode: CodeLLMUnavailable, timeoutMessage: "the language model did not answer in time",
+	otherCode: CodeInternal, otherMessage: "the turn failed",
+	messages: map[string]string{
+		CodeStepLimit:                    "the model kept calling tools beyond the step limit",
+		activities.ErrTypeLLMUnavailable: "the language model is unavailable; your message is kept, please retry later",
+	},
 }
 
 func rootMessage(err error) string {

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,7 +69,8 @@ func IngestDocument(ctx workflow.Context, in IngestInput) (IngestResult, error) 
 	case cancelled || ctx.Err() != nil || (err != nil && temporal.IsCanceledError(err)):
 		out.Status = models.RunCancelled
 	case err != nil:
-		out.Status, out.ErrorCode, out.Message = models.RunFailed, ingestErrorCode(err), ingestMessage(err)
+		out.Status = models.RunFailed
+		out.ErrorCode, out.Message = ingestFailure.describe(err)
 	}
 	p.Status = out.Status
 	var a *activities.Ingest
@@ -144,26 +144,8 @@ func runIngest(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p 
 	return res, nil, nil
 }
 
-func ingestErrorCode(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() != "" {
-		return appErr.Type()
-	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
-		return "STAGE_TIMEOUT"
-	}
-	return "INGESTION_FAILED"
-}
-
-func ingestMessage(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Message()
-	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
-		return "a stage did not finish in time"
-	}
-	return "the ingestion failed"
+// ingestFailure names a failed run's error for its owner.
+var ingestFailure = failure{
+	timeoutCode: "STAGE_TIMEOUT", timeoutMessage: "a stage did not finish in time",
+	otherCode: "INGESTION_FAILED", otherMessage: "the ingestion failed",
 }
