@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,11 +63,7 @@ func (s *Store) APIKeyForAuth(ctx context.Context, id uuid.UUID) (*models.APIKey
 
 // TouchAPIKey records use of a key, at most once a minute per key to keep requests read-only.
 func (s *Store) TouchAPIKey(ctx context.Context, id uuid.UUID, now time.Time) error {
-	err := s.q(ctx).Model(&models.APIKey{}).
+	return translate(s.q(ctx).Model(&models.APIKey{}).
 		Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, now.Add(-time.Minute)).
-		Update("last_used_at", now).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil
-	}
-	return translate(err)
+		Update("last_used_at", now).Error)
 }

@@ -90,9 +90,8 @@ func ollamaClient(cfg config.Config) (*ollama.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OLLAMA_HOST: %w", err)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = 0
-	return ollama.NewClient(u, &http.Client{Transport: tr}), nil
+	// No client timeout: a generation streams for as long as the activity's context allows.
+	return ollama.NewClient(u, http.DefaultClient), nil
 }
 
 // toolCatalog builds the MCP catalog of the built-in servers.
