@@ -2,7 +2,6 @@ package datetime_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/youworker/youworker/mcpservers/datetime"
+	"github.com/youworker/youworker/mcpservers/mcptest"
 )
 
 // fixedNow is a Tuesday evening in November: CET in Berlin, a day later in Tokyo.
@@ -30,50 +30,7 @@ func connect(t *testing.T, now time.Time) *client.Client {
 	t.Helper()
 	srv := httptest.NewServer(datetime.Handler(datetime.Options{Now: func() time.Time { return now }, Logger: quiet}))
 	t.Cleanup(srv.Close)
-	return dial(t, srv.URL+datetime.EndpointPath)
-}
-
-func dial(t *testing.T, url string) *client.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	c, err := client.NewStreamableHttpClient(url)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, c.Start(ctx))
-	var init mcp.InitializeRequest
-	init.Params.ClientInfo = mcp.Implementation{Name: "datetime-test", Version: "1"}
-	res, err := c.Initialize(ctx, init)
-	require.NoError(t, err)
-	require.Equal(t, "datetime", res.ServerInfo.Name)
-	return c
-}
-
-type callResult struct {
-	text       string
-	isError    bool
-	structured map[string]any
-}
-
-func call(t *testing.T, c *client.Client, tool string, args map[string]any) callResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	var req mcp.CallToolRequest
-	req.Params.Name = tool
-	req.Params.Arguments = args
-	res, err := c.CallTool(ctx, req)
-	require.NoError(t, err, "bad input must be a tool error result, not a protocol error")
-	require.Len(t, res.Content, 1)
-	text, ok := res.Content[0].(mcp.TextContent)
-	require.True(t, ok, "content is %T", res.Content[0])
-	out := callResult{text: text.Text, isError: res.IsError}
-	if res.StructuredContent != nil {
-		raw, err := json.Marshal(res.StructuredContent)
-		require.NoError(t, err)
-		require.NoError(t, json.Unmarshal(raw, &out.structured))
-	}
-	return out
+	return mcptest.Dial(t, srv.URL+datetime.EndpointPath, "datetime")
 }
 
 func TestListTools(t *testing.T) {
@@ -137,11 +94,11 @@ func TestTimeNow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res := call(t, c, "time_now", tt.args)
-			require.False(t, res.isError, res.text)
-			require.Equal(t, tt.want, res.text)
-			require.Equal(t, tt.timezone, res.structured["timezone"])
-			require.EqualValues(t, fixedNow.Unix(), res.structured["unix"])
+			res := mcptest.Call(t, c, "time_now", tt.args)
+			require.False(t, res.IsError, res.Text)
+			require.Equal(t, tt.want, res.Text)
+			require.Equal(t, tt.timezone, res.Structured["timezone"])
+			require.EqualValues(t, fixedNow.Unix(), res.Structured["unix"])
 		})
 	}
 }
@@ -149,8 +106,8 @@ func TestTimeNow(t *testing.T) {
 func TestTimeNowSummerTime(t *testing.T) {
 	t.Parallel()
 	c := connect(t, time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC))
-	res := call(t, c, "time_now", map[string]any{"timezone": "Europe/Berlin"})
-	require.Equal(t, "2026-07-01T14:00:00+02:00 (Wednesday, CEST)", res.text)
+	res := mcptest.Call(t, c, "time_now", map[string]any{"timezone": "Europe/Berlin"})
+	require.Equal(t, "2026-07-01T14:00:00+02:00 (Wednesday, CEST)", res.Text)
 }
 
 func TestTimeFormat(t *testing.T) {
@@ -175,10 +132,10 @@ func TestTimeFormat(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res := call(t, c, "time_format", tt.args)
-			require.False(t, res.isError, res.text)
-			require.Equal(t, tt.want, res.text)
-			require.Equal(t, tt.want, res.structured["formatted"])
+			res := mcptest.Call(t, c, "time_format", tt.args)
+			require.False(t, res.IsError, res.Text)
+			require.Equal(t, tt.want, res.Text)
+			require.Equal(t, tt.want, res.Structured["formatted"])
 		})
 	}
 }
@@ -210,10 +167,10 @@ func TestTimeAddDelta(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res := call(t, c, "time_add_delta", tt.args)
-			require.False(t, res.isError, res.text)
-			require.Equal(t, tt.want, res.text)
-			require.Equal(t, strings.Fields(tt.want)[0], res.structured["time"])
+			res := mcptest.Call(t, c, "time_add_delta", tt.args)
+			require.False(t, res.IsError, res.Text)
+			require.Equal(t, tt.want, res.Text)
+			require.Equal(t, strings.Fields(tt.want)[0], res.Structured["time"])
 		})
 	}
 }
@@ -261,11 +218,11 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res := call(t, c, tt.tool, tt.args)
-			require.True(t, res.isError, "got a result: %s", res.text)
-			require.Contains(t, res.text, `"`+tt.naming+`"`)
-			require.Contains(t, res.text, tt.mention)
-			require.Less(t, len(res.text), 600, "messages stay short: the model reads them")
+			res := mcptest.Call(t, c, tt.tool, tt.args)
+			require.True(t, res.IsError, "got a result: %s", res.Text)
+			require.Contains(t, res.Text, `"`+tt.naming+`"`)
+			require.Contains(t, res.Text, tt.mention)
+			require.Less(t, len(res.Text), 600, "messages stay short: the model reads them")
 		})
 	}
 }
@@ -279,7 +236,7 @@ func TestOversizedRequestIsRefused(t *testing.T) {
 	_, err := c.CallTool(t.Context(), req)
 	require.ErrorIs(t, err, mcp.ErrParseError, "a body over 64 KiB is not read")
 	require.ErrorContains(t, err, "request body too large")
-	require.Equal(t, "2026-11-24T21:15:00Z (Tuesday, UTC)", call(t, c, "time_now", nil).text, "the server keeps serving")
+	require.Equal(t, "2026-11-24T21:15:00Z (Tuesday, UTC)", mcptest.Call(t, c, "time_now", nil).Text, "the server keeps serving")
 }
 
 func TestHandlerServesOnlyTheEndpoint(t *testing.T) {
@@ -335,8 +292,8 @@ func TestListenAndServe(t *testing.T) {
 		_ = conn.Close()
 		return true
 	}, 5*time.Second, 10*time.Millisecond)
-	c = dial(t, "http://"+addr+datetime.EndpointPath)
-	require.Equal(t, "2026-11-24T21:15:00Z (Tuesday, UTC)", call(t, c, "time_now", nil).text)
+	c = mcptest.Dial(t, "http://"+addr+datetime.EndpointPath, "datetime")
+	require.Equal(t, "2026-11-24T21:15:00Z (Tuesday, UTC)", mcptest.Call(t, c, "time_now", nil).Text)
 
 	cancel()
 	select {

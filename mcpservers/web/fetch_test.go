@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/youworker/youworker/extract/fixtures"
+	"github.com/youworker/youworker/mcpservers/mcptest"
 	"github.com/youworker/youworker/mcpservers/web"
 	"github.com/youworker/youworker/ssrf"
 )
@@ -186,27 +187,27 @@ func TestFetchURL(t *testing.T) {
 			if tt.maxChars > 0 {
 				args["max_chars"] = tt.maxChars
 			}
-			res := call(t, c, tt.tool, args)
-			require.False(t, res.isError, res.text)
-			require.True(t, strings.HasPrefix(res.text, tt.head), "text starts:\n%s", res.text[:min(len(res.text), 400)])
+			res := mcptest.Call(t, c, tt.tool, args)
+			require.False(t, res.IsError, res.Text)
+			require.True(t, strings.HasPrefix(res.Text, tt.head), "text starts:\n%s", res.Text[:min(len(res.Text), 400)])
 			for _, s := range tt.contains {
-				require.Contains(t, res.text, s)
+				require.Contains(t, res.Text, s)
 			}
 			for _, s := range tt.excludes {
-				require.NotContains(t, res.text, s)
+				require.NotContains(t, res.Text, s)
 			}
-			require.Equal(t, tt.contentType, res.structured["content_type"])
-			require.Equal(t, tt.truncated, res.structured["truncated"])
+			require.Equal(t, tt.contentType, res.Structured["content_type"])
+			require.Equal(t, tt.truncated, res.Structured["truncated"])
 			if tt.truncated {
 				limit := 4000
 				if tt.maxChars > 0 {
 					limit = tt.maxChars
 				}
-				content := strings.SplitN(res.text, "\n\n", 2)[1]
+				content := strings.SplitN(res.Text, "\n\n", 2)[1]
 				content = content[:strings.Index(content, "\n\n[truncated")]
 				require.LessOrEqual(t, len([]rune(content)), limit)
 				require.Greater(t, len([]rune(content)), limit-20, "the cut keeps what fits")
-				require.Greater(t, res.structured["chars"], float64(limit))
+				require.Greater(t, res.Structured["chars"], float64(limit))
 			}
 		})
 	}
@@ -239,10 +240,10 @@ func TestFetchFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res := call(t, c, tt.tool, tt.args)
-			require.True(t, res.isError, "got a result: %s", res.text)
-			require.Contains(t, res.text, tt.want)
-			require.Less(t, len(res.text), 400, "messages stay short: the model reads them")
+			res := mcptest.Call(t, c, tt.tool, tt.args)
+			require.True(t, res.IsError, "got a result: %s", res.Text)
+			require.Contains(t, res.Text, tt.want)
+			require.Less(t, len(res.Text), 400, "messages stay short: the model reads them")
 		})
 	}
 }
@@ -251,9 +252,9 @@ func TestFetchTimeout(t *testing.T) {
 	t.Parallel()
 	base, c := site(t, ssrf.Options{Timeout: 300 * time.Millisecond}, "http://127.0.0.1:1/")
 	start := time.Now()
-	res := call(t, c, "fetch_url", map[string]any{"url": base + "/slow"})
-	require.True(t, res.isError, res.text)
-	require.Equal(t, "the request timed out", res.text)
+	res := mcptest.Call(t, c, "fetch_url", map[string]any{"url": base + "/slow"})
+	require.True(t, res.IsError, res.Text)
+	require.Equal(t, "the request timed out", res.Text)
 	require.Less(t, time.Since(start), 3*time.Second)
 }
 
@@ -292,11 +293,11 @@ func TestFetchRefusesInternalAddresses(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
-				res := call(t, c, tt.tool, map[string]any{"url": tt.url})
-				require.True(t, res.isError, "got a result: %s", res.text)
-				require.True(t, strings.HasPrefix(res.text, tt.want), res.text)
+				res := mcptest.Call(t, c, tt.tool, map[string]any{"url": tt.url})
+				require.True(t, res.IsError, "got a result: %s", res.Text)
+				require.True(t, strings.HasPrefix(res.Text, tt.want), res.Text)
 				for _, leak := range []string{"internal secret", "127.0.0.1", "::1", "169.254", "2130706433", "passwd"} {
-					require.NotContains(t, res.text, leak, "the message names no address")
+					require.NotContains(t, res.Text, leak, "the message names no address")
 				}
 			})
 		}

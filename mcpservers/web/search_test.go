@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/youworker/youworker/mcpservers/mcptest"
 	"github.com/youworker/youworker/mcpservers/web"
 	"github.com/youworker/youworker/ssrf"
 )
@@ -77,8 +78,8 @@ func TestSearch(t *testing.T) {
 	// The endpoint is on loopback: it is trusted configuration and does not go through the guard.
 	c := connect(t, web.Deps{SearchURL: srv.URL + "/search?language=en", Guard: newGuard(t, ssrf.Options{})})
 
-	res := call(t, c, "search", map[string]any{"query": "harbour news", "max_results": 3})
-	require.False(t, res.isError, res.text)
+	res := mcptest.Call(t, c, "search", map[string]any{"query": "harbour news", "max_results": 3})
+	require.False(t, res.IsError, res.Text)
 	require.Equal(t, `Web results for "harbour news":
 
 1. Harbour news
@@ -90,12 +91,12 @@ func TestSearch(t *testing.T) {
 
 3. Result 3
    https://r3.example/
-   Snippet 3.`, res.text)
+   Snippet 3.`, res.Text)
 	q := backend.lastQuery()
 	require.Equal(t, []string{"harbour news"}, q["q"])
 	require.Equal(t, []string{"json"}, q["format"])
 	require.Equal(t, []string{"en"}, q["language"], "the configured URL's own parameters are kept")
-	results, ok := res.structured["results"].([]any)
+	results, ok := res.Structured["results"].([]any)
 	require.True(t, ok)
 	require.Len(t, results, 3)
 	require.Equal(t, map[string]any{"title": "Harbour news", "url": "https://news.example/harbour", "snippet": "The quiet harbour at dawn."}, results[0])
@@ -112,12 +113,12 @@ func TestSearch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res := call(t, c, "search", tt.args)
-			require.False(t, res.isError, res.text)
-			require.Len(t, res.structured["results"], tt.count)
-			require.Contains(t, res.text, fmt.Sprintf("\n%d. ", tt.count))
-			require.NotContains(t, res.text, fmt.Sprintf("\n%d. ", tt.count+1))
-			require.NotContains(t, res.text, "No URL", "results without a URL are skipped")
+			res := mcptest.Call(t, c, "search", tt.args)
+			require.False(t, res.IsError, res.Text)
+			require.Len(t, res.Structured["results"], tt.count)
+			require.Contains(t, res.Text, fmt.Sprintf("\n%d. ", tt.count))
+			require.NotContains(t, res.Text, fmt.Sprintf("\n%d. ", tt.count+1))
+			require.NotContains(t, res.Text, "No URL", "results without a URL are skipped")
 		})
 	}
 }
@@ -156,9 +157,9 @@ func TestSearchFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := connect(t, web.Deps{SearchURL: tt.searchURL, Guard: newGuard(t, ssrf.Options{})})
-			res := call(t, c, "search", tt.args)
-			require.True(t, res.isError, "got a result: %s", res.text)
-			require.Equal(t, tt.want, res.text)
+			res := mcptest.Call(t, c, "search", tt.args)
+			require.True(t, res.IsError, "got a result: %s", res.Text)
+			require.Equal(t, tt.want, res.Text)
 		})
 	}
 }
@@ -168,7 +169,7 @@ func TestSearchNoResults(t *testing.T) {
 	srv := httptest.NewServer(&searx{})
 	t.Cleanup(srv.Close)
 	c := connect(t, web.Deps{SearchURL: srv.URL + "/search", Guard: newGuard(t, ssrf.Options{})})
-	res := call(t, c, "search", map[string]any{"query": "nothing"})
-	require.False(t, res.isError, res.text)
-	require.Equal(t, `No web results for "nothing".`, res.text)
+	res := mcptest.Call(t, c, "search", map[string]any{"query": "nothing"})
+	require.False(t, res.IsError, res.Text)
+	require.Equal(t, `No web results for "nothing".`, res.Text)
 }

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/youworker/youworker/extract"
 	"github.com/youworker/youworker/mcpservers"
+	"github.com/youworker/youworker/mcpservers/mcptest"
 	"github.com/youworker/youworker/mcpservers/web"
 	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/toolbox"
@@ -81,46 +81,8 @@ func connect(t *testing.T, d web.Deps) *client.Client {
 
 	token, err := toolbox.SignIdentity(secret, toolbox.Identity{UserID: uuid.New()}, time.Hour)
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	c, err := client.NewStreamableHttpClient(srv.URL+mcpservers.EndpointPath,
+	return mcptest.Dial(t, srv.URL+mcpservers.EndpointPath, web.Name,
 		transport.WithHTTPHeaders(map[string]string{toolbox.IdentityHeader: token}))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, c.Start(ctx))
-	var init mcp.InitializeRequest
-	init.Params.ClientInfo = mcp.Implementation{Name: "web-test", Version: "1"}
-	res, err := c.Initialize(ctx, init)
-	require.NoError(t, err)
-	require.Equal(t, web.Name, res.ServerInfo.Name)
-	return c
-}
-
-type callResult struct {
-	text       string
-	isError    bool
-	structured map[string]any
-}
-
-func call(t *testing.T, c *client.Client, tool string, args map[string]any) callResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var req mcp.CallToolRequest
-	req.Params.Name = tool
-	req.Params.Arguments = args
-	res, err := c.CallTool(ctx, req)
-	require.NoError(t, err, "failures must be tool error results, not protocol errors")
-	require.Len(t, res.Content, 1)
-	text, ok := res.Content[0].(mcp.TextContent)
-	require.True(t, ok, "content is %T", res.Content[0])
-	out := callResult{text: text.Text, isError: res.IsError}
-	if res.StructuredContent != nil {
-		raw, err := json.Marshal(res.StructuredContent)
-		require.NoError(t, err)
-		require.NoError(t, json.Unmarshal(raw, &out.structured))
-	}
-	return out
 }
 
 func TestListTools(t *testing.T) {
