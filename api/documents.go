@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/intake"
 	"github.com/youworker/youworker/knowledge"
 	"github.com/youworker/youworker/models"
@@ -361,7 +362,7 @@ func (s *Server) getRun(c *gin.Context) {
 }
 
 func runTerminal(typ string) bool {
-	return typ == "run.completed" || typ == "run.failed" || typ == "run.cancelled"
+	return typ == activities.EventRunCompleted || typ == activities.EventRunFailed || typ == activities.EventRunCancelled
 }
 
 func (s *Server) runEvents(c *gin.Context) {

@@ -2,6 +2,7 @@ package mcpservers
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -34,4 +35,21 @@ func StringArg(req mcp.CallToolRequest, name string, required bool, maxLen int) 
 		return "", fmt.Errorf("missing required argument %q", name)
 	}
 	return s, nil
+}
+
+// IntArg returns the integer argument name, def when it is absent or null; it must lie in
+// [lo, hi].
+func IntArg(req mcp.CallToolRequest, name string, def, lo, hi int) (int, error) {
+	v, ok := req.GetArguments()[name]
+	if !ok || v == nil {
+		return def, nil
+	}
+	f, ok := v.(float64)
+	if !ok || f != math.Trunc(f) {
+		return 0, ArgError(name, "must be an integer")
+	}
+	if f < float64(lo) || f > float64(hi) {
+		return 0, ArgError(name, "must be between %d and %d", lo, hi)
+	}
+	return int(f), nil
 }

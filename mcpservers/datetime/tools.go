@@ -191,7 +191,7 @@ func (t tools) timeAddDelta(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	}
 	result := d.addTo(start.In(loc))
 	if y := result.Year(); y < 1 || y > 9999 {
-		return toolError(argError("delta", "the result %d is outside the years 1 to 9999", y)), nil
+		return toolError(mcpservers.ArgError("delta", "the result %d is outside the years 1 to 9999", y)), nil
 	}
 	return mcp.NewToolResultStructured(newStamp(result), describe(result)), nil
 }
@@ -199,10 +199,6 @@ func (t tools) timeAddDelta(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 // toolError turns err into the tool error result the model reads.
 func toolError(err error) *mcp.CallToolResult {
 	return mcp.NewToolResultError(err.Error())
-}
-
-func argError(name, format string, args ...any) error {
-	return mcpservers.ArgError(name, format, args...)
 }
 
 func stringArg(req mcp.CallToolRequest, name string, required bool) (string, error) {
@@ -217,11 +213,11 @@ func locationArg(req mcp.CallToolRequest, name string, def *time.Location) (*tim
 	}
 	// "Local" would be the server's own zone, which means nothing to the user.
 	if strings.EqualFold(s, "local") {
-		return nil, argError(name, `unknown time zone %q; use an IANA name such as "Europe/Berlin" or "UTC"`, s)
+		return nil, mcpservers.ArgError(name, `unknown time zone %q; use an IANA name such as "Europe/Berlin" or "UTC"`, s)
 	}
 	loc, err := time.LoadLocation(s)
 	if err != nil {
-		return nil, argError(name, `unknown time zone %q; use an IANA name such as "Europe/Berlin" or "UTC"`, s)
+		return nil, mcpservers.ArgError(name, `unknown time zone %q; use an IANA name such as "Europe/Berlin" or "UTC"`, s)
 	}
 	return loc, nil
 }
@@ -234,7 +230,7 @@ func timeArg(req mcp.CallToolRequest, name string, required bool) (time.Time, bo
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, false, argError(name, `%q is not an RFC 3339 time such as "2026-11-24T21:15:00Z"`, s)
+		return time.Time{}, false, mcpservers.ArgError(name, `%q is not an RFC 3339 time such as "2026-11-24T21:15:00Z"`, s)
 	}
 	return t, true, nil
 }
@@ -256,7 +252,7 @@ func layoutArg(req mcp.CallToolRequest, name string) (string, error) {
 	a := time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)
 	b := time.Date(2012, 11, 24, 16, 17, 18, 190000000, time.FixedZone("XYZ", 3600))
 	if a.Format(s) == b.Format(s) {
-		return "", argError(name, `%q is neither one of rfc3339, rfc1123, date, time, datetime, kitchen nor a Go layout `+
+		return "", mcpservers.ArgError(name, `%q is neither one of rfc3339, rfc1123, date, time, datetime, kitchen nor a Go layout `+
 			`(write the reference time Mon Jan 2 15:04:05 MST 2006 in the wanted form, e.g. "02.01.2006 15:04")`, s)
 	}
 	return s, nil
@@ -269,7 +265,7 @@ func deltaArg(req mcp.CallToolRequest, name string) (delta, error) {
 	}
 	d, err := parseDelta(s)
 	if err != nil {
-		return delta{}, argError(name, "%v", err)
+		return delta{}, mcpservers.ArgError(name, "%v", err)
 	}
 	return d, nil
 }

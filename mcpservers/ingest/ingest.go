@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -39,8 +38,8 @@ func NewServer(d Deps) *server.MCPServer {
 	s.AddTool(mcp.NewTool("ingest_url",
 		mcp.WithDescription("Add a web page or file at a public http(s) URL to the user's documents so that it can be searched. "+
 			"Ingestion runs in the background; returns the ingestion run id."),
-		mcp.WithString("url", mcp.Required(), mcp.Description("the http(s) URL to ingest"), mcp.MaxLength(2048)),
-		mcp.WithString("title", mcp.Description("a title for the document")),
+		mcp.WithString("url", mcp.Required(), mcp.Description("the http(s) URL to ingest"), mcp.MaxLength(maxURLLen)),
+		mcp.WithString("title", mcp.Description("a title for the document"), mcp.MaxLength(maxTitleLen)),
 		mcp.WithString("group_id", mcp.Description("share the document with this group of the user")),
 	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return ingestURL(ctx, d, req)
@@ -48,22 +47,35 @@ func NewServer(d Deps) *server.MCPServer {
 	return s
 }
 
+// Bounds of ingest_url's arguments.
+const (
+	maxURLLen   = 2048
+	maxTitleLen = 500
+)
+
 func ingestURL(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	c, err := caller.From(ctx, d.Store)
+	raw, err := mcpservers.StringArg(req, "url", true, maxURLLen)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	raw, err := req.RequireString("url")
-	if err != nil {
-		return mcp.NewToolResultError("url is required"), nil
+	var meta intake.Meta
+	if meta.Title, err = mcpservers.StringArg(req, "title", false, maxTitleLen); err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
 	}
-	meta := intake.Meta{Title: strings.TrimSpace(req.GetString("title", ""))}
-	if g := req.GetString("group_id", ""); g != "" {
+	g, err := mcpservers.StringArg(req, "group_id", false, 64)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	if g != "" {
 		id, err := uuid.Parse(g)
 		if err != nil {
-			return mcp.NewToolResultError("group_id is not a group id"), nil
+			return mcp.NewToolResultError(mcpservers.ArgError("group_id", "%q is not a group id", g).Error()), nil
 		}
 		meta.GroupID = &id
+	}
+	c, err := caller.From(ctx, d.Store)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
 	}
 	doc, run, _, err := d.Intake.URL(ctx, c, raw, meta)
 	if err != nil {

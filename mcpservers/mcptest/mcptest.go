@@ -8,10 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/youworker/youworker/toolbox"
 )
 
 // Dial connects to the MCP endpoint url, initializes the session and requires the server to
@@ -30,6 +33,15 @@ func Dial(t testing.TB, url, serverName string, opts ...transport.StreamableHTTP
 	require.NoError(t, err)
 	require.Equal(t, serverName, res.ServerInfo.Name)
 	return c
+}
+
+// AsUser is the client option carrying the platform identity of a new user, signed with secret
+// as the worker signs it for every tool call of a turn.
+func AsUser(t testing.TB, secret []byte) transport.StreamableHTTPCOption {
+	t.Helper()
+	token, err := toolbox.SignIdentity(secret, toolbox.Identity{UserID: uuid.New()}, time.Hour)
+	require.NoError(t, err)
+	return transport.WithHTTPHeaders(map[string]string{toolbox.IdentityHeader: token})
 }
 
 // Result is what a tool call returned: its one text content, whether it is a tool error, and its

@@ -39,35 +39,41 @@ func NewServer(d Deps) *server.MCPServer {
 	s.AddTool(mcp.NewTool("knowledge_search",
 		mcp.WithDescription("Find the passages of the user's documents most relevant to a query. Returns ranked passages with "+
 			"the document title, page and section, for citing."),
-		mcp.WithString("query", mcp.Required(), mcp.Description("what to look for, in natural language"), mcp.MaxLength(2000)),
-		mcp.WithNumber("top_k", mcp.Description("how many passages (1-20, default 5)"), mcp.Min(1), mcp.Max(20)),
-		mcp.WithArray("document_ids", mcp.Description("only search these documents (ids)"), mcp.WithStringItems()),
+		mcp.WithString("query", mcp.Required(), mcp.Description("what to look for, in natural language"), mcp.MaxLength(maxQueryLen)),
+		mcp.WithNumber("top_k", mcp.Description(fmt.Sprintf("how many passages (1-%d, default %d)", maxTopK, defaultTopK)),
+			mcp.Min(1), mcp.Max(maxTopK)),
+		mcp.WithArray("document_ids", mcp.Description("only search these documents (ids)"), mcp.WithStringItems(),
+			mcp.MaxItems(maxDocumentIDs)),
 	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return search(ctx, d, req)
 	})
 	return s
 }
 
+// Bounds of knowledge_search's arguments.
+const (
+	maxQueryLen    = 2000
+	defaultTopK    = 5
+	maxTopK        = 20
+	maxDocumentIDs = 100
+)
+
 func search(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	c, err := caller.From(ctx, d.Store)
+	query, err := mcpservers.StringArg(req, "query", true, maxQueryLen)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	query, err := req.RequireString("query")
-	if err != nil || strings.TrimSpace(query) == "" {
-		return mcp.NewToolResultError("query is required"), nil
+	topK, err := mcpservers.IntArg(req, "top_k", defaultTopK, 1, maxTopK)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
 	}
-	topK := req.GetInt("top_k", 5)
-	if topK < 1 || topK > 20 {
-		return mcp.NewToolResultError("top_k must be between 1 and 20"), nil
+	docs, err := documentIDs(req)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
 	}
-	var docs []uuid.UUID
-	for _, raw := range req.GetStringSlice("document_ids", nil) {
-		id, err := uuid.Parse(raw)
-		if err != nil {
-			return mcp.NewToolResultError(fmt.Sprintf("document_ids: %q is not a document id", raw)), nil
-		}
-		docs = append(docs, id)
+	c, err := caller.From(ctx, d.Store)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
 	}
 	res, err := d.Searcher.Search(ctx, c, knowledge.Request{Query: query, TopK: topK, DocumentIDs: docs})
 	if err != nil {
@@ -89,6 +95,31 @@ func search(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallTool
 		fmt.Fprintf(&b, " (score %.2f, document %s)\n%s\n\n", r.Score, r.DocumentID, r.Text)
 	}
 	return mcp.NewToolResultStructured(map[string]any{"results": res}, strings.TrimSpace(b.String())), nil
+}
+
+// documentIDs reads the optional document_ids argument: a list of document ids.
+func documentIDs(req mcp.CallToolRequest) ([]uuid.UUID, error) {
+	v, ok := req.GetArguments()["document_ids"]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, mcpservers.ArgError("document_ids", "must be a list of document ids, got %T", v)
+	}
+	if len(list) > maxDocumentIDs {
+		return nil, mcpservers.ArgError("document_ids", "at most %d ids", maxDocumentIDs)
+	}
+	out := make([]uuid.UUID, 0, len(list))
+	for _, item := range list {
+		raw, _ := item.(string)
+		id, err := uuid.Parse(raw)
+		if err != nil {
+			return nil, mcpservers.ArgError("document_ids", "%v is not a document id", item)
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 // Handler serves the server at /mcp behind the identity check.

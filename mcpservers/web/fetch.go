@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/html/charset"
 
 	"github.com/youworker/youworker/extract"
+	"github.com/youworker/youworker/mcpservers"
 	"github.com/youworker/youworker/ssrf"
 )
 
@@ -84,11 +85,11 @@ func toolError(err error) *mcp.CallToolResult {
 }
 
 func (t tools) fetchURL(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	raw, err := stringArg(req, "url", true, maxURLLen)
+	raw, err := mcpservers.StringArg(req, "url", true, maxURLLen)
 	if err != nil {
 		return toolError(err), nil
 	}
-	maxChars, err := intArg(req, "max_chars", t.d.MaxResultChars, min(minMaxChars, t.d.MaxResultChars), t.d.MaxResultChars)
+	maxChars, err := mcpservers.IntArg(req, "max_chars", t.d.MaxResultChars, min(minMaxChars, t.d.MaxResultChars), t.d.MaxResultChars)
 	if err != nil {
 		return toolError(err), nil
 	}
@@ -100,7 +101,7 @@ func (t tools) fetchURL(ctx context.Context, req mcp.CallToolRequest) (*mcp.Call
 }
 
 func (t tools) extractArticle(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	raw, err := stringArg(req, "url", true, maxURLLen)
+	raw, err := mcpservers.StringArg(req, "url", true, maxURLLen)
 	if err != nil {
 		return toolError(err), nil
 	}
@@ -283,12 +284,12 @@ func (t tools) fetchError(ctx context.Context, raw string, err error) error {
 	var netErr net.Error
 	switch {
 	case errors.Is(err, ssrf.ErrBlocked):
-		return argError("url", "this address is not allowed: only public internet addresses can be fetched, "+
+		return mcpservers.ArgError("url", "this address is not allowed: only public internet addresses can be fetched, "+
 			"and the URL or one of its redirects points to a private, local or internal address")
 	case errors.Is(err, ssrf.ErrScheme):
-		return argError("url", "only http and https URLs can be fetched")
+		return mcpservers.ArgError("url", "only http and https URLs can be fetched")
 	case errors.Is(err, ssrf.ErrInvalidURL):
-		return argError("url", `not a valid absolute http(s) URL such as "https://example.com/page"`)
+		return mcpservers.ArgError("url", `not a valid absolute http(s) URL such as "https://example.com/page"`)
 	case errors.Is(err, ssrf.ErrTooLarge):
 		return errors.New("the response is too large to fetch")
 	case errors.Is(err, ssrf.ErrTooManyRedirects):

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/youworker/youworker/mcpservers"
 )
 
 // Bounds of the search tool.
@@ -51,11 +53,11 @@ func (t tools) search(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallTo
 	if t.d.SearchURL == "" {
 		return toolError(errSearchDisabled), nil
 	}
-	query, err := stringArg(req, "query", true, maxQueryLen)
+	query, err := mcpservers.StringArg(req, "query", true, maxQueryLen)
 	if err != nil {
 		return toolError(err), nil
 	}
-	n, err := intArg(req, "max_results", defaultMaxResults, 1, maxMaxResults)
+	n, err := mcpservers.IntArg(req, "max_results", defaultMaxResults, 1, maxMaxResults)
 	if err != nil {
 		return toolError(err), nil
 	}

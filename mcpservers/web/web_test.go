@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/require"
 
@@ -79,10 +78,7 @@ func connect(t *testing.T, d web.Deps) *client.Client {
 	srv := httptest.NewServer(web.Handler(d))
 	t.Cleanup(srv.Close)
 
-	token, err := toolbox.SignIdentity(secret, toolbox.Identity{UserID: uuid.New()}, time.Hour)
-	require.NoError(t, err)
-	return mcptest.Dial(t, srv.URL+mcpservers.EndpointPath, web.Name,
-		transport.WithHTTPHeaders(map[string]string{toolbox.IdentityHeader: token}))
+	return mcptest.Dial(t, srv.URL+mcpservers.EndpointPath, web.Name, mcptest.AsUser(t, secret))
 }
 
 func TestListTools(t *testing.T) {
