@@ -20,6 +20,17 @@ const EndpointPath = "/mcp"
 // MaxRequestBytes caps a request body; tool arguments are small.
 const MaxRequestBytes = 64 << 10
 
+// NewServer returns an mcp-go server with what every built-in server shares: a fixed tool list,
+// a panicking tool turned into an error result, the logger, and instructions ("" for none) for
+// the model.
+func NewServer(name, instructions string, log *slog.Logger) *server.MCPServer {
+	opts := []server.ServerOption{server.WithToolCapabilities(false), server.WithRecovery(), server.WithLogger(log)}
+	if instructions != "" {
+		opts = append(opts, server.WithInstructions(instructions))
+	}
+	return server.NewMCPServer(name, "1", opts...)
+}
+
 // Mount serves srv over stateless streamable HTTP at exactly EndpointPath; every other path is a
 // 404. (mcp-go's handler answers on any path: WithEndpointPath only applies to its own Start.)
 func Mount(srv *server.MCPServer, log *slog.Logger) http.Handler {

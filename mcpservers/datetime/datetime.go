@@ -51,13 +51,8 @@ func (o Options) withDefaults() Options {
 // protocol errors.
 func NewServer(opts Options) *server.MCPServer {
 	opts = opts.withDefaults()
-	s := server.NewMCPServer(Name, "1",
-		server.WithToolCapabilities(false),
-		server.WithRecovery(),
-		server.WithLogger(opts.Logger),
-		server.WithInstructions("Current time, time zone conversion, formatting and date arithmetic. "+
-			"Call time_now before answering anything that depends on today's date or the current time."),
-	)
+	s := mcpservers.NewServer(Name, "Current time, time zone conversion, formatting and date arithmetic. "+
+		"Call time_now before answering anything that depends on today's date or the current time.", opts.Logger)
 	t := tools{now: opts.Now}
 	s.AddTool(timeNowTool(), t.timeNow)
 	s.AddTool(timeFormatTool(), t.timeFormat)

@@ -34,7 +34,7 @@ type Deps struct {
 
 // NewServer returns the MCP server with the ingest_url tool.
 func NewServer(d Deps) *server.MCPServer {
-	s := server.NewMCPServer(Name, "1", server.WithToolCapabilities(false), server.WithRecovery(), server.WithLogger(d.Logger))
+	s := mcpservers.NewServer(Name, "", d.Logger)
 	s.AddTool(mcp.NewTool("ingest_url",
 		mcp.WithDescription("Add a web page or file at a public http(s) URL to the user's documents so that it can be searched. "+
 			"Ingestion runs in the background; returns the ingestion run id."),

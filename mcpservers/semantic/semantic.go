@@ -34,8 +34,7 @@ type Deps struct {
 
 // NewServer returns the MCP server with the knowledge_search tool.
 func NewServer(d Deps) *server.MCPServer {
-	s := server.NewMCPServer(Name, "1", server.WithToolCapabilities(false), server.WithRecovery(), server.WithLogger(d.Logger),
-		server.WithInstructions("Search the user's documents. Use knowledge_search before answering questions about their files, notes or pages."))
+	s := mcpservers.NewServer(Name, "Search the user's documents. Use knowledge_search before answering questions about their files, notes or pages.", d.Logger)
 	s.AddTool(mcp.NewTool("knowledge_search",
 		mcp.WithDescription("Find the passages of the user's documents most relevant to a query. Returns ranked passages with "+
 			"the document title, page and section, for citing."),

@@ -81,13 +81,8 @@ func (d Deps) withDefaults() Deps {
 // safe to show (never an internal address), not protocol errors.
 func NewServer(d Deps) *server.MCPServer {
 	d = d.withDefaults()
-	s := server.NewMCPServer(Name, "1",
-		server.WithToolCapabilities(false),
-		server.WithRecovery(),
-		server.WithLogger(d.Logger),
-		server.WithInstructions("Read the public web. Use search to find pages, then fetch_url to read a page or document "+
-			"(HTML, PDF, DOCX, text, JSON) or extract_article to read just a page's main article. Cite the URLs you used."),
-	)
+	s := mcpservers.NewServer(Name, "Read the public web. Use search to find pages, then fetch_url to read a page or document "+
+		"(HTML, PDF, DOCX, text, JSON) or extract_article to read just a page's main article. Cite the URLs you used.", d.Logger)
 	t := tools{d: d}
 	s.AddTool(fetchURLTool(d.MaxResultChars), t.fetchURL)
 	s.AddTool(extractArticleTool(), t.extractArticle)
