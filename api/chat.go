@@ -71,6 +71,17 @@ func validTools(tools []string) error {
 	return nil
 }
 
+// chatModel is the model a request asked for, CHAT_MODEL when it named none.
+func (s *Server) chatModel(requested string) (string, error) {
+	if requested == "" {
+		return s.cfg.ChatModel, nil
+	}
+	if !modelNamePattern.MatchString(requested) {
+		return "", models.Invalid("model", "model must be an Ollama model name like llama3.1:8b")
+	}
+	return requested, nil
+}
+
 func (s *Server) createSession(c *gin.Context) {
 	caller := callerOf(c)
 	var req createSessionRequest
@@ -78,12 +89,9 @@ func (s *Server) createSession(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	model := req.Model
-	if model == "" {
-		model = s.cfg.ChatModel
-	}
-	if !modelNamePattern.MatchString(model) {
-		s.fail(c, models.Invalid("model", "model must be an Ollama model name like llama3.1:8b"))
+	model, err := s.chatModel(req.Model)
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
 	tools := []string{"*"} // every tool the caller may use, unless the session says otherwise

@@ -48,12 +48,9 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, models.Invalid("messages", "the last message must be a non-empty user message"))
 		return
 	}
-	model := req.Model
-	if model == "" {
-		model = s.cfg.ChatModel
-	}
-	if !modelNamePattern.MatchString(model) {
-		s.fail(c, models.Invalid("model", "model must be an Ollama model name like llama3.1:8b"))
+	model, err := s.chatModel(req.Model)
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
 	var system []string
