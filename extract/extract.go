@@ -51,6 +51,20 @@ type Document struct {
 	Blocks []Block `json:"blocks"`
 }
 
+// withHeadingTitle gives a document without a title the text of its first level-1 heading.
+func withHeadingTitle(d Document) Document {
+	if d.Title != "" {
+		return d
+	}
+	for _, b := range d.Blocks {
+		if b.Kind == KindHeading && b.Level == 1 {
+			d.Title = b.Text
+			return d
+		}
+	}
+	return d
+}
+
 // Media types that Sniff returns and Extract accepts.
 const (
 	MediaPlain    = "text/plain"

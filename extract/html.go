@@ -59,16 +59,7 @@ func parseHTML(root *html.Node) Document {
 	w := htmlWalker{}
 	w.walk(root)
 	w.flush()
-	doc := Document{Title: collapseSpace(findTitle(root)), Blocks: w.out}
-	if doc.Title == "" {
-		for _, b := range doc.Blocks {
-			if b.Kind == KindHeading && b.Level == 1 {
-				doc.Title = b.Text
-				break
-			}
-		}
-	}
-	return doc
+	return withHeadingTitle(Document{Title: collapseSpace(findTitle(root)), Blocks: w.out})
 }
 
 // htmlFragmentText returns the readable text of an HTML fragment (raw HTML inside Markdown).

@@ -34,16 +34,7 @@ func parseMarkdown(s string) Document {
 	root := markdown.Parser().Parse(text.NewReader(src))
 	w := mdWalker{src: src}
 	w.blocks(root)
-	doc := Document{Title: title, Blocks: w.out}
-	if doc.Title == "" {
-		for _, b := range doc.Blocks {
-			if b.Kind == KindHeading && b.Level == 1 {
-				doc.Title = b.Text
-				break
-			}
-		}
-	}
-	return doc
+	return withHeadingTitle(Document{Title: title, Blocks: w.out})
 }
 
 // frontMatter strips a YAML front matter block ("---" lines around it, at the very start) and
