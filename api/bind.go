@@ -164,16 +164,26 @@ func unitOf(fe validator.FieldError) string {
 	return ""
 }
 
-// pageOf reads ?limit= (default 50, max 200) and ?cursor=.
-func pageOf(c *gin.Context) (store.Page, error) {
-	p := store.Page{Limit: 50}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 200 {
-			return p, models.Invalid("limit", "limit must be an integer between 1 and 200")
-		}
-		p.Limit = n
+// limitOf reads ?limit=: 1 to 200, 50 when absent.
+func limitOf(c *gin.Context) (int, error) {
+	v := c.Query("limit")
+	if v == "" {
+		return 50, nil
 	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 200 {
+		return 0, models.Invalid("limit", "limit must be an integer between 1 and 200")
+	}
+	return n, nil
+}
+
+// pageOf reads ?limit= (see limitOf) and ?cursor=.
+func pageOf(c *gin.Context) (store.Page, error) {
+	limit, err := limitOf(c)
+	if err != nil {
+		return store.Page{}, err
+	}
+	p := store.Page{Limit: limit}
 	if v := c.Query("cursor"); v != "" {
 		cur, err := store.DecodeCursor(v)
 		if err != nil {

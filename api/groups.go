@@ -248,14 +248,11 @@ type auditJSON struct {
 }
 
 func auditPage(c *gin.Context) (store.AuditPage, error) {
-	p := store.AuditPage{Limit: 50}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 200 {
-			return p, models.Invalid("limit", "limit must be an integer between 1 and 200")
-		}
-		p.Limit = n
+	limit, err := limitOf(c)
+	if err != nil {
+		return store.AuditPage{}, err
 	}
+	p := store.AuditPage{Limit: limit}
 	if v := c.Query("cursor"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
