@@ -42,22 +42,38 @@ type eventLog struct {
 }
 
 func (l eventLog) emit(ctx context.Context, id uuid.UUID, events ...event) error {
-	rows := make([]models.Event, 0, len(events))
-	for _, e := range events {
-		b, err := json.Marshal(e.data)
-		if err != nil {
-			return fmt.Errorf("encode %s event: %w", e.typ, err)
-		}
-		sealed, err := l.box.Encrypt(b)
-		if err != nil {
-			return err
-		}
-		rows = append(rows, models.Event{Key: e.key, Type: e.typ, Data: sealed})
+	rows, err := l.seal(events...)
+	if err != nil {
+		return err
 	}
 	which := l.log
 	if which == (store.EventLog{}) {
 		which = store.TurnLog
 	}
-	_, err := l.store.AppendEvents(ctx, which, id, rows)
+	_, err = l.store.AppendEvents(ctx, which, id, rows)
 	return err
+}
+
+// seal encodes and encrypts events into log rows.
+func (l eventLog) seal(events ...event) ([]models.Event, error) {
+	rows := make([]models.Event, 0, len(events))
+	for _, e := range events {
+		b, err := json.Marshal(e.data)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s event: %w", e.typ, err)
+		}
+		sealed, err := l.box.Encrypt(b)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, models.Event{Key: e.key, Type: e.typ, Data: sealed})
+	}
+	return rows, nil
+}
+
+// messageEvent announces a stored message of a turn (the final answer, or a cancelled partial one).
+func messageEvent(id uuid.UUID, role, content, status string) event {
+	return event{key: "message", typ: EventMessage, data: map[string]any{
+		"message_id": id, "role": role, "content": content, "status": status,
+	}}
 }

@@ -40,6 +40,8 @@ type LLM struct {
 	HistoryLimit int
 	// HeartbeatEvery is how often the activity heartbeats while it waits for the model.
 	HeartbeatEvery time.Duration
+	// Context resolves the turn's tools when step 1 loads the turn's context (LLMInput.LoadContext).
+	Context *Turns
 }
 
 // LLMInput asks for the assistant message of one step of a turn.
@@ -48,6 +50,10 @@ type LLMInput struct {
 	Step  int
 	Model string
 	Tools []toolbox.Tool
+	// LoadContext asks the activity to resolve the turn's model and tools itself and to announce
+	// the turn (turn.started) with step.started; LLMResult.Context returns what it found. The
+	// first step of a turn does this, so the first workflow task schedules the model call at once.
+	LoadContext bool
 }
 
 // ToolCallRef is a tool call the model made; its arguments stay in Postgres (encrypted).
@@ -63,6 +69,11 @@ type LLMResult struct {
 	PromptTokens     int
 	CompletionTokens int
 	DoneReason       string
+	// Context is the turn's context, when LLMInput.LoadContext asked for it.
+	Context *LoadContextResult
+	// MessageAnnounced reports that the answer (no tool calls) went out as the message event
+	// with step.finished, so finishing the turn need not read it back.
+	MessageAnnounced bool
 }
 
 // Generate streams one assistant message from Ollama. Tokens go to the turn's event log in
@@ -71,17 +82,29 @@ type LLMResult struct {
 // activity keeps the partial answer, marked cancelled.
 func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	msgID := store.MessageID(in.TurnID, models.RoleAssistant, in.Step, "")
-	systemPrompt, history, err := a.Store.Conversation(ctx, in.SessionID, a.HistoryLimit)
+	setting, history, err := a.Store.Conversation(ctx, in.TurnID, a.HistoryLimit)
 	if err != nil {
 		return LLMResult{}, err
+	}
+	var loaded *LoadContextResult
+	var announce []event
+	if in.LoadContext {
+		lc, started, err := a.Context.contextOf(ctx, in.TurnRef, setting)
+		if err != nil {
+			return LLMResult{}, err
+		}
+		loaded, announce = &lc, []event{started}
+		in.Model, in.Tools = lc.Model, lc.Tools
 	}
 	for i := range history {
 		if history[i].ID == msgID {
 			// A previous attempt stored this step's answer: return it, do not ask again.
-			return a.resultOf(&history[i])
+			res, err := a.resultOf(&history[i])
+			res.Context = loaded
+			return res, err
 		}
 	}
-	req, err := a.request(in, systemPrompt, history)
+	req, err := a.request(in, setting.SystemPrompt, history)
 	if err != nil {
 		return LLMResult{}, err
 	}
@@ -89,14 +112,14 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	log := eventLog{store: a.Store, box: a.Box}
 	prefix := fmt.Sprintf("llm:%d:%d", in.Step, attempt)
 	started := time.Now()
-	// step.started is written while the model starts up; the first token waits for it.
+	// turn.started (step 1) and step.started are written while the model starts up; the first
+	// token waits for them.
 	tokens := &tokenBatcher{log: log, turnID: in.TurnID, keyPrefix: prefix, step: in.Step, attempt: attempt,
 		every: a.FlushInterval, started: make(chan error, 1)}
-	go func() {
-		tokens.started <- log.emit(context.WithoutCancel(ctx), in.TurnID, event{key: prefix + ":start", typ: EventStepStarted, data: map[string]any{
-			"step": in.Step, "kind": "llm", "attempt": attempt, "model": in.Model,
-		}})
-	}()
+	announce = append(announce, event{key: prefix + ":start", typ: EventStepStarted, data: map[string]any{
+		"step": in.Step, "kind": "llm", "attempt": attempt, "model": in.Model,
+	}})
+	go func() { tokens.started <- log.emit(context.WithoutCancel(ctx), in.TurnID, announce...) }()
 	stopBeat := a.heartbeat(ctx, tokens)
 	var content strings.Builder
 	var calls []ollama.ToolCall
@@ -154,11 +177,16 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	if err := a.storeMessage(ctx, in, msgID, content.String(), stored, models.MessageComplete); err != nil {
 		return LLMResult{}, err
 	}
+	answered := len(calls) == 0
+	if answered {
+		// The answer: announce it now rather than have the workflow read it back to finish.
+		events = append(events, messageEvent(msgID, models.RoleAssistant, content.String(), models.MessageComplete))
+	}
 	if err := log.emit(ctx, in.TurnID, events...); err != nil {
 		return LLMResult{}, err
 	}
 	return LLMResult{MessageID: msgID, ToolCalls: refs, PromptTokens: final.PromptEvalCount,
-		CompletionTokens: final.EvalCount, DoneReason: final.DoneReason}, nil
+		CompletionTokens: final.EvalCount, DoneReason: final.DoneReason, Context: loaded, MessageAnnounced: answered}, nil
 }
 
 func (a *LLM) request(in LLMInput, systemPrompt []byte, history []models.Message) (*ollama.ChatRequest, error) {

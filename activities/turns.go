@@ -52,18 +52,25 @@ type LoadContextResult struct {
 }
 
 // LoadContext reads the session's model and allowed tools, lists the tool catalog and announces
-// the turn (turn.started).
+// the turn (turn.started). Turns started before the first LLM call loaded their context itself
+// run it as a local activity; newer ones get the same from the LLM activity of step 1.
 func (a *Turns) LoadContext(ctx context.Context, in TurnRef) (LoadContextResult, error) {
-	sess, err := a.Store.SessionByID(ctx, in.SessionID)
+	setting, _, err := a.Store.Conversation(ctx, in.TurnID, 0)
 	if err != nil {
 		return LoadContextResult{}, err
 	}
-	turn, err := a.Store.Turn(ctx, in.TurnID)
+	res, started, err := a.contextOf(ctx, in, setting)
 	if err != nil {
 		return LoadContextResult{}, err
 	}
-	res := LoadContextResult{Model: turn.Model, Title: sess.Title}
-	if len(sess.Tools) > 0 {
+	return res, a.log().emit(ctx, in.TurnID, started)
+}
+
+// contextOf resolves the tools a turn may use now (the session's allowed tools that the catalog
+// and the caller's registered servers offer) and returns the turn.started event announcing them.
+func (a *Turns) contextOf(ctx context.Context, in TurnRef, setting *store.TurnSetting) (LoadContextResult, event, error) {
+	res := LoadContextResult{Model: setting.Model, Title: setting.SessionTitle}
+	if tools := setting.Tools; len(tools) > 0 {
 		var all []toolbox.Tool
 		if a.Catalog != nil {
 			all, _ = a.Catalog.Tools(ctx) // an unreachable server leaves its tools out; the turn goes on
@@ -71,25 +78,25 @@ func (a *Turns) LoadContext(ctx context.Context, in TurnRef) (LoadContextResult,
 		if a.Remote != nil {
 			groups, err := a.Store.Memberships(ctx, in.UserID)
 			if err != nil {
-				return LoadContextResult{}, err
+				return LoadContextResult{}, event{}, err
 			}
 			remote, pending, err := a.Remote.Tools(ctx, models.Caller{UserID: in.UserID, Groups: groups})
 			if err != nil {
-				return LoadContextResult{}, err
+				return LoadContextResult{}, event{}, err
 			}
 			all = append(all, remote...)
 			res.Unavailable = append(res.Unavailable, pending...)
 		}
-		allowAll := slices.Contains(sess.Tools, AllTools)
+		allowAll := slices.Contains(tools, AllTools)
 		offered := map[string]bool{}
 		for _, t := range all {
-			if allowAll || slices.Contains(sess.Tools, t.Name) {
+			if allowAll || slices.Contains(tools, t.Name) {
 				t.RequiresApproval = t.RequiresApproval || slices.Contains(a.ApprovalTools, t.Name)
 				res.Tools = append(res.Tools, t)
 				offered[t.Name] = true
 			}
 		}
-		for _, name := range sess.Tools {
+		for _, name := range tools {
 			if name != AllTools && !offered[name] {
 				res.Unavailable = append(res.Unavailable, name)
 			}
@@ -99,10 +106,10 @@ func (a *Turns) LoadContext(ctx context.Context, in TurnRef) (LoadContextResult,
 	for _, t := range res.Tools {
 		names = append(names, t.Name)
 	}
-	err = a.log().emit(ctx, in.TurnID, event{key: "turn.started", typ: EventTurnStarted, data: map[string]any{
+	started := event{key: "turn.started", typ: EventTurnStarted, data: map[string]any{
 		"turn_id": in.TurnID, "session_id": in.SessionID, "model": res.Model, "tools": names, "unavailable_tools": res.Unavailable,
-	}})
-	return res, err
+	}}
+	return res, started, nil
 }
 
 // ApprovalRequest announces a tool call that waits for the user.
@@ -155,15 +162,15 @@ type FinishInput struct {
 	TurnRef
 	Outcome   store.TurnOutcome
 	MessageID uuid.UUID // the final assistant message, when completed or cancelled with a partial answer
+	// MessageAnnounced: the LLM activity announced MessageID already (LLMResult.MessageAnnounced).
+	MessageAnnounced bool
 }
 
-// FinishTurn records the outcome and emits the final message and exactly one terminal event.
+// FinishTurn records the outcome and emits the final message and exactly one terminal event, in
+// one statement.
 func (a *Turns) FinishTurn(ctx context.Context, in FinishInput) error {
-	if err := a.Store.FinishTurn(ctx, in.TurnID, in.Outcome, time.Now().UTC()); err != nil {
-		return err
-	}
 	var events []event
-	if in.MessageID != uuid.Nil {
+	if in.MessageID != uuid.Nil && !in.MessageAnnounced {
 		m, err := a.Store.MessageByID(ctx, in.MessageID)
 		switch {
 		case errors.Is(err, models.ErrNotFound) && in.Outcome.Status != models.TurnCompleted:
@@ -175,9 +182,7 @@ func (a *Turns) FinishTurn(ctx context.Context, in FinishInput) error {
 			if err != nil {
 				return fmt.Errorf("decrypt final message: %w", err)
 			}
-			events = append(events, event{key: "message", typ: EventMessage, data: map[string]any{
-				"message_id": m.ID, "role": m.Role, "content": content, "status": m.Status,
-			}})
+			events = append(events, messageEvent(m.ID, m.Role, content, m.Status))
 		}
 	}
 	o := in.Outcome
@@ -192,7 +197,11 @@ func (a *Turns) FinishTurn(ctx context.Context, in FinishInput) error {
 		typ = EventTurnCancelled
 	}
 	events = append(events, event{key: "terminal", typ: typ, data: summary})
-	return a.log().emit(ctx, in.TurnID, events...)
+	rows, err := a.log().seal(events...)
+	if err != nil {
+		return err
+	}
+	return a.Store.FinishTurn(ctx, in.TurnID, in.Outcome, time.Now().UTC(), rows)
 }
 
 // storedCall is one tool call of an assistant message as kept (encrypted) in messages.tool_calls.

@@ -434,7 +434,7 @@ func (s *Server) startTurnWorkflow(ctx context.Context, t *models.Turn, title st
 	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = s.store.FinishTurn(failCtx, t.ID, store.TurnOutcome{Status: models.TurnFailed, ErrorCode: workflows.CodeUnavailable,
-		ErrorMessage: "the workflow service is unavailable; your message is kept, please send it again"}, s.now())
+		ErrorMessage: "the workflow service is unavailable; your message is kept, please send it again"}, s.now(), nil)
 	return err
 }
 

@@ -81,6 +81,13 @@ type env struct {
 	token   string
 	tc      client.Client
 	dsn     string
+	cpu     []string // where the CPU went in the throughput runs
+	// sequential are the sessions of the latency runs (0 ms, then 20 ms per token).
+	sequential []string
+	// lastTurnWorkflow and lastFloorWorkflow are the workflow ids of the last samples; histories
+	// keeps those of the latency runs.
+	lastTurnWorkflow, lastFloorWorkflow string
+	histories                           []string
 }
 
 // platform starts private Postgres and Temporal (fast dispatch), the Ollama stand-in and the real
@@ -201,8 +208,15 @@ func runTurns(n, conc, perSession int, out, bin string) error {
 			_ = json.Unmarshal(b, &results)
 		}
 	}
+	fmt.Println("\nCPU per turn in the throughput runs (0 ms, then 20 ms per token):")
+	for _, l := range e.cpu {
+		fmt.Println(l)
+	}
 	if os.Getenv("BENCH_PHASES") == "1" {
-		printPhases(e.dsn)
+		printPhases(e.dsn, e.sequential)
+		for _, id := range e.histories {
+			printHistory(ctx, e.tc, id)
+		}
 	}
 	results["reply_tokens"] = replyTokens
 	results["concurrency"] = conc
@@ -244,6 +258,7 @@ func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, err
 	if err != nil {
 		return r, err
 	}
+	e.sequential = append(e.sequential, sess)
 	for range 5 { // warm up both paths
 		if _, _, err := e.turn(sess); err != nil {
 			return r, err
@@ -266,6 +281,7 @@ func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, err
 		}
 		floorLat, floorTTFT = append(floorLat, ms(total)), append(floorTTFT, ms(ttft))
 	}
+	e.histories = append(e.histories, e.lastTurnWorkflow, e.lastFloorWorkflow)
 	r.TurnP50, r.TurnP95 = pct(turnLat, 50), pct(turnLat, 95)
 	r.FloorP50, r.FloorP95 = pct(floorLat, 50), pct(floorLat, 95)
 	r.TTFTP50, r.FloorTTFTP50 = pct(turnTTFT, 50), pct(floorTTFT, 50)
@@ -277,14 +293,18 @@ func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, err
 			return r, err
 		}
 	}
+	c0 := sampleCPU()
 	r.TurnsPerS, err = throughput(conc, perSession, func(i int) error { _, _, err := e.turn(sessions[i]); return err })
 	if err != nil {
 		return r, err
 	}
+	c1 := sampleCPU()
 	r.FloorPerS, err = throughput(conc, perSession, func(int) error { _, _, err := e.floor(ctx); return err })
 	if err != nil {
 		return r, err
 	}
+	c2 := sampleCPU()
+	e.cpu = append(e.cpu, cpuPer("turns", c0, c1, conc*perSession), cpuPer("floor", c1, c2, conc*perSession))
 	r.ThroughputRatio = r.TurnsPerS / r.FloorPerS
 	return r, nil
 }
@@ -328,6 +348,7 @@ func (e *env) turn(session string) (total, ttft time.Duration, err error) {
 		b, _ := io.ReadAll(resp.Body)
 		return 0, 0, fmt.Errorf("post message: %d %s", resp.StatusCode, b)
 	}
+	e.lastTurnWorkflow = workflows.ChatTurnID(session, resp.Header.Get("X-Turn-ID"))
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
@@ -345,7 +366,9 @@ func (e *env) turn(session string) (total, ttft time.Duration, err error) {
 
 func (e *env) floor(ctx context.Context) (total, ttft time.Duration, err error) {
 	start := time.Now()
-	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "floor-" + uuid.NewString(), TaskQueue: "bench-floor"},
+	id := "floor-" + uuid.NewString()
+	e.lastFloorWorkflow = id
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bench-floor"},
 		FloorWorkflow, fmt.Sprintf("reply-tokens %d", replyTokens))
 	if err != nil {
 		return 0, 0, err
@@ -487,27 +510,31 @@ func logLevel() string {
 	return "warn"
 }
 
-// printPhases shows, for the last turns, when each event was written relative to the turn's start.
-func printPhases(dsn string) {
+// printPhases shows, for the sequential turns of each latency run, when each event was written
+// relative to the turn's start (the API stamps started_at before it stores the turn).
+func printPhases(dsn string, sessions []string) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT e.type, round(avg(extract(epoch FROM e.created_at - t.started_at) * 1000)::numeric, 1)
-		FROM turn_events e JOIN turns t ON t.id = e.turn_id
-		WHERE t.id IN (SELECT id FROM turns ORDER BY started_at DESC LIMIT 20)
-		  AND (e.type <> 'token' OR e.key LIKE '%:tok:0')
-		GROUP BY e.type ORDER BY 2`)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var typ string
-		var ms float64
-		_ = rows.Scan(&typ, &ms)
-		fmt.Printf("  %-16s %6.1f ms after the turn row\n", typ, ms)
+	for _, sess := range sessions {
+		fmt.Println("\nphases of session", sess)
+		rows, err := db.Query(`SELECT e.type || CASE WHEN e.type = 'token' THEN ' (first)' ELSE '' END,
+			       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.created_at - t.started_at)) * 1000)::numeric, 2)
+			FROM turn_events e JOIN turns t ON t.id = e.turn_id
+			WHERE t.session_id = $1 AND (e.type <> 'token' OR e.key LIKE '%:tok:0')
+			GROUP BY e.type ORDER BY 2`, sess)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		for rows.Next() {
+			var typ string
+			var ms float64
+			_ = rows.Scan(&typ, &ms)
+			fmt.Printf("  %-20s %7.2f ms after started_at (p50)\n", typ, ms)
+		}
+		rows.Close()
 	}
 }

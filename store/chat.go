@@ -224,15 +224,6 @@ func (s *Store) Turn(ctx context.Context, id uuid.UUID) (*models.Turn, error) {
 	return &t, nil
 }
 
-// SessionByID returns a session by id (worker side).
-func (s *Store) SessionByID(ctx context.Context, id uuid.UUID) (*models.ChatSession, error) {
-	var cs models.ChatSession
-	if err := s.q(ctx).Where("id = ?", id).Take(&cs).Error; err != nil {
-		return nil, notFound(translate(err), "SESSION", "session")
-	}
-	return &cs, nil
-}
-
 // Messages returns the last limit messages of a session in conversation order; with
 // completeOnly, cancelled partial answers are left out (what the model sees).
 func (s *Store) Messages(ctx context.Context, sessionID uuid.UUID, limit int, completeOnly bool) ([]models.Message, error) {
@@ -296,14 +287,17 @@ func (s *Store) SetTurnStatus(ctx context.Context, turnID uuid.UUID, status stri
 		Update("status", status).Error)
 }
 
-// FinishTurn records a terminal outcome; finishing an already finished turn changes nothing.
-func (s *Store) FinishTurn(ctx context.Context, turnID uuid.UUID, o TurnOutcome, at time.Time) error {
-	return translate(s.q(ctx).Model(&models.Turn{}).
-		Where("id = ? AND status IN ?", turnID, []string{models.TurnRunning, models.TurnWaitingApproval}).
-		Updates(map[string]any{
-			"status": o.Status, "error_code": o.ErrorCode, "error_message": o.ErrorMessage, "steps": o.Steps,
-			"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens, "finished_at": at,
-		}).Error)
+// FinishTurn records a terminal outcome and appends the turn's closing events (its final message,
+// its terminal event) in one statement: both happen or neither. Finishing an already finished
+// turn changes nothing and appends nothing.
+func (s *Store) FinishTurn(ctx context.Context, turnID uuid.UUID, o TurnOutcome, at time.Time, events []models.Event) error {
+	args := map[string]any{"status": o.Status, "error_code": o.ErrorCode, "error_message": o.ErrorMessage, "steps": o.Steps,
+		"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens, "finished_at": at}
+	_, err := s.appendEvents(ctx, TurnLog, turnID, events, finishTurn, args)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil // the turn is gone (its session was deleted): nothing left to finish
+	}
+	return err
 }
 
 // ToolRuns lists the caller's tool executions, newest first.
@@ -328,30 +322,47 @@ func (s *Store) TurnMessages(ctx context.Context, turnID uuid.UUID) ([]models.Me
 	return out, translate(err)
 }
 
-// Conversation returns, in one round trip, a session's system prompt (ciphertext) and its last
-// limit complete messages in order: what the model is sent.
-func (s *Store) Conversation(ctx context.Context, sessionID uuid.UUID, limit int) ([]byte, []models.Message, error) {
+// TurnSetting is what a turn runs with: its session's title, system prompt (ciphertext) and
+// allowed tools, and the turn's model.
+type TurnSetting struct {
+	SessionTitle string
+	SystemPrompt []byte
+	Tools        models.Strings
+	Model        string
+}
+
+// Conversation returns, in one round trip, what a turn runs with and the last limit complete
+// messages of its session in order: what the model is sent.
+func (s *Store) Conversation(ctx context.Context, turnID uuid.UUID, limit int) (*TurnSetting, []models.Message, error) {
 	var rows []struct {
-		SessionSystemPrompt []byte
+		CtxTitle        string
+		CtxSystemPrompt []byte
+		CtxTools        models.Strings
+		CtxModel        string
 		models.Message
 	}
 	err := s.q(ctx).Raw(`
-SELECT s.system_prompt AS session_system_prompt, m.*
-FROM chat_sessions s
-JOIN LATERAL (SELECT * FROM messages WHERE session_id = s.id AND status = 'complete' ORDER BY seq DESC LIMIT @n) m ON true
-WHERE s.id = @sid
-ORDER BY m.seq`, map[string]any{"sid": sessionID, "n": limit}).Scan(&rows).Error
+SELECT s.title AS ctx_title, s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, m.*
+FROM turns t
+JOIN chat_sessions s ON s.id = t.session_id
+LEFT JOIN LATERAL (SELECT * FROM messages WHERE session_id = s.id AND status = 'complete' ORDER BY seq DESC LIMIT @n) m ON true
+WHERE t.id = @tid
+ORDER BY m.seq`, map[string]any{"tid": turnID, "n": limit}).Scan(&rows).Error
 	if err != nil {
 		return nil, nil, translate(err)
 	}
 	if len(rows) == 0 {
-		return nil, nil, models.NotFound("SESSION", "session")
+		return nil, nil, models.NotFound("TURN", "turn")
 	}
-	msgs := make([]models.Message, len(rows))
+	r := rows[0]
+	setting := &TurnSetting{SessionTitle: r.CtxTitle, SystemPrompt: r.CtxSystemPrompt, Tools: r.CtxTools, Model: r.CtxModel}
+	msgs := make([]models.Message, 0, len(rows))
 	for i := range rows {
-		msgs[i] = rows[i].Message
+		if rows[i].Message.ID != uuid.Nil { // the LEFT JOIN's empty side when limit is 0
+			msgs = append(msgs, rows[i].Message)
+		}
 	}
-	return rows[0].SessionSystemPrompt, msgs, nil
+	return setting, msgs, nil
 }
 
 // ImportMessages stores earlier messages of a conversation (no turn) in order, e.g. the history an

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/google/uuid"
 
@@ -32,10 +33,20 @@ var (
 // Channel is the NOTIFY channel of the log.
 func (l EventLog) Channel() string { return l.channel }
 
+// finishTurn is the change FinishTurn makes to the turn row with its closing events: the outcome,
+// only while the turn runs.
+const finishTurn = `, status = @status, error_code = @error_code, error_message = @error_message, steps = @steps,
+        prompt_tokens = @prompt_tokens, completion_tokens = @completion_tokens, finished_at = @finished_at
+    WHERE id = @id AND status IN ('running', 'waiting_approval')`
+
 // appendSQL appends events in one statement (one round trip): it skips keys already in the log,
 // takes the parent row's lock to allocate gapless sequence numbers (so seq commits in order and a
-// reader following "seq > last" never skips a row), inserts, and notifies listeners.
-func (l EventLog) appendSQL() string {
+// reader following "seq > last" never skips a row), inserts, and notifies listeners. change, when
+// set, replaces the WHERE of the parent's update with more columns to set and its own WHERE.
+func (l EventLog) appendSQL(change string) string {
+	if change == "" {
+		change = "\n    WHERE id = @id"
+	}
 	return fmt.Sprintf(`
 WITH input AS (
     SELECT * FROM unnest(CAST(@keys AS text[]), CAST(@types AS text[]), CAST(@datas AS bytea[])) WITH ORDINALITY AS x(key, type, data, ord)
@@ -46,8 +57,7 @@ WITH input AS (
     FROM firsts i
     WHERE NOT EXISTS (SELECT 1 FROM %[1]s e WHERE e.%[3]s = @id AND e.key = i.key)
 ), bump AS (
-    UPDATE %[2]s SET event_seq = event_seq + (SELECT count(*) FROM fresh)
-    WHERE id = @id
+    UPDATE %[2]s SET event_seq = event_seq + (SELECT count(*) FROM fresh)%[4]s
     RETURNING event_seq, event_seq - (SELECT count(*) FROM fresh) AS base
 ), ins AS (
     INSERT INTO %[1]s (%[3]s, seq, key, type, data)
@@ -57,13 +67,19 @@ WITH input AS (
 SELECT bump.event_seq AS last,
        (SELECT count(*) FROM ins) AS inserted,
        CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify(@channel, CAST(@id AS text)) END AS notified
-FROM bump`, l.table, l.parent, l.fk)
+FROM bump`, l.table, l.parent, l.fk, change)
 }
 
 // AppendEvents appends events to the log of parent id and notifies listeners, atomically. Events
 // whose key is already in the log are skipped, so a retried writer adds nothing twice. It returns
 // the last sequence number of the log.
 func (s *Store) AppendEvents(ctx context.Context, log EventLog, id uuid.UUID, events []models.Event) (int64, error) {
+	return s.appendEvents(ctx, log, id, events, "", nil)
+}
+
+// appendEvents is AppendEvents with a change to the parent row made in the same statement (see
+// appendSQL) and its arguments.
+func (s *Store) appendEvents(ctx context.Context, log EventLog, id uuid.UUID, events []models.Event, change string, more map[string]any) (int64, error) {
 	keys := make(pgArray[string], len(events))
 	types := make(pgArray[string], len(events))
 	datas := make(pgArray[[]byte], len(events))
@@ -75,8 +91,10 @@ func (s *Store) AppendEvents(ctx context.Context, log EventLog, id uuid.UUID, ev
 		Inserted int64
 	}
 	args := map[string]any{"keys": keys, "types": types, "datas": datas, "id": id, "channel": log.channel}
+	maps.Copy(args, more)
+	query := log.appendSQL(change)
 	for attempt := 0; ; attempt++ {
-		err := translate(s.q(ctx).Raw(log.appendSQL(), args).Scan(&out).Error)
+		err := translate(s.q(ctx).Raw(query, args).Scan(&out).Error)
 		// Two writers racing with the same key: the loser's insert violates (parent, key) and
 		// rolls back; run again and the key is skipped.
 		if errors.Is(err, models.ErrConflict) && attempt < 3 {
@@ -85,7 +103,7 @@ func (s *Store) AppendEvents(ctx context.Context, log EventLog, id uuid.UUID, ev
 		if err != nil {
 			return 0, err
 		}
-		if out.Last == 0 && out.Inserted == 0 && len(events) > 0 {
+		if out.Last == 0 && out.Inserted == 0 && (len(events) > 0 || change != "") {
 			var n int64
 			if err := s.q(ctx).Table(log.parent).Where("id = ?", id).Count(&n).Error; err != nil {
 				return 0, translate(err)

@@ -90,6 +90,8 @@ type turn struct {
 	progress  Progress
 	cancelled bool
 	decisions map[string]ApproveSignal
+	// messageAnnounced: the LLM activity already announced the final message.
+	messageAnnounced bool
 }
 
 // ChatTurn runs one agent turn: load the context, then alternate model calls and tool calls until
@@ -156,7 +158,8 @@ func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
 		TurnRef: t.ref,
 		Outcome: store.TurnOutcome{Status: res.Status, ErrorCode: res.ErrorCode, ErrorMessage: msg, Steps: res.Steps,
 			PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens},
-		MessageID: res.MessageID,
+		MessageID:        res.MessageID,
+		MessageAnnounced: t.messageAnnounced,
 	}).Get(fin, nil)
 	return res, finErr
 }
@@ -167,13 +170,16 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 	var turns *activities.Turns
 	var llm *activities.LLM
 
+	// Version 1 loads the turn's context in the first LLM call, so the first workflow task
+	// schedules it at once; older runs load it in a local activity first.
+	contextInLLM := workflow.GetVersion(ctx, "context-in-first-llm-call", workflow.DefaultVersion, 1) >= 1
 	var lc activities.LoadContextResult
-	if err := workflow.ExecuteLocalActivity(localOpts(ctx), turns.LoadContext, t.ref).Get(ctx, &lc); err != nil {
-		return res, err
-	}
-	byName := make(map[string]toolbox.Tool, len(lc.Tools))
-	for _, tl := range lc.Tools {
-		byName[tl.Name] = tl
+	byName := map[string]toolbox.Tool{}
+	if !contextInLLM {
+		if err := workflow.ExecuteLocalActivity(localOpts(ctx), turns.LoadContext, t.ref).Get(ctx, &lc); err != nil {
+			return res, err
+		}
+		byName = toolsByName(lc.Tools)
 	}
 	llmCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: lim.LLMTimeout,
@@ -191,8 +197,9 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 	})
 
 	// Version 1 runs the tool calls of one model message concurrently; runs that started before
-	// it keep running them one by one.
-	parallel := workflow.GetVersion(ctx, "parallel-tool-calls", workflow.DefaultVersion, 1) >= 1
+	// it keep running them one by one. Runs that load their context in the first LLM call came
+	// later still: they always run them concurrently, without recording this version too.
+	parallel := contextInLLM || workflow.GetVersion(ctx, "parallel-tool-calls", workflow.DefaultVersion, 1) >= 1
 
 	for step := 1; ; step++ {
 		if t.cancelled {
@@ -201,7 +208,8 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 		t.progress.CurrentStep = step
 		t.startStep(ctx, StepInfo{Step: step, Kind: "llm"})
 		var out activities.LLMResult
-		err := workflow.ExecuteActivity(llmCtx, llm.Generate, activities.LLMInput{TurnRef: t.ref, Step: step, Model: lc.Model, Tools: lc.Tools}).Get(ctx, &out)
+		err := workflow.ExecuteActivity(llmCtx, llm.Generate, activities.LLMInput{TurnRef: t.ref, Step: step, Model: lc.Model, Tools: lc.Tools,
+			LoadContext: contextInLLM && step == 1}).Get(ctx, &out)
 		if err != nil {
 			t.endStep(ctx, "failed")
 			if temporal.IsCanceledError(err) || t.cancelled {
@@ -212,12 +220,15 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 			return res, err
 		}
 		t.endStep(ctx, "succeeded")
+		if out.Context != nil {
+			lc, byName = *out.Context, toolsByName(out.Context.Tools)
+		}
 		res.Steps = step
 		res.PromptTokens += out.PromptTokens
 		res.CompletionTokens += out.CompletionTokens
 		t.progress.PromptTokens, t.progress.CompletionTokens = res.PromptTokens, res.CompletionTokens
 		if len(out.ToolCalls) == 0 {
-			res.MessageID = out.MessageID
+			res.MessageID, t.messageAnnounced = out.MessageID, out.MessageAnnounced
 			return res, nil
 		}
 		if step >= lim.MaxSteps {
@@ -360,6 +371,14 @@ func (t *turn) endStep(ctx workflow.Context, status string) {
 		now := workflow.Now(ctx)
 		t.progress.Steps[n-1].Status, t.progress.Steps[n-1].Finished = status, &now
 	}
+}
+
+func toolsByName(tools []toolbox.Tool) map[string]toolbox.Tool {
+	byName := make(map[string]toolbox.Tool, len(tools))
+	for _, tl := range tools {
+		byName[tl.Name] = tl
+	}
+	return byName
 }
 
 func localOpts(ctx workflow.Context) workflow.Context {

@@ -18,6 +18,9 @@ import (
 )
 
 var (
+	// offered are the tools of the test's session, as the first LLM call reports them.
+	offered []toolbox.Tool
+
 	turns *activities.Turns
 	llm   *activities.LLM
 	tools *activities.Tools
@@ -40,7 +43,7 @@ func newEnv(t *testing.T, tl []toolbox.Tool) (*testsuite.TestWorkflowEnvironment
 	env.RegisterActivity(turns)
 	env.RegisterActivity(llm)
 	env.RegisterActivity(tools)
-	env.OnActivity(turns.LoadContext, mock.Anything, mock.Anything).Return(activities.LoadContextResult{Model: "m", Tools: tl}, nil)
+	offered = tl
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Maybe()
 	finished := &activities.FinishInput{}
 	env.OnActivity(turns.FinishTurn, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishInput) error {
@@ -50,13 +53,18 @@ func newEnv(t *testing.T, tl []toolbox.Tool) (*testsuite.TestWorkflowEnvironment
 	return env, finished
 }
 
+// loaded is the context the first LLM call of a turn loads (LLMInput.LoadContext).
+func loaded() *activities.LoadContextResult {
+	return &activities.LoadContextResult{Model: "m", Tools: offered}
+}
+
 func answer() activities.LLMResult {
-	return activities.LLMResult{MessageID: uuid.New(), PromptTokens: 10, CompletionTokens: 5}
+	return activities.LLMResult{MessageID: uuid.New(), PromptTokens: 10, CompletionTokens: 5, Context: loaded(), MessageAnnounced: true}
 }
 
 func toolCall(step int, name string) activities.LLMResult {
 	return activities.LLMResult{MessageID: uuid.New(), ToolCalls: []activities.ToolCallRef{{CallID: "c" + string(rune('0'+step)), Name: name}},
-		PromptTokens: 10, CompletionTokens: 2}
+		PromptTokens: 10, CompletionTokens: 2, Context: loaded()}
 }
 
 var timeNow = toolbox.Tool{Name: "time_now", Server: "datetime"}
@@ -72,6 +80,34 @@ func TestCompletesWithoutTools(t *testing.T) {
 	require.Equal(t, a.MessageID, fin.MessageID)
 	require.Equal(t, 1, fin.Outcome.Steps)
 	require.Equal(t, 10, fin.Outcome.PromptTokens)
+}
+
+// The first model call loads the turn's context (no local activity runs before it); later calls
+// get the model and tools it found.
+func TestFirstLLMCallLoadsTheContext(t *testing.T) {
+	env, fin := newEnv(t, []toolbox.Tool{timeNow})
+	var inputs []activities.LLMInput
+	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LLMInput) (activities.LLMResult, error) {
+		inputs = append(inputs, in)
+		if in.Step == 1 {
+			return toolCall(1, "time_now"), nil
+		}
+		return activities.LLMResult{MessageID: uuid.New(), MessageAnnounced: true}, nil
+	}).Times(2)
+	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Once()
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.TurnCompleted, fin.Outcome.Status)
+	require.Len(t, inputs, 2)
+	require.True(t, inputs[0].LoadContext)
+	require.Empty(t, inputs[0].Model)
+	require.False(t, inputs[1].LoadContext)
+	require.Equal(t, "m", inputs[1].Model)
+	require.Len(t, inputs[1].Tools, 1)
+	require.Equal(t, timeNow.Name, inputs[1].Tools[0].Name)
+	require.True(t, fin.MessageAnnounced, "the answer went out with the LLM call; finishing need not read it back")
+	env.AssertNotCalled(t, "LoadContext", mock.Anything, mock.Anything)
+	env.AssertExpectations(t)
 }
 
 func TestToolThenAnswer(t *testing.T) {
@@ -220,7 +256,8 @@ func TestToolFailureBecomesAResult(t *testing.T) {
 
 func TestToolCallsOfOneMessageRunConcurrently(t *testing.T) {
 	env, fin := newEnv(t, []toolbox.Tool{timeNow, {Name: "time_format", Server: "datetime"}})
-	two := activities.LLMResult{MessageID: uuid.New(), ToolCalls: []activities.ToolCallRef{{CallID: "a", Name: "time_now"}, {CallID: "b", Name: "time_format"}}}
+	two := activities.LLMResult{MessageID: uuid.New(), ToolCalls: []activities.ToolCallRef{{CallID: "a", Name: "time_now"}, {CallID: "b", Name: "time_format"}},
+		Context: loaded()}
 	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(two, nil)
 	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil)
 	arrived := make(chan string, 2)

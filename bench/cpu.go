@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+)
+
+// cpuSample is the CPU time (user+system, in clock ticks) of this machine's processes, grouped
+// by what they are: postgres, temporal, the youworker api and worker, and this bench process
+// (client, stand-in and floor worker).
+type cpuSample map[string]int64
+
+const clockTicks = 100 // USER_HZ on Linux
+
+func sampleCPU() cpuSample {
+	out := cpuSample{}
+	self := os.Getpid()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		stat, err := os.ReadFile(filepath.Join(d, "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command (which may hold spaces) start after the last ')'.
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		comm := s[strings.IndexByte(s, '(')+1 : i]
+		f := strings.Fields(s[i+2:])
+		if len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		group := ""
+		switch {
+		case pid == self:
+			group = "bench"
+		case comm == "postgres":
+			group = "postgres"
+		case comm == "temporal":
+			group = "temporal"
+		case comm == "youworker":
+			cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
+			args := strings.Split(string(cmdline), "\x00")
+			if len(args) > 1 {
+				group = "youworker " + args[1]
+			}
+		}
+		if group != "" {
+			out[group] += utime + stime
+		}
+	}
+	return out
+}
+
+// cpuPer prints the CPU milliseconds each group spent per unit of work between two samples.
+func cpuPer(label string, before, after cpuSample, units int) string {
+	var groups []string
+	for g := range after {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	var b strings.Builder
+	var total float64
+	fmt.Fprintf(&b, "  %-22s", label)
+	for _, g := range groups {
+		ms := float64(after[g]-before[g]) * 1000 / clockTicks / float64(units)
+		total += ms
+		fmt.Fprintf(&b, " %s %.1f", g, ms)
+	}
+	fmt.Fprintf(&b, " | total %.1f CPU ms per turn", total)
+	return b.String()
+}
+
+// printHistory prints the events of a workflow with their offsets from its start, to show where
+// a turn's time goes on the Temporal side.
+func printHistory(ctx context.Context, tc client.Client, workflowID string) {
+	it := tc.GetWorkflowHistory(ctx, workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var start time.Time
+	fmt.Println("\nhistory of", workflowID)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		at := ev.GetEventTime().AsTime()
+		if start.IsZero() {
+			start = at
+		}
+		fmt.Printf("  %7.2f ms  %s\n", float64(at.Sub(start).Microseconds())/1000, ev.GetEventType())
+	}
+}
