@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -82,6 +83,13 @@ type LLMResult struct {
 // activity keeps the partial answer, marked cancelled.
 func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	msgID := store.MessageID(in.TurnID, models.RoleAssistant, in.Step, "")
+	attempt := activity.GetInfo(ctx).Attempt
+	log := eventLog{store: a.Store, box: a.Box}
+	prefix := fmt.Sprintf("llm:%d:%d", in.Step, attempt)
+	tokens := &tokenBatcher{log: log, turnID: in.TurnID, keyPrefix: prefix, step: in.Step, attempt: attempt, every: a.FlushInterval}
+	// Heartbeats start at once: listing the tools of slow servers must not pass for a dead worker.
+	stopBeat := a.heartbeat(ctx, tokens)
+	defer stopBeat()
 	setting, history, err := a.Store.Conversation(ctx, in.TurnID, a.HistoryLimit)
 	if err != nil {
 		return LLMResult{}, err
@@ -108,19 +116,13 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	if err != nil {
 		return LLMResult{}, err
 	}
-	attempt := activity.GetInfo(ctx).Attempt
-	log := eventLog{store: a.Store, box: a.Box}
-	prefix := fmt.Sprintf("llm:%d:%d", in.Step, attempt)
 	started := time.Now()
-	// turn.started (step 1) and step.started are written while the model starts up; the first
-	// token waits for them.
-	tokens := &tokenBatcher{log: log, turnID: in.TurnID, keyPrefix: prefix, step: in.Step, attempt: attempt,
-		every: a.FlushInterval, started: make(chan error, 1)}
-	announce = append(announce, event{key: prefix + ":start", typ: EventStepStarted, data: map[string]any{
+	// turn.started (step 1) and step.started go out with the first token, or alone if the model
+	// has said nothing after one flush interval: one write instead of two on the way to the
+	// first token.
+	tokens.open(context.WithoutCancel(ctx), append(announce, event{key: prefix + ":start", typ: EventStepStarted, data: map[string]any{
 		"step": in.Step, "kind": "llm", "attempt": attempt, "model": in.Model,
-	}})
-	go func() { tokens.started <- log.emit(context.WithoutCancel(ctx), in.TurnID, announce...) }()
-	stopBeat := a.heartbeat(ctx, tokens)
+	}}))
 	var content strings.Builder
 	var calls []ollama.ToolCall
 	var final ollama.ChatResponse
@@ -288,7 +290,8 @@ func (a *LLM) resultOf(m *models.Message) (LLMResult, error) {
 	return res, nil
 }
 
-// heartbeat reports liveness (and learns of cancellation) while the model works, until stopped.
+// heartbeat reports liveness (and learns of cancellation) while the model works, until stopped
+// (stop may be called more than once).
 func (a *LLM) heartbeat(ctx context.Context, t *tokenBatcher) (stop func()) {
 	every := a.HeartbeatEvery
 	if every <= 0 {
@@ -311,7 +314,8 @@ func (a *LLM) heartbeat(ctx context.Context, t *tokenBatcher) (stop func()) {
 			}
 		}
 	})
-	return func() { close(done); wg.Wait() }
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
 // classifyLLMError maps an Ollama failure onto a retryable or a permanent typed error.
@@ -329,7 +333,8 @@ func classifyLLMError(err error) error {
 }
 
 // tokenBatcher turns the model's token stream into token events: the first at once (time to
-// first token matters), then at most one per interval.
+// first token matters), then at most one per interval. The step's opening events (head) go out
+// with the first token, or alone one interval after open if no token came by then.
 type tokenBatcher struct {
 	log       eventLog
 	turnID    uuid.UUID
@@ -338,15 +343,27 @@ type tokenBatcher struct {
 	attempt   int32
 	every     time.Duration
 
-	started chan error // step.started written (nil) or failed
-	opened  bool       // started was received
-
 	mu        sync.Mutex
+	head      []event // opening events not written yet
+	timer     *time.Timer
 	pending   strings.Builder
 	batches   int
 	tokens    int
 	lastFlush time.Time
 	err       error
+}
+
+// open holds the step's opening events until the first token, at most one interval; ctx is the
+// context of that deferred write.
+func (t *tokenBatcher) open(ctx context.Context, head []event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.head = head
+	t.timer = time.AfterFunc(t.every, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.flushLocked(ctx)
+	})
 }
 
 func (t *tokenBatcher) add(ctx context.Context, delta string) error {
@@ -371,54 +388,42 @@ func (t *tokenBatcher) flushIfDue(ctx context.Context) {
 	}
 }
 
-// close flushes what is pending; it returns only after step.started is written, so nothing the
-// caller emits next can precede it.
+// close writes what is still held: the opening events, then the pending tokens. Nothing the
+// caller emits next can precede them.
 func (t *tokenBatcher) close(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.awaitStarted(ctx)
+	if t.timer != nil {
+		t.timer.Stop()
+	}
 	t.flushLocked(ctx)
 	return t.err
 }
 
-// awaitStarted waits for step.started to be written; false when it failed or ctx ended first.
-func (t *tokenBatcher) awaitStarted(ctx context.Context) bool {
-	if !t.opened {
-		select {
-		case err := <-t.started:
-			t.opened = true
-			if err != nil && t.err == nil {
-				t.err = err
-			}
-		case <-ctx.Done():
-			return false
-		}
-	}
-	return t.err == nil
-}
-
 func (t *tokenBatcher) flushLocked(ctx context.Context) {
-	if t.pending.Len() == 0 || t.err != nil {
+	if (len(t.head) == 0 && t.pending.Len() == 0) || t.err != nil {
 		return
 	}
 	if ctx.Err() != nil {
-		return // cancelled: close flushes what is pending with a fresh context
+		return // cancelled: close flushes what is held with a fresh context
 	}
-	if !t.awaitStarted(ctx) {
-		return
+	events := slices.Clip(t.head)
+	if t.pending.Len() > 0 {
+		events = append(events, event{key: fmt.Sprintf("%s:tok:%d", t.keyPrefix, t.batches), typ: EventToken,
+			data: map[string]any{"delta": t.pending.String(), "step": t.step, "attempt": t.attempt}})
 	}
-	delta := t.pending.String()
-	err := t.log.emit(ctx, t.turnID, event{key: fmt.Sprintf("%s:tok:%d", t.keyPrefix, t.batches), typ: EventToken,
-		data: map[string]any{"delta": delta, "step": t.step, "attempt": t.attempt}})
-	if err != nil {
+	if err := t.log.emit(ctx, t.turnID, events...); err != nil {
 		if ctx.Err() == nil {
 			t.err = err
 		}
 		return
 	}
-	t.pending.Reset()
-	t.batches++
-	t.lastFlush = time.Now()
+	t.head = nil
+	if t.pending.Len() > 0 {
+		t.pending.Reset()
+		t.batches++
+		t.lastFlush = time.Now()
+	}
 }
 
 func (t *tokenBatcher) progress() map[string]int {

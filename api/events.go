@@ -9,55 +9,95 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 )
 
-// eventHub holds one LISTEN connection per API process and wakes the streams following a turn or
-// an ingestion run when its event log grows. Wake-ups carry no data: streams read the log from Postgres, so a
-// missed or duplicated notification costs a query, never an event.
+// eventHub holds one LISTEN connection per API process and hands the streams following a turn or
+// an ingestion run what its event log grew by. Notifications carry the new events when they fit
+// (store.ParseNotification); the log in Postgres stays the truth: a stream reads it whenever what
+// it was handed leaves a gap (an id-only notification, a reconnect, an overflow), so a lost or
+// duplicated notification costs a query, never an event.
 type eventHub struct {
 	dsn string
 	log *slog.Logger
 
 	mu   sync.Mutex
-	subs map[uuid.UUID]map[chan struct{}]struct{}
+	subs map[uuid.UUID]map[*subscription]struct{}
 }
 
 func newEventHub(dsn string, log *slog.Logger) *eventHub {
-	return &eventHub{dsn: dsn, log: log, subs: map[uuid.UUID]map[chan struct{}]struct{}{}}
+	return &eventHub{dsn: dsn, log: log, subs: map[uuid.UUID]map[*subscription]struct{}{}}
 }
 
-// subscribe returns a channel that receives a value whenever the log of id may have grown.
-func (h *eventHub) subscribe(turnID uuid.UUID) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	h.mu.Lock()
-	if h.subs[turnID] == nil {
-		h.subs[turnID] = map[chan struct{}]struct{}{}
+// maxQueued bounds what a slow stream may have waiting; beyond it the stream reads the log.
+const maxQueued = 1000
+
+// subscription is one stream's mailbox: events handed over and not taken yet, or the word that
+// the stream must read the log itself.
+type subscription struct {
+	wake chan struct{} // receives a value whenever there is something to take
+
+	mu     sync.Mutex
+	events []models.Event
+	reread bool
+}
+
+// deliver queues events (in seq order); nil asks the stream to read the log.
+func (s *subscription) deliver(events []models.Event) {
+	s.mu.Lock()
+	switch {
+	case events == nil || len(s.events)+len(events) > maxQueued:
+		s.events, s.reread = nil, true
+	default:
+		s.events = append(s.events, events...)
 	}
-	h.subs[turnID][ch] = struct{}{}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns what was delivered since the last take, and whether the log must be read.
+func (s *subscription) take() ([]models.Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	events, reread := s.events, s.reread
+	s.events, s.reread = nil, false
+	return events, reread
+}
+
+// subscribe returns the mailbox of a stream following the log of id.
+func (h *eventHub) subscribe(id uuid.UUID) (*subscription, func()) {
+	sub := &subscription{wake: make(chan struct{}, 1)}
+	h.mu.Lock()
+	if h.subs[id] == nil {
+		h.subs[id] = map[*subscription]struct{}{}
+	}
+	h.subs[id][sub] = struct{}{}
 	h.mu.Unlock()
-	return ch, func() {
+	return sub, func() {
 		h.mu.Lock()
-		delete(h.subs[turnID], ch)
-		if len(h.subs[turnID]) == 0 {
-			delete(h.subs, turnID)
+		delete(h.subs[id], sub)
+		if len(h.subs[id]) == 0 {
+			delete(h.subs, id)
 		}
 		h.mu.Unlock()
 	}
 }
 
-func (h *eventHub) wake(turnID uuid.UUID, all bool) {
+// deliver hands events of the log of id to its streams; all (after a reconnect) asks every
+// stream to read its log.
+func (h *eventHub) deliver(id uuid.UUID, events []models.Event, all bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for id, set := range h.subs {
-		if !all && id != turnID {
+	for subID, set := range h.subs {
+		if !all && subID != id {
 			continue
 		}
-		for ch := range set {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
+		for sub := range set {
+			sub.deliver(events)
 		}
 	}
 }
@@ -92,14 +132,20 @@ func (h *eventHub) listen(ctx context.Context) error {
 			return err
 		}
 	}
-	h.wake(uuid.Nil, true)
+	h.deliver(uuid.Nil, nil, true)
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
-		if id, err := uuid.Parse(n.Payload); err == nil {
-			h.wake(id, false)
+		id, events, err := store.ParseNotification(n.Payload)
+		if err != nil {
+			h.log.Warn("unreadable event notification", "channel", n.Channel, "error", err)
+			if id == uuid.Nil {
+				continue
+			}
+			events = nil // the stream reads its log
 		}
+		h.deliver(id, events, false)
 	}
 }

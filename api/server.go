@@ -69,6 +69,7 @@ type Server struct {
 	// trustedProxies are the parsed TRUSTED_PROXIES (the trusted-header mode believes only them).
 	trustedProxies config.IPSet
 	events         *eventHub
+	limits         *limiter
 	// stopping ends long-lived streams when the server shuts down; clients resume elsewhere with
 	// Last-Event-ID.
 	stopping context.Context
@@ -118,6 +119,8 @@ func New(d Deps) (*Server, error) {
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.events = newEventHub(d.Config.DatabaseURL, s.log)
 	go s.events.run(s.stopping)
+	s.limits = newLimiter(s.store, s.cfg.RateSync, s.log)
+	go s.limits.run(s.stopping)
 	if err := s.routes(); err != nil {
 		return nil, err
 	}

@@ -96,44 +96,67 @@ func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, 
 
 // follow reads the events of log id after seq `after` in order, decrypted, and hands each to
 // visit until visit returns true, the context ends or the server stops. It subscribes before the
-// first read, so no notification is missed; a lost one costs at most ssePollEvery. caughtUp, when
-// set, runs each time the log has nothing more for now (flushes, keep-alives). An event that
-// cannot be decrypted is logged and skipped; a failed read is retried.
+// first read, so nothing is missed; events that arrive in notifications are taken from there, and
+// the log is read again whenever they leave a gap. A lost notification costs at most
+// ssePollEvery. caughtUp, when set, runs each time the log has nothing more for now (flushes,
+// keep-alives). An event that cannot be decrypted is logged and skipped; a failed read is retried.
 func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, after int64,
 	visit func(ev models.Event, data []byte) (stop bool), caughtUp func()) {
-	wake, unsubscribe := s.events.subscribe(id)
+	sub, unsubscribe := s.events.subscribe(id)
 	defer unsubscribe()
 	poll := time.NewTicker(ssePollEvery)
 	defer poll.Stop()
-	for {
-		evs, err := s.store.EventsAfter(ctx, log, id, after, sseBatch)
-		if err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "reading events failed; retrying", "id", id, "error", err)
+	hand := func(ev models.Event) (stop bool) {
+		after = ev.Seq
+		data, err := s.box.Decrypt(ev.Data)
+		if err != nil {
+			s.log.ErrorContext(ctx, "event cannot be decrypted; skipped", "id", id, "seq", ev.Seq)
+			return false
 		}
-		for _, ev := range evs {
-			after = ev.Seq
-			data, err := s.box.Decrypt(ev.Data)
-			if err != nil {
-				s.log.ErrorContext(ctx, "event cannot be decrypted; skipped", "id", id, "seq", ev.Seq)
+		return visit(ev, data)
+	}
+	read := true
+	for {
+		if read {
+			evs, err := s.store.EventsAfter(ctx, log, id, after, sseBatch)
+			if err != nil && ctx.Err() == nil {
+				s.log.WarnContext(ctx, "reading events failed; retrying", "id", id, "error", err)
+			}
+			for _, ev := range evs {
+				if hand(ev) {
+					return
+				}
+			}
+			if len(evs) == sseBatch {
 				continue
 			}
-			if visit(ev, data) {
-				return
-			}
-		}
-		if len(evs) == sseBatch {
-			continue
+			read = err != nil
 		}
 		if caughtUp != nil {
 			caughtUp()
 		}
 		select {
-		case <-wake:
+		case <-sub.wake:
 		case <-poll.C:
+			read = true
 		case <-ctx.Done():
 			return
 		case <-s.stopping.Done():
 			return
+		}
+		queued, reread := sub.take()
+		read = read || reread
+		for _, ev := range queued {
+			if ev.Seq <= after {
+				continue // already read from the log
+			}
+			if ev.Seq != after+1 {
+				read = true // a gap: the log has the events in between
+				break
+			}
+			if hand(ev) {
+				return
+			}
 		}
 	}
 }

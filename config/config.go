@@ -115,18 +115,19 @@ type Config struct {
 	IngestTimeout    time.Duration `env:"INGEST_STAGE_TIMEOUT" envDefault:"10m" desc:"time limit of one fetch/extract/chunk activity and of one embed/index slice"`
 
 	// Security layers.
-	CORSOrigins     []string `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," desc:"browser origins allowed to call the API with credentials (exact scheme://host[:port]); empty = none"`
-	IPAllowlist     []string `env:"IP_ALLOWLIST" envSeparator:"," desc:"CIDRs or IPs allowed to reach the API (client address as seen through TRUSTED_PROXIES); empty = everyone"`
-	RateLimits      bool     `env:"RATE_LIMIT_ENABLED" envDefault:"true" desc:"enforce the rate limits below (shared across API processes through Postgres)"`
-	RateAuthPerMin  int      `env:"RATE_LIMIT_AUTH" envDefault:"10" desc:"login, register and refresh attempts per client IP per minute"`
-	RateTurnsPerMin int      `env:"RATE_LIMIT_TURNS" envDefault:"30" desc:"chat messages (turns) per user per minute"`
-	OIDCIssuer      string   `env:"OIDC_ISSUER" desc:"OpenID Connect issuer URL for SSO (e.g. Authentik's https://auth.example/application/o/youworker/); unset = SSO off"`
-	OIDCClientID    string   `env:"OIDC_CLIENT_ID" desc:"OIDC client id"`
-	OIDCSecret      string   `env:"OIDC_CLIENT_SECRET" desc:"OIDC client secret (empty for a public client: PKCE only)"`
-	OIDCGroupsClaim string   `env:"OIDC_GROUPS_CLAIM" desc:"ID token claim listing the user's groups, mapped onto YouWorker groups; unset = no group sync"`
-	OIDCGroups      []string `env:"OIDC_ALLOWED_GROUPS" envSeparator:"," desc:"provider groups to sync (empty = all)"`
-	TrustedHeaders  bool     `env:"TRUSTED_HEADER_AUTH" envDefault:"false" desc:"accept the user from X-authentik-username/-email/-groups headers, only from TRUSTED_PROXIES"`
-	RateIngPerMin   int      `env:"RATE_LIMIT_INGEST" envDefault:"60" desc:"document uploads and ingestions per user per minute"`
+	CORSOrigins     []string      `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," desc:"browser origins allowed to call the API with credentials (exact scheme://host[:port]); empty = none"`
+	IPAllowlist     []string      `env:"IP_ALLOWLIST" envSeparator:"," desc:"CIDRs or IPs allowed to reach the API (client address as seen through TRUSTED_PROXIES); empty = everyone"`
+	RateLimits      bool          `env:"RATE_LIMIT_ENABLED" envDefault:"true" desc:"enforce the rate limits below (shared across API processes through Postgres)"`
+	RateAuthPerMin  int           `env:"RATE_LIMIT_AUTH" envDefault:"10" desc:"login, register and refresh attempts per client IP per minute"`
+	RateTurnsPerMin int           `env:"RATE_LIMIT_TURNS" envDefault:"30" desc:"chat messages (turns) per user per minute"`
+	OIDCIssuer      string        `env:"OIDC_ISSUER" desc:"OpenID Connect issuer URL for SSO (e.g. Authentik's https://auth.example/application/o/youworker/); unset = SSO off"`
+	OIDCClientID    string        `env:"OIDC_CLIENT_ID" desc:"OIDC client id"`
+	OIDCSecret      string        `env:"OIDC_CLIENT_SECRET" desc:"OIDC client secret (empty for a public client: PKCE only)"`
+	OIDCGroupsClaim string        `env:"OIDC_GROUPS_CLAIM" desc:"ID token claim listing the user's groups, mapped onto YouWorker groups; unset = no group sync"`
+	OIDCGroups      []string      `env:"OIDC_ALLOWED_GROUPS" envSeparator:"," desc:"provider groups to sync (empty = all)"`
+	TrustedHeaders  bool          `env:"TRUSTED_HEADER_AUTH" envDefault:"false" desc:"accept the user from X-authentik-username/-email/-groups headers, only from TRUSTED_PROXIES"`
+	RateIngPerMin   int           `env:"RATE_LIMIT_INGEST" envDefault:"60" desc:"document uploads and ingestions per user per minute"`
+	RateSync        time.Duration `env:"RATE_LIMIT_SYNC" envDefault:"100ms" desc:"how often an API process adds its request counts to the shared counters (a request never waits for Postgres; with several processes a window may admit what the others took in one interval over the limit)"`
 }
 
 // FromEnv reads the configuration from the process environment and validates it. The error
@@ -242,7 +243,7 @@ func (c Config) validate() error {
 		val  time.Duration
 	}{{"LLM_TIMEOUT", c.LLMTimeout}, {"LLM_HEARTBEAT_TIMEOUT", c.LLMHeartbeat}, {"TOOL_TIMEOUT", c.ToolTimeout},
 		{"APPROVAL_TIMEOUT", c.ApprovalTimeout}, {"TOKEN_FLUSH_INTERVAL", c.TokenFlushInterval}, {"MCP_TIMEOUT", c.MCPTimeout},
-		{"WORKER_HEARTBEAT_THROTTLE", c.HeartbeatThrottle}} {
+		{"WORKER_HEARTBEAT_THROTTLE", c.HeartbeatThrottle}, {"RATE_LIMIT_SYNC", c.RateSync}} {
 		if v.val <= 0 {
 			bad(v.name, "must be positive")
 		}

@@ -3,16 +3,19 @@ package store
 import (
 	"context"
 	"database/sql/driver"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/youworker/youworker/models"
 )
 
-// Channels of the Postgres NOTIFYs announcing new events; the payload is the parent's id.
+// Channels of the Postgres NOTIFYs announcing new events; see ParseNotification for the payload.
 const (
 	TurnEventsChannel = "yw_turn_events"
 	RunEventsChannel  = "yw_run_events"
@@ -39,9 +42,14 @@ const finishTurn = `, status = @status, error_code = @error_code, error_message 
         prompt_tokens = @prompt_tokens, completion_tokens = @completion_tokens, finished_at = @finished_at
     WHERE id = @id AND status IN ('running', 'waiting_approval')`
 
+// maxNotifyPayload keeps a notification under Postgres's 8000-byte payload limit; larger batches
+// of events are announced by the parent's id alone.
+const maxNotifyPayload = 7900
+
 // appendSQL appends events in one statement (one round trip): it skips keys already in the log,
 // takes the parent row's lock to allocate gapless sequence numbers (so seq commits in order and a
-// reader following "seq > last" never skips a row), inserts, and notifies listeners. change, when
+// reader following "seq > last" never skips a row), inserts, and notifies listeners with the new
+// events themselves when they fit in a notification. change, when
 // set, replaces the WHERE of the parent's update with more columns to set and its own WHERE.
 func (l EventLog) appendSQL(change string) string {
 	if change == "" {
@@ -62,12 +70,16 @@ WITH input AS (
 ), ins AS (
     INSERT INTO %[1]s (%[3]s, seq, key, type, data)
     SELECT @id, bump.base + fresh.rn, fresh.key, fresh.type, fresh.data FROM fresh, bump
-    RETURNING seq
+    RETURNING seq, type, data
+), note AS (
+    SELECT CAST(@id AS text) || ' ' || json_agg(json_build_object('s', seq, 't', type, 'd', encode(data, 'base64')) ORDER BY seq)::text AS payload
+    FROM ins
 )
 SELECT bump.event_seq AS last,
        (SELECT count(*) FROM ins) AS inserted,
-       CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify(@channel, CAST(@id AS text)) END AS notified
-FROM bump`, l.table, l.parent, l.fk, change)
+       (SELECT pg_notify(@channel, CASE WHEN octet_length(payload) <= %[5]d THEN payload ELSE CAST(@id AS text) END)
+        FROM note WHERE payload IS NOT NULL) AS notified
+FROM bump`, l.table, l.parent, l.fk, change, maxNotifyPayload)
 }
 
 // AppendEvents appends events to the log of parent id and notifies listeners, atomically. Events
@@ -122,6 +134,33 @@ func (s *Store) EventsAfter(ctx context.Context, log EventLog, id uuid.UUID, aft
 	err := s.q(ctx).Table(log.table).Select("seq, key, type, data, created_at").
 		Where(log.fk+" = ? AND seq > ?", id, after).Order("seq").Limit(limit).Scan(&out).Error
 	return out, translate(err)
+}
+
+// ParseNotification reads the payload of a notification on a log's channel: the parent's id, then
+// (unless they did not fit) the appended events in seq order, their data as stored (sealed).
+// Notifications are delivered in commit order, which is seq order for one parent.
+func ParseNotification(payload string) (id uuid.UUID, events []models.Event, err error) {
+	head, body, withEvents := strings.Cut(payload, " ")
+	if id, err = uuid.Parse(head); err != nil || !withEvents {
+		return id, nil, err
+	}
+	var raw []struct {
+		S int64  `json:"s"`
+		T string `json:"t"`
+		D string `json:"d"` // base64, with the line breaks Postgres puts in (the decoder skips them)
+	}
+	if err := json.Unmarshal([]byte(body), &raw); err != nil {
+		return id, nil, fmt.Errorf("notification payload: %w", err)
+	}
+	events = make([]models.Event, len(raw))
+	for i, r := range raw {
+		data, err := base64.StdEncoding.DecodeString(r.D)
+		if err != nil {
+			return id, nil, fmt.Errorf("notification payload: %w", err)
+		}
+		events[i] = models.Event{Seq: r.S, Type: r.T, Data: data}
+	}
+	return id, events, nil
 }
 
 // pgArray passes a slice as one Postgres array parameter (gorm would expand a plain slice into a

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
 	"github.com/youworker/youworker/models"
@@ -68,4 +70,79 @@ func TestAppendTurnEventsIsIdempotentAndGapless(t *testing.T) {
 	}
 	_, err = st.AppendEvents(ctx, store.TurnLog, uuid.New(), []models.Event{ev("z")})
 	require.ErrorIs(t, err, models.ErrNotFound)
+}
+
+// Listeners get the appended events in the notification itself, in seq order, sealed as stored;
+// a batch too large for a notification is announced by the turn's id alone.
+func TestAppendNotifiesWithTheEvents(t *testing.T) {
+	t.Parallel()
+	st := open(t, time.Second, &testenv.Buffer{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	turn := newTurn(t, st)
+	conn, err := st.SQL().Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	next := func() (uuid.UUID, []models.Event) {
+		var id uuid.UUID
+		var evs []models.Event
+		require.NoError(t, conn.Raw(func(dc any) error {
+			n, err := dc.(*stdlib.Conn).Conn().WaitForNotification(ctx)
+			if err != nil {
+				return err
+			}
+			id, evs, err = store.ParseNotification(n.Payload)
+			return err
+		}))
+		return id, evs
+	}
+	_, err = conn.ExecContext(ctx, "LISTEN "+store.TurnEventsChannel)
+	require.NoError(t, err)
+
+	big := bytes.Repeat([]byte{0xff, 0x00, '\n'}, 4000)
+	_, err = st.AppendEvents(ctx, store.TurnLog, turn, []models.Event{ev("a"), {Key: "b", Type: "message", Data: big}})
+	require.NoError(t, err)
+	id, evs := next()
+	require.Equal(t, turn, id)
+	require.Nil(t, evs, "12 kB of events do not fit in a notification: the id alone")
+
+	_, err = st.AppendEvents(ctx, store.TurnLog, turn, []models.Event{ev("c"), {Key: "d", Type: "token", Data: big[:300]}})
+	require.NoError(t, err)
+	id, evs = next()
+	require.Equal(t, turn, id)
+	require.Equal(t, []models.Event{{Seq: 3, Type: "token", Data: []byte("x")}, {Seq: 4, Type: "token", Data: big[:300]}}, evs)
+
+	_, err = st.AppendEvents(ctx, store.TurnLog, turn, []models.Event{ev("c")})
+	require.NoError(t, err)
+	_, err = st.AppendEvents(ctx, store.TurnLog, turn, []models.Event{ev("e")})
+	require.NoError(t, err)
+	_, evs = next()
+	require.Equal(t, []models.Event{{Seq: 5, Type: "token", Data: []byte("x")}}, evs, "appending nothing new notifies nobody")
+
+	_, _, err = store.ParseNotification("not-a-uuid")
+	require.Error(t, err)
+	_, _, err = store.ParseNotification(turn.String() + " [{")
+	require.Error(t, err)
+}
+
+// FinishTurn records the outcome and its closing events together, once.
+func TestFinishTurnRecordsOutcomeAndEventsOnce(t *testing.T) {
+	t.Parallel()
+	st := open(t, time.Second, &testenv.Buffer{})
+	ctx := context.Background()
+	turn := newTurn(t, st)
+	out := store.TurnOutcome{Status: models.TurnCompleted, Steps: 2, PromptTokens: 7, CompletionTokens: 3}
+	require.NoError(t, st.FinishTurn(ctx, turn, out, time.Now(), []models.Event{ev("message"), ev("terminal")}))
+	failed := store.TurnOutcome{Status: models.TurnFailed, ErrorCode: "X"}
+	require.NoError(t, st.FinishTurn(ctx, turn, failed, time.Now(), []models.Event{ev("terminal"), ev("late")}))
+	got, err := st.Turn(ctx, turn)
+	require.NoError(t, err)
+	require.Equal(t, models.TurnCompleted, got.Status, "a finished turn stays as it finished")
+	require.Equal(t, 2, got.Steps)
+	require.NotNil(t, got.FinishedAt)
+	evs, err := st.EventsAfter(ctx, store.TurnLog, turn, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, evs, 2, "the second finish appends nothing")
+	require.Equal(t, "terminal", evs[1].Key)
+	require.NoError(t, st.FinishTurn(ctx, uuid.New(), out, time.Now(), nil), "a turn deleted with its session: nothing to finish")
 }
