@@ -136,10 +136,16 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	})
 	stopBeat()
 
-	// Whatever happened, what the user saw so far is flushed and the step is closed.
+	// Whatever happened, what the user saw so far is written and the step is closed: the held
+	// tokens and step.finished go out in one append.
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	flushErr := tokens.close(saveCtx)
+	stepEnd := func(status string) event {
+		return event{key: prefix + ":end", typ: EventStepFinished, data: map[string]any{
+			"step": in.Step, "kind": "llm", "attempt": attempt, "status": status, "duration_ms": time.Since(started).Milliseconds(),
+			"prompt_tokens": final.PromptEvalCount, "completion_tokens": final.EvalCount, "tool_calls": len(calls),
+		}}
+	}
 	if ctx.Err() != nil {
 		// Cancelled (or timed out), whatever the client reported: keep the partial answer.
 		if content.Len() > 0 {
@@ -147,27 +153,17 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 				activity.GetLogger(ctx).Error("storing the partial answer failed", "error", err)
 			}
 		}
-		_ = log.emit(saveCtx, in.TurnID, event{key: prefix + ":end", typ: EventStepFinished, data: map[string]any{
-			"step": in.Step, "kind": "llm", "attempt": attempt, "status": "cancelled", "duration_ms": time.Since(started).Milliseconds(),
-		}})
+		_ = tokens.close(saveCtx, stepEnd("cancelled"))
 		return LLMResult{}, ctx.Err()
 	}
 	if chatErr != nil {
-		_ = log.emit(saveCtx, in.TurnID, event{key: prefix + ":end", typ: EventStepFinished, data: map[string]any{
-			"step": in.Step, "kind": "llm", "attempt": attempt, "status": "failed", "duration_ms": time.Since(started).Milliseconds(),
-		}})
+		_ = tokens.close(saveCtx, stepEnd("failed"))
 		return LLMResult{}, classifyLLMError(chatErr)
-	}
-	if flushErr != nil {
-		return LLMResult{}, flushErr
 	}
 
 	stored := make([]storedCall, 0, len(calls))
 	refs := make([]ToolCallRef, 0, len(calls))
-	events := []event{{key: prefix + ":end", typ: EventStepFinished, data: map[string]any{
-		"step": in.Step, "kind": "llm", "attempt": attempt, "status": "succeeded", "duration_ms": time.Since(started).Milliseconds(),
-		"prompt_tokens": final.PromptEvalCount, "completion_tokens": final.EvalCount, "tool_calls": len(calls),
-	}}}
+	events := []event{stepEnd("succeeded")}
 	for i, c := range calls {
 		sc := storedCall{ID: fmt.Sprintf("%d-%d", in.Step, i), ModelID: c.ID, Name: c.Function.Name, Arguments: c.Function.Arguments.ToMap()}
 		stored = append(stored, sc)
@@ -184,7 +180,7 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		// The answer: announce it now rather than have the workflow read it back to finish.
 		events = append(events, messageEvent(msgID, models.RoleAssistant, content.String(), models.MessageComplete))
 	}
-	if err := log.emit(ctx, in.TurnID, events...); err != nil {
+	if err := tokens.close(ctx, events...); err != nil {
 		return LLMResult{}, err
 	}
 	return LLMResult{MessageID: msgID, ToolCalls: refs, PromptTokens: final.PromptEvalCount,
@@ -362,7 +358,7 @@ func (t *tokenBatcher) open(ctx context.Context, head []event) {
 	t.timer = time.AfterFunc(t.every, func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		t.flushLocked(ctx)
+		_ = t.flushLocked(ctx)
 	})
 }
 
@@ -375,7 +371,7 @@ func (t *tokenBatcher) add(ctx context.Context, delta string) error {
 	t.pending.WriteString(delta)
 	t.tokens++
 	if t.batches == 0 || time.Since(t.lastFlush) >= t.every {
-		t.flushLocked(ctx)
+		_ = t.flushLocked(ctx)
 	}
 	return t.err
 }
@@ -384,39 +380,44 @@ func (t *tokenBatcher) flushIfDue(ctx context.Context) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if time.Since(t.lastFlush) >= t.every {
-		t.flushLocked(ctx)
+		_ = t.flushLocked(ctx)
 	}
 }
 
-// close writes what is still held: the opening events, then the pending tokens. Nothing the
-// caller emits next can precede them.
-func (t *tokenBatcher) close(ctx context.Context) error {
+// close writes what is still held (the opening events, the pending tokens) followed by the
+// step's closing events, in one append. An earlier failed write fails it.
+func (t *tokenBatcher) close(ctx context.Context, closing ...event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.timer != nil {
 		t.timer.Stop()
 	}
-	t.flushLocked(ctx)
-	return t.err
+	return t.flushLocked(ctx, closing...)
 }
 
-func (t *tokenBatcher) flushLocked(ctx context.Context) {
-	if (len(t.head) == 0 && t.pending.Len() == 0) || t.err != nil {
-		return
+// flushLocked writes the held opening events, the pending tokens and more, in one append. A
+// failed write fails the batcher, unless ctx ended (close writes what is held with a fresh one).
+func (t *tokenBatcher) flushLocked(ctx context.Context, more ...event) error {
+	if t.err != nil {
+		return t.err
 	}
-	if ctx.Err() != nil {
-		return // cancelled: close flushes what is held with a fresh context
+	if len(t.head) == 0 && t.pending.Len() == 0 && len(more) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	events := slices.Clip(t.head)
 	if t.pending.Len() > 0 {
 		events = append(events, event{key: fmt.Sprintf("%s:tok:%d", t.keyPrefix, t.batches), typ: EventToken,
 			data: map[string]any{"delta": t.pending.String(), "step": t.step, "attempt": t.attempt}})
 	}
+	events = append(events, more...)
 	if err := t.log.emit(ctx, t.turnID, events...); err != nil {
 		if ctx.Err() == nil {
 			t.err = err
 		}
-		return
+		return err
 	}
 	t.head = nil
 	if t.pending.Len() > 0 {
@@ -424,6 +425,7 @@ func (t *tokenBatcher) flushLocked(ctx context.Context) {
 		t.batches++
 		t.lastFlush = time.Now()
 	}
+	return nil
 }
 
 func (t *tokenBatcher) progress() map[string]int {

@@ -35,7 +35,7 @@ func (s *Server) turnEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.streamTurn(c, t.ID, after)
+	s.streamTurn(c, t.ID, after, nil)
 }
 
 // lastEventID reads Last-Event-ID (header, or ?last_event_id= for clients that cannot set it).
@@ -58,15 +58,16 @@ func turnTerminal(typ string) bool {
 	return typ == activities.EventTurnCompleted || typ == activities.EventTurnFailed || typ == activities.EventTurnCancelled
 }
 
-// streamTurn writes the turn's events after seq `after` as SSE until its terminal event.
-func (s *Server) streamTurn(c *gin.Context, turnID uuid.UUID, after int64) {
+// streamTurn writes the turn's events after seq `after` as SSE until its terminal event. sub,
+// when set, subscribed to the turn while its log was still empty (see follow).
+func (s *Server) streamTurn(c *gin.Context, turnID uuid.UUID, after int64, sub *subscription) {
 	c.Header("X-Turn-ID", turnID.String())
-	s.streamEvents(c, store.TurnLog, turnID, after, turnTerminal)
+	s.streamEvents(c, store.TurnLog, turnID, after, turnTerminal, sub)
 }
 
 // streamEvents writes the events of log id after seq `after` as SSE until a terminal event, the
 // client leaving, or the server stopping.
-func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, after int64, terminal func(string) bool) {
+func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, after int64, terminal func(string) bool, sub *subscription) {
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -77,7 +78,7 @@ func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, 
 	fmt.Fprint(w, "retry: 1000\n\n")
 	w.Flush()
 	lastWrite := time.Now()
-	s.follow(c.Request.Context(), log, id, after, func(ev models.Event, data []byte) bool {
+	s.follow(c.Request.Context(), log, id, after, sub, func(ev models.Event, data []byte) bool {
 		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
 		lastWrite = time.Now()
 		if terminal(ev.Type) {
@@ -100,10 +101,16 @@ func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, 
 // the log is read again whenever they leave a gap. A lost notification costs at most
 // ssePollEvery. caughtUp, when set, runs each time the log has nothing more for now (flushes,
 // keep-alives). An event that cannot be decrypted is logged and skipped; a failed read is retried.
-func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, after int64,
+// A caller that subscribed itself while the log was certainly empty (it has just created the
+// turn, before starting its workflow) passes sub: the first read is skipped.
+func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, after int64, sub *subscription,
 	visit func(ev models.Event, data []byte) (stop bool), caughtUp func()) {
-	sub, unsubscribe := s.events.subscribe(id)
-	defer unsubscribe()
+	read := sub == nil
+	if sub == nil {
+		var unsubscribe func()
+		sub, unsubscribe = s.events.subscribe(id)
+		defer unsubscribe()
+	}
 	poll := time.NewTicker(ssePollEvery)
 	defer poll.Stop()
 	hand := func(ev models.Event) (stop bool) {
@@ -115,7 +122,6 @@ func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, a
 		}
 		return visit(ev, data)
 	}
-	read := true
 	for {
 		if read {
 			evs, err := s.store.EventsAfter(ctx, log, id, after, sseBatch)
