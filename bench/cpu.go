@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -66,22 +67,28 @@ func sampleCPU() cpuSample {
 	return out
 }
 
-// cpuPer prints the CPU milliseconds each group spent per unit of work between two samples.
-func cpuPer(label string, before, after cpuSample, units int) string {
-	var groups []string
+// cpuPer returns the CPU milliseconds each group spent per unit of work between two samples.
+func cpuPer(before, after cpuSample, units int) map[string]float64 {
+	out := map[string]float64{}
 	for g := range after {
+		out[g] = math.Round(float64(after[g]-before[g])*1000/clockTicks/float64(units)*10) / 10
+	}
+	return out
+}
+
+func cpuLine(m map[string]float64) string {
+	groups := make([]string, 0, len(m))
+	var total float64
+	for g, v := range m {
 		groups = append(groups, g)
+		total += v
 	}
 	sort.Strings(groups)
 	var b strings.Builder
-	var total float64
-	fmt.Fprintf(&b, "  %-22s", label)
 	for _, g := range groups {
-		ms := float64(after[g]-before[g]) * 1000 / clockTicks / float64(units)
-		total += ms
-		fmt.Fprintf(&b, " %s %.1f", g, ms)
+		fmt.Fprintf(&b, "%s %.1f, ", g, m[g])
 	}
-	fmt.Fprintf(&b, " | total %.1f CPU ms per turn", total)
+	fmt.Fprintf(&b, "total %.1f", total)
 	return b.String()
 }
 

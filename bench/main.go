@@ -6,6 +6,11 @@
 //     time to the first token event, and turns/s with 16 concurrent sessions, against
 //   - the floor: a bare workflow with one regular activity calling the stand-in directly.
 //
+// It also prints where the time and the CPU go: POST to response headers against the floor's start
+// RPC, and CPU milliseconds per turn by process (postgres, temporal, youworker api and worker, and
+// this process: client, stand-in and floor worker). BENCH_PHASES=1 adds when each event of the
+// sequential turns was written and the Temporal history of the last turn and floor run.
+//
 // Usage: go run ./bench [-n 60] [-concurrency 16] [-out bench/results/turns.json] (make bench).
 package main
 
@@ -81,7 +86,6 @@ type env struct {
 	token   string
 	tc      client.Client
 	dsn     string
-	cpu     []string // where the CPU went in the throughput runs
 	// sequential are the sessions of the latency runs (0 ms, then 20 ms per token).
 	sequential []string
 	// lastTurnWorkflow and lastFloorWorkflow are the workflow ids of the last samples; histories
@@ -208,9 +212,10 @@ func runTurns(n, conc, perSession int, out, bin string) error {
 			_ = json.Unmarshal(b, &results)
 		}
 	}
-	fmt.Println("\nCPU per turn in the throughput runs (0 ms, then 20 ms per token):")
-	for _, l := range e.cpu {
-		fmt.Println(l)
+	fmt.Printf("\n%-11s %13s %12s   %s\n", "run", "turn headers", "floor start", "CPU ms per turn in the throughput runs (turn | floor)")
+	for _, label := range []string{"delay_0ms", "delay_20ms"} {
+		r := results[label].(Result)
+		fmt.Printf("%-11s %13s %12s   %s | %s\n", label, f(r.TurnHeadP50), f(r.FloorStartP50), cpuLine(r.TurnCPU), cpuLine(r.FloorCPU))
 	}
 	if os.Getenv("BENCH_PHASES") == "1" {
 		printPhases(e.dsn, e.sequential)
@@ -250,6 +255,13 @@ type Result struct {
 	TurnsPerS       float64 `json:"turns_per_s"`
 	FloorPerS       float64 `json:"floor_per_s"`
 	ThroughputRatio float64 `json:"throughput_ratio"`
+	// Where the time goes before the work starts: POST to response headers (auth, storing the
+	// turn, starting its workflow) against the floor's start RPC.
+	TurnHeadP50   float64 `json:"turn_headers_p50_ms"`
+	FloorStartP50 float64 `json:"floor_start_p50_ms"`
+	// CPU milliseconds per turn in the throughput runs, by process.
+	TurnCPU  map[string]float64 `json:"turn_cpu_ms"`
+	FloorCPU map[string]float64 `json:"floor_cpu_ms"`
 }
 
 func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, error) {
@@ -260,31 +272,32 @@ func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, err
 	}
 	e.sequential = append(e.sequential, sess)
 	for range 5 { // warm up both paths
-		if _, _, err := e.turn(sess); err != nil {
+		if _, err := e.turn(sess); err != nil {
 			return r, err
 		}
-		if _, _, err := e.floor(ctx); err != nil {
+		if _, err := e.floor(ctx); err != nil {
 			return r, err
 		}
 	}
-	var turnLat, turnTTFT, floorLat, floorTTFT []float64
+	var turnLat, turnTTFT, turnHead, floorLat, floorTTFT, floorHead []float64
 	for range n {
 		// Interleave so that drift on a shared machine hits both alike.
-		total, ttft, err := e.turn(sess)
+		sm, err := e.turn(sess)
 		if err != nil {
 			return r, err
 		}
-		turnLat, turnTTFT = append(turnLat, ms(total)), append(turnTTFT, ms(ttft))
-		total, ttft, err = e.floor(ctx)
+		turnLat, turnTTFT, turnHead = append(turnLat, ms(sm.total)), append(turnTTFT, ms(sm.ttft)), append(turnHead, ms(sm.head))
+		sm, err = e.floor(ctx)
 		if err != nil {
 			return r, err
 		}
-		floorLat, floorTTFT = append(floorLat, ms(total)), append(floorTTFT, ms(ttft))
+		floorLat, floorTTFT, floorHead = append(floorLat, ms(sm.total)), append(floorTTFT, ms(sm.ttft)), append(floorHead, ms(sm.head))
 	}
 	e.histories = append(e.histories, e.lastTurnWorkflow, e.lastFloorWorkflow)
 	r.TurnP50, r.TurnP95 = pct(turnLat, 50), pct(turnLat, 95)
 	r.FloorP50, r.FloorP95 = pct(floorLat, 50), pct(floorLat, 95)
 	r.TTFTP50, r.FloorTTFTP50 = pct(turnTTFT, 50), pct(floorTTFT, 50)
+	r.TurnHeadP50, r.FloorStartP50 = pct(turnHead, 50), pct(floorHead, 50)
 	r.TurnOverhead, r.TTFTOverhead = r.TurnP50/r.FloorP50, r.TTFTP50/r.FloorTTFTP50
 
 	sessions := make([]string, conc)
@@ -294,17 +307,17 @@ func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, err
 		}
 	}
 	c0 := sampleCPU()
-	r.TurnsPerS, err = throughput(conc, perSession, func(i int) error { _, _, err := e.turn(sessions[i]); return err })
+	r.TurnsPerS, err = throughput(conc, perSession, func(i int) error { _, err := e.turn(sessions[i]); return err })
 	if err != nil {
 		return r, err
 	}
 	c1 := sampleCPU()
-	r.FloorPerS, err = throughput(conc, perSession, func(int) error { _, _, err := e.floor(ctx); return err })
+	r.FloorPerS, err = throughput(conc, perSession, func(int) error { _, err := e.floor(ctx); return err })
 	if err != nil {
 		return r, err
 	}
 	c2 := sampleCPU()
-	e.cpu = append(e.cpu, cpuPer("turns", c0, c1, conc*perSession), cpuPer("floor", c1, c2, conc*perSession))
+	r.TurnCPU, r.FloorCPU = cpuPer(c0, c1, conc*perSession), cpuPer(c1, c2, conc*perSession)
 	r.ThroughputRatio = r.TurnsPerS / r.FloorPerS
 	return r, nil
 }
@@ -331,8 +344,13 @@ func throughput(conc, each int, do func(i int) error) (float64, error) {
 	return float64(conc*each) / time.Since(start).Seconds(), nil
 }
 
+// sample is one measured run: from the request to its end and to its first token; head is the
+// part before the work is under way (a turn: POST until the response headers, which the API
+// sends once the turn is stored and its workflow started; the floor: the start RPC).
+type sample struct{ total, ttft, head time.Duration }
+
 // turn sends one message with Accept: text/event-stream and reads until turn.completed.
-func (e *env) turn(session string) (total, ttft time.Duration, err error) {
+func (e *env) turn(session string) (sm sample, err error) {
 	body := fmt.Sprintf(`{"content":"reply-tokens %d"}`, replyTokens)
 	req, _ := http.NewRequest("POST", e.api+"/v1/sessions/"+session+"/messages", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.token)
@@ -341,43 +359,47 @@ func (e *env) turn(session string) (total, ttft time.Duration, err error) {
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return sm, err
 	}
+	sm.head = time.Since(start)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		return 0, 0, fmt.Errorf("post message: %d %s", resp.StatusCode, b)
+		return sm, fmt.Errorf("post message: %d %s", resp.StatusCode, b)
 	}
 	e.lastTurnWorkflow = workflows.ChatTurnID(session, resp.Header.Get("X-Turn-ID"))
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
-		case line == "event: token" && ttft == 0:
-			ttft = time.Since(start)
+		case line == "event: token" && sm.ttft == 0:
+			sm.ttft = time.Since(start)
 		case line == "event: turn.completed":
-			return time.Since(start), ttft, nil
+			sm.total = time.Since(start)
+			return sm, nil
 		case line == "event: turn.failed" || line == "event: turn.cancelled":
-			return 0, 0, errors.New("turn did not complete: " + line)
+			return sm, errors.New("turn did not complete: " + line)
 		}
 	}
-	return 0, 0, fmt.Errorf("stream ended early: %v", sc.Err())
+	return sm, fmt.Errorf("stream ended early: %v", sc.Err())
 }
 
-func (e *env) floor(ctx context.Context) (total, ttft time.Duration, err error) {
+func (e *env) floor(ctx context.Context) (sm sample, err error) {
 	start := time.Now()
 	id := "floor-" + uuid.NewString()
 	e.lastFloorWorkflow = id
 	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bench-floor"},
 		FloorWorkflow, fmt.Sprintf("reply-tokens %d", replyTokens))
 	if err != nil {
-		return 0, 0, err
+		return sm, err
 	}
+	sm.head = time.Since(start)
 	var first time.Time
 	if err := run.Get(ctx, &first); err != nil {
-		return 0, 0, err
+		return sm, err
 	}
-	return time.Since(start), first.Sub(start), nil
+	sm.total, sm.ttft = time.Since(start), first.Sub(start)
+	return sm, nil
 }
 
 // FloorWorkflow is the bare minimum the platform is compared with: one regular activity that
