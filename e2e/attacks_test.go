@@ -403,6 +403,7 @@ func TestRegisteredMCPServer(t *testing.T) {
 	result := func() sseEvent {
 		_, events := u.send(sid, `call weather__forecast {"city": "Lyon"}`)
 		evs := collect(t, must(u.stream(context.Background(), events, 0)), 60*time.Second)
+		require.NotEmpty(t, evs, "the turn's stream ended without an event")
 		started = evs[0]
 		for _, e := range evs {
 			if e.Type == "tool.result" {

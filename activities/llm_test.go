@@ -1,0 +1,96 @@
+package activities
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// newTurnLog returns the event log of a fresh turn in a fresh database.
+func newTurnLog(t *testing.T) (eventLog, uuid.UUID) {
+	t.Helper()
+	db := testenv.NewDB(t)
+	st, err := store.Open(store.Options{URL: db.DSN, PoolSize: 2, MaxOverflow: 2, SlowQuery: time.Second, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	key, err := encryption.GenerateKey()
+	require.NoError(t, err)
+	box, err := encryption.New([]string{key})
+	require.NoError(t, err)
+	ctx := context.Background()
+	u := &models.User{Username: "batcher"}
+	require.NoError(t, st.CreateUser(ctx, u))
+	c := models.Caller{UserID: u.ID}
+	cs := &models.ChatSession{Model: "m"}
+	require.NoError(t, st.CreateSession(ctx, c, cs))
+	turn := &models.Turn{ID: uuid.New(), WorkflowID: uuid.NewString(), Status: models.TurnRunning, StartedAt: time.Now()}
+	_, _, _, err = st.StartTurn(ctx, c, cs.ID, turn, []byte("sealed"))
+	require.NoError(t, err)
+	return eventLog{store: st, box: box}, turn.ID
+}
+
+// written lists the log's events as "type" strings, with "|" between appends (events of one
+// append share their created_at: the statement's transaction time).
+func written(t *testing.T, l eventLog, turn uuid.UUID) string {
+	t.Helper()
+	evs, err := l.store.EventsAfter(context.Background(), store.TurnLog, turn, 0, 100)
+	require.NoError(t, err)
+	out := ""
+	for i, e := range evs {
+		if i > 0 {
+			if e.CreatedAt.Equal(evs[i-1].CreatedAt) {
+				out += " "
+			} else {
+				out += " | "
+			}
+		}
+		out += e.Type
+	}
+	return out
+}
+
+func started() []event { return []event{{key: "start", typ: EventStepStarted, data: map[string]any{}}} }
+
+// The opening events wait for the first token and go out with it; later tokens are batched; close
+// writes the held tokens with the closing events.
+func TestTokenBatcherWritesOpeningEventsWithTheFirstToken(t *testing.T) {
+	l, turn := newTurnLog(t)
+	ctx := context.Background()
+	b := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:1:1", step: 1, attempt: 1, every: time.Hour}
+	b.open(ctx, started())
+	require.NoError(t, b.add(ctx, "Hel"))
+	require.NoError(t, b.add(ctx, "lo"))
+	require.Equal(t, "step.started token", written(t, l, turn), "the second token waits for the interval")
+	require.NoError(t, b.close(ctx, event{key: "end", typ: EventStepFinished, data: map[string]any{}}))
+	require.Equal(t, "step.started token | token step.finished", written(t, l, turn))
+}
+
+// A model that says nothing for one interval does not hold step.started back.
+func TestTokenBatcherWritesOpeningEventsAloneAfterAnInterval(t *testing.T) {
+	l, turn := newTurnLog(t)
+	ctx := context.Background()
+	b := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:1:1", step: 1, attempt: 1, every: 20 * time.Millisecond}
+	b.open(ctx, started())
+	require.Eventually(t, func() bool { return written(t, l, turn) == "step.started" }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, b.add(ctx, "Hi"))
+	require.NoError(t, b.close(ctx))
+	require.Equal(t, "step.started | token", written(t, l, turn))
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	b2 := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:2:1", step: 2, attempt: 1, every: time.Hour}
+	b2.open(ctx, nil)
+	require.Error(t, b2.close(cancelled, event{key: "end2", typ: EventStepFinished, data: map[string]any{}}),
+		"closing events that could not be written are an error, not silence")
+}
