@@ -83,12 +83,17 @@ func (s *Server) identifyToken(c *gin.Context, token string, method models.AuthM
 		s.log.DebugContext(c.Request.Context(), "access token rejected", "error", err)
 		return nil, unauthenticated("INVALID_TOKEN", "access token is invalid or expired")
 	}
-	st, err := s.store.LoadCaller(c.Request.Context(), userID, sid)
-	if errors.Is(err, models.ErrNotFound) || (err == nil && !st.SessionActive) {
-		return nil, unauthenticated("SESSION_ENDED", "this login has ended; log in again")
-	}
-	if err != nil {
-		return nil, err
+	st, cached := s.callers.get(userID, sid, s.now())
+	if !cached {
+		ticket := s.callers.ticket()
+		st, err = s.store.LoadCaller(c.Request.Context(), userID, sid)
+		if errors.Is(err, models.ErrNotFound) || (err == nil && !st.SessionActive) {
+			return nil, unauthenticated("SESSION_ENDED", "this login has ended; log in again")
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.callers.put(userID, sid, ticket, st, s.now())
 	}
 	return &models.Caller{UserID: userID, Username: st.User.Username, IsAdmin: st.User.IsAdmin,
 		Method: method, SessionID: sid, Groups: st.Groups}, nil
@@ -124,6 +129,17 @@ func (s *Server) identifyAPIKey(c *gin.Context, key string) (*models.Caller, err
 	}
 	return &models.Caller{UserID: k.UserID, Username: st.User.Username, IsAdmin: st.User.IsAdmin,
 		Method: models.AuthAPIKey, Groups: st.Groups}, nil
+}
+
+// clearCallersAfter clears this process's caller cache after a request that may have changed a
+// user, a login or a membership (the auth, account and group routes), before its response is
+// complete: the next request here reads the new state. Other processes hear of it through
+// Postgres (see callerCache).
+func (s *Server) clearCallersAfter(c *gin.Context) {
+	c.Next()
+	if unsafeMethod(c.Request.Method) {
+		s.callers.clear()
+	}
 }
 
 // requireCaller rejects anonymous requests and enforces CSRF on cookie-authenticated unsafe ones.

@@ -21,6 +21,8 @@ import (
 type eventHub struct {
 	dsn string
 	log *slog.Logger
+	// callers hears of changes to callers on the same connection; nil when not caching them.
+	callers *callerCache
 
 	mu   sync.Mutex
 	subs map[uuid.UUID]map[*subscription]struct{}
@@ -127,16 +129,26 @@ func (h *eventHub) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{store.TurnLog.Channel(), store.RunLog.Channel()} {
+	for _, ch := range []string{store.TurnLog.Channel(), store.RunLog.Channel(), store.CallersChannel} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return err
 		}
+	}
+	if h.callers != nil {
+		h.callers.listening(true)
+		defer h.callers.listening(false)
 	}
 	h.deliver(uuid.Nil, nil, true)
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
+		}
+		if n.Channel == store.CallersChannel {
+			if id, err := uuid.Parse(n.Payload); err == nil && h.callers != nil {
+				h.callers.drop(id)
+			}
+			continue
 		}
 		id, events, err := store.ParseNotification(n.Payload)
 		if err != nil {

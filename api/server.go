@@ -70,6 +70,7 @@ type Server struct {
 	trustedProxies config.IPSet
 	events         *eventHub
 	limits         *limiter
+	callers        *callerCache // nil when AUTH_CACHE_TTL is 0
 	// stopping ends long-lived streams when the server shuts down; clients resume elsewhere with
 	// Last-Event-ID.
 	stopping context.Context
@@ -118,6 +119,10 @@ func New(d Deps) (*Server, error) {
 	s.trustedProxies = s.cfg.TrustedProxyIPs()
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.events = newEventHub(d.Config.DatabaseURL, s.log)
+	if s.cfg.AuthCacheTTL > 0 {
+		s.callers = newCallerCache(s.cfg.AuthCacheTTL)
+		s.events.callers = s.callers
+	}
 	go s.events.run(s.stopping)
 	s.limits = newLimiter(s.store, s.cfg.RateSync, s.log)
 	go s.limits.run(s.stopping)
@@ -161,7 +166,7 @@ func (s *Server) routes() error {
 	e.GET("/openapi.json", s.openAPI)
 
 	v1 := e.Group("/v1")
-	a := v1.Group("/auth")
+	a := v1.Group("/auth", s.clearCallersAfter)
 	authLimit := s.rateLimit("auth", s.cfg.RateAuthPerMin, false)
 	a.POST("/register", authLimit, s.register)
 	a.POST("/login", authLimit, s.login)
@@ -174,7 +179,7 @@ func (s *Server) routes() error {
 		a.GET("/oidc/callback", authLimit, s.oidcCallback)
 	}
 
-	acct := v1.Group("/account", s.requireCaller)
+	acct := v1.Group("/account", s.clearCallersAfter, s.requireCaller)
 	acct.GET("", s.account)
 	acct.POST("/api-keys", s.createAPIKey)
 	acct.GET("/api-keys", s.listAPIKeys)
@@ -183,7 +188,7 @@ func (s *Server) routes() error {
 	acct.GET("/export", s.exportAccount)
 	acct.DELETE("", s.deleteAccount)
 
-	groups := v1.Group("/groups", s.requireCaller)
+	groups := v1.Group("/groups", s.clearCallersAfter, s.requireCaller)
 	groups.POST("", s.createGroup)
 	groups.GET("/me", s.myGroups)
 	groups.GET("/:id", s.getGroup)

@@ -127,6 +127,7 @@ type Config struct {
 	OIDCGroups      []string      `env:"OIDC_ALLOWED_GROUPS" envSeparator:"," desc:"provider groups to sync (empty = all)"`
 	TrustedHeaders  bool          `env:"TRUSTED_HEADER_AUTH" envDefault:"false" desc:"accept the user from X-authentik-username/-email/-groups headers, only from TRUSTED_PROXIES"`
 	RateIngPerMin   int           `env:"RATE_LIMIT_INGEST" envDefault:"60" desc:"document uploads and ingestions per user per minute"`
+	AuthCacheTTL    time.Duration `env:"AUTH_CACHE_TTL" envDefault:"5s" desc:"how long an API process may reuse what it read about a login (user, memberships, still active) instead of reading it per request; changes reach every process at once through Postgres notifications, so this only bounds clock-based expiry (0 reads it on every request)"`
 	RateSync        time.Duration `env:"RATE_LIMIT_SYNC" envDefault:"100ms" desc:"how often an API process adds its request counts to the shared counters (a request never waits for Postgres; with several processes a window may admit what the others took in one interval over the limit)"`
 }
 
@@ -205,6 +206,9 @@ func (c Config) validate() error {
 	}
 	if c.DBMaxOverflow < 0 {
 		bad("DB_MAX_OVERFLOW", "must not be negative, got %d", c.DBMaxOverflow)
+	}
+	if c.AuthCacheTTL < 0 {
+		bad("AUTH_CACHE_TTL", "must not be negative")
 	}
 	if c.DBSlowQuery <= 0 {
 		bad("DB_SLOW_QUERY_THRESHOLD", "must be positive")

@@ -21,6 +21,10 @@ const (
 	RunEventsChannel  = "yw_run_events"
 )
 
+// CallersChannel announces (migration 00007's triggers) every change to a user, their logins or
+// their memberships; the payload is the user's id.
+const CallersChannel = "yw_callers"
+
 // EventLog names an event log: the events table, its parent (which holds event_seq) and the
 // notification channel. Both logs follow the same rules.
 type EventLog struct {
