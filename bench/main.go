@@ -170,7 +170,9 @@ func platform(ctx context.Context, bin string, extra ...string) (e *env, stop fu
 	if e.token, err = login(e.api); err != nil {
 		return nil, stop, err
 	}
-	if e.tc, err = client.Dial(client.Options{HostPort: tmp.Address, Logger: quietTemporal{}}); err != nil {
+	// The floor's client talks to Temporal as the platform's does (TEMPORAL_GRPC_GZIP off).
+	if e.tc, err = client.Dial(client.Options{HostPort: tmp.Address, Logger: quietTemporal{},
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}}}); err != nil {
 		return nil, stop, err
 	}
 	undo = append(undo, e.tc.Close)

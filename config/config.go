@@ -62,6 +62,7 @@ type Config struct {
 	TemporalAddress   string        `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233" desc:"Temporal frontend host:port"`
 	TemporalNamespace string        `env:"TEMPORAL_NAMESPACE" envDefault:"default" desc:"Temporal namespace"`
 	TaskQueue         string        `env:"TEMPORAL_TASK_QUEUE" envDefault:"youworker" desc:"task queue of the YouWorker worker"`
+	TemporalGzip      bool          `env:"TEMPORAL_GRPC_GZIP" envDefault:"false" desc:"gzip requests to Temporal (the SDK's default); off because workflow payloads here are ids, so it only costs CPU on both ends — turn it on across a slow link"`
 	WorkerStopTimeout time.Duration `env:"WORKER_STOP_TIMEOUT" envDefault:"30s" desc:"on SIGTERM the worker stops polling and lets running activities finish this long"`
 
 	// LLM.

@@ -57,10 +57,15 @@ func openStore(cfg config.Config, log *slog.Logger) (*store.Store, error) {
 }
 
 func temporalOptions(cfg config.Config, log *slog.Logger) client.Options {
+	var compression client.GrpcCompression = &client.GrpcCompressionNone{}
+	if cfg.TemporalGzip {
+		compression = &client.GrpcCompressionGzip{}
+	}
 	return client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal")),
+		HostPort:          cfg.TemporalAddress,
+		Namespace:         cfg.TemporalNamespace,
+		Logger:            tlog.NewStructuredLogger(log.With("component", "temporal")),
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression},
 	}
 }
 
