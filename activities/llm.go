@@ -123,6 +123,7 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	tokens.open(context.WithoutCancel(ctx), append(announce, event{key: prefix + ":start", typ: EventStepStarted, data: map[string]any{
 		"step": in.Step, "kind": "llm", "attempt": attempt, "model": in.Model,
 	}}))
+	defer tokens.abandon() // an attempt that fails before close writes nothing more
 	var content strings.Builder
 	var calls []ollama.ToolCall
 	var final ollama.ChatResponse
@@ -382,6 +383,17 @@ func (t *tokenBatcher) flushIfDue(ctx context.Context) {
 	if time.Since(t.lastFlush) >= t.every {
 		_ = t.flushLocked(ctx)
 	}
+}
+
+// abandon drops what is still held (after close, nothing is).
+func (t *tokenBatcher) abandon() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	t.head = nil
+	t.pending.Reset()
 }
 
 // close writes what is still held (the opening events, the pending tokens) followed by the

@@ -87,6 +87,15 @@ func TestTokenBatcherWritesOpeningEventsAloneAfterAnInterval(t *testing.T) {
 	require.NoError(t, b.close(ctx))
 	require.Equal(t, "step.started | token", written(t, l, turn))
 
+	b3 := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:3:1", step: 3, attempt: 1, every: 20 * time.Millisecond}
+	b3.open(ctx, []event{{key: "start3", typ: EventStepStarted, data: map[string]any{}}})
+	require.NoError(t, b3.add(ctx, "x"))
+	require.NoError(t, b3.add(ctx, "y"))
+	b3.abandon()
+	time.Sleep(100 * time.Millisecond)
+	require.Equal(t, "step.started | token | step.started token", written(t, l, turn),
+		"an abandoned attempt writes nothing more: not its held token, not after its interval")
+
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	b2 := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:2:1", step: 2, attempt: 1, every: time.Hour}
