@@ -265,8 +265,7 @@ func (a *LLM) storeMessage(ctx context.Context, in LLMInput, id uuid.UUID, conte
 			return err
 		}
 	}
-	_, err = a.Store.PutMessage(ctx, m)
-	return err
+	return a.Store.PutMessage(ctx, m)
 }
 
 func (a *LLM) resultOf(m *models.Message) (LLMResult, error) {

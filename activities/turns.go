@@ -256,7 +256,7 @@ func persistToolResult(ctx context.Context, st *store.Store, box *encryption.Box
 	msg := &models.Message{ID: store.MessageID(ref.TurnID, models.RoleTool, step, call.ID), SessionID: ref.SessionID,
 		TurnID: &ref.TurnID, Step: step, Role: models.RoleTool, Content: sealed, ToolCallID: echoID, ToolName: call.Name,
 		Status: models.MessageComplete}
-	if _, err := st.PutMessage(ctx, msg); err != nil {
+	if err := st.PutMessage(ctx, msg); err != nil {
 		return err
 	}
 	now := time.Now().UTC()

@@ -250,13 +250,9 @@ func (s *Store) MessageByID(ctx context.Context, id uuid.UUID) (*models.Message,
 	return &m, nil
 }
 
-// PutMessage inserts m unless a message with its id exists (an idempotent retry); it returns the
-// stored row either way.
-func (s *Store) PutMessage(ctx context.Context, m *models.Message) (*models.Message, error) {
-	if err := s.q(ctx).Clauses(clause.OnConflict{DoNothing: true}).Omit("seq").Create(m).Error; err != nil {
-		return nil, translate(err)
-	}
-	return s.MessageByID(ctx, m.ID)
+// PutMessage inserts m unless a message with its id exists (an idempotent retry keeps the first).
+func (s *Store) PutMessage(ctx context.Context, m *models.Message) error {
+	return translate(s.q(ctx).Clauses(clause.OnConflict{DoNothing: true}).Omit("seq").Create(m).Error)
 }
 
 // PutToolRun inserts or updates the tool run of (turn, call).
