@@ -42,9 +42,17 @@ type eventLog struct {
 }
 
 func (l eventLog) emit(ctx context.Context, id uuid.UUID, events ...event) error {
+	return l.emitWith(ctx, id, nil, events...)
+}
+
+// emitWith appends events, storing msg (when set) in the same statement (turn logs only).
+func (l eventLog) emitWith(ctx context.Context, id uuid.UUID, msg *models.Message, events ...event) error {
 	rows, err := l.seal(events...)
 	if err != nil {
 		return err
+	}
+	if msg != nil {
+		return l.store.PutMessageWithEvents(ctx, msg, rows)
 	}
 	which := l.log
 	if which == (store.EventLog{}) {

@@ -150,15 +150,19 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	if ctx.Err() != nil {
 		// Cancelled (or timed out), whatever the client reported: keep the partial answer.
 		if content.Len() > 0 {
-			if err := a.storeMessage(saveCtx, in, msgID, content.String(), nil, models.MessageCancelled); err != nil {
+			m, err := a.sealMessage(in, msgID, content.String(), nil, models.MessageCancelled)
+			if err == nil {
+				err = a.Store.PutMessage(saveCtx, m)
+			}
+			if err != nil {
 				activity.GetLogger(ctx).Error("storing the partial answer failed", "error", err)
 			}
 		}
-		_ = tokens.close(saveCtx, stepEnd("cancelled"))
+		_ = tokens.close(saveCtx, nil, stepEnd("cancelled"))
 		return LLMResult{}, ctx.Err()
 	}
 	if chatErr != nil {
-		_ = tokens.close(saveCtx, stepEnd("failed"))
+		_ = tokens.close(saveCtx, nil, stepEnd("failed"))
 		return LLMResult{}, classifyLLMError(chatErr)
 	}
 
@@ -173,7 +177,8 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 			"call_id": sc.ID, "name": sc.Name, "arguments": sc.Arguments, "step": in.Step,
 		}})
 	}
-	if err := a.storeMessage(ctx, in, msgID, content.String(), stored, models.MessageComplete); err != nil {
+	m, err := a.sealMessage(in, msgID, content.String(), stored, models.MessageComplete)
+	if err != nil {
 		return LLMResult{}, err
 	}
 	answered := len(calls) == 0
@@ -181,7 +186,8 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		// The answer: announce it now rather than have the workflow read it back to finish.
 		events = append(events, messageEvent(msgID, models.RoleAssistant, content.String(), models.MessageComplete))
 	}
-	if err := tokens.close(ctx, events...); err != nil {
+	// The message is stored with the events that close the step, in one statement.
+	if err := tokens.close(ctx, m, events...); err != nil {
 		return LLMResult{}, err
 	}
 	return LLMResult{MessageID: msgID, ToolCalls: refs, PromptTokens: final.PromptEvalCount,
@@ -249,23 +255,24 @@ func (a *LLM) toOllama(m models.Message) (ollama.Message, error) {
 	return om, nil
 }
 
-func (a *LLM) storeMessage(ctx context.Context, in LLMInput, id uuid.UUID, content string, calls []storedCall, status string) error {
+// sealMessage builds the stored (encrypted) form of the step's assistant message.
+func (a *LLM) sealMessage(in LLMInput, id uuid.UUID, content string, calls []storedCall, status string) (*models.Message, error) {
 	sealed, err := a.Box.EncryptString(content)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m := &models.Message{ID: id, SessionID: in.SessionID, TurnID: &in.TurnID, Step: in.Step, Role: models.RoleAssistant,
 		Content: sealed, Status: status}
 	if len(calls) > 0 {
 		raw, err := json.Marshal(calls)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if m.ToolCalls, err = a.Box.Encrypt(raw); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return a.Store.PutMessage(ctx, m)
+	return m, nil
 }
 
 func (a *LLM) resultOf(m *models.Message) (LLMResult, error) {
@@ -358,7 +365,7 @@ func (t *tokenBatcher) open(ctx context.Context, head []event) {
 	t.timer = time.AfterFunc(t.every, func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		_ = t.flushLocked(ctx)
+		_ = t.flushLocked(ctx, nil)
 	})
 }
 
@@ -371,7 +378,7 @@ func (t *tokenBatcher) add(ctx context.Context, delta string) error {
 	t.pending.WriteString(delta)
 	t.tokens++
 	if t.batches == 0 || time.Since(t.lastFlush) >= t.every {
-		_ = t.flushLocked(ctx)
+		_ = t.flushLocked(ctx, nil)
 	}
 	return t.err
 }
@@ -380,7 +387,7 @@ func (t *tokenBatcher) flushIfDue(ctx context.Context) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if time.Since(t.lastFlush) >= t.every {
-		_ = t.flushLocked(ctx)
+		_ = t.flushLocked(ctx, nil)
 	}
 }
 
@@ -396,19 +403,21 @@ func (t *tokenBatcher) abandon() {
 }
 
 // close writes what is still held (the opening events, the pending tokens) followed by the
-// step's closing events, in one append. An earlier failed write fails it.
-func (t *tokenBatcher) close(ctx context.Context, closing ...event) error {
+// step's closing events, in one append, storing msg (when set) in the same statement. An earlier
+// failed write fails it.
+func (t *tokenBatcher) close(ctx context.Context, msg *models.Message, closing ...event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.timer != nil {
 		t.timer.Stop()
 	}
-	return t.flushLocked(ctx, closing...)
+	return t.flushLocked(ctx, msg, closing...)
 }
 
-// flushLocked writes the held opening events, the pending tokens and more, in one append. A
-// failed write fails the batcher, unless ctx ended (close writes what is held with a fresh one).
-func (t *tokenBatcher) flushLocked(ctx context.Context, more ...event) error {
+// flushLocked writes the held opening events, the pending tokens and more (with msg, when set),
+// in one append. A failed write fails the batcher, unless ctx ended (close writes what is held
+// with a fresh one).
+func (t *tokenBatcher) flushLocked(ctx context.Context, msg *models.Message, more ...event) error {
 	if t.err != nil {
 		return t.err
 	}
@@ -424,7 +433,7 @@ func (t *tokenBatcher) flushLocked(ctx context.Context, more ...event) error {
 			data: map[string]any{"delta": t.pending.String(), "step": t.step, "attempt": t.attempt}})
 	}
 	events = append(events, more...)
-	if err := t.log.emit(ctx, t.turnID, events...); err != nil {
+	if err := t.log.emitWith(ctx, t.turnID, msg, events...); err != nil {
 		if ctx.Err() == nil {
 			t.err = err
 		}

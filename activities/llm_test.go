@@ -72,7 +72,7 @@ func TestTokenBatcherWritesOpeningEventsWithTheFirstToken(t *testing.T) {
 	require.NoError(t, b.add(ctx, "Hel"))
 	require.NoError(t, b.add(ctx, "lo"))
 	require.Equal(t, "step.started token", written(t, l, turn), "the second token waits for the interval")
-	require.NoError(t, b.close(ctx, event{key: "end", typ: EventStepFinished, data: map[string]any{}}))
+	require.NoError(t, b.close(ctx, nil, event{key: "end", typ: EventStepFinished, data: map[string]any{}}))
 	require.Equal(t, "step.started token | token step.finished", written(t, l, turn))
 }
 
@@ -84,7 +84,7 @@ func TestTokenBatcherWritesOpeningEventsAloneAfterAnInterval(t *testing.T) {
 	b.open(ctx, started())
 	require.Eventually(t, func() bool { return written(t, l, turn) == "step.started" }, 5*time.Second, 10*time.Millisecond)
 	require.NoError(t, b.add(ctx, "Hi"))
-	require.NoError(t, b.close(ctx))
+	require.NoError(t, b.close(ctx, nil))
 	require.Equal(t, "step.started | token", written(t, l, turn))
 
 	b3 := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:3:1", step: 3, attempt: 1, every: 20 * time.Millisecond}
@@ -100,6 +100,6 @@ func TestTokenBatcherWritesOpeningEventsAloneAfterAnInterval(t *testing.T) {
 	cancel()
 	b2 := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:2:1", step: 2, attempt: 1, every: time.Hour}
 	b2.open(ctx, nil)
-	require.Error(t, b2.close(cancelled, event{key: "end2", typ: EventStepFinished, data: map[string]any{}}),
+	require.Error(t, b2.close(cancelled, nil, event{key: "end2", typ: EventStepFinished, data: map[string]any{}}),
 		"closing events that could not be written are an error, not silence")
 }

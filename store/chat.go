@@ -289,7 +289,7 @@ func (s *Store) SetTurnStatus(ctx context.Context, turnID uuid.UUID, status stri
 func (s *Store) FinishTurn(ctx context.Context, turnID uuid.UUID, o TurnOutcome, at time.Time, events []models.Event) error {
 	args := map[string]any{"status": o.Status, "error_code": o.ErrorCode, "error_message": o.ErrorMessage, "steps": o.Steps,
 		"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens, "finished_at": at}
-	_, err := s.appendEvents(ctx, TurnLog, turnID, events, finishTurn, args)
+	_, err := s.appendEvents(ctx, TurnLog, turnID, events, alongside{change: finishTurn, args: args})
 	if errors.Is(err, models.ErrNotFound) {
 		return nil // the turn is gone (its session was deleted): nothing left to finish
 	}

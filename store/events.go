@@ -40,11 +40,26 @@ var (
 // Channel is the NOTIFY channel of the log.
 func (l EventLog) Channel() string { return l.channel }
 
+// alongside is what an append does besides appending, in the same statement: with, a data-
+// modifying CTE run first; change, more columns to set on the parent row and the WHERE of that
+// update; args, their arguments.
+type alongside struct {
+	with, change string
+	args         map[string]any
+}
+
 // finishTurn is the change FinishTurn makes to the turn row with its closing events: the outcome,
 // only while the turn runs.
 const finishTurn = `, status = @status, error_code = @error_code, error_message = @error_message, steps = @steps,
         prompt_tokens = @prompt_tokens, completion_tokens = @completion_tokens, finished_at = @finished_at
     WHERE id = @id AND status IN ('running', 'waiting_approval')`
+
+// putMessage stores a message with the events announcing it (unless its id exists).
+const putMessage = `msg AS (
+    INSERT INTO messages (id, session_id, turn_id, step, role, content, tool_calls, tool_call_id, tool_name, status)
+    VALUES (@m_id, @m_session_id, @m_turn_id, @m_step, @m_role, @m_content, @m_tool_calls, @m_tool_call_id, @m_tool_name, @m_status)
+    ON CONFLICT (id) DO NOTHING
+), `
 
 // maxNotifyPayload keeps a notification under Postgres's 8000-byte payload limit; larger batches
 // of events are announced by the parent's id alone.
@@ -53,14 +68,15 @@ const maxNotifyPayload = 7900
 // appendSQL appends events in one statement (one round trip): it skips keys already in the log,
 // takes the parent row's lock to allocate gapless sequence numbers (so seq commits in order and a
 // reader following "seq > last" never skips a row), inserts, and notifies listeners with the new
-// events themselves when they fit in a notification. change, when
-// set, replaces the WHERE of the parent's update with more columns to set and its own WHERE.
-func (l EventLog) appendSQL(change string) string {
+// events themselves when they fit in a notification. Postgres runs a data-modifying CTE (a.with)
+// whether or not the rest reads it.
+func (l EventLog) appendSQL(a alongside) string {
+	change := a.change
 	if change == "" {
 		change = "\n    WHERE id = @id"
 	}
 	return fmt.Sprintf(`
-WITH input AS (
+WITH %[6]sinput AS (
     SELECT * FROM unnest(CAST(@keys AS text[]), CAST(@types AS text[]), CAST(@datas AS bytea[])) WITH ORDINALITY AS x(key, type, data, ord)
 ), firsts AS (
     SELECT DISTINCT ON (key) key, type, data, ord FROM input ORDER BY key, ord
@@ -83,19 +99,37 @@ SELECT bump.event_seq AS last,
        (SELECT count(*) FROM ins) AS inserted,
        (SELECT pg_notify(@channel, CASE WHEN octet_length(payload) <= %[5]d THEN payload ELSE CAST(@id AS text) END)
         FROM note WHERE payload IS NOT NULL) AS notified
-FROM bump`, l.table, l.parent, l.fk, change, maxNotifyPayload)
+FROM bump`, l.table, l.parent, l.fk, change, maxNotifyPayload, a.with)
 }
 
 // AppendEvents appends events to the log of parent id and notifies listeners, atomically. Events
 // whose key is already in the log are skipped, so a retried writer adds nothing twice. It returns
 // the last sequence number of the log.
 func (s *Store) AppendEvents(ctx context.Context, log EventLog, id uuid.UUID, events []models.Event) (int64, error) {
-	return s.appendEvents(ctx, log, id, events, "", nil)
+	return s.appendEvents(ctx, log, id, events, alongside{})
 }
 
-// appendEvents is AppendEvents with a change to the parent row made in the same statement (see
-// appendSQL) and its arguments.
-func (s *Store) appendEvents(ctx context.Context, log EventLog, id uuid.UUID, events []models.Event, change string, more map[string]any) (int64, error) {
+// PutMessageWithEvents stores m unless a message with its id exists (as PutMessage) and appends
+// events to its turn's log, in one statement: the events announcing a message never exist
+// without it.
+func (s *Store) PutMessageWithEvents(ctx context.Context, m *models.Message, events []models.Event) error {
+	if m.TurnID == nil {
+		return fmt.Errorf("message %s has no turn", m.ID)
+	}
+	var toolCalls any // NULL, not an empty bytea, when there are none
+	if m.ToolCalls != nil {
+		toolCalls = m.ToolCalls
+	}
+	_, err := s.appendEvents(ctx, TurnLog, *m.TurnID, events, alongside{with: putMessage, args: map[string]any{
+		"m_id": m.ID, "m_session_id": m.SessionID, "m_turn_id": *m.TurnID, "m_step": m.Step, "m_role": m.Role,
+		"m_content": m.Content, "m_tool_calls": toolCalls, "m_tool_call_id": m.ToolCallID, "m_tool_name": m.ToolName,
+		"m_status": m.Status,
+	}})
+	return err
+}
+
+// appendEvents is AppendEvents with what else the statement does (see alongside).
+func (s *Store) appendEvents(ctx context.Context, log EventLog, id uuid.UUID, events []models.Event, a alongside) (int64, error) {
 	keys := make(pgArray[string], len(events))
 	types := make(pgArray[string], len(events))
 	datas := make(pgArray[[]byte], len(events))
@@ -107,8 +141,8 @@ func (s *Store) appendEvents(ctx context.Context, log EventLog, id uuid.UUID, ev
 		Inserted int64
 	}
 	args := map[string]any{"keys": keys, "types": types, "datas": datas, "id": id, "channel": log.channel}
-	maps.Copy(args, more)
-	query := log.appendSQL(change)
+	maps.Copy(args, a.args)
+	query := log.appendSQL(a)
 	for attempt := 0; ; attempt++ {
 		err := translate(s.q(ctx).Raw(query, args).Scan(&out).Error)
 		// Two writers racing with the same key: the loser's insert violates (parent, key) and
@@ -119,7 +153,7 @@ func (s *Store) appendEvents(ctx context.Context, log EventLog, id uuid.UUID, ev
 		if err != nil {
 			return 0, err
 		}
-		if out.Last == 0 && out.Inserted == 0 && (len(events) > 0 || change != "") {
+		if out.Last == 0 && out.Inserted == 0 && (len(events) > 0 || a.change != "") {
 			var n int64
 			if err := s.q(ctx).Table(log.parent).Where("id = ?", id).Count(&n).Error; err != nil {
 				return 0, translate(err)

@@ -146,3 +146,29 @@ func TestFinishTurnRecordsOutcomeAndEventsOnce(t *testing.T) {
 	require.Equal(t, "terminal", evs[1].Key)
 	require.NoError(t, st.FinishTurn(ctx, uuid.New(), out, time.Now(), nil), "a turn deleted with its session: nothing to finish")
 }
+
+// A message and the events announcing it are stored by one statement; a retry adds neither twice.
+func TestPutMessageWithEvents(t *testing.T) {
+	t.Parallel()
+	st := open(t, time.Second, &testenv.Buffer{})
+	ctx := context.Background()
+	turn := newTurn(t, st)
+	tt, err := st.Turn(ctx, turn)
+	require.NoError(t, err)
+	m := &models.Message{ID: uuid.New(), SessionID: tt.SessionID, TurnID: &turn, Step: 1, Role: models.RoleAssistant,
+		Content: []byte("sealed answer"), Status: models.MessageComplete}
+	for range 2 {
+		require.NoError(t, st.PutMessageWithEvents(ctx, m, []models.Event{ev("end"), ev("message")}))
+	}
+	got, err := st.MessageByID(ctx, m.ID)
+	require.NoError(t, err)
+	require.Equal(t, []byte("sealed answer"), got.Content)
+	require.Nil(t, got.ToolCalls, "no tool calls is NULL")
+	evs, err := st.EventsAfter(ctx, store.TurnLog, turn, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+
+	orphan := *m
+	orphan.ID, orphan.TurnID = uuid.New(), nil
+	require.Error(t, st.PutMessageWithEvents(ctx, &orphan, nil))
+}
