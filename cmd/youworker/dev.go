@@ -59,6 +59,11 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	// Others may pass through (not list): as root, Postgres runs as the postgres user and must
+	// reach its data directory inside; the dev secrets stay 0600.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	secrets, err := loadDevSecrets(filepath.Join(dir, "dev-secrets.json"))
 	if err != nil {
