@@ -44,7 +44,6 @@ type TurnRef struct {
 // it: the LLM activity reads the history itself, so plaintext stays out of workflow history.
 type LoadContextResult struct {
 	Model string
-	Title string
 	// Tools are the tools the session allows that the catalog offers now.
 	Tools []toolbox.Tool
 	// Unavailable lists allowed tools no server offers at the moment.
@@ -69,7 +68,7 @@ func (a *Turns) LoadContext(ctx context.Context, in TurnRef) (LoadContextResult,
 // contextOf resolves the tools a turn may use now (the session's allowed tools that the catalog
 // and the caller's registered servers offer) and returns the turn.started event announcing them.
 func (a *Turns) contextOf(ctx context.Context, in TurnRef, setting *store.TurnSetting) (LoadContextResult, event, error) {
-	res := LoadContextResult{Model: setting.Model, Title: setting.SessionTitle}
+	res := LoadContextResult{Model: setting.Model}
 	if tools := setting.Tools; len(tools) > 0 {
 		var all []toolbox.Tool
 		if a.Catalog != nil {

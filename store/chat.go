@@ -318,10 +318,9 @@ func (s *Store) TurnMessages(ctx context.Context, turnID uuid.UUID) ([]models.Me
 	return out, translate(err)
 }
 
-// TurnSetting is what a turn runs with: its session's title, system prompt (ciphertext) and
-// allowed tools, and the turn's model.
+// TurnSetting is what a turn runs with: its session's system prompt (ciphertext) and allowed
+// tools, and the turn's model.
 type TurnSetting struct {
-	SessionTitle string
 	SystemPrompt []byte
 	Tools        models.Strings
 	Model        string
@@ -331,14 +330,13 @@ type TurnSetting struct {
 // messages of its session in order: what the model is sent.
 func (s *Store) Conversation(ctx context.Context, turnID uuid.UUID, limit int) (*TurnSetting, []models.Message, error) {
 	var rows []struct {
-		CtxTitle        string
 		CtxSystemPrompt []byte
 		CtxTools        models.Strings
 		CtxModel        string
 		models.Message
 	}
 	err := s.q(ctx).Raw(`
-SELECT s.title AS ctx_title, s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, m.*
+SELECT s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, m.*
 FROM turns t
 JOIN chat_sessions s ON s.id = t.session_id
 LEFT JOIN LATERAL (SELECT * FROM messages WHERE session_id = s.id AND status = 'complete' ORDER BY seq DESC LIMIT @n) m ON true
@@ -351,7 +349,7 @@ ORDER BY m.seq`, map[string]any{"tid": turnID, "n": limit}).Scan(&rows).Error
 		return nil, nil, models.NotFound("TURN", "turn")
 	}
 	r := rows[0]
-	setting := &TurnSetting{SessionTitle: r.CtxTitle, SystemPrompt: r.CtxSystemPrompt, Tools: r.CtxTools, Model: r.CtxModel}
+	setting := &TurnSetting{SystemPrompt: r.CtxSystemPrompt, Tools: r.CtxTools, Model: r.CtxModel}
 	msgs := make([]models.Message, 0, len(rows))
 	for i := range rows {
 		if rows[i].Message.ID != uuid.Nil { // the LEFT JOIN's empty side when limit is 0
