@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -174,12 +175,10 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 	// schedules it at once; older runs load it in a local activity first.
 	contextInLLM := workflow.GetVersion(ctx, "context-in-first-llm-call", workflow.DefaultVersion, 1) >= 1
 	var lc activities.LoadContextResult
-	byName := map[string]toolbox.Tool{}
 	if !contextInLLM {
 		if err := workflow.ExecuteLocalActivity(localOpts(ctx), turns.LoadContext, t.ref).Get(ctx, &lc); err != nil {
 			return res, err
 		}
-		byName = toolsByName(lc.Tools)
 	}
 	llmCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: lim.LLMTimeout,
@@ -221,7 +220,7 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 		}
 		t.endStep(ctx, "succeeded")
 		if out.Context != nil {
-			lc, byName = *out.Context, toolsByName(out.Context.Tools)
+			lc = *out.Context
 		}
 		res.Steps = step
 		res.PromptTokens += out.PromptTokens
@@ -235,7 +234,7 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 			res.ErrorCode = CodeStepLimit
 			return res, temporal.NewNonRetryableApplicationError("the model still wanted tools after the step cap", CodeStepLimit, nil)
 		}
-		if err := t.runTools(ctx, toolCtx, step, out.ToolCalls, byName, parallel); err != nil {
+		if err := t.runTools(ctx, toolCtx, step, out.ToolCalls, lc.Tools, parallel); err != nil {
 			return res, err
 		}
 	}
@@ -244,17 +243,18 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 // runTools runs the tool calls of one model message, after approval where a tool needs it;
 // concurrently when parallel. Outcomes the model should know about (not allowed, denied, failed
 // for good) become the tool's result, not a failed turn.
-func (t *turn) runTools(ctx, toolCtx workflow.Context, step int, calls []activities.ToolCallRef, byName map[string]toolbox.Tool, parallel bool) error {
+func (t *turn) runTools(ctx, toolCtx workflow.Context, step int, calls []activities.ToolCallRef, offered []toolbox.Tool, parallel bool) error {
 	var tools *activities.Tools
 	var started []startedCall
 	for _, call := range calls {
-		spec, ok := byName[call.Name]
-		if !ok {
+		i := slices.IndexFunc(offered, func(tl toolbox.Tool) bool { return tl.Name == call.Name })
+		if i < 0 {
 			if err := t.recordOutcome(ctx, step, call, models.ToolDenied, "tool "+call.Name+" is not available in this session"); err != nil {
 				return err
 			}
 			continue
 		}
+		spec := offered[i]
 		if spec.RequiresApproval {
 			approved, reason, err := t.awaitApproval(ctx, step, call)
 			if err != nil {
@@ -371,14 +371,6 @@ func (t *turn) endStep(ctx workflow.Context, status string) {
 		now := workflow.Now(ctx)
 		t.progress.Steps[n-1].Status, t.progress.Steps[n-1].Finished = status, &now
 	}
-}
-
-func toolsByName(tools []toolbox.Tool) map[string]toolbox.Tool {
-	byName := make(map[string]toolbox.Tool, len(tools))
-	for _, tl := range tools {
-		byName[tl.Name] = tl
-	}
-	return byName
 }
 
 func localOpts(ctx workflow.Context) workflow.Context {
