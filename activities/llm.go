@@ -149,16 +149,16 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	}
 	if ctx.Err() != nil {
 		// Cancelled (or timed out), whatever the client reported: keep the partial answer.
+		var partial *models.Message
 		if content.Len() > 0 {
-			m, err := a.sealMessage(in, msgID, content.String(), nil, models.MessageCancelled)
-			if err == nil {
-				err = a.Store.PutMessage(saveCtx, m)
-			}
-			if err != nil {
-				activity.GetLogger(ctx).Error("storing the partial answer failed", "error", err)
+			var err error
+			if partial, err = a.sealMessage(in, msgID, content.String(), nil, models.MessageCancelled); err != nil {
+				activity.GetLogger(ctx).Error("sealing the partial answer failed", "error", err)
 			}
 		}
-		_ = tokens.close(saveCtx, nil, stepEnd("cancelled"))
+		if err := tokens.close(saveCtx, partial, stepEnd("cancelled")); err != nil {
+			activity.GetLogger(ctx).Error("storing the partial answer failed", "error", err)
+		}
 		return LLMResult{}, ctx.Err()
 	}
 	if chatErr != nil {

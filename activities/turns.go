@@ -232,8 +232,8 @@ func loadCall(ctx context.Context, st *store.Store, box *encryption.Box, turnID 
 	return storedCall{}, fmt.Errorf("tool call %s not found in step %d", callID, step)
 }
 
-// persistToolResult stores the tool message the model will read, the tool run and tool.result
-// (plus step.finished for calls that ran), idempotently.
+// persistToolResult stores the tool run, then the tool message the model will read with
+// tool.result (plus step.finished for calls that ran) in one statement, idempotently.
 func persistToolResult(ctx context.Context, st *store.Store, box *encryption.Box, ref TurnRef, step int, call storedCall,
 	status, text string, size int, truncated bool, started time.Time, attempt int32) error {
 	sealed, err := box.EncryptString(text)
@@ -255,9 +255,6 @@ func persistToolResult(ctx context.Context, st *store.Store, box *encryption.Box
 	msg := &models.Message{ID: store.MessageID(ref.TurnID, models.RoleTool, step, call.ID), SessionID: ref.SessionID,
 		TurnID: &ref.TurnID, Step: step, Role: models.RoleTool, Content: sealed, ToolCallID: echoID, ToolName: call.Name,
 		Status: models.MessageComplete}
-	if err := st.PutMessage(ctx, msg); err != nil {
-		return err
-	}
 	now := time.Now().UTC()
 	ms := int(now.Sub(started).Milliseconds())
 	if err := st.PutToolRun(ctx, &models.ToolRun{TurnID: ref.TurnID, SessionID: ref.SessionID, UserID: ref.UserID,
@@ -273,7 +270,7 @@ func persistToolResult(ctx context.Context, st *store.Store, box *encryption.Box
 			"step": step, "kind": "tool", "call_id": call.ID, "name": call.Name, "attempt": attempt, "status": status, "duration_ms": ms,
 		}})
 	}
-	return eventLog{store: st, box: box}.emit(ctx, ref.TurnID, events...)
+	return eventLog{store: st, box: box}.emitWith(ctx, ref.TurnID, msg, events...)
 }
 
 func errorText(status, text string) string {

@@ -250,11 +250,6 @@ func (s *Store) MessageByID(ctx context.Context, id uuid.UUID) (*models.Message,
 	return &m, nil
 }
 
-// PutMessage inserts m unless a message with its id exists (an idempotent retry keeps the first).
-func (s *Store) PutMessage(ctx context.Context, m *models.Message) error {
-	return translate(s.q(ctx).Clauses(clause.OnConflict{DoNothing: true}).Omit("seq").Create(m).Error)
-}
-
 // PutToolRun inserts or updates the tool run of (turn, call).
 func (s *Store) PutToolRun(ctx context.Context, r *models.ToolRun) error {
 	if r.ID == uuid.Nil {

@@ -109,20 +109,16 @@ func (s *Store) AppendEvents(ctx context.Context, log EventLog, id uuid.UUID, ev
 	return s.appendEvents(ctx, log, id, events, alongside{})
 }
 
-// PutMessageWithEvents stores m unless a message with its id exists (as PutMessage) and appends
-// events to its turn's log, in one statement: the events announcing a message never exist
+// PutMessageWithEvents stores m unless a message with its id exists (a retry keeps the first) and
+// appends events to its turn's log, in one statement: the events announcing a message never exist
 // without it.
 func (s *Store) PutMessageWithEvents(ctx context.Context, m *models.Message, events []models.Event) error {
 	if m.TurnID == nil {
 		return fmt.Errorf("message %s has no turn", m.ID)
 	}
-	var toolCalls any // NULL, not an empty bytea, when there are none
-	if m.ToolCalls != nil {
-		toolCalls = m.ToolCalls
-	}
 	_, err := s.appendEvents(ctx, TurnLog, *m.TurnID, events, alongside{with: putMessage, args: map[string]any{
 		"m_id": m.ID, "m_session_id": m.SessionID, "m_turn_id": *m.TurnID, "m_step": m.Step, "m_role": m.Role,
-		"m_content": m.Content, "m_tool_calls": toolCalls, "m_tool_call_id": m.ToolCallID, "m_tool_name": m.ToolName,
+		"m_content": m.Content, "m_tool_calls": m.ToolCalls, "m_tool_call_id": m.ToolCallID, "m_tool_name": m.ToolName,
 		"m_status": m.Status,
 	}})
 	return err
