@@ -386,13 +386,6 @@ func (s *Server) postMessage(c *gin.Context) {
 		return
 	}
 	t1 := time.Now()
-	var sub *subscription
-	if created && wantsEventStream(c) {
-		// Subscribed before the workflow can write anything: the stream need not read the log first.
-		var unsubscribe func()
-		sub, unsubscribe = s.events.subscribe(t.ID)
-		defer unsubscribe()
-	}
 	if !t.Finished() {
 		if err := s.startTurnWorkflow(ctx, t, title); err != nil {
 			s.fail(c, err)
@@ -402,7 +395,7 @@ func (s *Server) postMessage(c *gin.Context) {
 	s.log.DebugContext(ctx, "turn started", "turn_id", t.ID, "created", created,
 		"store_ms", t1.Sub(t0).Milliseconds(), "temporal_ms", time.Since(t1).Milliseconds())
 	if wantsEventStream(c) {
-		s.streamTurn(c, t.ID, 0, sub)
+		s.streamTurn(c, t.ID, 0)
 		return
 	}
 	status := http.StatusAccepted

@@ -138,7 +138,7 @@ type turnOutcome struct {
 // awaitTurn follows a turn's event log until its terminal event.
 func (s *Server) awaitTurn(ctx context.Context, turnID uuid.UUID) (turnOutcome, error) {
 	var out turnOutcome
-	s.follow(ctx, store.TurnLog, turnID, 0, nil, func(ev models.Event, raw []byte) bool {
+	s.follow(ctx, store.TurnLog, turnID, 0, func(ev models.Event, raw []byte) bool {
 		if ev.Type != activities.EventMessage && !turnTerminal(ev.Type) {
 			return false
 		}
@@ -195,7 +195,7 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 	chunk(gin.H{"role": "assistant"}, nil)
 	w.Flush()
 	streamed := false
-	s.follow(c.Request.Context(), store.TurnLog, t.ID, 0, nil, func(ev models.Event, raw []byte) bool {
+	s.follow(c.Request.Context(), store.TurnLog, t.ID, 0, func(ev models.Event, raw []byte) bool {
 		var data map[string]any
 		_ = json.Unmarshal(raw, &data)
 		switch {

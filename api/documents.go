@@ -376,7 +376,7 @@ func (s *Server) runEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.streamEvents(c, store.RunLog, r.ID, after, runTerminal, nil)
+	s.streamEvents(c, store.RunLog, r.ID, after, runTerminal)
 }
 
 func (s *Server) cancelRun(c *gin.Context) {

@@ -35,7 +35,7 @@ func (s *Server) turnEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.streamTurn(c, t.ID, after, nil)
+	s.streamTurn(c, t.ID, after)
 }
 
 // lastEventID reads Last-Event-ID (header, or ?last_event_id= for clients that cannot set it).
@@ -58,16 +58,15 @@ func turnTerminal(typ string) bool {
 	return typ == activities.EventTurnCompleted || typ == activities.EventTurnFailed || typ == activities.EventTurnCancelled
 }
 
-// streamTurn writes the turn's events after seq `after` as SSE until its terminal event. sub,
-// when set, subscribed to the turn while its log was still empty (see follow).
-func (s *Server) streamTurn(c *gin.Context, turnID uuid.UUID, after int64, sub *subscription) {
+// streamTurn writes the turn's events after seq `after` as SSE until its terminal event.
+func (s *Server) streamTurn(c *gin.Context, turnID uuid.UUID, after int64) {
 	c.Header("X-Turn-ID", turnID.String())
-	s.streamEvents(c, store.TurnLog, turnID, after, turnTerminal, sub)
+	s.streamEvents(c, store.TurnLog, turnID, after, turnTerminal)
 }
 
 // streamEvents writes the events of log id after seq `after` as SSE until a terminal event, the
 // client leaving, or the server stopping.
-func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, after int64, terminal func(string) bool, sub *subscription) {
+func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, after int64, terminal func(string) bool) {
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -78,7 +77,7 @@ func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, 
 	fmt.Fprint(w, "retry: 1000\n\n")
 	w.Flush()
 	lastWrite := time.Now()
-	s.follow(c.Request.Context(), log, id, after, sub, func(ev models.Event, data []byte) bool {
+	s.follow(c.Request.Context(), log, id, after, func(ev models.Event, data []byte) bool {
 		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
 		lastWrite = time.Now()
 		if terminal(ev.Type) {
@@ -101,16 +100,11 @@ func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, 
 // the log is read again whenever they leave a gap. A lost notification costs at most
 // ssePollEvery. caughtUp, when set, runs each time the log has nothing more for now (flushes,
 // keep-alives). An event that cannot be decrypted is logged and skipped; a failed read is retried.
-// A caller that subscribed itself while the log was certainly empty (it has just created the
-// turn, before starting its workflow) passes sub: the first read is skipped.
-func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, after int64, sub *subscription,
+func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, after int64,
 	visit func(ev models.Event, data []byte) (stop bool), caughtUp func()) {
-	read := sub == nil
-	if sub == nil {
-		var unsubscribe func()
-		sub, unsubscribe = s.events.subscribe(id)
-		defer unsubscribe()
-	}
+	sub, unsubscribe := s.events.subscribe(id)
+	defer unsubscribe()
+	read := true // the first read catches up with what was there before subscribing
 	poll := time.NewTicker(ssePollEvery)
 	defer poll.Stop()
 	hand := func(ev models.Event) (stop bool) {
