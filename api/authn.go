@@ -83,17 +83,12 @@ func (s *Server) identifyToken(c *gin.Context, token string, method models.AuthM
 		s.log.DebugContext(c.Request.Context(), "access token rejected", "error", err)
 		return nil, unauthenticated("INVALID_TOKEN", "access token is invalid or expired")
 	}
-	st, cached := s.callers.get(userID, sid, s.now())
-	if !cached {
-		ticket := s.callers.ticket()
-		st, err = s.store.LoadCaller(c.Request.Context(), userID, sid)
-		if errors.Is(err, models.ErrNotFound) || (err == nil && !st.SessionActive) {
-			return nil, unauthenticated("SESSION_ENDED", "this login has ended; log in again")
-		}
-		if err != nil {
-			return nil, err
-		}
-		s.callers.put(userID, sid, ticket, st, s.now())
+	st, err := s.callers.load(c.Request.Context(), userID, sid, s.now(), s.store.LoadCaller)
+	if errors.Is(err, models.ErrNotFound) || (err == nil && !st.SessionActive) {
+		return nil, unauthenticated("SESSION_ENDED", "this login has ended; log in again")
+	}
+	if err != nil {
+		return nil, err
 	}
 	return &models.Caller{UserID: userID, Username: st.User.Username, IsAdmin: st.User.IsAdmin,
 		Method: method, SessionID: sid, Groups: st.Groups}, nil

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"maps"
 	"sync"
 	"time"
@@ -23,11 +24,10 @@ type callerCache struct {
 
 	mu      sync.Mutex
 	live    bool
-	epoch   uint64               // moves on whenever entries may have been missed or all are dropped
-	seq     uint64               // counts the users dropped
-	dropped map[uuid.UUID]uint64 // user: seq when last dropped (reset with the epoch)
-	entries map[uuid.UUID]map[uuid.UUID]cachedCaller
-	size    int
+	epoch   uint64                                   // moves on whenever entries may have been missed or all are dropped
+	seq     uint64                                   // counts the users dropped
+	dropped map[uuid.UUID]uint64                     // user: seq when last dropped (reset with the epoch)
+	entries map[uuid.UUID]map[uuid.UUID]cachedCaller // user: login: state
 }
 
 type cachedCaller struct {
@@ -39,21 +39,38 @@ type cachedCaller struct {
 // was dropped since.
 type callerTicket struct{ epoch, seq uint64 }
 
+// maxCachedCallers bounds the users kept (and the drops remembered); beyond it all is forgotten.
 const maxCachedCallers = 10_000
 
 func newCallerCache(ttl time.Duration) *callerCache {
 	return &callerCache{ttl: ttl, dropped: map[uuid.UUID]uint64{}, entries: map[uuid.UUID]map[uuid.UUID]cachedCaller{}}
 }
 
-// get returns the cached state of a login; the groups are the caller's own copy.
-func (c *callerCache) get(user, login uuid.UUID, now time.Time) (store.CallerState, bool) {
+// load returns what read (Store.LoadCaller) says about a login, from the cache while it may be
+// trusted; a nil cache (AUTH_CACHE_TTL=0) reads every time.
+func (c *callerCache) load(ctx context.Context, user, login uuid.UUID, now time.Time,
+	read func(ctx context.Context, user, login uuid.UUID) (store.CallerState, error)) (store.CallerState, error) {
 	if c == nil {
-		return store.CallerState{}, false
+		return read(ctx, user, login)
 	}
+	if st, ok := c.get(user, login, now); ok {
+		return st, nil
+	}
+	t := c.ticket()
+	st, err := read(ctx, user, login)
+	if err == nil {
+		c.put(user, login, t, st, now)
+	}
+	return st, err
+}
+
+// get returns the cached state of a login; the groups are the caller's own copy. Nothing is
+// cached while the cache is not listening (see put and listening).
+func (c *callerCache) get(user, login uuid.UUID, now time.Time) (store.CallerState, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[user][login]
-	if !ok || !c.live || !now.Before(e.until) {
+	if !ok || !now.Before(e.until) {
 		return store.CallerState{}, false
 	}
 	st := e.state
@@ -62,9 +79,6 @@ func (c *callerCache) get(user, login uuid.UUID, now time.Time) (store.CallerSta
 }
 
 func (c *callerCache) ticket() callerTicket {
-	if c == nil {
-		return callerTicket{}
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return callerTicket{c.epoch, c.seq}
@@ -72,7 +86,7 @@ func (c *callerCache) ticket() callerTicket {
 
 // put keeps an active login's state read after t was taken, unless something dropped it since.
 func (c *callerCache) put(user, login uuid.UUID, t callerTicket, st store.CallerState, now time.Time) {
-	if c == nil || !st.SessionActive {
+	if !st.SessionActive {
 		return
 	}
 	c.mu.Lock()
@@ -80,14 +94,11 @@ func (c *callerCache) put(user, login uuid.UUID, t callerTicket, st store.Caller
 	if !c.live || t.epoch != c.epoch || c.dropped[user] > t.seq {
 		return
 	}
-	if c.size >= maxCachedCallers {
-		c.clearLocked()
-	}
 	if c.entries[user] == nil {
+		if len(c.entries) >= maxCachedCallers {
+			c.clearLocked()
+		}
 		c.entries[user] = map[uuid.UUID]cachedCaller{}
-	}
-	if _, ok := c.entries[user][login]; !ok {
-		c.size++
 	}
 	st.Groups = maps.Clone(st.Groups)
 	c.entries[user][login] = cachedCaller{state: st, until: now.Add(c.ttl)}
@@ -95,11 +106,13 @@ func (c *callerCache) put(user, login uuid.UUID, t callerTicket, st store.Caller
 
 // drop forgets everything about a user (a notification said something changed).
 func (c *callerCache) drop(user uuid.UUID) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
 	c.dropped[user] = c.seq
-	c.size -= len(c.entries[user])
 	delete(c.entries, user)
 	if len(c.dropped) > maxCachedCallers {
 		c.clearLocked()
@@ -118,11 +131,14 @@ func (c *callerCache) clear() {
 
 func (c *callerCache) clearLocked() {
 	c.epoch++
-	c.entries, c.dropped, c.size = map[uuid.UUID]map[uuid.UUID]cachedCaller{}, map[uuid.UUID]uint64{}, 0
+	c.entries, c.dropped = map[uuid.UUID]map[uuid.UUID]cachedCaller{}, map[uuid.UUID]uint64{}
 }
 
 // listening tells the cache whether changes can be heard; every switch forgets everything.
 func (c *callerCache) listening(live bool) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.live = live

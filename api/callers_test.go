@@ -62,11 +62,24 @@ func TestCallerCacheKeepsOnlyWhatNothingChanged(t *testing.T) {
 	_, ok = c.get(user, login, now)
 	require.False(t, ok, "a listener that went away forgets everything")
 
+	reads := 0
+	read := func(context.Context, uuid.UUID, uuid.UUID) (store.CallerState, error) { reads++; return active, nil }
+	c.listening(true)
+	for range 2 {
+		_, err := c.load(context.Background(), user, login, now, read)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 1, reads, "the second load is served from the cache")
+
 	var none *callerCache // AUTH_CACHE_TTL=0
-	none.put(user, login, none.ticket(), active, now)
-	_, ok = none.get(user, login, now)
-	require.False(t, ok)
+	for range 2 {
+		_, err := none.load(context.Background(), user, login, now, read)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 3, reads, "without a cache every load reads")
 	none.clear()
+	none.drop(user)
+	none.listening(true)
 }
 
 // A login ended or a membership changed by another process (here: straight in Postgres) reaches

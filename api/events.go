@@ -134,10 +134,8 @@ func (h *eventHub) listen(ctx context.Context) error {
 			return err
 		}
 	}
-	if h.callers != nil {
-		h.callers.listening(true)
-		defer h.callers.listening(false)
-	}
+	h.callers.listening(true)
+	defer h.callers.listening(false)
 	h.deliver(uuid.Nil, nil, true)
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -145,7 +143,7 @@ func (h *eventHub) listen(ctx context.Context) error {
 			return err
 		}
 		if n.Channel == store.CallersChannel {
-			if id, err := uuid.Parse(n.Payload); err == nil && h.callers != nil {
+			if id, err := uuid.Parse(n.Payload); err == nil {
 				h.callers.drop(id)
 			}
 			continue
