@@ -88,10 +88,8 @@ type env struct {
 	dsn     string
 	// sequential are the sessions of the latency runs (0 ms, then 20 ms per token).
 	sequential []string
-	// lastTurnWorkflow and lastFloorWorkflow are the workflow ids of the last samples; histories
-	// keeps those of the latency runs.
-	lastTurnWorkflow, lastFloorWorkflow string
-	histories                           []string
+	// histories are the workflow ids of the last turn and floor samples of each latency run.
+	histories []string
 }
 
 // platform starts private Postgres and Temporal (fast dispatch), the Ollama stand-in and the real
@@ -282,6 +280,7 @@ func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, err
 		}
 	}
 	var turnLat, turnTTFT, turnHead, floorLat, floorTTFT, floorHead []float64
+	var lastTurn, lastFloor string
 	for range n {
 		// Interleave so that drift on a shared machine hits both alike.
 		sm, err := e.turn(sess)
@@ -289,13 +288,15 @@ func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, err
 			return r, err
 		}
 		turnLat, turnTTFT, turnHead = append(turnLat, ms(sm.total)), append(turnTTFT, ms(sm.ttft)), append(turnHead, ms(sm.head))
+		lastTurn = sm.workflowID
 		sm, err = e.floor(ctx)
 		if err != nil {
 			return r, err
 		}
 		floorLat, floorTTFT, floorHead = append(floorLat, ms(sm.total)), append(floorTTFT, ms(sm.ttft)), append(floorHead, ms(sm.head))
+		lastFloor = sm.workflowID
 	}
-	e.histories = append(e.histories, e.lastTurnWorkflow, e.lastFloorWorkflow)
+	e.histories = append(e.histories, lastTurn, lastFloor)
 	r.TurnP50, r.TurnP95 = pct(turnLat, 50), pct(turnLat, 95)
 	r.FloorP50, r.FloorP95 = pct(floorLat, 50), pct(floorLat, 95)
 	r.TTFTP50, r.FloorTTFTP50 = pct(turnTTFT, 50), pct(floorTTFT, 50)
@@ -349,7 +350,10 @@ func throughput(conc, each int, do func(i int) error) (float64, error) {
 // sample is one measured run: from the request to its end and to its first token; head is the
 // part before the work is under way (a turn: POST until the response headers, which the API
 // sends once the turn is stored and its workflow started; the floor: the start RPC).
-type sample struct{ total, ttft, head time.Duration }
+type sample struct {
+	total, ttft, head time.Duration
+	workflowID        string
+}
 
 // turn sends one message with Accept: text/event-stream and reads until turn.completed.
 func (e *env) turn(session string) (sm sample, err error) {
@@ -369,7 +373,7 @@ func (e *env) turn(session string) (sm sample, err error) {
 		b, _ := io.ReadAll(resp.Body)
 		return sm, fmt.Errorf("post message: %d %s", resp.StatusCode, b)
 	}
-	e.lastTurnWorkflow = workflows.ChatTurnID(session, resp.Header.Get("X-Turn-ID"))
+	sm.workflowID = workflows.ChatTurnID(session, resp.Header.Get("X-Turn-ID"))
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
@@ -388,9 +392,8 @@ func (e *env) turn(session string) (sm sample, err error) {
 
 func (e *env) floor(ctx context.Context) (sm sample, err error) {
 	start := time.Now()
-	id := "floor-" + uuid.NewString()
-	e.lastFloorWorkflow = id
-	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bench-floor"},
+	sm.workflowID = "floor-" + uuid.NewString()
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: sm.workflowID, TaskQueue: "bench-floor"},
 		FloorWorkflow, fmt.Sprintf("reply-tokens %d", replyTokens))
 	if err != nil {
 		return sm, err
@@ -532,33 +535,4 @@ func logLevel() string {
 		return v
 	}
 	return "warn"
-}
-
-// printPhases shows, for the sequential turns of each latency run, when each event was written
-// relative to the turn's start (the API stamps started_at before it stores the turn).
-func printPhases(dsn string, sessions []string) {
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return
-	}
-	defer db.Close()
-	for _, sess := range sessions {
-		fmt.Println("\nphases of session", sess)
-		rows, err := db.Query(`SELECT e.type || CASE WHEN e.type = 'token' THEN ' (first)' ELSE '' END,
-			       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.created_at - t.started_at)) * 1000)::numeric, 2)
-			FROM turn_events e JOIN turns t ON t.id = e.turn_id
-			WHERE t.session_id = $1 AND (e.type <> 'token' OR e.key LIKE '%:tok:0')
-			GROUP BY e.type ORDER BY 2`, sess)
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		for rows.Next() {
-			var typ string
-			var ms float64
-			_ = rows.Scan(&typ, &ms)
-			fmt.Printf("  %-20s %7.2f ms after started_at (p50)\n", typ, ms)
-		}
-		rows.Close()
-	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"os"
@@ -109,5 +110,34 @@ func printHistory(ctx context.Context, tc client.Client, workflowID string) {
 			start = at
 		}
 		fmt.Printf("  %7.2f ms  %s\n", float64(at.Sub(start).Microseconds())/1000, ev.GetEventType())
+	}
+}
+
+// printPhases shows, for the sequential turns of each latency run, when each event was written
+// relative to the turn's start (the API stamps started_at before it stores the turn).
+func printPhases(dsn string, sessions []string) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	for _, sess := range sessions {
+		fmt.Println("\nphases of session", sess)
+		rows, err := db.Query(`SELECT e.type || CASE WHEN e.type = 'token' THEN ' (first)' ELSE '' END,
+			       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.created_at - t.started_at)) * 1000)::numeric, 2)
+			FROM turn_events e JOIN turns t ON t.id = e.turn_id
+			WHERE t.session_id = $1 AND (e.type <> 'token' OR e.key LIKE '%:tok:0')
+			GROUP BY e.type ORDER BY 2`, sess)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		for rows.Next() {
+			var typ string
+			var ms float64
+			_ = rows.Scan(&typ, &ms)
+			fmt.Printf("  %-20s %7.2f ms after started_at (p50)\n", typ, ms)
+		}
+		rows.Close()
 	}
 }
