@@ -141,3 +141,20 @@ func printPhases(dsn string, sessions []string) {
 		rows.Close()
 	}
 }
+
+// pgCounters reads the bench database's cumulative session, commit and tuple counters, to tell
+// per turn how many connections the platform opened and how many transactions it ran.
+func pgCounters(dsn string) map[string]int64 {
+	out := map[string]int64{}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return out
+	}
+	defer db.Close()
+	var sessions, commits, inserted, updated int64
+	if err := db.QueryRow(`SELECT sessions, xact_commit, tup_inserted, tup_updated FROM pg_stat_database WHERE datname = current_database()`).
+		Scan(&sessions, &commits, &inserted, &updated); err != nil {
+		return out
+	}
+	return map[string]int64{"sessions": sessions, "commits": commits, "inserted": inserted, "updated": updated}
+}

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -216,6 +217,7 @@ func runTurns(n, conc, perSession int, out, bin string) error {
 	for _, label := range []string{"delay_0ms", "delay_20ms"} {
 		r := results[label].(Result)
 		fmt.Printf("%-11s %13s %12s   %s | %s\n", label, f(r.TurnHeadP50), f(r.FloorStartP50), cpuLine(r.TurnCPU), cpuLine(r.FloorCPU))
+		fmt.Printf("%-11s postgres per turn: %v\n", "", r.TurnPostgres)
 	}
 	if os.Getenv("BENCH_PHASES") == "1" {
 		printPhases(e.dsn, e.sequential)
@@ -262,6 +264,9 @@ type Result struct {
 	// CPU milliseconds per turn in the throughput runs, by process.
 	TurnCPU  map[string]float64 `json:"turn_cpu_ms"`
 	FloorCPU map[string]float64 `json:"floor_cpu_ms"`
+	// Postgres work per turn in the throughput run: connections opened, transactions committed
+	// (the bench's own counter reads included), rows inserted and updated.
+	TurnPostgres map[string]float64 `json:"turn_postgres"`
 }
 
 func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, error) {
@@ -309,18 +314,22 @@ func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, err
 			return r, err
 		}
 	}
-	c0 := sampleCPU()
+	p0, c0 := pgCounters(e.dsn), sampleCPU()
 	r.TurnsPerS, err = throughput(conc, perSession, func(i int) error { _, err := e.turn(sessions[i]); return err })
 	if err != nil {
 		return r, err
 	}
-	c1 := sampleCPU()
+	c1, p1 := sampleCPU(), pgCounters(e.dsn)
 	r.FloorPerS, err = throughput(conc, perSession, func(int) error { _, err := e.floor(ctx); return err })
 	if err != nil {
 		return r, err
 	}
 	c2 := sampleCPU()
 	r.TurnCPU, r.FloorCPU = cpuPer(c0, c1, conc*perSession), cpuPer(c1, c2, conc*perSession)
+	r.TurnPostgres = map[string]float64{}
+	for k, v := range p1 {
+		r.TurnPostgres[k] = math.Round(float64(v-p0[k])/float64(conc*perSession)*10) / 10
+	}
 	r.ThroughputRatio = r.TurnsPerS / r.FloorPerS
 	return r, nil
 }
