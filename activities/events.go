@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -60,6 +61,32 @@ func (l eventLog) emitWith(ctx context.Context, id uuid.UUID, msg *models.Messag
 	}
 	_, err = l.store.AppendEvents(ctx, which, id, rows)
 	return err
+}
+
+// finishWith stores msg, the final message of its turn, finishes the turn with outcome o and
+// appends events, in one statement; it reports whether this call finished the turn.
+func (l eventLog) finishWith(ctx context.Context, msg *models.Message, o store.TurnOutcome, events ...event) (bool, error) {
+	rows, err := l.seal(events...)
+	if err != nil {
+		return false, err
+	}
+	return l.store.FinishTurnWithMessage(ctx, msg, o, time.Now().UTC(), rows)
+}
+
+// terminalEvent is the one event that ends a turn: turn.completed, turn.failed or turn.cancelled,
+// with the outcome's summary.
+func terminalEvent(turnID uuid.UUID, o store.TurnOutcome) event {
+	summary := map[string]any{"turn_id": turnID, "status": o.Status, "steps": o.Steps,
+		"usage": map[string]int{"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens}}
+	typ := EventTurnCompleted
+	switch o.Status {
+	case models.TurnFailed:
+		typ = EventTurnFailed
+		summary["error"] = map[string]string{"code": o.ErrorCode, "message": o.ErrorMessage}
+	case models.TurnCancelled:
+		typ = EventTurnCancelled
+	}
+	return event{key: "terminal", typ: typ, data: summary}
 }
 
 // seal encodes and encrypts events into log rows.

@@ -41,6 +41,10 @@ type LLM struct {
 	HistoryLimit int
 	// HeartbeatEvery is how often the activity heartbeats while it waits for the model.
 	HeartbeatEvery time.Duration
+	// HeartbeatAfter is when the first heartbeat goes out: a call that ends sooner costs Temporal
+	// no heartbeat at all. A cancel still arrives within HeartbeatAfter plus the worker's throttle
+	// interval, as it would with a heartbeat at once.
+	HeartbeatAfter time.Duration
 	// Context resolves the turn's tools when step 1 loads the turn's context (LLMInput.LoadContext).
 	Context *Turns
 }
@@ -55,6 +59,12 @@ type LLMInput struct {
 	// the turn (turn.started) with step.started; LLMResult.Context returns what it found. The
 	// first step of a turn does this, so the first workflow task schedules the model call at once.
 	LoadContext bool
+	// Finish asks the activity to finish the turn itself when the model answers without tools:
+	// the answer, the turn's outcome and turn.completed go out in the statement that stores the
+	// answer (LLMResult.Finished), so the workflow has nothing left to write.
+	Finish bool
+	// PromptTokens and CompletionTokens are the turn's usage before this step (for Finish).
+	PromptTokens, CompletionTokens int
 }
 
 // ToolCallRef is a tool call the model made; its arguments stay in Postgres (encrypted).
@@ -75,6 +85,9 @@ type LLMResult struct {
 	// MessageAnnounced reports that the answer (no tool calls) went out as the message event
 	// with step.finished, so finishing the turn need not read it back.
 	MessageAnnounced bool
+	// Finished reports that this call finished the turn (LLMInput.Finish): completed, with
+	// turn.completed appended.
+	Finished bool
 }
 
 // Generate streams one assistant message from Ollama. Tokens go to the turn's event log in
@@ -87,7 +100,8 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	log := eventLog{store: a.Store, box: a.Box}
 	prefix := fmt.Sprintf("llm:%d:%d", in.Step, attempt)
 	tokens := &tokenBatcher{log: log, turnID: in.TurnID, keyPrefix: prefix, step: in.Step, attempt: attempt, every: a.FlushInterval}
-	// Heartbeats start at once: listing the tools of slow servers must not pass for a dead worker.
+	// The heartbeat loop starts before anything else: listing the tools of slow servers must not
+	// pass for a dead worker.
 	stopBeat := a.heartbeat(ctx, tokens)
 	defer stopBeat()
 	setting, history, err := a.Store.Conversation(ctx, in.TurnID, a.HistoryLimit)
@@ -186,12 +200,17 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		// The answer: announce it now rather than have the workflow read it back to finish.
 		events = append(events, messageEvent(msgID, models.RoleAssistant, content.String(), models.MessageComplete))
 	}
-	// The message is stored with the events that close the step, in one statement.
-	if err := tokens.close(ctx, m, events...); err != nil {
-		return LLMResult{}, err
+	res := LLMResult{MessageID: msgID, ToolCalls: refs, PromptTokens: final.PromptEvalCount,
+		CompletionTokens: final.EvalCount, DoneReason: final.DoneReason, Context: loaded, MessageAnnounced: answered}
+	if answered && in.Finish {
+		// The answer ends the turn: store it, finish the turn and announce both in one statement.
+		o := store.TurnOutcome{Status: models.TurnCompleted, Steps: in.Step,
+			PromptTokens: in.PromptTokens + res.PromptTokens, CompletionTokens: in.CompletionTokens + res.CompletionTokens}
+		res.Finished, err = tokens.closeFinishing(ctx, m, o, append(events, terminalEvent(in.TurnID, o))...)
+		return res, err
 	}
-	return LLMResult{MessageID: msgID, ToolCalls: refs, PromptTokens: final.PromptEvalCount,
-		CompletionTokens: final.EvalCount, DoneReason: final.DoneReason, Context: loaded, MessageAnnounced: answered}, nil
+	// The message is stored with the events that close the step, in one statement.
+	return res, tokens.close(ctx, m, events...)
 }
 
 func (a *LLM) request(in LLMInput, systemPrompt []byte, history []models.Message) (*ollama.ChatRequest, error) {
@@ -300,6 +319,7 @@ func (a *LLM) heartbeat(ctx context.Context, t *tokenBatcher) (stop func()) {
 	if every <= 0 {
 		every = 200 * time.Millisecond
 	}
+	from := time.Now().Add(a.HeartbeatAfter)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -311,8 +331,10 @@ func (a *LLM) heartbeat(ctx context.Context, t *tokenBatcher) (stop func()) {
 				return
 			case <-ctx.Done():
 				return
-			case <-tick.C:
-				activity.RecordHeartbeat(ctx, t.progress())
+			case now := <-tick.C:
+				if !now.Before(from) {
+					activity.RecordHeartbeat(ctx, t.progress())
+				}
 				t.flushIfDue(ctx)
 			}
 		}
@@ -415,9 +437,32 @@ func (t *tokenBatcher) close(ctx context.Context, msg *models.Message, closing .
 }
 
 // flushLocked writes the held opening events, the pending tokens and more (with msg, when set),
-// in one append. A failed write fails the batcher, unless ctx ended (close writes what is held
-// with a fresh one).
+// in one append.
 func (t *tokenBatcher) flushLocked(ctx context.Context, msg *models.Message, more ...event) error {
+	return t.writeLocked(ctx, func(events []event) error { return t.log.emitWith(ctx, t.turnID, msg, events...) }, more...)
+}
+
+// closeFinishing is close for the answer of a turn: msg is stored and the turn finished with o
+// in the same statement. It reports whether this call finished the turn (false: it had finished
+// already, and nothing was appended).
+func (t *tokenBatcher) closeFinishing(ctx context.Context, msg *models.Message, o store.TurnOutcome, closing ...event) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	finished := false
+	err := t.writeLocked(ctx, func(events []event) (err error) {
+		finished, err = t.log.finishWith(ctx, msg, o, events...)
+		return err
+	}, closing...)
+	return finished, err
+}
+
+// writeLocked hands the held opening events, the pending tokens and more to write, which
+// appends them in one statement, and forgets them once written. A failed write fails the
+// batcher, unless ctx ended (close writes what is held with a fresh one).
+func (t *tokenBatcher) writeLocked(ctx context.Context, write func([]event) error, more ...event) error {
 	if t.err != nil {
 		return t.err
 	}
@@ -433,7 +478,7 @@ func (t *tokenBatcher) flushLocked(ctx context.Context, msg *models.Message, mor
 			data: map[string]any{"delta": t.pending.String(), "step": t.step, "attempt": t.attempt}})
 	}
 	events = append(events, more...)
-	if err := t.log.emitWith(ctx, t.turnID, msg, events...); err != nil {
+	if err := write(events); err != nil {
 		if ctx.Err() == nil {
 			t.err = err
 		}

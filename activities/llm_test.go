@@ -3,11 +3,15 @@ package activities
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/models"
@@ -102,4 +106,43 @@ func TestTokenBatcherWritesOpeningEventsAloneAfterAnInterval(t *testing.T) {
 	b2.open(ctx, nil)
 	require.Error(t, b2.close(cancelled, nil, event{key: "end2", typ: EventStepFinished, data: map[string]any{}}),
 		"closing events that could not be written are an error, not silence")
+}
+
+// A model call heartbeats only from HeartbeatAfter on: one that ends sooner costs Temporal no
+// heartbeat, one that runs longer keeps heartbeating.
+func TestHeartbeatsStartAfterHeartbeatAfter(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	var mu sync.Mutex
+	var beats []time.Duration
+	var start time.Time
+	env.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) {
+		mu.Lock()
+		defer mu.Unlock()
+		beats = append(beats, time.Since(start))
+	})
+	a := &LLM{HeartbeatEvery: 10 * time.Millisecond, HeartbeatAfter: 80 * time.Millisecond}
+	run := func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		start = time.Now()
+		mu.Unlock()
+		stop := a.heartbeat(ctx, &tokenBatcher{every: time.Hour})
+		time.Sleep(d)
+		stop()
+		return nil
+	}
+	env.RegisterActivity(run)
+
+	_, err := env.ExecuteActivity(run, 40*time.Millisecond)
+	require.NoError(t, err)
+	mu.Lock()
+	require.Empty(t, beats, "a call shorter than HeartbeatAfter does not heartbeat")
+	mu.Unlock()
+
+	_, err = env.ExecuteActivity(run, 300*time.Millisecond)
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, beats, "a longer call heartbeats (the SDK throttles what it sends)")
+	require.GreaterOrEqual(t, beats[0], 80*time.Millisecond)
 }

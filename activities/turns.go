@@ -184,18 +184,7 @@ func (a *Turns) FinishTurn(ctx context.Context, in FinishInput) error {
 			events = append(events, messageEvent(m.ID, m.Role, content, m.Status))
 		}
 	}
-	o := in.Outcome
-	summary := map[string]any{"turn_id": in.TurnID, "status": o.Status, "steps": o.Steps,
-		"usage": map[string]int{"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens}}
-	typ := EventTurnCompleted
-	switch o.Status {
-	case models.TurnFailed:
-		typ = EventTurnFailed
-		summary["error"] = map[string]string{"code": o.ErrorCode, "message": o.ErrorMessage}
-	case models.TurnCancelled:
-		typ = EventTurnCancelled
-	}
-	events = append(events, event{key: "terminal", typ: typ, data: summary})
+	events = append(events, terminalEvent(in.TurnID, in.Outcome))
 	rows, err := a.log().seal(events...)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/google/uuid"
@@ -282,13 +283,31 @@ func (s *Store) SetTurnStatus(ctx context.Context, turnID uuid.UUID, status stri
 // its terminal event) in one statement: both happen or neither. Finishing an already finished
 // turn changes nothing and appends nothing.
 func (s *Store) FinishTurn(ctx context.Context, turnID uuid.UUID, o TurnOutcome, at time.Time, events []models.Event) error {
-	args := map[string]any{"status": o.Status, "error_code": o.ErrorCode, "error_message": o.ErrorMessage, "steps": o.Steps,
-		"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens, "finished_at": at}
-	_, err := s.appendEvents(ctx, TurnLog, turnID, events, alongside{change: finishTurn, args: args})
+	_, err := s.appendEvents(ctx, TurnLog, turnID, events, alongside{change: finishTurn, args: o.args(at)})
 	if errors.Is(err, models.ErrNotFound) {
 		return nil // the turn is gone (its session was deleted): nothing left to finish
 	}
 	return err
+}
+
+// FinishTurnWithMessage stores the turn's final message m (unless its id exists), records the
+// outcome and appends events, in one statement: what FinishTurn does, with the answer. It reports
+// whether this call finished the turn; when the turn had finished already, m is still stored but
+// no event is appended.
+func (s *Store) FinishTurnWithMessage(ctx context.Context, m *models.Message, o TurnOutcome, at time.Time, events []models.Event) (bool, error) {
+	if m.TurnID == nil {
+		return false, fmt.Errorf("message %s has no turn", m.ID)
+	}
+	args := o.args(at)
+	maps.Copy(args, messageArgs(m))
+	last, err := s.appendEvents(ctx, TurnLog, *m.TurnID, events, alongside{with: putMessage, change: finishTurn, args: args})
+	return last > 0, err
+}
+
+// args are the named arguments of finishTurn.
+func (o TurnOutcome) args(at time.Time) map[string]any {
+	return map[string]any{"status": o.Status, "error_code": o.ErrorCode, "error_message": o.ErrorMessage, "steps": o.Steps,
+		"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens, "finished_at": at}
 }
 
 // ToolRuns lists the caller's tool executions, newest first.

@@ -116,12 +116,17 @@ func (s *Store) PutMessageWithEvents(ctx context.Context, m *models.Message, eve
 	if m.TurnID == nil {
 		return fmt.Errorf("message %s has no turn", m.ID)
 	}
-	_, err := s.appendEvents(ctx, TurnLog, *m.TurnID, events, alongside{with: putMessage, args: map[string]any{
+	_, err := s.appendEvents(ctx, TurnLog, *m.TurnID, events, alongside{with: putMessage, args: messageArgs(m)})
+	return err
+}
+
+// messageArgs are the named arguments of putMessage.
+func messageArgs(m *models.Message) map[string]any {
+	return map[string]any{
 		"m_id": m.ID, "m_session_id": m.SessionID, "m_turn_id": *m.TurnID, "m_step": m.Step, "m_role": m.Role,
 		"m_content": m.Content, "m_tool_calls": m.ToolCalls, "m_tool_call_id": m.ToolCallID, "m_tool_name": m.ToolName,
 		"m_status": m.Status,
-	}})
-	return err
+	}
 }
 
 // appendEvents is AppendEvents with what else the statement does (see alongside).

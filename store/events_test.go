@@ -172,3 +172,47 @@ func TestPutMessageWithEvents(t *testing.T) {
 	orphan.ID, orphan.TurnID = uuid.New(), nil
 	require.Error(t, st.PutMessageWithEvents(ctx, &orphan, nil))
 }
+
+// The answer that ends a turn, the outcome and the closing events go in one statement; the call
+// reports whether it finished the turn, and a turn that had finished keeps its outcome and log.
+func TestFinishTurnWithMessage(t *testing.T) {
+	t.Parallel()
+	st := open(t, time.Second, &testenv.Buffer{})
+	ctx := context.Background()
+	turn := newTurn(t, st)
+	tt, err := st.Turn(ctx, turn)
+	require.NoError(t, err)
+	m := &models.Message{ID: uuid.New(), SessionID: tt.SessionID, TurnID: &turn, Step: 2, Role: models.RoleAssistant,
+		Content: []byte("sealed answer"), Status: models.MessageComplete}
+	out := store.TurnOutcome{Status: models.TurnCompleted, Steps: 2, PromptTokens: 9, CompletionTokens: 4}
+	finished, err := st.FinishTurnWithMessage(ctx, m, out, time.Now(), []models.Event{ev("tok"), ev("message"), ev("terminal")})
+	require.NoError(t, err)
+	require.True(t, finished)
+	got, err := st.Turn(ctx, turn)
+	require.NoError(t, err)
+	require.Equal(t, models.TurnCompleted, got.Status)
+	require.Equal(t, 2, got.Steps)
+	require.Equal(t, 9, got.PromptTokens)
+	require.NotNil(t, got.FinishedAt)
+	stored, err := st.MessageByID(ctx, m.ID)
+	require.NoError(t, err)
+	require.Equal(t, []byte("sealed answer"), stored.Content)
+
+	// Again (a retried statement): nothing changes, nothing is appended, and it says so.
+	failed := store.TurnOutcome{Status: models.TurnFailed, ErrorCode: "X"}
+	finished, err = st.FinishTurnWithMessage(ctx, m, failed, time.Now(), []models.Event{ev("late"), ev("terminal")})
+	require.NoError(t, err)
+	require.False(t, finished)
+	got, err = st.Turn(ctx, turn)
+	require.NoError(t, err)
+	require.Equal(t, models.TurnCompleted, got.Status)
+	evs, err := st.EventsAfter(ctx, store.TurnLog, turn, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, evs, 3)
+	require.Equal(t, "terminal", evs[2].Key)
+
+	orphan := *m
+	orphan.ID, orphan.TurnID = uuid.New(), nil
+	_, err = st.FinishTurnWithMessage(ctx, &orphan, out, time.Now(), nil)
+	require.Error(t, err)
+}

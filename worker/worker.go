@@ -53,7 +53,8 @@ func New(d Deps) sdkworker.Worker {
 	turns := &activities.Turns{Store: d.Store, Box: d.Box, Catalog: d.Catalog, Remote: d.Remote, ApprovalTools: d.ApprovalTools}
 	w.RegisterActivity(turns)
 	w.RegisterActivity(&activities.LLM{Ollama: d.Ollama, Store: d.Store, Box: d.Box, FlushInterval: d.TokenFlush,
-		HistoryLimit: d.HistoryLimit, HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond), Context: turns})
+		HistoryLimit: d.HistoryLimit, HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond),
+		HeartbeatAfter: d.HeartbeatThrottle, Context: turns})
 	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Remote: d.Remote, Store: d.Store, Box: d.Box})
 	w.RegisterWorkflow(workflows.IngestDocument)
 	w.RegisterActivity(d.Ingest)

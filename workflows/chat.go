@@ -93,6 +93,9 @@ type turn struct {
 	decisions map[string]ApproveSignal
 	// messageAnnounced: the LLM activity already announced the final message.
 	messageAnnounced bool
+	// finished: the LLM activity finished the turn with its answer (LLMResult.Finished); a
+	// cancel that arrives later changes nothing.
+	finished bool
 }
 
 // ChatTurn runs one agent turn: load the context, then alternate model calls and tool calls until
@@ -138,6 +141,12 @@ func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
 	res, err := t.run(work)
 	// Bookkeeping must happen even when the workflow itself was cancelled.
 	fin, _ := workflow.NewDisconnectedContext(ctx)
+	if t.finished {
+		// The answer, the outcome and turn.completed are stored: only the operators' view is left.
+		res.Status, t.progress.Status = models.TurnCompleted, models.TurnCompleted
+		_ = upsertStatus(fin, models.TurnCompleted)
+		return res, nil
+	}
 	if ctx.Err() != nil || (err != nil && temporal.IsCanceledError(err)) || t.cancelled {
 		res.Status, res.ErrorCode = models.TurnCancelled, ""
 		err = nil
@@ -172,8 +181,11 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 	var llm *activities.LLM
 
 	// Version 1 loads the turn's context in the first LLM call, so the first workflow task
-	// schedules it at once; older runs load it in a local activity first.
-	contextInLLM := workflow.GetVersion(ctx, "context-in-first-llm-call", workflow.DefaultVersion, 1) >= 1
+	// schedules it at once; older runs load it in a local activity first. Version 2 (same change
+	// id, so a new run still records one marker) also lets the LLM call that answers finish the
+	// turn; older runs finish it in a local activity after.
+	shape := workflow.GetVersion(ctx, "context-in-first-llm-call", workflow.DefaultVersion, 2)
+	contextInLLM, finishInLLM := shape >= 1, shape >= 2
 	var lc activities.LoadContextResult
 	if !contextInLLM {
 		if err := workflow.ExecuteLocalActivity(localOpts(ctx), turns.LoadContext, t.ref).Get(ctx, &lc); err != nil {
@@ -208,7 +220,8 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 		t.startStep(ctx, StepInfo{Step: step, Kind: "llm"})
 		var out activities.LLMResult
 		err := workflow.ExecuteActivity(llmCtx, llm.Generate, activities.LLMInput{TurnRef: t.ref, Step: step, Model: lc.Model, Tools: lc.Tools,
-			LoadContext: contextInLLM && step == 1}).Get(ctx, &out)
+			LoadContext: contextInLLM && step == 1, Finish: finishInLLM,
+			PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens}).Get(ctx, &out)
 		if err != nil {
 			t.endStep(ctx, "failed")
 			if temporal.IsCanceledError(err) || t.cancelled {
@@ -227,7 +240,7 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 		res.CompletionTokens += out.CompletionTokens
 		t.progress.PromptTokens, t.progress.CompletionTokens = res.PromptTokens, res.CompletionTokens
 		if len(out.ToolCalls) == 0 {
-			res.MessageID, t.messageAnnounced = out.MessageID, out.MessageAnnounced
+			res.MessageID, t.messageAnnounced, t.finished = out.MessageID, out.MessageAnnounced, out.Finished
 			return res, nil
 		}
 		if step >= lim.MaxSteps {

@@ -35,7 +35,14 @@ func testInput() ChatTurnInput {
 
 // newEnv registers the workflow with every activity mocked at the boundary. finished captures
 // the outcome the workflow records.
-func newEnv(t *testing.T, tl []toolbox.Tool) (*testsuite.TestWorkflowEnvironment, *activities.FinishInput) {
+// recorded is what a test turn left behind: the input of its FinishTurn local activity (zero if
+// none ran) and the statuses it showed operators, in order.
+type recorded struct {
+	activities.FinishInput
+	statuses []string
+}
+
+func newEnv(t *testing.T, tl []toolbox.Tool) (*testsuite.TestWorkflowEnvironment, *recorded) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
@@ -44,13 +51,18 @@ func newEnv(t *testing.T, tl []toolbox.Tool) (*testsuite.TestWorkflowEnvironment
 	env.RegisterActivity(llm)
 	env.RegisterActivity(tools)
 	offered = tl
-	env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Maybe()
-	finished := &activities.FinishInput{}
+	rec := &recorded{}
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		sa := args.Get(0).(temporal.SearchAttributes)
+		if v, ok := sa.GetKeyword(temporal.NewSearchAttributeKeyKeyword(AttrStatus)); ok {
+			rec.statuses = append(rec.statuses, v)
+		}
+	}).Return(nil).Maybe()
 	env.OnActivity(turns.FinishTurn, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishInput) error {
-		*finished = in
+		rec.FinishInput = in
 		return nil
 	})
-	return env, finished
+	return env, rec
 }
 
 // loaded is the context the first LLM call of a turn loads (LLMInput.LoadContext).
@@ -108,6 +120,34 @@ func TestFirstLLMCallLoadsTheContext(t *testing.T) {
 	require.True(t, fin.MessageAnnounced, "the answer went out with the LLM call; finishing need not read it back")
 	env.AssertNotCalled(t, "LoadContext", mock.Anything, mock.Anything)
 	env.AssertExpectations(t)
+}
+
+func TestTheAnsweringLLMCallFinishesTheTurn(t *testing.T) {
+	env, fin := newEnv(t, []toolbox.Tool{timeNow})
+	var inputs []activities.LLMInput
+	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LLMInput) (activities.LLMResult, error) {
+		inputs = append(inputs, in)
+		if in.Step == 1 {
+			return toolCall(1, "time_now"), nil
+		}
+		a := answer()
+		a.Finished = in.Finish
+		return a, nil
+	}).Times(2)
+	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Once()
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	var res ChatTurnResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, models.TurnCompleted, res.Status)
+	require.Len(t, inputs, 2)
+	require.True(t, inputs[0].Finish && inputs[1].Finish, "every LLM call may end the turn")
+	require.Equal(t, 0, inputs[0].PromptTokens)
+	require.Equal(t, 10, inputs[1].PromptTokens, "step 2 learns the usage of step 1")
+	require.Equal(t, 2, inputs[1].CompletionTokens)
+	require.Empty(t, fin.Outcome.Status, "nothing is left for a FinishTurn local activity to write")
+	env.AssertNotCalled(t, "FinishTurn", mock.Anything, mock.Anything)
+	require.Equal(t, []string{models.TurnCompleted}, fin.statuses, "operators still see the status")
 }
 
 func TestToolThenAnswer(t *testing.T) {
