@@ -393,7 +393,7 @@ func (s *Server) postMessage(c *gin.Context) {
 		}
 	}
 	s.log.DebugContext(ctx, "turn started", "turn_id", t.ID, "created", created,
-		"store_ms", t1.Sub(t0).Milliseconds(), "temporal_ms", time.Since(t1).Milliseconds())
+		"store", t1.Sub(t0), "temporal", time.Since(t1))
 	if wantsEventStream(c) {
 		s.streamTurn(c, t.ID, 0)
 		return
