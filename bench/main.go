@@ -181,7 +181,8 @@ func platform(ctx context.Context, bin string, extra ...string) (e *env, stop fu
 func runTurns(n, conc, perSession int, out, bin string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e, stop, err := platform(ctx, bin)
+	// BENCH_ENV: extra settings for the API and worker, e.g. "TOKEN_FLUSH_INTERVAL=60ms".
+	e, stop, err := platform(ctx, bin, strings.Fields(os.Getenv("BENCH_ENV"))...)
 	if err != nil {
 		return err
 	}
