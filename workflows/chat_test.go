@@ -18,9 +18,6 @@ import (
 )
 
 var (
-	// offered are the tools of the test's session, as the first LLM call reports them.
-	offered []toolbox.Tool
-
 	turns *activities.Turns
 	llm   *activities.LLM
 	tools *activities.Tools
@@ -33,15 +30,17 @@ func testInput() ChatTurnInput {
 	}}
 }
 
-// newEnv registers the workflow with every activity mocked at the boundary. finished captures
-// the outcome the workflow records.
-// recorded is what a test turn left behind: the input of its FinishTurn local activity (zero if
-// none ran) and the statuses it showed operators, in order.
+// recorded is a test turn's session tools (offered, as the first LLM call reports them) and what
+// the turn left behind: the input of its FinishTurn local activity (zero if none ran) and the
+// statuses it showed operators, in order.
 type recorded struct {
 	activities.FinishInput
+	offered  []toolbox.Tool
 	statuses []string
 }
 
+// newEnv registers the workflow with every activity mocked at the boundary, for a session that
+// offers the tools tl; the fixture it returns records what the workflow did.
 func newEnv(t *testing.T, tl []toolbox.Tool) (*testsuite.TestWorkflowEnvironment, *recorded) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
@@ -50,8 +49,7 @@ func newEnv(t *testing.T, tl []toolbox.Tool) (*testsuite.TestWorkflowEnvironment
 	env.RegisterActivity(turns)
 	env.RegisterActivity(llm)
 	env.RegisterActivity(tools)
-	offered = tl
-	rec := &recorded{}
+	rec := &recorded{offered: tl}
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		sa := args.Get(0).(temporal.SearchAttributes)
 		if v, ok := sa.GetKeyword(temporal.NewSearchAttributeKeyKeyword(AttrStatus)); ok {
@@ -66,24 +64,24 @@ func newEnv(t *testing.T, tl []toolbox.Tool) (*testsuite.TestWorkflowEnvironment
 }
 
 // loaded is the context the first LLM call of a turn loads (LLMInput.LoadContext).
-func loaded() *activities.LoadContextResult {
-	return &activities.LoadContextResult{Model: "m", Tools: offered}
+func (r *recorded) loaded() *activities.LoadContextResult {
+	return &activities.LoadContextResult{Model: "m", Tools: r.offered}
 }
 
-func answer() activities.LLMResult {
-	return activities.LLMResult{MessageID: uuid.New(), PromptTokens: 10, CompletionTokens: 5, Context: loaded(), MessageAnnounced: true}
+func (r *recorded) answer() activities.LLMResult {
+	return activities.LLMResult{MessageID: uuid.New(), PromptTokens: 10, CompletionTokens: 5, Context: r.loaded(), MessageAnnounced: true}
 }
 
-func toolCall(step int, name string) activities.LLMResult {
+func (r *recorded) toolCall(step int, name string) activities.LLMResult {
 	return activities.LLMResult{MessageID: uuid.New(), ToolCalls: []activities.ToolCallRef{{CallID: "c" + string(rune('0'+step)), Name: name}},
-		PromptTokens: 10, CompletionTokens: 2, Context: loaded()}
+		PromptTokens: 10, CompletionTokens: 2, Context: r.loaded()}
 }
 
 var timeNow = toolbox.Tool{Name: "time_now", Server: "datetime"}
 
 func TestCompletesWithoutTools(t *testing.T) {
 	env, fin := newEnv(t, nil)
-	a := answer()
+	a := fin.answer()
 	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(a, nil).Once()
 	env.ExecuteWorkflow(ChatTurn, testInput())
 	require.True(t, env.IsWorkflowCompleted())
@@ -102,7 +100,7 @@ func TestFirstLLMCallLoadsTheContext(t *testing.T) {
 	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LLMInput) (activities.LLMResult, error) {
 		inputs = append(inputs, in)
 		if in.Step == 1 {
-			return toolCall(1, "time_now"), nil
+			return fin.toolCall(1, "time_now"), nil
 		}
 		return activities.LLMResult{MessageID: uuid.New(), MessageAnnounced: true}, nil
 	}).Times(2)
@@ -128,9 +126,9 @@ func TestTheAnsweringLLMCallFinishesTheTurn(t *testing.T) {
 	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LLMInput) (activities.LLMResult, error) {
 		inputs = append(inputs, in)
 		if in.Step == 1 {
-			return toolCall(1, "time_now"), nil
+			return fin.toolCall(1, "time_now"), nil
 		}
-		a := answer()
+		a := fin.answer()
 		a.Finished = in.Finish
 		return a, nil
 	}).Times(2)
@@ -152,8 +150,8 @@ func TestTheAnsweringLLMCallFinishesTheTurn(t *testing.T) {
 
 func TestToolThenAnswer(t *testing.T) {
 	env, fin := newEnv(t, []toolbox.Tool{timeNow})
-	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(toolCall(1, "time_now"), nil).Once()
-	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil).Once()
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(fin.toolCall(1, "time_now"), nil).Once()
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(fin.answer(), nil).Once()
 	env.OnActivity(tools.CallTool, mock.Anything, mock.MatchedBy(func(in activities.ToolInput) bool {
 		return in.Tool == "time_now" && in.Server == "datetime" && in.Step == 1
 	})).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Once()
@@ -168,7 +166,7 @@ func TestToolThenAnswer(t *testing.T) {
 func TestStepCap(t *testing.T) {
 	env, fin := newEnv(t, []toolbox.Tool{timeNow})
 	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LLMInput) (activities.LLMResult, error) {
-		return toolCall(in.Step, "time_now"), nil
+		return fin.toolCall(in.Step, "time_now"), nil
 	}).Times(3)
 	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Times(2)
 	env.ExecuteWorkflow(ChatTurn, testInput())
@@ -180,8 +178,8 @@ func TestStepCap(t *testing.T) {
 
 func TestToolNotOfferedIsDeniedNotRun(t *testing.T) {
 	env, fin := newEnv(t, []toolbox.Tool{timeNow})
-	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(toolCall(1, "delete_everything"), nil)
-	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(fin.toolCall(1, "delete_everything"), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(fin.answer(), nil)
 	var outcome activities.ToolOutcome
 	env.OnActivity(turns.RecordToolOutcome, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ToolOutcome) error {
 		outcome = in
@@ -235,8 +233,8 @@ func TestApprovalApproved(t *testing.T) {
 	tl := timeNow
 	tl.RequiresApproval = true
 	env, fin := newEnv(t, []toolbox.Tool{tl})
-	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(toolCall(1, "time_now"), nil)
-	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(fin.toolCall(1, "time_now"), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(fin.answer(), nil)
 	env.OnActivity(turns.RequestApproval, mock.Anything, mock.Anything).Return(nil).Once()
 	env.OnActivity(turns.Resume, mock.Anything, mock.Anything).Return(nil).Once()
 	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Once()
@@ -260,8 +258,8 @@ func TestApprovalTimesOutAsDenied(t *testing.T) {
 	tl := timeNow
 	tl.RequiresApproval = true
 	env, fin := newEnv(t, []toolbox.Tool{tl})
-	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(toolCall(1, "time_now"), nil)
-	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(fin.toolCall(1, "time_now"), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(fin.answer(), nil)
 	env.OnActivity(turns.RequestApproval, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(turns.Resume, mock.Anything, mock.Anything).Return(nil)
 	var outcome activities.ToolOutcome
@@ -279,8 +277,8 @@ func TestApprovalTimesOutAsDenied(t *testing.T) {
 
 func TestToolFailureBecomesAResult(t *testing.T) {
 	env, fin := newEnv(t, []toolbox.Tool{timeNow})
-	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(toolCall(1, "time_now"), nil)
-	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(fin.toolCall(1, "time_now"), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(fin.answer(), nil)
 	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{}, errors.New("connection refused")).Times(2)
 	var outcome activities.ToolOutcome
 	env.OnActivity(turns.RecordToolOutcome, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ToolOutcome) error {
@@ -297,9 +295,9 @@ func TestToolFailureBecomesAResult(t *testing.T) {
 func TestToolCallsOfOneMessageRunConcurrently(t *testing.T) {
 	env, fin := newEnv(t, []toolbox.Tool{timeNow, {Name: "time_format", Server: "datetime"}})
 	two := activities.LLMResult{MessageID: uuid.New(), ToolCalls: []activities.ToolCallRef{{CallID: "a", Name: "time_now"}, {CallID: "b", Name: "time_format"}},
-		Context: loaded()}
+		Context: fin.loaded()}
 	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(two, nil)
-	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(answer(), nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(fin.answer(), nil)
 	arrived := make(chan string, 2)
 	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ToolInput) (activities.ToolResult, error) {
 		arrived <- in.CallID
