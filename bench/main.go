@@ -60,7 +60,7 @@ func main() {
 	suite := flag.String("suite", "all", "turns, ingest or all")
 	n := flag.Int("n", 60, "sequential samples per turn measurement")
 	conc := flag.Int("concurrency", 16, "concurrent sessions for the throughput runs")
-	perWorker := flag.Int("per-session", 8, "turns per session in the throughput runs")
+	perWorker := flag.Int("per-session", 24, "turns per session in the throughput runs")
 	docs := flag.Int("docs", 2000, "documents in the ingestion corpus")
 	embedDelay := flag.Duration("embed-delay", 200*time.Millisecond, "stand-in embedder latency per batch")
 	searchPoints := flag.Int("search-points", 100_000, "chunks in the embedded store for the search measurement")
