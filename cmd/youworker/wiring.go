@@ -187,11 +187,11 @@ type app struct {
 // newApp connects everything. With waitTemporal the Temporal client dials (retrying until it
 // answers, for workers); otherwise it connects lazily (the API starts without Temporal and
 // reports it in /health/detailed).
-func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, waitTemporal bool) (a *app, err error) {
-	a = &app{cfg: cfg, log: log}
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, waitTemporal bool) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
-			a.close()
+			a.close() // what opened before the failure (the result is nil by then)
 		}
 	}()
 	if a.store, err = openStore(cfg, log); err != nil {
