@@ -76,6 +76,7 @@ func Open(opts Options) (*Store, error) {
 	db, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{
 		TranslateError:         true,
 		SkipDefaultTransaction: true,
+		DisableAutomaticPing:   true, // connect lazily (see above); /health reports Postgres
 		Logger:                 &queryLogger{log: logger, slow: opts.SlowQuery},
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	})
