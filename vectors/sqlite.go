@@ -14,10 +14,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	sqlite_vec "github.com/asg017/sqlite-vec-go-bindings/cgo"
 	"github.com/google/uuid"
-	_ "github.com/mattn/go-sqlite3" // the "sqlite3" database/sql driver
+	"github.com/mattn/go-sqlite3" // also the "sqlite3" database/sql driver
 )
 
 // vecChunkSize is the vec0 chunk_size: vectors are stored in blobs of this many slots, at
@@ -56,6 +57,24 @@ func OpenSQLite(path string) (*SQLite, error) {
 		return nil, fmt.Errorf("vectors: %w", err)
 	}
 	autoExtension.Do(sqlite_vec.Auto)
+	// The API and the worker often open a new file at the same moment. Switching it to WAL, or
+	// reading it while the other process does, can answer SQLITE_BUSY at once (the busy timeout
+	// does not cover it), so an open that finds the file busy is tried again for a while.
+	deadline := time.Now().Add(openBusyWait)
+	for {
+		s, err := openSQLite(abs)
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || se.Code != sqlite3.ErrBusy || time.Now().After(deadline) {
+			return s, err
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// openBusyWait is how long OpenSQLite keeps trying a file another process holds busy.
+const openBusyWait = 10 * time.Second
+
+func openSQLite(abs string) (*SQLite, error) {
 
 	write, err := sql.Open("sqlite3", sqliteDSN(abs, url.Values{
 		"_journal_mode": {"WAL"},
