@@ -153,10 +153,7 @@ func TestPutMessageWithEvents(t *testing.T) {
 	st := open(t, time.Second, &testenv.Buffer{})
 	ctx := context.Background()
 	turn := newTurn(t, st)
-	tt, err := st.Turn(ctx, turn)
-	require.NoError(t, err)
-	m := &models.Message{ID: uuid.New(), SessionID: tt.SessionID, TurnID: &turn, Step: 1, Role: models.RoleAssistant,
-		Content: []byte("sealed answer"), Status: models.MessageComplete}
+	m := newAnswer(t, st, turn, 1)
 	for range 2 {
 		require.NoError(t, st.PutMessageWithEvents(ctx, m, []models.Event{ev("end"), ev("message")}))
 	}
@@ -173,6 +170,16 @@ func TestPutMessageWithEvents(t *testing.T) {
 	require.Error(t, st.PutMessageWithEvents(ctx, &orphan, nil))
 }
 
+// newAnswer is an assistant message of turn at step, not stored yet (its content stands for
+// ciphertext).
+func newAnswer(t *testing.T, st *store.Store, turn uuid.UUID, step int) *models.Message {
+	t.Helper()
+	tt, err := st.Turn(context.Background(), turn)
+	require.NoError(t, err)
+	return &models.Message{ID: uuid.New(), SessionID: tt.SessionID, TurnID: &turn, Step: step, Role: models.RoleAssistant,
+		Content: []byte("sealed answer"), Status: models.MessageComplete}
+}
+
 // The answer that ends a turn, the outcome and the closing events go in one statement; the call
 // reports whether it finished the turn, and a turn that had finished keeps its outcome and log.
 func TestFinishTurnWithMessage(t *testing.T) {
@@ -180,10 +187,7 @@ func TestFinishTurnWithMessage(t *testing.T) {
 	st := open(t, time.Second, &testenv.Buffer{})
 	ctx := context.Background()
 	turn := newTurn(t, st)
-	tt, err := st.Turn(ctx, turn)
-	require.NoError(t, err)
-	m := &models.Message{ID: uuid.New(), SessionID: tt.SessionID, TurnID: &turn, Step: 2, Role: models.RoleAssistant,
-		Content: []byte("sealed answer"), Status: models.MessageComplete}
+	m := newAnswer(t, st, turn, 2)
 	out := store.TurnOutcome{Status: models.TurnCompleted, Steps: 2, PromptTokens: 9, CompletionTokens: 4}
 	finished, err := st.FinishTurnWithMessage(ctx, m, out, time.Now(), []models.Event{ev("tok"), ev("message"), ev("terminal")})
 	require.NoError(t, err)

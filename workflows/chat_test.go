@@ -77,6 +77,21 @@ func (r *recorded) toolCall(step int, name string) activities.LLMResult {
 		PromptTokens: 10, CompletionTokens: 2, Context: r.loaded()}
 }
 
+// toolThenAnswer mocks the model and the tool: step 1 calls time_now (which succeeds), step 2
+// answers with answer(its input). It returns the inputs of the model calls, in order.
+func (r *recorded) toolThenAnswer(env *testsuite.TestWorkflowEnvironment, answer func(activities.LLMInput) activities.LLMResult) *[]activities.LLMInput {
+	var inputs []activities.LLMInput
+	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LLMInput) (activities.LLMResult, error) {
+		inputs = append(inputs, in)
+		if in.Step == 1 {
+			return r.toolCall(1, "time_now"), nil
+		}
+		return answer(in), nil
+	}).Times(2)
+	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Once()
+	return &inputs
+}
+
 var timeNow = toolbox.Tool{Name: "time_now", Server: "datetime"}
 
 func TestCompletesWithoutTools(t *testing.T) {
@@ -96,53 +111,45 @@ func TestCompletesWithoutTools(t *testing.T) {
 // get the model and tools it found.
 func TestFirstLLMCallLoadsTheContext(t *testing.T) {
 	env, fin := newEnv(t, []toolbox.Tool{timeNow})
-	var inputs []activities.LLMInput
-	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LLMInput) (activities.LLMResult, error) {
-		inputs = append(inputs, in)
-		if in.Step == 1 {
-			return fin.toolCall(1, "time_now"), nil
-		}
-		return activities.LLMResult{MessageID: uuid.New(), MessageAnnounced: true}, nil
-	}).Times(2)
-	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Once()
+	inputs := fin.toolThenAnswer(env, func(activities.LLMInput) activities.LLMResult {
+		return activities.LLMResult{MessageID: uuid.New(), MessageAnnounced: true}
+	})
 	env.ExecuteWorkflow(ChatTurn, testInput())
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, models.TurnCompleted, fin.Outcome.Status)
-	require.Len(t, inputs, 2)
-	require.True(t, inputs[0].LoadContext)
-	require.Empty(t, inputs[0].Model)
-	require.False(t, inputs[1].LoadContext)
-	require.Equal(t, "m", inputs[1].Model)
-	require.Len(t, inputs[1].Tools, 1)
-	require.Equal(t, timeNow.Name, inputs[1].Tools[0].Name)
+	require.Len(t, *inputs, 2)
+	in := *inputs
+	require.True(t, in[0].LoadContext)
+	require.Empty(t, in[0].Model)
+	require.False(t, in[1].LoadContext)
+	require.Equal(t, "m", in[1].Model)
+	require.Len(t, in[1].Tools, 1)
+	require.Equal(t, timeNow.Name, in[1].Tools[0].Name)
 	require.True(t, fin.MessageAnnounced, "the answer went out with the LLM call; finishing need not read it back")
 	env.AssertNotCalled(t, "LoadContext", mock.Anything, mock.Anything)
 	env.AssertExpectations(t)
 }
 
+// The LLM call that answers finishes the turn itself (it learns the turn's usage so far); the
+// workflow then runs no FinishTurn and only shows operators the status.
 func TestTheAnsweringLLMCallFinishesTheTurn(t *testing.T) {
 	env, fin := newEnv(t, []toolbox.Tool{timeNow})
-	var inputs []activities.LLMInput
-	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LLMInput) (activities.LLMResult, error) {
-		inputs = append(inputs, in)
-		if in.Step == 1 {
-			return fin.toolCall(1, "time_now"), nil
-		}
+	inputs := fin.toolThenAnswer(env, func(in activities.LLMInput) activities.LLMResult {
 		a := fin.answer()
 		a.Finished = in.Finish
-		return a, nil
-	}).Times(2)
-	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Once()
+		return a
+	})
 	env.ExecuteWorkflow(ChatTurn, testInput())
 	require.NoError(t, env.GetWorkflowError())
 	var res ChatTurnResult
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, models.TurnCompleted, res.Status)
-	require.Len(t, inputs, 2)
-	require.True(t, inputs[0].Finish && inputs[1].Finish, "every LLM call may end the turn")
-	require.Equal(t, 0, inputs[0].PromptTokens)
-	require.Equal(t, 10, inputs[1].PromptTokens, "step 2 learns the usage of step 1")
-	require.Equal(t, 2, inputs[1].CompletionTokens)
+	require.Len(t, *inputs, 2)
+	in := *inputs
+	require.True(t, in[0].Finish && in[1].Finish, "every LLM call may end the turn")
+	require.Equal(t, 0, in[0].PromptTokens)
+	require.Equal(t, 10, in[1].PromptTokens, "step 2 learns the usage of step 1")
+	require.Equal(t, 2, in[1].CompletionTokens)
 	require.Empty(t, fin.Outcome.Status, "nothing is left for a FinishTurn local activity to write")
 	env.AssertNotCalled(t, "FinishTurn", mock.Anything, mock.Anything)
 	require.Equal(t, []string{models.TurnCompleted}, fin.statuses, "operators still see the status")
