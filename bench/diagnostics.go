@@ -68,14 +68,18 @@ func sampleCPU() cpuSample {
 	return out
 }
 
-// cpuPer returns the CPU milliseconds each group spent per unit of work between two samples.
-func cpuPer(before, after cpuSample, units int) map[string]float64 {
+// perUnit returns how much each counter grew between two samples per unit of work, times scale,
+// rounded to a tenth (CPU: scale converts clock ticks to milliseconds).
+func perUnit(before, after map[string]int64, scale float64, units int) map[string]float64 {
 	out := map[string]float64{}
 	for g := range after {
-		out[g] = math.Round(float64(after[g]-before[g])*1000/clockTicks/float64(units)*10) / 10
+		out[g] = math.Round(float64(after[g]-before[g])*scale/float64(units)*10) / 10
 	}
 	return out
 }
+
+// msPerTick converts clock ticks to milliseconds.
+const msPerTick = 1000.0 / clockTicks
 
 func cpuLine(m map[string]float64) string {
 	groups := make([]string, 0, len(m))

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -326,11 +325,8 @@ func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, err
 		return r, err
 	}
 	c2 := sampleCPU()
-	r.TurnCPU, r.FloorCPU = cpuPer(c0, c1, conc*perSession), cpuPer(c1, c2, conc*perSession)
-	r.TurnPostgres = map[string]float64{}
-	for k, v := range p1 {
-		r.TurnPostgres[k] = math.Round(float64(v-p0[k])/float64(conc*perSession)*10) / 10
-	}
+	r.TurnCPU, r.FloorCPU = perUnit(c0, c1, msPerTick, conc*perSession), perUnit(c1, c2, msPerTick, conc*perSession)
+	r.TurnPostgres = perUnit(p0, p1, 1, conc*perSession)
 	r.ThroughputRatio = r.TurnsPerS / r.FloorPerS
 	return r, nil
 }
