@@ -204,9 +204,11 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		CompletionTokens: final.EvalCount, DoneReason: final.DoneReason, Context: loaded, MessageAnnounced: answered}
 	if answered && in.Finish {
 		// The answer ends the turn: store it, finish the turn and announce both in one statement.
+		// A turn that had finished already gets none of these events.
 		o := store.TurnOutcome{Status: models.TurnCompleted, Steps: in.Step,
 			PromptTokens: in.PromptTokens + res.PromptTokens, CompletionTokens: in.CompletionTokens + res.CompletionTokens}
 		res.Finished, err = tokens.closeFinishing(ctx, m, o, append(events, terminalEvent(in.TurnID, o))...)
+		res.MessageAnnounced = res.Finished
 		return res, err
 	}
 	// The message is stored with the events that close the step, in one statement.
@@ -387,7 +389,7 @@ func (t *tokenBatcher) open(ctx context.Context, head []event) {
 	t.timer = time.AfterFunc(t.every, func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		_ = t.flushLocked(ctx, nil)
+		_ = t.flushLocked(ctx)
 	})
 }
 
@@ -400,7 +402,7 @@ func (t *tokenBatcher) add(ctx context.Context, delta string) error {
 	t.pending.WriteString(delta)
 	t.tokens++
 	if t.batches == 0 || time.Since(t.lastFlush) >= t.every {
-		_ = t.flushLocked(ctx, nil)
+		_ = t.flushLocked(ctx)
 	}
 	return t.err
 }
@@ -409,7 +411,7 @@ func (t *tokenBatcher) flushIfDue(ctx context.Context) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if time.Since(t.lastFlush) >= t.every {
-		_ = t.flushLocked(ctx, nil)
+		_ = t.flushLocked(ctx)
 	}
 }
 
@@ -428,35 +430,39 @@ func (t *tokenBatcher) abandon() {
 // step's closing events, in one append, storing msg (when set) in the same statement. An earlier
 // failed write fails it.
 func (t *tokenBatcher) close(ctx context.Context, msg *models.Message, closing ...event) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.timer != nil {
-		t.timer.Stop()
-	}
-	return t.flushLocked(ctx, msg, closing...)
-}
-
-// flushLocked writes the held opening events, the pending tokens and more (with msg, when set),
-// in one append.
-func (t *tokenBatcher) flushLocked(ctx context.Context, msg *models.Message, more ...event) error {
-	return t.writeLocked(ctx, func(events []event) error { return t.log.emitWith(ctx, t.turnID, msg, events...) }, more...)
+	return t.closeWith(ctx, t.appending(ctx, msg), closing...)
 }
 
 // closeFinishing is close for the answer of a turn: msg is stored and the turn finished with o
 // in the same statement. It reports whether this call finished the turn (false: it had finished
 // already, and nothing was appended).
-func (t *tokenBatcher) closeFinishing(ctx context.Context, msg *models.Message, o store.TurnOutcome, closing ...event) (bool, error) {
+func (t *tokenBatcher) closeFinishing(ctx context.Context, msg *models.Message, o store.TurnOutcome, closing ...event) (finished bool, err error) {
+	err = t.closeWith(ctx, func(events []event) (werr error) {
+		finished, werr = t.log.finishWith(ctx, msg, o, events...)
+		return werr
+	}, closing...)
+	return finished, err
+}
+
+// closeWith stops the deferred write of the opening events and has write append what is held
+// with the closing events.
+func (t *tokenBatcher) closeWith(ctx context.Context, write func([]event) error, closing ...event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.timer != nil {
 		t.timer.Stop()
 	}
-	finished := false
-	err := t.writeLocked(ctx, func(events []event) (err error) {
-		finished, err = t.log.finishWith(ctx, msg, o, events...)
-		return err
-	}, closing...)
-	return finished, err
+	return t.writeLocked(ctx, write, closing...)
+}
+
+// flushLocked writes the held opening events and the pending tokens in one append.
+func (t *tokenBatcher) flushLocked(ctx context.Context) error {
+	return t.writeLocked(ctx, t.appending(ctx, nil))
+}
+
+// appending is the plain write: append the events, storing msg (when set) in the same statement.
+func (t *tokenBatcher) appending(ctx context.Context, msg *models.Message) func([]event) error {
+	return func(events []event) error { return t.log.emitWith(ctx, t.turnID, msg, events...) }
 }
 
 // writeLocked hands the held opening events, the pending tokens and more to write, which

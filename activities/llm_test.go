@@ -108,6 +108,33 @@ func TestTokenBatcherWritesOpeningEventsAloneAfterAnInterval(t *testing.T) {
 		"closing events that could not be written are an error, not silence")
 }
 
+// The answer that ends a turn goes out with what is held, the outcome and turn.completed in one
+// statement; a turn that had finished already gets none of it, and the call says so.
+func TestTokenBatcherCloseFinishing(t *testing.T) {
+	l, turn := newTurnLog(t)
+	ctx := context.Background()
+	tt, err := l.store.Turn(ctx, turn)
+	require.NoError(t, err)
+	answer := &models.Message{ID: uuid.New(), SessionID: tt.SessionID, TurnID: &turn, Step: 1, Role: models.RoleAssistant,
+		Content: []byte("sealed"), Status: models.MessageComplete}
+	done := store.TurnOutcome{Status: models.TurnCompleted, Steps: 1}
+	b := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:1:1", step: 1, attempt: 1, every: time.Hour}
+	b.open(ctx, started())
+	require.NoError(t, b.add(ctx, "Hi"))
+	require.NoError(t, b.add(ctx, "!"))
+	finished, err := b.closeFinishing(ctx, answer, done, terminalEvent(turn, done))
+	require.NoError(t, err)
+	require.True(t, finished)
+	require.Equal(t, "step.started token | token turn.completed", written(t, l, turn))
+
+	again := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:1:2", step: 1, attempt: 2, every: time.Hour}
+	again.open(ctx, []event{{key: "start2", typ: EventStepStarted, data: map[string]any{}}})
+	finished, err = again.closeFinishing(ctx, answer, done, event{key: "end2", typ: EventStepFinished, data: map[string]any{}})
+	require.NoError(t, err)
+	require.False(t, finished)
+	require.Equal(t, "step.started token | token turn.completed", written(t, l, turn))
+}
+
 // A model call heartbeats only from HeartbeatAfter on: one that ends sooner costs Temporal no
 // heartbeat, one that runs longer keeps heartbeating.
 func TestHeartbeatsStartAfterHeartbeatAfter(t *testing.T) {
