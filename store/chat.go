@@ -295,11 +295,11 @@ func (s *Store) FinishTurn(ctx context.Context, turnID uuid.UUID, o TurnOutcome,
 // whether this call finished the turn; when the turn had finished already, m is still stored but
 // no event is appended.
 func (s *Store) FinishTurnWithMessage(ctx context.Context, m *models.Message, o TurnOutcome, at time.Time, events []models.Event) (bool, error) {
-	if m.TurnID == nil {
-		return false, fmt.Errorf("message %s has no turn", m.ID)
+	args, err := messageArgs(m)
+	if err != nil {
+		return false, err
 	}
-	args := o.args(at)
-	maps.Copy(args, messageArgs(m))
+	maps.Copy(args, o.args(at))
 	last, err := s.appendEvents(ctx, TurnLog, *m.TurnID, events, alongside{with: putMessage, change: finishTurn, args: args})
 	return last > 0, err
 }

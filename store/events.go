@@ -113,20 +113,24 @@ func (s *Store) AppendEvents(ctx context.Context, log EventLog, id uuid.UUID, ev
 // appends events to its turn's log, in one statement: the events announcing a message never exist
 // without it.
 func (s *Store) PutMessageWithEvents(ctx context.Context, m *models.Message, events []models.Event) error {
-	if m.TurnID == nil {
-		return fmt.Errorf("message %s has no turn", m.ID)
+	args, err := messageArgs(m)
+	if err != nil {
+		return err
 	}
-	_, err := s.appendEvents(ctx, TurnLog, *m.TurnID, events, alongside{with: putMessage, args: messageArgs(m)})
+	_, err = s.appendEvents(ctx, TurnLog, *m.TurnID, events, alongside{with: putMessage, args: args})
 	return err
 }
 
-// messageArgs are the named arguments of putMessage.
-func messageArgs(m *models.Message) map[string]any {
+// messageArgs are the named arguments of putMessage; only a message of a turn has them.
+func messageArgs(m *models.Message) (map[string]any, error) {
+	if m.TurnID == nil {
+		return nil, fmt.Errorf("message %s has no turn", m.ID)
+	}
 	return map[string]any{
 		"m_id": m.ID, "m_session_id": m.SessionID, "m_turn_id": *m.TurnID, "m_step": m.Step, "m_role": m.Role,
 		"m_content": m.Content, "m_tool_calls": m.ToolCalls, "m_tool_call_id": m.ToolCallID, "m_tool_name": m.ToolName,
 		"m_status": m.Status,
-	}
+	}, nil
 }
 
 // appendEvents is AppendEvents with what else the statement does (see alongside).

@@ -150,10 +150,8 @@ func TestFinishTurnRecordsOutcomeAndEventsOnce(t *testing.T) {
 // A message and the events announcing it are stored by one statement; a retry adds neither twice.
 func TestPutMessageWithEvents(t *testing.T) {
 	t.Parallel()
-	st := open(t, time.Second, &testenv.Buffer{})
-	ctx := context.Background()
-	turn := newTurn(t, st)
-	m := newAnswer(t, st, turn, 1)
+	st, m := newAnswer(t, 1)
+	ctx, turn := context.Background(), *m.TurnID
 	for range 2 {
 		require.NoError(t, st.PutMessageWithEvents(ctx, m, []models.Event{ev("end"), ev("message")}))
 	}
@@ -170,13 +168,15 @@ func TestPutMessageWithEvents(t *testing.T) {
 	require.Error(t, st.PutMessageWithEvents(ctx, &orphan, nil))
 }
 
-// newAnswer is an assistant message of turn at step, not stored yet (its content stands for
-// ciphertext).
-func newAnswer(t *testing.T, st *store.Store, turn uuid.UUID, step int) *models.Message {
+// newAnswer opens a store on a fresh database with a running turn and returns an assistant
+// message of that turn at step, not stored yet (its content stands for ciphertext).
+func newAnswer(t *testing.T, step int) (*store.Store, *models.Message) {
 	t.Helper()
+	st := open(t, time.Second, &testenv.Buffer{})
+	turn := newTurn(t, st)
 	tt, err := st.Turn(context.Background(), turn)
 	require.NoError(t, err)
-	return &models.Message{ID: uuid.New(), SessionID: tt.SessionID, TurnID: &turn, Step: step, Role: models.RoleAssistant,
+	return st, &models.Message{ID: uuid.New(), SessionID: tt.SessionID, TurnID: &turn, Step: step, Role: models.RoleAssistant,
 		Content: []byte("sealed answer"), Status: models.MessageComplete}
 }
 
@@ -184,10 +184,8 @@ func newAnswer(t *testing.T, st *store.Store, turn uuid.UUID, step int) *models.
 // reports whether it finished the turn, and a turn that had finished keeps its outcome and log.
 func TestFinishTurnWithMessage(t *testing.T) {
 	t.Parallel()
-	st := open(t, time.Second, &testenv.Buffer{})
-	ctx := context.Background()
-	turn := newTurn(t, st)
-	m := newAnswer(t, st, turn, 2)
+	st, m := newAnswer(t, 2)
+	ctx, turn := context.Background(), *m.TurnID
 	out := store.TurnOutcome{Status: models.TurnCompleted, Steps: 2, PromptTokens: 9, CompletionTokens: 4}
 	finished, err := st.FinishTurnWithMessage(ctx, m, out, time.Now(), []models.Event{ev("tok"), ev("message"), ev("terminal")})
 	require.NoError(t, err)
