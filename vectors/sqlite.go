@@ -74,8 +74,8 @@ func OpenSQLite(path string) (*SQLite, error) {
 // openBusyWait is how long OpenSQLite keeps trying a file another process holds busy.
 const openBusyWait = 10 * time.Second
 
+// openSQLite is one attempt of OpenSQLite.
 func openSQLite(abs string) (*SQLite, error) {
-
 	write, err := sql.Open("sqlite3", sqliteDSN(abs, url.Values{
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {"NORMAL"},
