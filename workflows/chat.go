@@ -141,13 +141,8 @@ func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
 	res, err := t.run(work)
 	// Bookkeeping must happen even when the workflow itself was cancelled.
 	fin, _ := workflow.NewDisconnectedContext(ctx)
-	if t.finished {
-		// The answer, the outcome and turn.completed are stored: only the operators' view is left.
-		res.Status, t.progress.Status = models.TurnCompleted, models.TurnCompleted
-		_ = upsertStatus(fin, models.TurnCompleted)
-		return res, nil
-	}
-	if ctx.Err() != nil || (err != nil && temporal.IsCanceledError(err)) || t.cancelled {
+	// Once the answering LLM call finished the turn (t.finished), a later cancel changes nothing.
+	if !t.finished && (ctx.Err() != nil || (err != nil && temporal.IsCanceledError(err)) || t.cancelled) {
 		res.Status, res.ErrorCode = models.TurnCancelled, ""
 		err = nil
 	}
@@ -163,6 +158,9 @@ func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
 	}
 	t.progress.Status = res.Status
 	_ = upsertStatus(fin, res.Status)
+	if t.finished {
+		return res, nil // the answer, the outcome and turn.completed are stored already
+	}
 	var turns *activities.Turns
 	finErr := workflow.ExecuteLocalActivity(localOpts(fin), turns.FinishTurn, activities.FinishInput{
 		TurnRef: t.ref,
