@@ -46,7 +46,7 @@ type LLM struct {
 	// interval, as it would with a heartbeat at once.
 	HeartbeatAfter time.Duration
 	// Context resolves the turn's tools when step 1 loads the turn's context (LLMInput.LoadContext).
-	Context *Turns
+	Turns *Turns
 }
 
 // LLMInput asks for the assistant message of one step of a turn.
@@ -111,7 +111,7 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	var loaded *LoadContextResult
 	var announce []event
 	if in.LoadContext {
-		lc, started, err := a.Context.contextOf(ctx, in.TurnRef, setting)
+		lc, started, err := a.Turns.contextOf(ctx, in.TurnRef, setting)
 		if err != nil {
 			return LLMResult{}, err
 		}

@@ -54,7 +54,7 @@ func New(d Deps) sdkworker.Worker {
 	w.RegisterActivity(turns)
 	w.RegisterActivity(&activities.LLM{Ollama: d.Ollama, Store: d.Store, Box: d.Box, FlushInterval: d.TokenFlush,
 		HistoryLimit: d.HistoryLimit, HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond),
-		HeartbeatAfter: d.HeartbeatThrottle, Context: turns})
+		HeartbeatAfter: d.HeartbeatThrottle, Turns: turns})
 	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Remote: d.Remote, Store: d.Store, Box: d.Box})
 	w.RegisterWorkflow(workflows.IngestDocument)
 	w.RegisterActivity(d.Ingest)
