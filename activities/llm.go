@@ -45,7 +45,7 @@ type LLM struct {
 	// no heartbeat at all. A cancel still arrives within HeartbeatAfter plus the worker's throttle
 	// interval, as it would with a heartbeat at once.
 	HeartbeatAfter time.Duration
-	// Context resolves the turn's tools when step 1 loads the turn's context (LLMInput.LoadContext).
+	// Turns resolves the turn's tools when step 1 loads the turn's context (LLMInput.LoadContext).
 	Turns *Turns
 }
 
