@@ -8,24 +8,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
-)
-
-// Turn event types: the SSE event names of the API contract.
-const (
-	EventTurnStarted      = "turn.started"
-	EventStepStarted      = "step.started"
-	EventStepFinished     = "step.finished"
-	EventToken            = "token"
-	EventToolCall         = "tool.call"
-	EventToolResult       = "tool.result"
-	EventApprovalRequired = "approval.required"
-	EventMessage          = "message"
-	EventTurnCompleted    = "turn.completed"
-	EventTurnFailed       = "turn.failed"
-	EventTurnCancelled    = "turn.cancelled"
 )
 
 // event is one turn event before it is sealed: key makes the write idempotent.
@@ -73,20 +59,10 @@ func (l eventLog) finishWith(ctx context.Context, msg *models.Message, o store.T
 	return l.store.FinishTurnWithMessage(ctx, msg, o, time.Now().UTC(), rows)
 }
 
-// terminalEvent is the one event that ends a turn: turn.completed, turn.failed or turn.cancelled,
-// with the outcome's summary.
+// terminalEvent is the one event that ends a turn (chat.Terminal).
 func terminalEvent(turnID uuid.UUID, o store.TurnOutcome) event {
-	summary := map[string]any{"turn_id": turnID, "status": o.Status, "steps": o.Steps,
-		"usage": map[string]int{"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens}}
-	typ := EventTurnCompleted
-	switch o.Status {
-	case models.TurnFailed:
-		typ = EventTurnFailed
-		summary["error"] = map[string]string{"code": o.ErrorCode, "message": o.ErrorMessage}
-	case models.TurnCancelled:
-		typ = EventTurnCancelled
-	}
-	return event{key: "terminal", typ: typ, data: summary}
+	typ, data := chat.Terminal(turnID, o)
+	return event{key: chat.TerminalKey, typ: typ, data: data}
 }
 
 // seal encodes and encrypts events into log rows.
@@ -108,7 +84,7 @@ func (l eventLog) seal(events ...event) ([]models.Event, error) {
 
 // messageEvent announces a stored message of a turn (the final answer, or a cancelled partial one).
 func messageEvent(id uuid.UUID, role, content, status string) event {
-	return event{key: "message", typ: EventMessage, data: map[string]any{
+	return event{key: "message", typ: models.EventMessage, data: map[string]any{
 		"message_id": id, "role": role, "content": content, "status": status,
 	}}
 }

@@ -47,6 +47,9 @@ type LLM struct {
 	HeartbeatAfter time.Duration
 	// Turns resolves the turn's tools when step 1 loads the turn's context (LLMInput.LoadContext).
 	Turns *Turns
+	// TaintApproval makes the activity report whether the conversation it sends holds untrusted
+	// content (LLMResult.Tainted), for the workflow's taint rule.
+	TaintApproval bool
 }
 
 // LLMInput asks for the assistant message of one step of a turn.
@@ -88,6 +91,11 @@ type LLMResult struct {
 	// Finished reports that this call finished the turn (LLMInput.Finish): completed, with
 	// turn.completed appended.
 	Finished bool
+	// Tainted reports that the conversation the model read holds untrusted content (the output of
+	// a tool whose output is not the platform's own: web pages, documents, a registered server):
+	// its tool calls may follow instructions planted there, so every outbound one waits for the
+	// user's approval. Always false unless LLM.TaintApproval.
+	Tainted bool
 }
 
 // Generate streams one assistant message from Ollama. Tokens go to the turn's event log in
@@ -118,11 +126,12 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		loaded, announce = &lc, []event{started}
 		in.Model, in.Tools = lc.Model, lc.Tools
 	}
+	tainted := a.TaintApproval && tainted(history, in.Tools)
 	for i := range history {
 		if history[i].ID == msgID {
 			// A previous attempt stored this step's answer: return it, do not ask again.
 			res, err := a.resultOf(&history[i])
-			res.Context = loaded
+			res.Context, res.Tainted = loaded, tainted
 			return res, err
 		}
 	}
@@ -134,7 +143,7 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	// turn.started (step 1) and step.started go out with the first token, or alone if the model
 	// has said nothing after one flush interval: one write instead of two on the way to the
 	// first token.
-	tokens.open(context.WithoutCancel(ctx), append(announce, event{key: prefix + ":start", typ: EventStepStarted, data: map[string]any{
+	tokens.open(context.WithoutCancel(ctx), append(announce, event{key: prefix + ":start", typ: models.EventStepStarted, data: map[string]any{
 		"step": in.Step, "kind": "llm", "attempt": attempt, "model": in.Model,
 	}}))
 	defer tokens.abandon() // an attempt that fails before close writes nothing more
@@ -156,7 +165,7 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	stepEnd := func(status string) event {
-		return event{key: prefix + ":end", typ: EventStepFinished, data: map[string]any{
+		return event{key: prefix + ":end", typ: models.EventStepFinished, data: map[string]any{
 			"step": in.Step, "kind": "llm", "attempt": attempt, "status": status, "duration_ms": time.Since(started).Milliseconds(),
 			"prompt_tokens": final.PromptEvalCount, "completion_tokens": final.EvalCount, "tool_calls": len(calls),
 		}}
@@ -187,7 +196,7 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		sc := storedCall{ID: fmt.Sprintf("%d-%d", in.Step, i), ModelID: c.ID, Name: c.Function.Name, Arguments: c.Function.Arguments.ToMap()}
 		stored = append(stored, sc)
 		refs = append(refs, ToolCallRef{CallID: sc.ID, Name: sc.Name})
-		events = append(events, event{key: "tool.call:" + sc.ID, typ: EventToolCall, data: map[string]any{
+		events = append(events, event{key: "tool.call:" + sc.ID, typ: models.EventToolCall, data: map[string]any{
 			"call_id": sc.ID, "name": sc.Name, "arguments": sc.Arguments, "step": in.Step,
 		}})
 	}
@@ -201,7 +210,7 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		events = append(events, messageEvent(msgID, models.RoleAssistant, content.String(), models.MessageComplete))
 	}
 	res := LLMResult{MessageID: msgID, ToolCalls: refs, PromptTokens: final.PromptEvalCount,
-		CompletionTokens: final.EvalCount, DoneReason: final.DoneReason, Context: loaded, MessageAnnounced: answered}
+		CompletionTokens: final.EvalCount, DoneReason: final.DoneReason, Context: loaded, MessageAnnounced: answered, Tainted: tainted}
 	if answered && in.Finish {
 		// The answer ends the turn: store it, finish the turn and announce both in one statement.
 		// A turn that had finished already gets none of these events.
@@ -213,6 +222,22 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	}
 	// The message is stored with the events that close the step, in one statement.
 	return res, tokens.close(ctx, m, events...)
+}
+
+// tainted reports whether history holds a tool result whose text may come from outside the
+// platform: that of any tool but those offered now whose output is trusted (toolbox.Tool.Untrusted).
+// A tool no longer offered, or a result a client sent (no tool name we know), counts as untrusted.
+func tainted(history []models.Message, offered []toolbox.Tool) bool {
+	for _, m := range history {
+		if m.Role != models.RoleTool {
+			continue
+		}
+		i := slices.IndexFunc(offered, func(t toolbox.Tool) bool { return t.Name == m.ToolName })
+		if i < 0 || offered[i].Untrusted {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *LLM) request(in LLMInput, systemPrompt []byte, history []models.Message) (*ollama.ChatRequest, error) {
@@ -480,7 +505,7 @@ func (t *tokenBatcher) writeLocked(ctx context.Context, write func([]event) erro
 	}
 	events := slices.Clip(t.head)
 	if t.pending.Len() > 0 {
-		events = append(events, event{key: fmt.Sprintf("%s:tok:%d", t.keyPrefix, t.batches), typ: EventToken,
+		events = append(events, event{key: fmt.Sprintf("%s:tok:%d", t.keyPrefix, t.batches), typ: models.EventToken,
 			data: map[string]any{"delta": t.pending.String(), "step": t.step, "attempt": t.attempt}})
 	}
 	events = append(events, more...)

@@ -17,6 +17,7 @@ import (
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/testenv"
+	"github.com/youworker/youworker/toolbox"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -64,7 +65,9 @@ func written(t *testing.T, l eventLog, turn uuid.UUID) string {
 	return out
 }
 
-func started() []event { return []event{{key: "start", typ: EventStepStarted, data: map[string]any{}}} }
+func started() []event {
+	return []event{{key: "start", typ: models.EventStepStarted, data: map[string]any{}}}
+}
 
 // The opening events wait for the first token and go out with it; later tokens are batched; close
 // writes the held tokens with the closing events.
@@ -76,7 +79,7 @@ func TestTokenBatcherWritesOpeningEventsWithTheFirstToken(t *testing.T) {
 	require.NoError(t, b.add(ctx, "Hel"))
 	require.NoError(t, b.add(ctx, "lo"))
 	require.Equal(t, "step.started token", written(t, l, turn), "the second token waits for the interval")
-	require.NoError(t, b.close(ctx, nil, event{key: "end", typ: EventStepFinished, data: map[string]any{}}))
+	require.NoError(t, b.close(ctx, nil, event{key: "end", typ: models.EventStepFinished, data: map[string]any{}}))
 	require.Equal(t, "step.started token | token step.finished", written(t, l, turn))
 }
 
@@ -92,7 +95,7 @@ func TestTokenBatcherWritesOpeningEventsAloneAfterAnInterval(t *testing.T) {
 	require.Equal(t, "step.started | token", written(t, l, turn))
 
 	b3 := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:3:1", step: 3, attempt: 1, every: 20 * time.Millisecond}
-	b3.open(ctx, []event{{key: "start3", typ: EventStepStarted, data: map[string]any{}}})
+	b3.open(ctx, []event{{key: "start3", typ: models.EventStepStarted, data: map[string]any{}}})
 	require.NoError(t, b3.add(ctx, "x"))
 	require.NoError(t, b3.add(ctx, "y"))
 	b3.abandon()
@@ -104,7 +107,7 @@ func TestTokenBatcherWritesOpeningEventsAloneAfterAnInterval(t *testing.T) {
 	cancel()
 	b2 := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:2:1", step: 2, attempt: 1, every: time.Hour}
 	b2.open(ctx, nil)
-	require.Error(t, b2.close(cancelled, nil, event{key: "end2", typ: EventStepFinished, data: map[string]any{}}),
+	require.Error(t, b2.close(cancelled, nil, event{key: "end2", typ: models.EventStepFinished, data: map[string]any{}}),
 		"closing events that could not be written are an error, not silence")
 }
 
@@ -128,8 +131,8 @@ func TestTokenBatcherCloseFinishing(t *testing.T) {
 	require.Equal(t, "step.started token | token turn.completed", written(t, l, turn))
 
 	again := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:1:2", step: 1, attempt: 2, every: time.Hour}
-	again.open(ctx, []event{{key: "start2", typ: EventStepStarted, data: map[string]any{}}})
-	finished, err = again.closeFinishing(ctx, answer, done, event{key: "end2", typ: EventStepFinished, data: map[string]any{}})
+	again.open(ctx, []event{{key: "start2", typ: models.EventStepStarted, data: map[string]any{}}})
+	finished, err = again.closeFinishing(ctx, answer, done, event{key: "end2", typ: models.EventStepFinished, data: map[string]any{}})
 	require.NoError(t, err)
 	require.False(t, finished)
 	require.Equal(t, "step.started token | token turn.completed", written(t, l, turn))
@@ -172,4 +175,28 @@ func TestHeartbeatsStartAfterHeartbeatAfter(t *testing.T) {
 	defer mu.Unlock()
 	require.NotEmpty(t, beats, "a longer call heartbeats (the SDK throttles what it sends)")
 	require.GreaterOrEqual(t, beats[0], 80*time.Millisecond)
+}
+
+// A conversation is tainted by the result of any tool whose output is not trusted: one offered as
+// untrusted, one no longer offered, or one a client sent; trusted output and no tool leave it clean.
+func TestTainted(t *testing.T) {
+	t.Parallel()
+	clock := toolbox.Tool{Name: "time_now"}
+	search := toolbox.Tool{Name: "knowledge_search", Untrusted: true}
+	offered := []toolbox.Tool{clock, search}
+	user := models.Message{Role: models.RoleUser}
+	result := func(name string) models.Message { return models.Message{Role: models.RoleTool, ToolName: name} }
+	for _, c := range []struct {
+		name    string
+		history []models.Message
+		want    bool
+	}{
+		{"no tool", []models.Message{user}, false},
+		{"trusted output only", []models.Message{user, result("time_now")}, false},
+		{"untrusted output", []models.Message{user, result("time_now"), result("knowledge_search")}, true},
+		{"a tool no longer offered", []models.Message{user, result("fetch_url")}, true},
+		{"a result a client sent", []models.Message{user, result("")}, true},
+	} {
+		require.Equal(t, c.want, tainted(c.history, offered), c.name)
+	}
 }

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -30,6 +31,10 @@ type Remote struct {
 	HTTPClient *http.Client // the SSRF guard's client
 	TTL        time.Duration
 	MaxResult  int
+	// Limits bound a server's tools: the tools beyond MaxTools, and any over a size limit, are not
+	// offered (registration refuses a server over them; this catches servers that grew since).
+	Limits toolbox.Limits
+	Logger *slog.Logger // nil: slog.Default()
 
 	mu   sync.Mutex
 	cats map[uuid.UUID]remoteCatalog
@@ -77,10 +82,15 @@ func (r *Remote) Tools(ctx context.Context, c models.Caller) (tools []toolbox.To
 		}
 		approvals := store.ToolApprovals(srv)
 		changed := map[string]models.ToolApproval{}
-		for _, t := range listed {
+		for i, t := range listed {
+			exposed := srv.Name + ToolSeparator + t.Name
+			if lerr := r.Limits.Fit(t); lerr != nil || (r.Limits.MaxTools > 0 && i >= r.Limits.MaxTools) {
+				r.logger().WarnContext(ctx, "registered MCP tool not offered: over the limits", "server_id", srv.ID, "tool", t.Name, "error", lerr)
+				unavailable = append(unavailable, exposed)
+				continue
+			}
 			hash := toolbox.DescriptionHash(t)
 			a, known := approvals[t.Name]
-			exposed := srv.Name + ToolSeparator + t.Name
 			if !known || a.ApprovedSHA256 != hash {
 				if a.PendingSHA256 != hash {
 					a.PendingSHA256, a.PendingText = hash, t.Description
@@ -115,6 +125,13 @@ func (r *Remote) Call(ctx context.Context, c models.Caller, server, exposed stri
 	}
 	tool := strings.TrimPrefix(exposed, srv.Name+ToolSeparator)
 	return r.catalog(srv).Call(ctx, srv.Name, tool, args, toolbox.Identity{})
+}
+
+func (r *Remote) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.Default()
+	}
+	return r.Logger
 }
 
 // Close closes the cached connections.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -25,6 +27,15 @@ type Tools struct {
 	Remote  *Remote
 	Store   *store.Store
 	Box     *encryption.Box
+	// HeartbeatEvery is how often a running call heartbeats, so that a dead worker is noticed
+	// within the workflow's tool heartbeat timeout and a cancel reaches the call.
+	HeartbeatEvery time.Duration
+}
+
+// ToolCallKey is the idempotency key sent with a tool call (toolbox.IdempotencyKeyMeta): the
+// same for every attempt of the call, different for every call.
+func ToolCallKey(turnID uuid.UUID, callID string) string {
+	return "turn/" + turnID.String() + "/call/" + callID
 }
 
 // ToolInput is one tool call of a turn. The arguments are read from the stored assistant message.
@@ -63,6 +74,12 @@ func (a *Tools) CallTool(ctx context.Context, in ToolInput) (ToolResult, error) 
 		return ToolResult{}, err
 	}
 	caller := models.Caller{UserID: in.UserID, Groups: groups}
+	// In a group session every member reads what a tool returns, so tools that read the user's
+	// data may only read what every member may: the group's (toolbox.Identity.GroupScope).
+	scope, err := a.Store.SessionGroup(ctx, in.SessionID)
+	if err != nil {
+		return ToolResult{}, err
+	}
 	attempt := activity.GetInfo(ctx).Attempt
 	started := time.Now()
 	log := eventLog{store: a.Store, box: a.Box}
@@ -70,18 +87,21 @@ func (a *Tools) CallTool(ctx context.Context, in ToolInput) (ToolResult, error) 
 		Step: in.Step, CallID: in.CallID, ServerName: in.Server, ToolName: in.Tool, Status: models.ToolRunning, StartedAt: started.UTC()}); err != nil {
 		return ToolResult{}, err
 	}
-	if err := log.emit(ctx, in.TurnID, event{key: fmt.Sprintf("tool:%s:%d:start", in.CallID, attempt), typ: EventStepStarted, data: map[string]any{
+	if err := log.emit(ctx, in.TurnID, event{key: fmt.Sprintf("tool:%s:%d:start", in.CallID, attempt), typ: models.EventStepStarted, data: map[string]any{
 		"step": in.Step, "kind": "tool", "call_id": in.CallID, "name": in.Tool, "server": in.Server, "attempt": attempt,
 	}}); err != nil {
 		return ToolResult{}, err
 	}
+	stopBeat := keepAlive(ctx, a.HeartbeatEvery)
+	callCtx := toolbox.WithIdempotencyKey(ctx, ToolCallKey(in.TurnID, in.CallID))
 	var res toolbox.Result
 	if strings.HasPrefix(in.Server, RemotePrefix) && a.Remote != nil {
-		res, err = a.Remote.Call(ctx, caller, in.Server, in.Tool, call.Arguments)
+		res, err = a.Remote.Call(callCtx, caller, in.Server, in.Tool, call.Arguments)
 	} else {
-		res, err = a.Catalog.Call(ctx, in.Server, in.Tool, call.Arguments,
-			toolbox.Identity{UserID: in.UserID, GroupIDs: caller.GroupIDs(), TurnID: in.TurnID})
+		res, err = a.Catalog.Call(callCtx, in.Server, in.Tool, call.Arguments,
+			toolbox.Identity{UserID: in.UserID, GroupIDs: caller.GroupIDs(), TurnID: in.TurnID, GroupScope: scope})
 	}
+	stopBeat()
 	if errors.Is(err, toolbox.ErrRejected) || errors.Is(err, toolbox.ErrUnknownServer) {
 		// The server refused the request itself (unknown tool, bad arguments): retrying cannot help.
 		return ToolResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeToolRejected, err)
@@ -97,4 +117,31 @@ func (a *Tools) CallTool(ctx context.Context, in ToolInput) (ToolResult, error) 
 		return ToolResult{}, err
 	}
 	return ToolResult{Status: status, Bytes: res.Bytes, Truncated: res.Truncated}, nil
+}
+
+// keepAlive heartbeats every interval until stopped (stop may be called more than once), so that
+// Temporal notices a dead worker within the activity's heartbeat timeout and a cancel reaches ctx.
+// The SDK throttles what it sends to the worker's heartbeat throttle interval.
+func keepAlive(ctx context.Context, every time.Duration) (stop func()) {
+	if every <= 0 {
+		every = time.Second
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	})
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/policy"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
 )
@@ -27,8 +28,8 @@ type Turns struct {
 	Catalog *toolbox.Catalog
 	// Remote reaches the servers users registered; nil when there is none to reach.
 	Remote *Remote
-	// ApprovalTools names tools that wait for a user's approval before they run.
-	ApprovalTools []string
+	// Rules decide which tools wait for a user's approval before they run.
+	Rules policy.ToolRules
 }
 
 func (a *Turns) log() eventLog { return eventLog{store: a.Store, box: a.Box} }
@@ -90,7 +91,7 @@ func (a *Turns) contextOf(ctx context.Context, in TurnRef, setting *store.TurnSe
 		offered := map[string]bool{}
 		for _, t := range all {
 			if allowAll || slices.Contains(tools, t.Name) {
-				t.RequiresApproval = t.RequiresApproval || slices.Contains(a.ApprovalTools, t.Name)
+				t.RequiresApproval = a.Rules.NeedsApproval(policy.Tool{Name: t.Name, ServerRequires: t.RequiresApproval, Outbound: t.Outbound})
 				res.Tools = append(res.Tools, t)
 				offered[t.Name] = true
 			}
@@ -105,7 +106,7 @@ func (a *Turns) contextOf(ctx context.Context, in TurnRef, setting *store.TurnSe
 	for _, t := range res.Tools {
 		names = append(names, t.Name)
 	}
-	started := event{key: "turn.started", typ: EventTurnStarted, data: map[string]any{
+	started := event{key: "turn.started", typ: models.EventTurnStarted, data: map[string]any{
 		"turn_id": in.TurnID, "session_id": in.SessionID, "model": res.Model, "tools": names, "unavailable_tools": res.Unavailable,
 	}}
 	return res, started, nil
@@ -118,6 +119,7 @@ type ApprovalRequest struct {
 	CallID    string
 	Tool      string
 	ExpiresAt time.Time
+	Reason    string // why the call needs approval: "policy" or "untrusted_content"
 }
 
 // RequestApproval marks the turn waiting_approval and emits approval.required.
@@ -125,8 +127,8 @@ func (a *Turns) RequestApproval(ctx context.Context, in ApprovalRequest) error {
 	if err := a.Store.SetTurnStatus(ctx, in.TurnID, models.TurnWaitingApproval); err != nil {
 		return err
 	}
-	return a.log().emit(ctx, in.TurnID, event{key: "approval:" + in.CallID, typ: EventApprovalRequired, data: map[string]any{
-		"call_id": in.CallID, "name": in.Tool, "step": in.Step, "expires_at": in.ExpiresAt,
+	return a.log().emit(ctx, in.TurnID, event{key: "approval:" + in.CallID, typ: models.EventApprovalRequired, data: map[string]any{
+		"call_id": in.CallID, "name": in.Tool, "step": in.Step, "expires_at": in.ExpiresAt, "reason": in.Reason,
 	}})
 }
 
@@ -189,7 +191,8 @@ func (a *Turns) FinishTurn(ctx context.Context, in FinishInput) error {
 	if err != nil {
 		return err
 	}
-	return a.Store.FinishTurn(ctx, in.TurnID, in.Outcome, time.Now().UTC(), rows)
+	_, err = a.Store.FinishTurn(ctx, in.TurnID, in.Outcome, time.Now().UTC(), rows)
+	return err
 }
 
 // storedCall is one tool call of an assistant message as kept (encrypted) in messages.tool_calls.
@@ -251,11 +254,11 @@ func persistToolResult(ctx context.Context, st *store.Store, box *encryption.Box
 		StartedAt: started.UTC(), FinishedAt: &now, DurationMS: &ms, Error: errorText(status, text)}); err != nil {
 		return err
 	}
-	events := []event{{key: "tool.result:" + call.ID, typ: EventToolResult, data: map[string]any{
+	events := []event{{key: "tool.result:" + call.ID, typ: models.EventToolResult, data: map[string]any{
 		"call_id": call.ID, "name": call.Name, "status": status, "content": text, "bytes": size, "truncated": truncated, "step": step,
 	}}}
 	if attempt > 0 {
-		events = append(events, event{key: fmt.Sprintf("tool:%s:%d:end", call.ID, attempt), typ: EventStepFinished, data: map[string]any{
+		events = append(events, event{key: fmt.Sprintf("tool:%s:%d:end", call.ID, attempt), typ: models.EventStepFinished, data: map[string]any{
 			"step": step, "kind": "tool", "call_id": call.ID, "name": call.Name, "attempt": attempt, "status": status, "duration_ms": ms,
 		}})
 	}

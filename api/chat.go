@@ -15,7 +15,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/policy"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/workflows"
 )
@@ -328,7 +330,12 @@ func (s *Server) deleteSession(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.store.DeleteSession(c.Request.Context(), callerOf(c), id); err != nil {
+	ctx := c.Request.Context()
+	err = s.store.DeleteSession(ctx, callerOf(c), id)
+	if errors.Is(err, store.ErrTurnInProgress) && s.reapActive(ctx, id, chat.Cancelled) {
+		err = s.store.DeleteSession(ctx, callerOf(c), id) // the turn in the way had no workflow left
+	}
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -380,7 +387,7 @@ func (s *Server) postMessage(c *gin.Context) {
 		return
 	}
 	t0 := time.Now()
-	t, title, created, err := s.store.StartTurn(ctx, caller, sessionID, turn, sealed)
+	t, title, created, err := s.storeTurn(ctx, caller, sessionID, turn, sealed)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -409,6 +416,32 @@ func wantsEventStream(c *gin.Context) bool {
 	return strings.Contains(c.GetHeader("Accept"), "text/event-stream")
 }
 
+// storeTurn stores the user's message and a running turn (store.StartTurn). When another turn of
+// the session seems to run but its workflow is gone (a crash between storing a turn and starting
+// its workflow, a workflow that ended without recording the outcome), that turn is failed with
+// TURN_LOST and the message is stored: a session is never blocked by a turn nothing will finish.
+func (s *Server) storeTurn(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn, sealed []byte) (*models.Turn, string, bool, error) {
+	t, title, created, err := s.store.StartTurn(ctx, caller, sessionID, turn, sealed)
+	if !errors.Is(err, store.ErrTurnInProgress) || !s.reapActive(ctx, sessionID, chat.Lost) {
+		return t, title, created, err
+	}
+	return s.store.StartTurn(ctx, caller, sessionID, turn, sealed)
+}
+
+// reapActive finishes the session's unfinished turn with o if its workflow is gone, and reports
+// whether it did (false also when Temporal cannot tell: the conflict then stands).
+func (s *Server) reapActive(ctx context.Context, sessionID uuid.UUID, o store.TurnOutcome) bool {
+	active, err := s.store.ActiveTurn(ctx, sessionID)
+	if err != nil {
+		return false
+	}
+	finished, err := s.reaper.Finish(ctx, active, o)
+	if err != nil && !errors.Is(err, chat.ErrWorkflowRunning) {
+		s.log.WarnContext(ctx, "checking a running turn's workflow failed", "turn_id", active.ID, "error", err)
+	}
+	return finished
+}
+
 // startTurnWorkflow starts ChatTurn for t. Starting is idempotent (the id derives from the turn,
 // USE_EXISTING while it runs, REJECT_DUPLICATE after), so a retried request that finds the turn
 // already stored re-runs this safely, which also repairs a crash between storing and starting.
@@ -433,16 +466,19 @@ func (s *Server) startTurnWorkflow(ctx context.Context, t *models.Turn, title st
 	s.log.ErrorContext(ctx, "starting turn workflow failed", "turn_id", t.ID, "error", err)
 	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = s.store.FinishTurn(failCtx, t.ID, store.TurnOutcome{Status: models.TurnFailed, ErrorCode: workflows.CodeUnavailable,
-		ErrorMessage: "the workflow service is unavailable; your message is kept, please send it again"}, s.now(), nil)
+	// If this fails too (Postgres is down as well), the reaper fails the turn later.
+	if _, ferr := s.reaper.End(failCtx, t.ID, store.TurnOutcome{Status: models.TurnFailed, ErrorCode: models.CodeTemporalUnavailable,
+		ErrorMessage: "the workflow service is unavailable; your message is kept, please send it again"}); ferr != nil {
+		s.log.ErrorContext(ctx, "failing a turn whose workflow did not start failed", "turn_id", t.ID, "error", ferr)
+	}
 	return err
 }
 
 func (s *Server) turnLimits() workflows.TurnLimits {
 	return workflows.TurnLimits{
 		MaxSteps: s.cfg.TurnMaxSteps, LLMTimeout: s.cfg.LLMTimeout, LLMHeartbeat: s.cfg.LLMHeartbeat,
-		LLMMaxAttempts: int32(s.cfg.LLMMaxAttempts), ToolTimeout: s.cfg.ToolTimeout,
-		ToolMaxAttempts: int32(s.cfg.ToolMaxAttempts), ApprovalTimeout: s.cfg.ApprovalTimeout,
+		LLMMaxAttempts: int32(s.cfg.LLMMaxAttempts), ToolTimeout: s.cfg.ToolTimeout, ToolHeartbeat: s.cfg.ToolHeartbeat,
+		ToolMaxAttempts: int32(s.cfg.ToolMaxAttempts), ApprovalTimeout: s.cfg.ApprovalTimeout, FinishTimeout: s.cfg.DBOutageTimeout,
 	}
 }
 
@@ -510,10 +546,48 @@ func (s *Server) getTurn(c *gin.Context) {
 
 var errTurnFinished = models.Errorf(models.ErrConflict, "TURN_FINISHED", "the turn has already finished")
 
+// turnToDecide returns the turn of the path if the caller may decide for it (cancel it, approve
+// or deny its tool calls): the member who sent its message, or an admin of the session's group
+// (onBehalf is then true: the decision is audited in the group's log). A tool approved by
+// someone else would run as the turn's owner, with their rights.
+func (s *Server) turnToDecide(c *gin.Context) (t *models.Turn, cs *models.ChatSession, onBehalf bool, err error) {
+	caller := callerOf(c)
+	sessionID, err := pathID(c, "id", "TURN", "turn")
+	if err != nil {
+		return nil, nil, false, err
+	}
+	turnID, err := pathID(c, "turn_id", "TURN", "turn")
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if cs, err = s.store.Session(c.Request.Context(), caller, sessionID); err != nil {
+		return nil, nil, false, models.NotFound("TURN", "turn")
+	}
+	if t, err = s.store.TurnOf(c.Request.Context(), caller, sessionID, turnID); err != nil {
+		return nil, nil, false, err
+	}
+	if !policy.Allow(caller, policy.Object{OwnerID: t.UserID, GroupID: cs.GroupID}, policy.Update) {
+		return nil, nil, false, models.Errorf(models.ErrForbidden, "NOT_TURN_OWNER",
+			"only the member who sent this message or an admin of the group may decide for this turn")
+	}
+	return t, cs, t.UserID != caller.UserID, nil
+}
+
+// auditDecision records a decision on a turn; one made for another member is also in the group's log.
+func (s *Server) auditDecision(c *gin.Context, t *models.Turn, cs *models.ChatSession, onBehalf bool, action, resourceType, resourceID string, details map[string]any) {
+	if onBehalf && cs.GroupID != nil {
+		details["on_behalf_of"] = t.UserID
+		s.auditGroup(c, *cs.GroupID, action, resourceType, resourceID, details)
+		return
+	}
+	caller := callerOf(c)
+	s.audit(c, &caller.UserID, action, resourceType, resourceID, details)
+}
+
 // cancelTurn signals the turn to stop; the running model or tool call is cancelled.
 func (s *Server) cancelTurn(c *gin.Context) {
 	ctx := c.Request.Context()
-	t, err := s.turnFromPath(c)
+	t, cs, onBehalf, err := s.turnToDecide(c)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -522,11 +596,30 @@ func (s *Server) cancelTurn(c *gin.Context) {
 		s.fail(c, errTurnFinished)
 		return
 	}
-	if err := s.signalTurn(ctx, t, workflows.SignalCancel, workflows.CancelSignal{Reason: "cancelled by the user"}); err != nil {
+	status := "cancelling"
+	err = workflows.Signal(ctx, s.temporal, t.WorkflowID, workflows.SignalCancel, workflows.CancelSignal{Reason: "cancelled by the user"})
+	if errors.Is(err, workflows.ErrEnded) {
+		// No workflow runs this turn any more (or never did): cancel it here.
+		finished, ferr := s.reaper.Finish(ctx, t, chat.Cancelled)
+		switch {
+		case errors.Is(ferr, chat.ErrWorkflowRunning):
+			err = models.Errorf(models.ErrConflict, "TURN_STARTING", "the turn is still starting; retry in a moment")
+		case ferr != nil:
+			err = ferr
+		case !finished:
+			err = errTurnFinished
+		default:
+			err, status = nil, models.TurnCancelled
+		}
+	}
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, gin.H{"turn_id": t.ID, "status": "cancelling"})
+	if onBehalf {
+		s.auditDecision(c, t, cs, onBehalf, "turn.cancel", "turn", t.ID.String(), map[string]any{})
+	}
+	c.JSON(http.StatusAccepted, gin.H{"turn_id": t.ID, "status": status})
 }
 
 func (s *Server) signalTurn(ctx context.Context, t *models.Turn, name string, arg any) error {
@@ -542,11 +635,12 @@ type approvalRequest struct {
 	Reason   string `json:"reason" binding:"max=500"`
 }
 
-// approveToolCall records the user's decision on a tool call waiting for approval.
+// approveToolCall records the decision on a tool call waiting for approval. The first decision
+// wins: a second one, however close behind, is 409 ALREADY_DECIDED.
 func (s *Server) approveToolCall(c *gin.Context) {
 	ctx := c.Request.Context()
 	caller := callerOf(c)
-	t, err := s.turnFromPath(c)
+	t, cs, onBehalf, err := s.turnToDecide(c)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -557,10 +651,6 @@ func (s *Server) approveToolCall(c *gin.Context) {
 		return
 	}
 	callID := c.Param("call_id")
-	if t.Status != models.TurnWaitingApproval {
-		s.fail(c, models.Errorf(models.ErrConflict, "NO_PENDING_APPROVAL", "the turn is not waiting for an approval"))
-		return
-	}
 	// The call must be one the turn asked approval for (its approval.required event is in the
 	// log); the workflow itself only acts on the decision for the call it waits on.
 	asked, err := s.store.HasEvent(ctx, store.TurnLog, t.ID, "approval:"+callID)
@@ -574,12 +664,22 @@ func (s *Server) approveToolCall(c *gin.Context) {
 	}
 	if done, err := s.store.HasEvent(ctx, store.TurnLog, t.ID, "tool.result:"+callID); err != nil || done {
 		if err == nil {
-			err = models.Errorf(models.ErrConflict, "ALREADY_DECIDED", "this tool call was already decided")
+			err = store.ErrAlreadyDecided // decided, or the approval timed out
 		}
 		s.fail(c, err)
 		return
 	}
+	if err := s.store.DecideToolCall(ctx, t.ID, callID, *req.Approved, req.Reason, caller.UserID); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if t.Status != models.TurnWaitingApproval {
+		s.undoDecision(ctx, t, callID)
+		s.fail(c, models.Errorf(models.ErrConflict, "NO_PENDING_APPROVAL", "the turn is not waiting for an approval"))
+		return
+	}
 	if err := s.signalTurn(ctx, t, workflows.SignalApprove, workflows.ApproveSignal{CallID: callID, Approved: *req.Approved, Reason: req.Reason}); err != nil {
+		s.undoDecision(ctx, t, callID) // the turn never heard it: the user may decide again
 		s.fail(c, err)
 		return
 	}
@@ -587,8 +687,16 @@ func (s *Server) approveToolCall(c *gin.Context) {
 	if !*req.Approved {
 		action = "tool.deny"
 	}
-	s.audit(c, &caller.UserID, action, "tool_call", t.ID.String()+"/"+callID, map[string]any{"reason": req.Reason})
+	s.auditDecision(c, t, cs, onBehalf, action, "tool_call", t.ID.String()+"/"+callID, map[string]any{"reason": req.Reason})
 	c.JSON(http.StatusAccepted, gin.H{"turn_id": t.ID, "call_id": callID, "approved": *req.Approved})
+}
+
+func (s *Server) undoDecision(ctx context.Context, t *models.Turn, callID string) {
+	undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.store.UndoDecision(undoCtx, t.ID, callID); err != nil {
+		s.log.ErrorContext(ctx, "undoing an undelivered approval failed", "turn_id", t.ID, "call_id", callID, "error", err)
+	}
 }
 
 type toolRunJSON struct {

@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
-	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/workflows"
@@ -91,7 +90,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	}
 	turn := &models.Turn{ID: uuid.New(), Status: models.TurnRunning, StartedAt: s.now()}
 	turn.WorkflowID = workflows.ChatTurnID(cs.ID.String(), turn.ID.String())
-	t, title, _, err := s.store.StartTurn(ctx, caller, cs.ID, turn, sealed)
+	t, title, _, err := s.storeTurn(ctx, caller, cs.ID, turn, sealed)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -110,7 +109,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if final.Type != activities.EventTurnCompleted {
+	if final.Type != models.EventTurnCompleted {
 		s.fail(c, turnError(final))
 		return
 	}
@@ -139,14 +138,14 @@ type turnOutcome struct {
 func (s *Server) awaitTurn(ctx context.Context, turnID uuid.UUID) (turnOutcome, error) {
 	var out turnOutcome
 	s.follow(ctx, store.TurnLog, turnID, 0, func(ev models.Event, raw []byte) bool {
-		if ev.Type != activities.EventMessage && !turnTerminal(ev.Type) {
+		if ev.Type != models.EventMessage && !turnTerminal(ev.Type) {
 			return false
 		}
 		var data map[string]any
 		if json.Unmarshal(raw, &data) != nil {
 			return false
 		}
-		if ev.Type == activities.EventMessage {
+		if ev.Type == models.EventMessage {
 			out.content, _ = data["content"].(string)
 			return false
 		}
@@ -163,7 +162,7 @@ func (s *Server) awaitTurn(ctx context.Context, turnID uuid.UUID) (turnOutcome, 
 }
 
 func turnError(o turnOutcome) error {
-	if o.Type == activities.EventTurnCancelled {
+	if o.Type == models.EventTurnCancelled {
 		return models.Errorf(models.ErrConflict, "TURN_CANCELLED", "the turn was cancelled")
 	}
 	code, msg := "TURN_FAILED", "the turn failed"
@@ -199,16 +198,16 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 		var data map[string]any
 		_ = json.Unmarshal(raw, &data)
 		switch {
-		case ev.Type == activities.EventStepStarted && streamed && data["kind"] == "llm":
+		case ev.Type == models.EventStepStarted && streamed && data["kind"] == "llm":
 			chunk(gin.H{"content": "\n\n"}, nil)
-		case ev.Type == activities.EventToken:
+		case ev.Type == models.EventToken:
 			if d, _ := data["delta"].(string); d != "" {
 				chunk(gin.H{"content": d}, nil)
 				streamed = true
 			}
 		case turnTerminal(ev.Type):
 			finish := "stop"
-			if ev.Type != activities.EventTurnCompleted {
+			if ev.Type != models.EventTurnCompleted {
 				finish = "error"
 			}
 			chunk(gin.H{}, finish)

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/youworker/youworker/auth"
+	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/intake"
@@ -42,7 +43,9 @@ type Deps struct {
 	// Tools is the built-in tool catalog; MCPGuard checks and carries requests to registered servers.
 	Tools    *toolbox.Catalog
 	MCPGuard *ssrf.Guard
-	Logger   *slog.Logger
+	// ToolLimits bound what a registered MCP server may offer; registration over them is refused.
+	ToolLimits toolbox.Limits
+	Logger     *slog.Logger
 	// Registry receives the API's metrics; nil makes a private one.
 	Registry *prometheus.Registry
 }
@@ -65,10 +68,13 @@ type Server struct {
 	searcher *knowledge.Searcher
 	tools    *toolbox.Catalog
 	mcpGuard *ssrf.Guard
-	sso      *oidcProvider
+	// toolLimits bound a registered server's tools (MCP_MAX_TOOLS_PER_SERVER, …).
+	toolLimits toolbox.Limits
+	sso        *oidcProvider
 	// trustedProxies are the parsed TRUSTED_PROXIES (the trusted-header mode believes only them).
 	trustedProxies config.IPSet
 	events         *eventHub
+	reaper         *chat.Reaper
 	limits         *limiter
 	callers        *callerCache // nil when AUTH_CACHE_TTL is 0
 	// stopping ends long-lived streams when the server shuts down; clients resume elsewhere with
@@ -115,6 +121,8 @@ func New(d Deps) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.temporal, s.box, s.intake, s.searcher, s.tools, s.mcpGuard = d.Temporal, d.Box, d.Intake, d.Searcher, d.Tools, d.MCPGuard
+	s.toolLimits = d.ToolLimits
+	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
 	s.sso = s.newOIDC()
 	s.trustedProxies = s.cfg.TrustedProxyIPs()
 	s.stopping, s.stop = context.WithCancel(context.Background())

@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
-	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 )
@@ -55,7 +54,7 @@ func lastEventID(c *gin.Context) (int64, error) {
 }
 
 func turnTerminal(typ string) bool {
-	return typ == activities.EventTurnCompleted || typ == activities.EventTurnFailed || typ == activities.EventTurnCancelled
+	return typ == models.EventTurnCompleted || typ == models.EventTurnFailed || typ == models.EventTurnCancelled
 }
 
 // streamTurn writes the turn's events after seq `after` as SSE until its terminal event.

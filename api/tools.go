@@ -13,6 +13,7 @@ import (
 
 	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/policy"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
 )
@@ -32,11 +33,14 @@ type mcpServerJSON struct {
 }
 
 type serverToolJSON struct {
-	Name            string `json:"name"`
-	Description     string `json:"description"`
-	Enabled         bool   `json:"enabled"`
-	PendingApproval bool   `json:"pending_approval"`
-	NewDescription  string `json:"new_description,omitempty"`
+	Name              string `json:"name"`
+	Description       string `json:"description"`
+	DescriptionSHA256 string `json:"description_sha256,omitempty"`
+	Enabled           bool   `json:"enabled"`
+	PendingApproval   bool   `json:"pending_approval"`
+	NewDescription    string `json:"new_description,omitempty"`
+	// NewDescriptionSHA256 is what an approval must name: it approves exactly this description.
+	NewDescriptionSHA256 string `json:"new_description_sha256,omitempty"`
 }
 
 func toMCPServerJSON(c models.Caller, srv *models.MCPServer) mcpServerJSON {
@@ -50,8 +54,9 @@ func toMCPServerJSON(c models.Caller, srv *models.MCPServer) mcpServerJSON {
 	sort.Strings(names)
 	for _, n := range names {
 		a := approvals[n]
-		out.Tools = append(out.Tools, serverToolJSON{Name: n, Description: a.Description, Enabled: a.PendingSHA256 == "" && a.ApprovedSHA256 != "",
-			PendingApproval: a.PendingSHA256 != "", NewDescription: a.PendingText})
+		out.Tools = append(out.Tools, serverToolJSON{Name: n, Description: a.Description, DescriptionSHA256: a.ApprovedSHA256,
+			Enabled: a.PendingSHA256 == "" && a.ApprovedSHA256 != "", PendingApproval: a.PendingSHA256 != "",
+			NewDescription: a.PendingText, NewDescriptionSHA256: a.PendingSHA256})
 	}
 	return out
 }
@@ -99,6 +104,11 @@ func (s *Server) registerMCPServer(c *gin.Context) {
 		s.fail(c, models.Invalid("url", "no MCP server answered at this URL over streamable HTTP (or it is not allowed)"))
 		return
 	}
+	if lerr := s.toolLimits.Check(listed); lerr != nil {
+		s.fail(c, models.Errorf(models.ErrInvalid, "MCP_SERVER_OVER_LIMIT", "this server cannot be registered: %s", lerr.Error()).
+			WithDetails(map[string]any{"tool": lerr.Tool, "limit": lerr.What, "actual": lerr.Actual, "max": lerr.Limit}))
+		return
+	}
 	tools := map[string]models.ToolApproval{}
 	for _, t := range listed {
 		tools[t.Name] = models.ToolApproval{Description: t.Description, ApprovedSHA256: toolbox.DescriptionHash(t)}
@@ -108,7 +118,12 @@ func (s *Server) registerMCPServer(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.audit(c, &caller.UserID, "mcp_server.register", "mcp_server", srv.ID.String(), map[string]any{"url": srv.URL, "tools": len(tools)})
+	details := map[string]any{"url": srv.URL, "tools": len(tools)}
+	if srv.GroupID != nil {
+		s.auditGroup(c, *srv.GroupID, "mcp_server.register", "mcp_server", srv.ID.String(), details)
+	} else {
+		s.audit(c, &caller.UserID, "mcp_server.register", "mcp_server", srv.ID.String(), details)
+	}
 	c.JSON(http.StatusCreated, toMCPServerJSON(caller, srv))
 }
 
@@ -141,7 +156,14 @@ func (s *Server) deleteMCPServer(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// approveMCPTool accepts a registered tool's changed description.
+type approveToolRequest struct {
+	// DescriptionSHA256 names the description approved (new_description_sha256 of the listing).
+	DescriptionSHA256 string `json:"description_sha256" binding:"required,len=64,hexadecimal"`
+}
+
+// approveMCPTool accepts a registered tool's changed description: the one whose hash the request
+// names (a description that changed again since is 409 DESCRIPTION_CHANGED). Group servers need a
+// group admin.
 func (s *Server) approveMCPTool(c *gin.Context) {
 	caller := callerOf(c)
 	id, err := pathID(c, "id", "MCP_SERVER", "tool server")
@@ -149,12 +171,22 @@ func (s *Server) approveMCPTool(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	srv, err := s.store.ApproveTool(c.Request.Context(), caller, id, c.Param("tool"))
+	var req approveToolRequest
+	if err := bindJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	srv, err := s.store.ApproveTool(c.Request.Context(), caller, id, c.Param("tool"), strings.ToLower(req.DescriptionSHA256))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.audit(c, &caller.UserID, "mcp_tool.approve", "mcp_server", id.String(), map[string]any{"tool": c.Param("tool")})
+	details := map[string]any{"tool": c.Param("tool"), "description_sha256": strings.ToLower(req.DescriptionSHA256)}
+	if srv.GroupID != nil {
+		s.auditGroup(c, *srv.GroupID, "mcp_tool.approve", "mcp_server", id.String(), details)
+	} else {
+		s.audit(c, &caller.UserID, "mcp_tool.approve", "mcp_server", id.String(), details)
+	}
 	c.JSON(http.StatusOK, toMCPServerJSON(caller, srv))
 }
 
@@ -165,7 +197,13 @@ type toolJSON struct {
 	ServerID         string `json:"server_id,omitempty"`
 	Builtin          bool   `json:"builtin"`
 	RequiresApproval bool   `json:"requires_approval"`
-	Enabled          bool   `json:"enabled"`
+	// Outbound tools may send data out or change something; they need approval unless the
+	// operator auto-approved them, and always once the conversation holds untrusted content.
+	Outbound bool `json:"outbound"`
+	// UntrustedOutput: what the tool returns may carry text from outside the platform; reading it
+	// taints the conversation.
+	UntrustedOutput bool `json:"untrusted_output"`
+	Enabled         bool `json:"enabled"`
 }
 
 // listTools lists the tools the caller may use: the built-in servers' and those of the registered
@@ -174,11 +212,13 @@ func (s *Server) listTools(c *gin.Context) {
 	ctx := c.Request.Context()
 	caller := callerOf(c)
 	out := []toolJSON{}
+	rules := s.cfg.ToolRules()
 	if s.tools != nil {
 		builtin, _ := s.tools.Tools(ctx)
 		for _, t := range builtin {
 			out = append(out, toolJSON{Name: t.Name, Description: t.Description, Server: t.Server, Builtin: true,
-				RequiresApproval: t.RequiresApproval || containsString(s.cfg.ApprovalTools, t.Name), Enabled: true})
+				RequiresApproval: rules.NeedsApproval(policy.Tool{Name: t.Name, ServerRequires: t.RequiresApproval, Outbound: t.Outbound}),
+				Outbound:         t.Outbound, UntrustedOutput: t.Untrusted, Enabled: true})
 		}
 	}
 	servers, err := s.store.MCPServers(ctx, caller)
@@ -189,18 +229,11 @@ func (s *Server) listTools(c *gin.Context) {
 	for i := range servers {
 		srv := toMCPServerJSON(caller, &servers[i])
 		for _, t := range srv.Tools {
-			out = append(out, toolJSON{Name: srv.Name + activities.ToolSeparator + t.Name, Description: t.Description, Server: srv.Name,
-				ServerID: srv.ID.String(), RequiresApproval: srv.RequiresApproval, Enabled: t.Enabled})
+			name := srv.Name + activities.ToolSeparator + t.Name
+			out = append(out, toolJSON{Name: name, Description: t.Description, Server: srv.Name, ServerID: srv.ID.String(),
+				RequiresApproval: rules.NeedsApproval(policy.Tool{Name: name, ServerRequires: srv.RequiresApproval, Outbound: true}),
+				Outbound:         true, UntrustedOutput: true, Enabled: t.Enabled})
 		}
 	}
 	c.JSON(http.StatusOK, newList(out, nil))
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/youworker/youworker/logging"
+	"github.com/youworker/youworker/policy"
 )
 
 // Config is the whole configuration of every YouWorker process.
@@ -81,10 +82,14 @@ type Config struct {
 	LLMHeartbeat       time.Duration `env:"LLM_HEARTBEAT_TIMEOUT" envDefault:"15s" desc:"a model call whose worker went silent this long is retried on another worker"`
 	LLMMaxAttempts     int           `env:"LLM_MAX_ATTEMPTS" envDefault:"4" desc:"attempts per model call before the turn fails with LLM_UNAVAILABLE"`
 	ToolTimeout        time.Duration `env:"TOOL_TIMEOUT" envDefault:"60s" desc:"one tool call, start to finish (servers may set a shorter one)"`
+	ToolHeartbeat      time.Duration `env:"TOOL_HEARTBEAT_TIMEOUT" envDefault:"10s" desc:"a tool call whose worker went silent this long is retried on another worker (with the same idempotency key)"`
 	ToolMaxAttempts    int           `env:"TOOL_MAX_ATTEMPTS" envDefault:"3" desc:"attempts per tool call on transport failures; then the model is told the tool failed"`
 	ApprovalTimeout    time.Duration `env:"APPROVAL_TIMEOUT" envDefault:"15m" desc:"how long a tool call waits for the user's approval before it counts as denied"`
 	TokenFlushInterval time.Duration `env:"TOKEN_FLUSH_INTERVAL" envDefault:"30ms" desc:"streamed tokens are written to the event log in batches at most this often"`
 	HistoryLimit       int           `env:"CHAT_HISTORY_LIMIT" envDefault:"100" desc:"most recent messages of a session sent to the model"`
+	TurnReaperEvery    time.Duration `env:"TURN_REAPER_INTERVAL" envDefault:"1m" desc:"how often the reaper (a Temporal schedule run by the worker) fails turns whose workflow is gone, so no session stays blocked"`
+	TurnReaperGrace    time.Duration `env:"TURN_REAPER_GRACE" envDefault:"1m" desc:"how old a turn without a workflow must be before it counts as lost (a new turn's workflow may still be starting)"`
+	DBOutageTimeout    time.Duration `env:"DB_OUTAGE_TIMEOUT" envDefault:"1h" desc:"how long a turn or an ingestion run keeps retrying to record its progress and outcome while Postgres is unreachable before its workflow gives up (the reaper then fails such a turn)"`
 	HeartbeatThrottle  time.Duration `env:"WORKER_HEARTBEAT_THROTTLE" envDefault:"500ms" desc:"longest gap between activity heartbeats sent to Temporal (bounds how fast a cancel reaches a running call)"`
 
 	// Tools (MCP).
@@ -92,7 +97,12 @@ type Config struct {
 	MCPListTTL     time.Duration `env:"MCP_TOOLS_TTL" envDefault:"30s" desc:"how long a server's tool list is cached"`
 	MCPTimeout     time.Duration `env:"MCP_TIMEOUT" envDefault:"30s" desc:"per-call timeout of built-in MCP servers"`
 	ToolResultMax  int           `env:"TOOL_RESULT_MAX_BYTES" envDefault:"65536" desc:"tool results are cut to this size before the model sees them"`
-	ApprovalTools  []string      `env:"TOOLS_REQUIRE_APPROVAL" envSeparator:"," desc:"tool names that wait for the user's approval before running"`
+	ApprovalTools  []string      `env:"TOOLS_REQUIRE_APPROVAL" envSeparator:"," desc:"tool names that always wait for the user's approval before running"`
+	AutoApprove    []string      `env:"TOOLS_AUTO_APPROVE" envSeparator:"," desc:"outbound tools (they send data out or write: fetch_url, search, extract_article, ingest_url, every registered server's tool) that run without the user's approval while the conversation holds no untrusted content; by default each waits for approval (\"*\" = all)"`
+	TaintApproval  bool          `env:"TOOLS_TAINT_APPROVAL" envDefault:"true" desc:"once the model has read untrusted content (web pages, documents, a registered server's output), every outbound tool call waits for the user's approval, even auto-approved ones"`
+	MCPMaxTools    int           `env:"MCP_MAX_TOOLS_PER_SERVER" envDefault:"64" desc:"most tools a registered MCP server may offer (registration over it is refused; more later are not offered)"`
+	MCPMaxDesc     int           `env:"MCP_MAX_TOOL_DESCRIPTION" envDefault:"4096" desc:"longest tool description (characters) a registered MCP server may send"`
+	MCPMaxSchema   int           `env:"MCP_MAX_TOOL_SCHEMA_BYTES" envDefault:"16384" desc:"largest argument schema (bytes of JSON) of a registered MCP server's tool"`
 	MCPAllowHosts  []string      `env:"MCP_ALLOWED_HOSTS" envSeparator:"," desc:"hosts, IPs or CIDRs where users may register MCP servers despite the SSRF guard (internal tool servers)"`
 	WebSearchURL   string        `env:"WEB_SEARCH_URL" desc:"SearXNG-compatible search endpoint for the web tool's search; unset = search disabled"`
 	MCPIdentityKey string        `env:"MCP_IDENTITY_SECRET" desc:"key signing the caller identity sent to MCP servers; default derived from JWT_SECRET"`
@@ -130,6 +140,11 @@ type Config struct {
 	RateIngPerMin   int           `env:"RATE_LIMIT_INGEST" envDefault:"60" desc:"document uploads and ingestions per user per minute"`
 	AuthCacheTTL    time.Duration `env:"AUTH_CACHE_TTL" envDefault:"5s" desc:"how long an API process may reuse what it read about a login (user, memberships, still active) instead of reading it per request; changes reach every process at once through Postgres notifications, so this only bounds clock-based expiry (0 reads it on every request)"`
 	RateSync        time.Duration `env:"RATE_LIMIT_SYNC" envDefault:"100ms" desc:"how often an API process adds its request counts to the shared counters (a request never waits for Postgres; with several processes a window may admit what the others took in one interval over the limit)"`
+}
+
+// ToolRules are the operator's approval rules for tool calls.
+func (c Config) ToolRules() policy.ToolRules {
+	return policy.ToolRules{Require: c.ApprovalTools, AutoApprove: c.AutoApprove}
 }
 
 // FromEnv reads the configuration from the process environment and validates it. The error
@@ -238,7 +253,8 @@ func (c Config) validate() error {
 		name string
 		val  int
 	}{{"TURN_MAX_STEPS", c.TurnMaxSteps}, {"LLM_MAX_ATTEMPTS", c.LLMMaxAttempts}, {"TOOL_MAX_ATTEMPTS", c.ToolMaxAttempts},
-		{"CHAT_HISTORY_LIMIT", c.HistoryLimit}, {"MAX_MESSAGE_CHARS", c.MaxMessageChars}, {"TOOL_RESULT_MAX_BYTES", c.ToolResultMax}} {
+		{"CHAT_HISTORY_LIMIT", c.HistoryLimit}, {"MAX_MESSAGE_CHARS", c.MaxMessageChars}, {"TOOL_RESULT_MAX_BYTES", c.ToolResultMax},
+		{"MCP_MAX_TOOLS_PER_SERVER", c.MCPMaxTools}, {"MCP_MAX_TOOL_DESCRIPTION", c.MCPMaxDesc}, {"MCP_MAX_TOOL_SCHEMA_BYTES", c.MCPMaxSchema}} {
 		if v.val < 1 {
 			bad(v.name, "must be at least 1, got %d", v.val)
 		}
@@ -246,7 +262,8 @@ func (c Config) validate() error {
 	for _, v := range []struct {
 		name string
 		val  time.Duration
-	}{{"LLM_TIMEOUT", c.LLMTimeout}, {"LLM_HEARTBEAT_TIMEOUT", c.LLMHeartbeat}, {"TOOL_TIMEOUT", c.ToolTimeout},
+	}{{"LLM_TIMEOUT", c.LLMTimeout}, {"LLM_HEARTBEAT_TIMEOUT", c.LLMHeartbeat}, {"TOOL_TIMEOUT", c.ToolTimeout}, {"TOOL_HEARTBEAT_TIMEOUT", c.ToolHeartbeat},
+		{"TURN_REAPER_INTERVAL", c.TurnReaperEvery}, {"TURN_REAPER_GRACE", c.TurnReaperGrace}, {"DB_OUTAGE_TIMEOUT", c.DBOutageTimeout},
 		{"APPROVAL_TIMEOUT", c.ApprovalTimeout}, {"TOKEN_FLUSH_INTERVAL", c.TokenFlushInterval}, {"MCP_TIMEOUT", c.MCPTimeout},
 		{"WORKER_HEARTBEAT_THROTTLE", c.HeartbeatThrottle}, {"RATE_LIMIT_SYNC", c.RateSync}} {
 		if v.val <= 0 {

@@ -301,7 +301,7 @@ func TestCancelAndDeleteRemoveVectors(t *testing.T) {
 // the worker passes the caller's identity out of band.
 func TestKnowledgeSearchTool(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t, nil)
+	p := newPlatform(t, map[string]string{"TOOLS_AUTO_APPROVE": "ingest_url"}) // outbound: it would wait for approval
 	p.startMCP("semantic", "ingest")
 	p.start()
 	a := p.signup("vera")

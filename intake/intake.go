@@ -245,7 +245,7 @@ func (s *Service) start(ctx context.Context, d *models.Document, r *models.Inges
 	}
 	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = s.Store.FinishRun(failCtx, r.ID, d.ID, map[string]any{"status": models.RunFailed, "error_code": workflows.CodeUnavailable,
+	_ = s.Store.FinishRun(failCtx, r.ID, d.ID, map[string]any{"status": models.RunFailed, "error_code": models.CodeTemporalUnavailable,
 		"error_message": "the workflow service is unavailable; please retry"}, map[string]any{"status": models.DocFailed})
 	return err
 }

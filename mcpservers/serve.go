@@ -11,7 +11,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/youworker/youworker/models"
 )
 
 // EndpointPath is where every built-in server answers.
@@ -29,6 +32,22 @@ func NewServer(name, instructions string, log *slog.Logger) *server.MCPServer {
 		opts = append(opts, server.WithInstructions(instructions))
 	}
 	return server.NewMCPServer(name, "1", opts...)
+}
+
+// TrustedOutput declares a tool's output the platform's own (models.TrustedOutputMeta): nothing
+// from outside the platform reaches the model through it, so reading it does not taint a
+// conversation. Only for tools that compute their answer (the clock), never for one that returns
+// documents, pages or anything a person other than the user wrote.
+func TrustedOutput() mcp.ToolOption {
+	return func(t *mcp.Tool) {
+		if t.Meta == nil {
+			t.Meta = &mcp.Meta{}
+		}
+		if t.Meta.AdditionalFields == nil {
+			t.Meta.AdditionalFields = map[string]any{}
+		}
+		t.Meta.AdditionalFields[models.TrustedOutputMeta] = true
+	}
 }
 
 // Mount serves srv over stateless streamable HTTP at exactly EndpointPath; every other path is a

@@ -124,3 +124,8 @@ type ToolRun struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
+
+// TrustedOutputMeta is the MCP _meta key by which a built-in tool server declares that a tool's
+// output is the platform's own (the clock, a calculation), never text from outside: reading it
+// does not taint a conversation. Registered servers cannot make that claim: it is ignored on them.
+const TrustedOutputMeta = "youworker.dev/trusted-output"

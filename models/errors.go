@@ -69,3 +69,12 @@ func Invalid(field, format string, args ...any) *Error {
 func NotFound(code, what string) *Error {
 	return Errorf(ErrNotFound, code+"_NOT_FOUND", "%s not found", what)
 }
+
+// CodeTemporalUnavailable is the error code callers get (and turns and runs are failed with)
+// when Temporal cannot be reached.
+const CodeTemporalUnavailable = "TEMPORAL_UNAVAILABLE"
+
+// TemporalUnavailable reports that Temporal could not be reached (503).
+func TemporalUnavailable(cause error) *Error {
+	return Errorf(ErrUnavailable, CodeTemporalUnavailable, "the workflow service is unavailable; please retry").Wrap(cause)
+}

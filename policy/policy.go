@@ -4,6 +4,8 @@
 package policy
 
 import (
+	"strings"
+
 	"github.com/google/uuid"
 
 	"github.com/youworker/youworker/models"
@@ -66,6 +68,43 @@ func AllowGroup(c models.Caller, groupID uuid.UUID, a Action) bool {
 		return true
 	case ManageGroup, ManageMembers, ViewAudit:
 		return role == models.RoleAdmin
+	}
+	return false
+}
+
+// ToolRules are the operator's approval rules for tool calls (TOOLS_REQUIRE_APPROVAL,
+// TOOLS_AUTO_APPROVE). Names are the tools' names as the model sees them; "*" in AutoApprove
+// stands for every tool.
+type ToolRules struct {
+	Require     []string
+	AutoApprove []string
+}
+
+// Tool is what the rules look at: the tool's name, whether its server asks for approval, and
+// whether the tool is outbound (it may send data out or change something: see toolbox.Tool).
+type Tool struct {
+	Name           string
+	ServerRequires bool
+	Outbound       bool
+}
+
+// NeedsApproval decides whether a call of t waits for the user's approval: the operator's list or
+// the server says so, or the tool is outbound and the operator did not auto-approve it. Read-only,
+// closed-world tools run without asking. On top of these rules, once a conversation holds
+// untrusted content every outbound call waits for the user, auto-approved or not (the taint rule,
+// applied by the ChatTurn workflow).
+func (r ToolRules) NeedsApproval(t Tool) bool {
+	if t.ServerRequires || listed(r.Require, t.Name) {
+		return true
+	}
+	return t.Outbound && !listed(r.AutoApprove, t.Name) && !listed(r.AutoApprove, "*")
+}
+
+func listed(list []string, name string) bool {
+	for _, x := range list {
+		if strings.EqualFold(strings.TrimSpace(x), name) {
+			return true
+		}
 	}
 	return false
 }

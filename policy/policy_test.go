@@ -80,3 +80,25 @@ func TestAllowGroup(t *testing.T) {
 		})
 	}
 }
+
+func TestToolRulesNeedsApproval(t *testing.T) {
+	t.Parallel()
+	rules := ToolRules{Require: []string{"time_now"}, AutoApprove: []string{"fetch_url", " Search "}}
+	for _, c := range []struct {
+		tool Tool
+		want bool
+	}{
+		{Tool{Name: "knowledge_search"}, false},                               // read-only, closed world
+		{Tool{Name: "ingest_url", Outbound: true}, true},                      // outbound: approval by default
+		{Tool{Name: "fetch_url", Outbound: true}, false},                      // the operator auto-approved it
+		{Tool{Name: "search", Outbound: true}, false},                         // names compare case- and space-insensitively
+		{Tool{Name: "time_now"}, true},                                        // the operator asks approval for it
+		{Tool{Name: "weather__forecast", Outbound: true}, true},               // a registered server's tool
+		{Tool{Name: "fetch_url", ServerRequires: true, Outbound: true}, true}, // its server asks
+	} {
+		require.Equal(t, c.want, rules.NeedsApproval(c.tool), "%+v", c.tool)
+	}
+	all := ToolRules{AutoApprove: []string{"*"}}
+	require.False(t, all.NeedsApproval(Tool{Name: "weather__forecast", Outbound: true}))
+	require.True(t, all.NeedsApproval(Tool{Name: "weather__forecast", Outbound: true, ServerRequires: true}))
+}

@@ -280,14 +280,34 @@ func (s *Store) SetTurnStatus(ctx context.Context, turnID uuid.UUID, status stri
 }
 
 // FinishTurn records a terminal outcome and appends the turn's closing events (its final message,
-// its terminal event) in one statement: both happen or neither. Finishing an already finished
+// its terminal event) in one statement: both happen or neither. It reports whether this call
+// finished the turn (given at least one event: the terminal one): finishing an already finished
 // turn changes nothing and appends nothing.
-func (s *Store) FinishTurn(ctx context.Context, turnID uuid.UUID, o TurnOutcome, at time.Time, events []models.Event) error {
-	_, err := s.appendEvents(ctx, TurnLog, turnID, events, alongside{change: finishTurn, args: o.args(at)})
+func (s *Store) FinishTurn(ctx context.Context, turnID uuid.UUID, o TurnOutcome, at time.Time, events []models.Event) (bool, error) {
+	last, err := s.appendEvents(ctx, TurnLog, turnID, events, alongside{change: finishTurn, args: o.args(at)})
 	if errors.Is(err, models.ErrNotFound) {
-		return nil // the turn is gone (its session was deleted): nothing left to finish
+		return false, nil // the turn is gone (its session was deleted): nothing left to finish
 	}
-	return err
+	return err == nil && last > 0, err
+}
+
+// UnfinishedTurns returns up to limit turns still running (or waiting for an approval) that
+// started before the given time, oldest first: the reaper's candidates.
+func (s *Store) UnfinishedTurns(ctx context.Context, before time.Time, limit int) ([]models.Turn, error) {
+	var out []models.Turn
+	err := s.q(ctx).Where("status IN ? AND started_at < ?", []string{models.TurnRunning, models.TurnWaitingApproval}, before).
+		Order("started_at").Limit(limit).Find(&out).Error
+	return out, translate(err)
+}
+
+// ActiveTurn returns the unfinished turn of a session (at most one exists), ErrNotFound if none.
+func (s *Store) ActiveTurn(ctx context.Context, sessionID uuid.UUID) (*models.Turn, error) {
+	var t models.Turn
+	err := s.q(ctx).Where("session_id = ? AND status IN ?", sessionID, []string{models.TurnRunning, models.TurnWaitingApproval}).Take(&t).Error
+	if err != nil {
+		return nil, notFound(translate(err), "TURN", "turn")
+	}
+	return &t, nil
 }
 
 // FinishTurnWithMessage stores the turn's final message m (unless its id exists), records the
@@ -383,4 +403,36 @@ func (s *Store) ImportMessages(ctx context.Context, sessionID uuid.UUID, msgs []
 		msgs[i].ID, msgs[i].SessionID, msgs[i].Status = uuid.New(), sessionID, models.MessageComplete
 	}
 	return translate(s.q(ctx).Omit("seq", "turn_id").Create(&msgs).Error)
+}
+
+// SessionGroup returns the group a session belongs to, nil for a personal session (worker side).
+func (s *Store) SessionGroup(ctx context.Context, sessionID uuid.UUID) (*uuid.UUID, error) {
+	var cs models.ChatSession
+	if err := s.q(ctx).Select("group_id").Where("id = ?", sessionID).Take(&cs).Error; err != nil {
+		return nil, notFound(translate(err), "SESSION", "session")
+	}
+	return cs.GroupID, nil
+}
+
+// ErrAlreadyDecided is the 409 for a second decision on a tool call: the first one stands.
+var ErrAlreadyDecided = models.Errorf(models.ErrConflict, "ALREADY_DECIDED", "this tool call was already decided")
+
+// DecideToolCall records the decision on a tool call waiting for approval, unless one exists:
+// the first decision wins and a second is ErrAlreadyDecided, however close together they come.
+func (s *Store) DecideToolCall(ctx context.Context, turnID uuid.UUID, callID string, approved bool, reason string, by uuid.UUID) error {
+	res := s.q(ctx).Exec(`INSERT INTO tool_approvals (turn_id, call_id, approved, reason, decided_by) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (turn_id, call_id) DO NOTHING`, turnID, callID, approved, reason, by)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrAlreadyDecided
+	}
+	return nil
+}
+
+// UndoDecision removes a decision that never reached the turn (the workflow could not be
+// signalled), so that the user can decide again.
+func (s *Store) UndoDecision(ctx context.Context, turnID uuid.UUID, callID string) error {
+	return translate(s.q(ctx).Exec(`DELETE FROM tool_approvals WHERE turn_id = ? AND call_id = ?`, turnID, callID).Error)
 }

@@ -132,9 +132,13 @@ func TestFinishTurnRecordsOutcomeAndEventsOnce(t *testing.T) {
 	ctx := context.Background()
 	turn := newTurn(t, st)
 	out := store.TurnOutcome{Status: models.TurnCompleted, Steps: 2, PromptTokens: 7, CompletionTokens: 3}
-	require.NoError(t, st.FinishTurn(ctx, turn, out, time.Now(), []models.Event{ev("message"), ev("terminal")}))
+	finished, err := st.FinishTurn(ctx, turn, out, time.Now(), []models.Event{ev("message"), ev("terminal")})
+	require.NoError(t, err)
+	require.True(t, finished)
 	failed := store.TurnOutcome{Status: models.TurnFailed, ErrorCode: "X"}
-	require.NoError(t, st.FinishTurn(ctx, turn, failed, time.Now(), []models.Event{ev("terminal"), ev("late")}))
+	finished, err = st.FinishTurn(ctx, turn, failed, time.Now(), []models.Event{ev("terminal"), ev("late")})
+	require.NoError(t, err)
+	require.False(t, finished, "a finished turn is not finished again")
 	got, err := st.Turn(ctx, turn)
 	require.NoError(t, err)
 	require.Equal(t, models.TurnCompleted, got.Status, "a finished turn stays as it finished")
@@ -144,7 +148,9 @@ func TestFinishTurnRecordsOutcomeAndEventsOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, evs, 2, "the second finish appends nothing")
 	require.Equal(t, "terminal", evs[1].Key)
-	require.NoError(t, st.FinishTurn(ctx, uuid.New(), out, time.Now(), nil), "a turn deleted with its session: nothing to finish")
+	finished, err = st.FinishTurn(ctx, uuid.New(), out, time.Now(), nil)
+	require.NoError(t, err, "a turn deleted with its session: nothing to finish")
+	require.False(t, finished)
 }
 
 // A message and the events announcing it are stored by one statement; a retry adds neither twice.

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm/clause"
 
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/policy"
@@ -26,10 +27,19 @@ func encodeApprovals(m map[string]models.ToolApproval) models.JSONMap {
 	return out
 }
 
-// CreateMCPServer registers a server for the caller (a group id must be one of theirs).
+// errNotGroupAdmin refuses a member who would decide for a whole group which tool server its
+// members' turns may call.
+var errNotGroupAdmin = models.Errorf(models.ErrForbidden, "GROUP_ADMIN_REQUIRED",
+	"only an admin of the group may register a tool server for it or approve its tools")
+
+// CreateMCPServer registers a server for the caller. A group server needs a group admin: its tools
+// are offered in every member's turns.
 func (s *Store) CreateMCPServer(ctx context.Context, c models.Caller, srv *models.MCPServer, tools map[string]models.ToolApproval) error {
-	if srv.GroupID != nil && !policy.AllowGroup(c, *srv.GroupID, policy.ShareToGroup) {
+	if srv.GroupID != nil && !policy.AllowGroup(c, *srv.GroupID, policy.ViewGroup) {
 		return models.NotFound("GROUP", "group")
+	}
+	if srv.GroupID != nil && !policy.AllowGroup(c, *srv.GroupID, policy.ManageGroup) {
+		return errNotGroupAdmin
 	}
 	srv.ID, srv.OwnerID, srv.Enabled, srv.Tools = uuid.New(), &c.UserID, true, encodeApprovals(tools)
 	err := translate(s.q(ctx).Create(srv).Error)
@@ -75,23 +85,40 @@ func (s *Store) DeleteMCPServer(ctx context.Context, c models.Caller, id uuid.UU
 	return translate(s.q(ctx).Delete(&models.MCPServer{}, "id = ?", id).Error)
 }
 
-// ApproveTool accepts a tool's changed description (owner or group admin).
-func (s *Store) ApproveTool(ctx context.Context, c models.Caller, id uuid.UUID, tool string) (*models.MCPServer, error) {
+// ApproveTool accepts a tool's changed (or new) description, the one whose hash the caller names:
+// a description that changed again since the caller read it is a conflict, never approved unseen.
+// A personal server's owner approves; a group server's tools need a group admin. Approving the
+// description already approved changes nothing.
+func (s *Store) ApproveTool(ctx context.Context, c models.Caller, id uuid.UUID, tool, sha256 string) (*models.MCPServer, error) {
 	srv, err := s.mcpServerForChange(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
-	tools := ToolApprovals(srv)
-	t, ok := tools[tool]
-	if !ok {
-		return nil, models.NotFound("TOOL", "tool")
+	if srv.GroupID != nil && !policy.AllowGroup(c, *srv.GroupID, policy.ManageGroup) {
+		return nil, errNotGroupAdmin
 	}
-	if t.PendingSHA256 == "" {
-		return srv, nil
-	}
-	t.ApprovedSHA256, t.Description, t.PendingSHA256, t.PendingText = t.PendingSHA256, t.PendingText, "", ""
-	tools[tool] = t
-	if err := s.q(ctx).Model(srv).Update("tools", encodeApprovals(tools)).Error; err != nil {
+	err = s.InTx(ctx, func(tx *Store) error {
+		var cur models.MCPServer
+		if err := tx.q(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&cur).Error; err != nil {
+			return err
+		}
+		tools := ToolApprovals(&cur)
+		t, ok := tools[tool]
+		switch {
+		case !ok:
+			return models.NotFound("TOOL", "tool")
+		case t.PendingSHA256 == "" && t.ApprovedSHA256 == sha256:
+			return nil
+		case t.PendingSHA256 != sha256:
+			return models.Errorf(models.ErrConflict, "DESCRIPTION_CHANGED",
+				"the tool's pending description is not the one you approved; read it again").
+				WithDetails(map[string]any{"pending_sha256": t.PendingSHA256})
+		}
+		t.ApprovedSHA256, t.Description, t.PendingSHA256, t.PendingText = t.PendingSHA256, t.PendingText, "", ""
+		tools[tool] = t
+		return tx.q(ctx).Model(&cur).Update("tools", encodeApprovals(tools)).Error
+	})
+	if err != nil {
 		return nil, translate(err)
 	}
 	return s.MCPServer(ctx, c, id)
@@ -105,7 +132,7 @@ func (s *Store) NoteToolChanges(ctx context.Context, id uuid.UUID, changed map[s
 	}
 	return s.InTx(ctx, func(tx *Store) error {
 		var srv models.MCPServer
-		if err := tx.q(ctx).Where("id = ?", id).Take(&srv).Error; err != nil {
+		if err := tx.q(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&srv).Error; err != nil {
 			return err
 		}
 		tools := ToolApprovals(&srv)

@@ -44,7 +44,16 @@ type Tool struct {
 	Description      string
 	InputSchema      json.RawMessage // JSON Schema object of the arguments
 	Server           string          // server name
-	RequiresApproval bool            // copied from the server
+	RequiresApproval bool            // copied from the server; the platform's rules may add to it
+	// Outbound: the tool may send data out of the platform or change something (it is not
+	// read-only, or it reaches the open world). From the tool's MCP annotations on built-in
+	// servers, with the spec's defaults (an unannotated tool is neither read-only nor closed-world);
+	// always true for a registered server, whose annotations are its own claims.
+	Outbound bool
+	// Untrusted: the tool's output may carry text from outside the platform (web pages, documents,
+	// a third party), so instructions in it are not the user's. Only a built-in server can declare
+	// a tool's output trusted (models.TrustedOutputMeta in the tool's _meta).
+	Untrusted bool
 }
 
 // Result is what a tool call returned, as text for the model.
@@ -196,8 +205,36 @@ func (c *Catalog) logClash(ctx context.Context, tool, kept, dropped string) {
 	}
 }
 
+// IdempotencyKeyMeta is the _meta key of a tool call's idempotency key (also sent as the
+// Idempotency-Key HTTP header). A tool with side effects that sees the same key twice must act
+// once: the platform retries a call whose outcome it did not learn (a worker died, the answer was
+// lost), so a call may arrive more than once.
+const IdempotencyKeyMeta = "youworker.dev/idempotency-key"
+
+type idempotencyKey struct{}
+
+// WithIdempotencyKey returns a context whose tool calls carry key (see IdempotencyKeyMeta).
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKey{}, key)
+}
+
+func idempotencyKeyOf(ctx context.Context) string {
+	k, _ := ctx.Value(idempotencyKey{}).(string)
+	return k
+}
+
+// IdempotencyKeyFrom returns the idempotency key of the tool call req, "" when it carries none.
+func IdempotencyKeyFrom(req mcp.CallToolRequest) string {
+	if req.Params.Meta == nil {
+		return ""
+	}
+	k, _ := req.Params.Meta.AdditionalFields[IdempotencyKeyMeta].(string)
+	return k
+}
+
 // Call calls a tool on the named server with args under the server's Timeout (and ctx), sending
-// id out of band to built-in servers. A tool-level error (the server's IsError result) is
+// id out of band to built-in servers, and the idempotency key of ctx (WithIdempotencyKey) to every
+// server. A tool-level error (the server's IsError result) is
 // returned as Result{IsError: true} with its text and a nil error. Transport and protocol
 // failures return an error, for the caller's retry policy: wrapping ErrRejected when retrying is
 // pointless, context.DeadlineExceeded when the server's Timeout passed, ctx's error when ctx ended.
@@ -222,6 +259,9 @@ func (c *Catalog) Call(ctx context.Context, server, tool string, args map[string
 	var req mcp.CallToolRequest
 	req.Params.Name = tool
 	req.Params.Arguments = args
+	if key := idempotencyKeyOf(ctx); key != "" {
+		req.Params.Meta = &mcp.Meta{AdditionalFields: map[string]any{IdempotencyKeyMeta: key}}
+	}
 	var res *mcp.CallToolResult
 	err := cn.do(ctx, func(ctx context.Context, cl *client.Client) error {
 		if token != "" {

@@ -11,6 +11,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/youworker/youworker/models"
 )
 
 // clientInfo is how the worker introduces itself to MCP servers.
@@ -233,19 +235,24 @@ func (cn *conn) connect(ctx context.Context) (*client.Client, error) {
 // concurrent calls sharing the session each send their own identity. Requests that are not tool
 // calls carry the platform's own identity, so that servers behind IdentityMiddleware accept them.
 func (cn *conn) headers(ctx context.Context) map[string]string {
+	h := map[string]string{}
+	if key := idempotencyKeyOf(ctx); key != "" {
+		h["Idempotency-Key"] = key
+	}
 	secret := cn.cat.opts.IdentitySecret
 	if len(secret) == 0 || !cn.srv.builtin() {
-		return nil
+		return h
 	}
 	token, ok := ctx.Value(tokenKey{}).(string)
 	if !ok {
 		var err error
 		if token, err = SignIdentity(secret, Identity{}, cn.srv.Timeout+time.Minute); err != nil {
 			cn.cat.log.ErrorContext(ctx, "cannot sign the platform identity", "error", err)
-			return nil
+			return h
 		}
 	}
-	return map[string]string{IdentityHeader: token}
+	h[IdentityHeader] = token
+	return h
 }
 
 // tools returns the server's tool list, fetching it when the cached one is older than the TTL.
@@ -282,13 +289,20 @@ func (cn *conn) tools(ctx context.Context) ([]Tool, error) {
 			cn.cat.log.WarnContext(ctx, "MCP tool left out: bad input schema", "server", cn.srv.Name, "tool", t.Name, "error", err)
 			continue
 		}
-		tools = append(tools, Tool{
+		tool := Tool{
 			Name:             t.Name,
 			Description:      t.Description,
 			InputSchema:      schema,
 			Server:           cn.srv.Name,
 			RequiresApproval: cn.srv.RequiresApproval,
-		})
+			Outbound:         true,
+			Untrusted:        true,
+		}
+		if cn.srv.builtin() {
+			tool.Outbound = !hint(t.Annotations.ReadOnlyHint, false) || hint(t.Annotations.OpenWorldHint, true)
+			tool.Untrusted = !trustedOutput(t.Meta)
+		}
+		tools = append(tools, tool)
 	}
 	cn.mu.Lock()
 	if !cn.closed {
@@ -296,6 +310,22 @@ func (cn *conn) tools(ctx context.Context) ([]Tool, error) {
 	}
 	cn.mu.Unlock()
 	return tools, nil
+}
+
+// hint reads an MCP tool annotation, def when the server did not say.
+func hint(v *bool, def bool) bool {
+	if v == nil {
+		return def
+	}
+	return *v
+}
+
+func trustedOutput(m *mcp.Meta) bool {
+	if m == nil {
+		return false
+	}
+	v, _ := m.AdditionalFields[models.TrustedOutputMeta].(bool)
+	return v
 }
 
 func (cn *conn) fresh() ([]Tool, bool) {

@@ -21,6 +21,9 @@ type Identity struct {
 	UserID   uuid.UUID
 	GroupIDs []uuid.UUID
 	TurnID   uuid.UUID
+	// GroupScope, when set, is the group of the session the call is made in: everything the tool
+	// returns is read by every member, so a tool reading the user's data reads only the group's.
+	GroupScope *uuid.UUID
 }
 
 // IdentityHeader carries the signed Identity (a JWT) on every HTTP request to a built-in server.
@@ -48,6 +51,7 @@ var (
 type identityClaims struct {
 	Groups []string `json:"groups,omitempty"`
 	Turn   string   `json:"turn,omitempty"`
+	Scope  string   `json:"scope_group,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -74,6 +78,9 @@ func SignIdentity(secret []byte, id Identity, ttl time.Duration) (string, error)
 	}
 	for _, g := range id.GroupIDs {
 		claims.Groups = append(claims.Groups, g.String())
+	}
+	if id.GroupScope != nil {
+		claims.Scope = id.GroupScope.String()
 	}
 	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 	if err != nil {
@@ -119,6 +126,13 @@ func VerifyIdentity(secret []byte, token string) (Identity, error) {
 			return Identity{}, fmt.Errorf("%w: group: %w", ErrInvalidIdentity, err)
 		}
 		id.GroupIDs = append(id.GroupIDs, gid)
+	}
+	if claims.Scope != "" {
+		gid, err := uuid.Parse(claims.Scope)
+		if err != nil {
+			return Identity{}, fmt.Errorf("%w: scope group: %w", ErrInvalidIdentity, err)
+		}
+		id.GroupScope = &gid
 	}
 	return id, nil
 }

@@ -13,7 +13,9 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/policy"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
 	"github.com/youworker/youworker/workflows"
@@ -32,11 +34,15 @@ type Deps struct {
 	Ollama            *ollama.Client
 	Catalog           *toolbox.Catalog
 	Remote            *activities.Remote
-	ApprovalTools     []string
-	TokenFlush        time.Duration
-	HistoryLimit      int
-	Ingest            *activities.Ingest
-	Logger            *slog.Logger
+	ToolRules         policy.ToolRules
+	// TaintApproval: once the model has read untrusted content, outbound calls need approval.
+	TaintApproval bool
+	TokenFlush    time.Duration
+	HistoryLimit  int
+	Ingest        *activities.Ingest
+	// Reaper fails turns whose workflow is gone (the ReapTurns workflow, on a schedule).
+	Reaper *chat.Reaper
+	Logger *slog.Logger
 }
 
 // New builds a worker with every workflow and activity registered.
@@ -50,14 +56,17 @@ func New(d Deps) sdkworker.Worker {
 	w.RegisterWorkflow(workflows.Probe)
 	w.RegisterWorkflow(workflows.ChatTurn)
 	w.RegisterActivity(&activities.DB{Store: d.Store})
-	turns := &activities.Turns{Store: d.Store, Box: d.Box, Catalog: d.Catalog, Remote: d.Remote, ApprovalTools: d.ApprovalTools}
+	turns := &activities.Turns{Store: d.Store, Box: d.Box, Catalog: d.Catalog, Remote: d.Remote, Rules: d.ToolRules}
 	w.RegisterActivity(turns)
 	w.RegisterActivity(&activities.LLM{Ollama: d.Ollama, Store: d.Store, Box: d.Box, FlushInterval: d.TokenFlush,
 		HistoryLimit: d.HistoryLimit, HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond),
-		HeartbeatAfter: d.HeartbeatThrottle, Turns: turns})
-	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Remote: d.Remote, Store: d.Store, Box: d.Box})
+		HeartbeatAfter: d.HeartbeatThrottle, Turns: turns, TaintApproval: d.TaintApproval})
+	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Remote: d.Remote, Store: d.Store, Box: d.Box,
+		HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond)})
 	w.RegisterWorkflow(workflows.IngestDocument)
 	w.RegisterActivity(d.Ingest)
+	w.RegisterWorkflow(workflows.ReapTurns)
+	w.RegisterActivity(&activities.Reaper{Chat: d.Reaper, Batch: 500})
 	w.RegisterWorkflow(workflows.RotateKeys)
 	w.RegisterActivity(&activities.Rekey{Store: d.Store, Blobs: d.Ingest.Blobs, Box: d.Box})
 	return w

@@ -30,8 +30,13 @@ type TurnLimits struct {
 	LLMHeartbeat    time.Duration // a silent LLM activity is retried elsewhere after this
 	LLMMaxAttempts  int32
 	ToolTimeout     time.Duration
+	ToolHeartbeat   time.Duration // a silent tool activity is retried elsewhere after this (0: no heartbeat timeout, older runs)
 	ToolMaxAttempts int32
 	ApprovalTimeout time.Duration
+	// FinishTimeout bounds the retries of the turn's bookkeeping (local activities writing to
+	// Postgres): long, so that an outage of Postgres delays the turn's end instead of losing it
+	// (0: one minute, older runs).
+	FinishTimeout time.Duration
 }
 
 // ChatTurnInput starts a turn. It holds ids only: message content never enters workflow history.
@@ -162,7 +167,7 @@ func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
 		return res, nil // the answer, the outcome and turn.completed are stored already
 	}
 	var turns *activities.Turns
-	finErr := workflow.ExecuteLocalActivity(localOpts(fin), turns.FinishTurn, activities.FinishInput{
+	finErr := workflow.ExecuteLocalActivity(t.localOpts(fin), turns.FinishTurn, activities.FinishInput{
 		TurnRef: t.ref,
 		Outcome: store.TurnOutcome{Status: res.Status, ErrorCode: res.ErrorCode, ErrorMessage: msg, Steps: res.Steps,
 			PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens},
@@ -186,7 +191,7 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 	contextInLLM, finishInLLM := shape >= 1, shape >= 2
 	var lc activities.LoadContextResult
 	if !contextInLLM {
-		if err := workflow.ExecuteLocalActivity(localOpts(ctx), turns.LoadContext, t.ref).Get(ctx, &lc); err != nil {
+		if err := workflow.ExecuteLocalActivity(t.localOpts(ctx), turns.LoadContext, t.ref).Get(ctx, &lc); err != nil {
 			return res, err
 		}
 	}
@@ -200,6 +205,7 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 	})
 	toolCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: lim.ToolTimeout,
+		HeartbeatTimeout:    lim.ToolHeartbeat,
 		WaitForCancellation: true,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, BackoffCoefficient: 2,
 			MaximumInterval: 5 * time.Second, MaximumAttempts: lim.ToolMaxAttempts},
@@ -245,7 +251,7 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 			res.ErrorCode = CodeStepLimit
 			return res, temporal.NewNonRetryableApplicationError("the model still wanted tools after the step cap", CodeStepLimit, nil)
 		}
-		if err := t.runTools(ctx, toolCtx, step, out.ToolCalls, lc.Tools, parallel); err != nil {
+		if err := t.runTools(ctx, toolCtx, step, out.ToolCalls, lc.Tools, parallel, out.Tainted); err != nil {
 			return res, err
 		}
 	}
@@ -253,8 +259,9 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 
 // runTools runs the tool calls of one model message, after approval where a tool needs it;
 // concurrently when parallel. Outcomes the model should know about (not allowed, denied, failed
-// for good) become the tool's result, not a failed turn.
-func (t *turn) runTools(ctx, toolCtx workflow.Context, step int, calls []activities.ToolCallRef, offered []toolbox.Tool, parallel bool) error {
+// for good) become the tool's result, not a failed turn. When the conversation the model read was
+// tainted (it holds untrusted content), every outbound call needs approval: the taint rule.
+func (t *turn) runTools(ctx, toolCtx workflow.Context, step int, calls []activities.ToolCallRef, offered []toolbox.Tool, parallel, tainted bool) error {
 	var tools *activities.Tools
 	var started []startedCall
 	for _, call := range calls {
@@ -266,8 +273,8 @@ func (t *turn) runTools(ctx, toolCtx workflow.Context, step int, calls []activit
 			continue
 		}
 		spec := offered[i]
-		if spec.RequiresApproval {
-			approved, reason, err := t.awaitApproval(ctx, step, call)
+		if why := approvalReason(spec, tainted); why != "" {
+			approved, reason, err := t.awaitApproval(ctx, step, call, why)
 			if err != nil {
 				return err
 			}
@@ -324,17 +331,34 @@ func (t *turn) settle(ctx workflow.Context, step int, sc startedCall) error {
 
 func (t *turn) recordOutcome(ctx workflow.Context, step int, call activities.ToolCallRef, status, text string) error {
 	var turns *activities.Turns
-	return workflow.ExecuteLocalActivity(localOpts(ctx), turns.RecordToolOutcome, activities.ToolOutcome{
+	return workflow.ExecuteLocalActivity(t.localOpts(ctx), turns.RecordToolOutcome, activities.ToolOutcome{
 		TurnRef: t.ref, Step: step, CallID: call.CallID, Tool: call.Name, Status: status, Text: text}).Get(ctx, nil)
 }
 
+// Why a tool call waits for approval (approval.required's reason).
+const (
+	ApprovalByRule    = "policy"            // the operator's rules or the tool's server ask for it
+	ApprovalByTainted = "untrusted_content" // an outbound call after the model read untrusted content
+)
+
+// approvalReason says why a call of spec needs the user's approval, "" when it does not.
+func approvalReason(spec toolbox.Tool, tainted bool) string {
+	switch {
+	case spec.RequiresApproval:
+		return ApprovalByRule
+	case tainted && spec.Outbound:
+		return ApprovalByTainted
+	}
+	return ""
+}
+
 // awaitApproval waits durably for the user's decision, the approval timeout or cancellation.
-func (t *turn) awaitApproval(ctx workflow.Context, step int, call activities.ToolCallRef) (bool, string, error) {
+func (t *turn) awaitApproval(ctx workflow.Context, step int, call activities.ToolCallRef, why string) (bool, string, error) {
 	var turns *activities.Turns
 	timeout := t.in.Limits.ApprovalTimeout
 	expires := workflow.Now(ctx).Add(timeout)
-	if err := workflow.ExecuteLocalActivity(localOpts(ctx), turns.RequestApproval, activities.ApprovalRequest{
-		TurnRef: t.ref, Step: step, CallID: call.CallID, Tool: call.Name, ExpiresAt: expires}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(t.localOpts(ctx), turns.RequestApproval, activities.ApprovalRequest{
+		TurnRef: t.ref, Step: step, CallID: call.CallID, Tool: call.Name, ExpiresAt: expires, Reason: why}).Get(ctx, nil); err != nil {
 		return false, "", err
 	}
 	t.progress.Status, t.progress.PendingApproval = models.TurnWaitingApproval, call.CallID
@@ -351,7 +375,7 @@ func (t *turn) awaitApproval(ctx workflow.Context, step int, call activities.Too
 	}
 	t.progress.Status, t.progress.PendingApproval = models.TurnRunning, ""
 	_ = upsertStatus(ctx, models.TurnRunning)
-	if err := workflow.ExecuteLocalActivity(localOpts(ctx), turns.Resume, t.ref).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(t.localOpts(ctx), turns.Resume, t.ref).Get(ctx, nil); err != nil {
 		return false, "", err
 	}
 	if !decided {
@@ -384,9 +408,21 @@ func (t *turn) endStep(ctx workflow.Context, status string) {
 	}
 }
 
-func localOpts(ctx workflow.Context) workflow.Context {
+// localOpts are the options of the turn's bookkeeping local activities (bookkeeping).
+func (t *turn) localOpts(ctx workflow.Context) workflow.Context {
+	return bookkeeping(ctx, t.in.Limits.FinishTimeout)
+}
+
+// bookkeeping are the options of local activities that record a workflow's progress in Postgres:
+// each attempt is short, and they retry (backing off to 5 s) for retryFor (0: one minute, what
+// runs started before it was configurable use), so that while Postgres is down a turn or run
+// ends late instead of ending without its outcome recorded.
+func bookkeeping(ctx workflow.Context, retryFor time.Duration) workflow.Context {
+	if retryFor <= 0 {
+		retryFor = time.Minute
+	}
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: time.Minute,
+		ScheduleToCloseTimeout: retryFor,
 		StartToCloseTimeout:    15 * time.Second,
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 5 * time.Second},
 	})

@@ -9,6 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -323,4 +325,101 @@ func TestToolCallsOfOneMessageRunConcurrently(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, models.TurnCompleted, fin.Outcome.Status)
 	env.AssertExpectations(t)
+}
+
+var fetchURL = toolbox.Tool{Name: "fetch_url", Server: "web", Outbound: true, Untrusted: true}
+
+// The taint rule: an outbound tool the operator auto-approved (RequiresApproval false) still waits
+// for the user once the conversation the model read holds untrusted content, and the approval
+// says why; a closed-world tool does not.
+func TestTaintedConversationNeedsApprovalForOutboundCalls(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		tool    toolbox.Tool
+		tainted bool
+		reason  string // "" = no approval asked
+	}{
+		{"outbound after untrusted content", fetchURL, true, ApprovalByTainted},
+		{"outbound in a clean conversation", fetchURL, false, ""},
+		{"closed-world tool after untrusted content", timeNow, true, ""},
+		{"a tool the rules ask approval for", toolbox.Tool{Name: "time_now", Server: "datetime", RequiresApproval: true}, false, ApprovalByRule},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env, fin := newEnv(t, []toolbox.Tool{c.tool})
+			call := fin.toolCall(1, c.tool.Name)
+			call.Tainted = c.tainted
+			env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 1 })).Return(call, nil)
+			env.OnActivity(llm.Generate, mock.Anything, mock.MatchedBy(func(in activities.LLMInput) bool { return in.Step == 2 })).Return(fin.answer(), nil)
+			var asked []activities.ApprovalRequest
+			env.OnActivity(turns.RequestApproval, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ApprovalRequest) error {
+				asked = append(asked, in)
+				return nil
+			}).Maybe()
+			env.OnActivity(turns.Resume, mock.Anything, mock.Anything).Return(nil).Maybe()
+			env.OnActivity(turns.RecordToolOutcome, mock.Anything, mock.Anything).Return(nil).Maybe()
+			env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Maybe()
+			env.RegisterDelayedCallback(func() {
+				env.SignalWorkflow(SignalApprove, ApproveSignal{CallID: "c1", Approved: false, Reason: "no"})
+			}, time.Minute)
+			env.ExecuteWorkflow(ChatTurn, testInput())
+			require.NoError(t, env.GetWorkflowError())
+			require.Equal(t, models.TurnCompleted, fin.Outcome.Status)
+			if c.reason == "" {
+				require.Empty(t, asked)
+				env.AssertCalled(t, "CallTool", mock.Anything, mock.Anything)
+				return
+			}
+			require.Len(t, asked, 1)
+			require.Equal(t, c.reason, asked[0].Reason)
+			env.AssertNotCalled(t, "CallTool", mock.Anything, mock.Anything)
+		})
+	}
+}
+
+// Tool calls heartbeat: a tool activity whose worker died is retried after the turn's tool
+// heartbeat timeout, not after the whole tool timeout.
+func TestToolCallsHaveAHeartbeatTimeout(t *testing.T) {
+	env, fin := newEnv(t, []toolbox.Tool{timeNow})
+	in := testInput()
+	in.Limits.ToolHeartbeat = 3 * time.Second
+	fin.toolThenAnswer(env, func(activities.LLMInput) activities.LLMResult { return fin.answer() })
+	var heartbeat time.Duration
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "CallTool" {
+			heartbeat = info.HeartbeatTimeout
+		}
+	})
+	env.ExecuteWorkflow(ChatTurn, in)
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 3*time.Second, heartbeat)
+}
+
+// The turn's bookkeeping outlasts a Postgres outage: FinishTurn keeps retrying for the turn's
+// FinishTimeout (here an outage of 70 s against the one minute it used to give up after).
+func TestBookkeepingRetriesThroughAnOutage(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(ChatTurn)
+	env.RegisterActivity(turns)
+	env.RegisterActivity(llm)
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Maybe()
+	in := testInput()
+	in.Limits.FinishTimeout = 10 * time.Minute
+	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(activities.LLMResult{}, temporal.NewNonRetryableApplicationError("no", activities.ErrTypeLLMBadRequest, nil)).Once()
+	down := 70 * time.Second
+	var first time.Time
+	var calls int
+	env.OnActivity(turns.FinishTurn, mock.Anything, mock.Anything).Return(func(context.Context, activities.FinishInput) error {
+		calls++
+		if first.IsZero() {
+			first = env.Now()
+		}
+		if env.Now().Sub(first) < down {
+			return errors.New("connection refused")
+		}
+		return nil
+	})
+	env.ExecuteWorkflow(ChatTurn, in)
+	require.NoError(t, env.GetWorkflowError(), "the outcome was recorded once Postgres was back")
+	require.Greater(t, calls, 2)
 }

@@ -11,16 +11,12 @@ import (
 	"github.com/youworker/youworker/models"
 )
 
-// CodeUnavailable is the error code callers get (and runs are failed with) when Temporal
-// cannot be reached.
-const CodeUnavailable = "TEMPORAL_UNAVAILABLE"
-
 // ErrEnded is returned by Signal when the workflow has already ended (or never existed).
 var ErrEnded = errors.New("the workflow has ended")
 
 // Start starts wf idempotently: the id is rejected once it ran to an end and attached to while it
 // runs, so a retried request (or one repairing a crash between storing and starting) finds the
-// same execution and succeeds. Any other failure is an ErrUnavailable error with CodeUnavailable.
+// same execution and succeeds. Any other failure is an ErrUnavailable error with models.CodeTemporalUnavailable.
 func Start(ctx context.Context, c client.Client, opts client.StartWorkflowOptions, wf, arg any) error {
 	opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
 	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
@@ -33,7 +29,7 @@ func Start(ctx context.Context, c client.Client, opts client.StartWorkflowOption
 }
 
 // Signal sends a signal to the running workflow id: ErrEnded when it is no longer running, an
-// ErrUnavailable error with CodeUnavailable when Temporal cannot be reached.
+// ErrUnavailable error with models.CodeTemporalUnavailable when Temporal cannot be reached.
 func Signal(ctx context.Context, c client.Client, id, name string, arg any) error {
 	err := c.SignalWorkflow(ctx, id, "", name, arg)
 	var nf *serviceerror.NotFound
@@ -47,5 +43,5 @@ func Signal(ctx context.Context, c client.Client, id, name string, arg any) erro
 }
 
 func unavailable(err error) error {
-	return models.Errorf(models.ErrUnavailable, CodeUnavailable, "the workflow service is unavailable; please retry").Wrap(err)
+	return models.TemporalUnavailable(err)
 }

@@ -70,7 +70,7 @@ func TestUnreachableTemporalIsUnavailable(t *testing.T) {
 	} {
 		var me *models.Error
 		require.True(t, errors.As(err, &me), "%s: %v", name, err)
-		require.Equal(t, CodeUnavailable, me.Code, name)
+		require.Equal(t, models.CodeTemporalUnavailable, me.Code, name)
 		require.ErrorIs(t, err, models.ErrUnavailable, name)
 	}
 }

@@ -19,6 +19,9 @@ type IngestLimits struct {
 	MaxAttempts  int32         // per stage; embedder failures retry with backoff up to this
 	SliceChunks  int           // chunks per embed/index activity
 	MaxSlices    int           // the slice grows so a stage never has more activities than this
+	// FinishTimeout bounds the retries of the run's bookkeeping while Postgres is unreachable (0:
+	// one minute, older runs).
+	FinishTimeout time.Duration
 }
 
 // IngestInput starts an ingestion run.
@@ -74,7 +77,7 @@ func IngestDocument(ctx workflow.Context, in IngestInput) (IngestResult, error) 
 	}
 	p.Status = out.Status
 	var a *activities.Ingest
-	finErr := workflow.ExecuteLocalActivity(localOpts(fin), a.FinishRun, out).Get(fin, nil)
+	finErr := workflow.ExecuteLocalActivity(bookkeeping(fin, in.Limits.FinishTimeout), a.FinishRun, out).Get(fin, nil)
 	return IngestResult{Status: out.Status, ErrorCode: out.ErrorCode, Chunks: res.Chunks}, finErr
 }
 
@@ -90,7 +93,7 @@ func runIngest(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p 
 		HeartbeatTimeout: lim.Heartbeat, WaitForCancellation: true})
 	begin := func(stage string) error {
 		p.Stage = stage
-		return workflow.ExecuteLocalActivity(localOpts(ctx), a.BeginStage, activities.StageInput{RunRef: ref, Stage: stage,
+		return workflow.ExecuteLocalActivity(bookkeeping(ctx, lim.FinishTimeout), a.BeginStage, activities.StageInput{RunRef: ref, Stage: stage,
 			Done: p.ChunksDone, Total: p.ChunksTotal}).Get(ctx, nil)
 	}
 

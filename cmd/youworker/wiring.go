@@ -20,6 +20,7 @@ import (
 
 	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/api"
+	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/chunk"
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/encryption"
@@ -230,7 +231,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, waitTempor
 		Timeout: cfg.MCPTimeout + 5*time.Second, Logger: log.With("component", "ssrf-mcp")}); err != nil {
 		return nil, fmt.Errorf("MCP_ALLOWED_HOSTS: %w", err)
 	}
-	a.remote = &activities.Remote{Store: a.store, HTTPClient: a.mcpGuard.Client(), TTL: cfg.MCPListTTL, MaxResult: cfg.ToolResultMax}
+	a.remote = &activities.Remote{Store: a.store, HTTPClient: a.mcpGuard.Client(), TTL: cfg.MCPListTTL, MaxResult: cfg.ToolResultMax,
+		Limits: toolLimits(cfg), Logger: log}
 	a.closers = append(a.closers, a.remote.Close)
 	a.intake = &intake.Service{Store: a.store, Blobs: a.blobs, Temporal: a.temporal, TaskQueue: cfg.TaskQueue,
 		Limits: ingestLimits(cfg), Guard: a.guard, Vectors: a.vectors, EmbedModel: cfg.EmbedModel,
@@ -266,7 +268,8 @@ func tempDir(cfg config.Config) string {
 
 func ingestLimits(cfg config.Config) workflows.IngestLimits {
 	return workflows.IngestLimits{StageTimeout: cfg.IngestTimeout, EmbedTimeout: cfg.IngestTimeout, Heartbeat: cfg.IngestHeartbeat,
-		MaxAttempts: int32(cfg.IngestAttempts), SliceChunks: cfg.IngestSlice, MaxSlices: 100}
+		FinishTimeout: cfg.DBOutageTimeout,
+		MaxAttempts:   int32(cfg.IngestAttempts), SliceChunks: cfg.IngestSlice, MaxSlices: 100}
 }
 
 // serveAPI runs the API until ctx ends.
@@ -277,7 +280,7 @@ func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer a.close()
 	srv, err := api.New(api.Deps{Config: cfg, Store: a.store, Temporal: a.temporal, Box: a.box, Intake: a.intake,
-		Searcher: a.searcher, Tools: a.catalog, MCPGuard: a.mcpGuard, Checks: a.healthChecks(), Logger: log})
+		Searcher: a.searcher, Tools: a.catalog, MCPGuard: a.mcpGuard, ToolLimits: toolLimits(cfg), Checks: a.healthChecks(), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -306,11 +309,36 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error
 	extractor := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, Logger: log.With("component", "extract")})
 	w := worker.New(worker.Deps{Client: a.temporal, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout,
 		HeartbeatThrottle: cfg.HeartbeatThrottle, Store: a.store, Box: a.box, Ollama: a.ollama, Catalog: a.catalog, Remote: a.remote,
-		ApprovalTools: cfg.ApprovalTools, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, Logger: log,
+		ToolRules: cfg.ToolRules(), TaintApproval: cfg.TaintApproval, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, Logger: log,
 		Ingest: &activities.Ingest{Store: a.store, Blobs: a.blobs, Box: a.box, Guard: a.guard, Extractor: extractor,
 			Chunking: chunk.Options{MaxTokens: cfg.ChunkMaxTokens, Overlap: cfg.ChunkOverlap}, Ollama: a.ollama,
 			Vectors: a.vectors, EmbedModel: cfg.EmbedModel, EmbedBatch: cfg.EmbedBatch, EmbedConcurrency: cfg.EmbedConcurrency,
-			TempDir: tempDir(cfg)}})
+			TempDir: tempDir(cfg)},
+		Reaper: &chat.Reaper{Store: a.store, Box: a.box, Temporal: a.temporal, Grace: cfg.TurnReaperGrace, Logger: log}})
 	log.Info("worker starting", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+	go ensureReaperSchedule(ctx, a.temporal, cfg, log)
 	return worker.Run(ctx, w, log)
+}
+
+// toolLimits bound what a registered MCP server may offer (MCP_MAX_TOOLS_PER_SERVER, …).
+func toolLimits(cfg config.Config) toolbox.Limits {
+	return toolbox.Limits{MaxTools: cfg.MCPMaxTools, MaxDescription: cfg.MCPMaxDesc, MaxSchemaBytes: cfg.MCPMaxSchema}
+}
+
+// ensureReaperSchedule creates (or updates) the turn reaper's schedule, retrying until it
+// succeeds or ctx ends: a worker starts even while Temporal refuses it.
+func ensureReaperSchedule(ctx context.Context, c client.Client, cfg config.Config, log *slog.Logger) {
+	for delay := time.Second; ; delay = min(2*delay, time.Minute) {
+		err := workflows.EnsureReaperSchedule(ctx, c, cfg.TaskQueue, cfg.TurnReaperEvery)
+		if err == nil {
+			log.Info("turn reaper scheduled", "schedule_id", workflows.ReaperScheduleID(cfg.TaskQueue), "every", cfg.TurnReaperEvery)
+			return
+		}
+		log.Warn("scheduling the turn reaper failed; retrying", "error", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
 }

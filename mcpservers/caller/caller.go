@@ -29,3 +29,11 @@ func From(ctx context.Context, st *store.Store) (models.Caller, error) {
 	}
 	return models.Caller{UserID: id.UserID, Username: state.User.Username, Groups: state.Groups}, nil
 }
+
+// Scope is the group of the session the call was made in (toolbox.Identity.GroupScope), nil in a
+// personal session: a tool that reads the user's data reads only that group's in a group session,
+// because every member reads what it returns.
+func Scope(ctx context.Context) *uuid.UUID {
+	id, _ := toolbox.IdentityFrom(ctx)
+	return id.GroupScope
+}

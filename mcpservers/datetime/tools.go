@@ -26,14 +26,17 @@ var namedLayouts = map[string]string{
 
 const timezoneDescription = `IANA time zone name such as "Europe/Berlin", "America/New_York" or "UTC".`
 
-// readOnly marks a tool as a pure computation: no side effects, nothing outside the server.
+// readOnly marks a tool as a pure computation: no side effects, nothing outside the server, and
+// an answer the server computed itself (trusted output: it cannot carry anyone's instructions).
 func readOnly(idempotent bool) mcp.ToolOption {
-	return mcp.WithToolAnnotation(mcp.ToolAnnotation{
+	annotate := mcp.WithToolAnnotation(mcp.ToolAnnotation{
 		ReadOnlyHint:    mcp.ToBoolPtr(true),
 		DestructiveHint: mcp.ToBoolPtr(false),
 		IdempotentHint:  mcp.ToBoolPtr(idempotent),
 		OpenWorldHint:   mcp.ToBoolPtr(false),
 	})
+	trusted := mcpservers.TrustedOutput()
+	return func(t *mcp.Tool) { annotate(t); trusted(t) }
 }
 
 func timeNowTool() mcp.Tool {

@@ -41,6 +41,11 @@ func NewServer(d Deps) *server.MCPServer {
 		mcp.WithString("url", mcp.Required(), mcp.Description("the http(s) URL to ingest"), mcp.MaxLength(maxURLLen)),
 		mcp.WithString("title", mcp.Description("a title for the document"), mcp.MaxLength(maxTitleLen)),
 		mcp.WithString("group_id", mcp.Description("share the document with this group of the user")),
+		// It fetches from the open web and writes a document: outbound, so it waits for the user's
+		// approval unless the operator auto-approves it. A retried call with the same idempotency
+		// key starts nothing new.
+		mcp.WithToolAnnotation(mcp.ToolAnnotation{ReadOnlyHint: mcp.ToBoolPtr(false), DestructiveHint: mcp.ToBoolPtr(false),
+			IdempotentHint: mcp.ToBoolPtr(true), OpenWorldHint: mcp.ToBoolPtr(true)}),
 	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return ingestURL(ctx, d, req)
 	})
@@ -76,6 +81,11 @@ func ingestURL(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallT
 	c, err := caller.From(ctx, d.Store)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
+	}
+	// A retried call (the worker died after sending it) carries the same key: the run it started
+	// is returned instead of a second one.
+	if key := toolbox.IdempotencyKeyFrom(req); key != "" {
+		meta.IdempotencyKey = &key
 	}
 	doc, run, _, err := d.Intake.URL(ctx, c, raw, meta)
 	if err != nil {

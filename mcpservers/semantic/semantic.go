@@ -5,6 +5,7 @@ package semantic
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/youworker/youworker/knowledge"
 	"github.com/youworker/youworker/mcpservers"
 	"github.com/youworker/youworker/mcpservers/caller"
+	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
 )
@@ -43,6 +45,10 @@ func NewServer(d Deps) *server.MCPServer {
 			mcp.Min(1), mcp.Max(maxTopK)),
 		mcp.WithArray("document_ids", mcp.Description("only search these documents (ids)"), mcp.WithStringItems(),
 			mcp.MaxItems(maxDocumentIDs)),
+		// It only reads the platform's own store (closed world), so it runs without approval; its
+		// output is the documents' text, written by whoever wrote them: untrusted (no TrustedOutput).
+		mcp.WithToolAnnotation(mcp.ToolAnnotation{ReadOnlyHint: mcp.ToBoolPtr(true), DestructiveHint: mcp.ToBoolPtr(false),
+			IdempotentHint: mcp.ToBoolPtr(true), OpenWorldHint: mcp.ToBoolPtr(false)}),
 	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return search(ctx, d, req)
 	})
@@ -74,7 +80,11 @@ func search(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallTool
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	res, err := d.Searcher.Search(ctx, c, knowledge.Request{Query: query, TopK: topK, DocumentIDs: docs})
+	// In a group session the passages go to every member: only the group's documents are searched.
+	res, err := d.Searcher.Search(ctx, c, knowledge.Request{Query: query, TopK: topK, DocumentIDs: docs, GroupID: caller.Scope(ctx)})
+	if errors.Is(err, models.ErrNotFound) {
+		return mcp.NewToolResultError("you are no longer a member of this session's group"), nil
+	}
 	if err != nil {
 		d.Logger.WarnContext(ctx, "knowledge search failed", "error", err)
 		return mcp.NewToolResultError("the search failed; try again later"), nil

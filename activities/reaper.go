@@ -1,0 +1,27 @@
+package activities
+
+import (
+	"context"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/youworker/youworker/chat"
+)
+
+// Reaper runs the chat reaper for the ReapTurns workflow.
+type Reaper struct {
+	Chat  *chat.Reaper
+	Batch int // turns looked at per run
+}
+
+// ReapResult is what one reaper run did.
+type ReapResult struct {
+	Reaped int // turns failed with TURN_LOST
+}
+
+// ReapLostTurns fails the unfinished turns whose workflow is gone (chat.Reaper.Sweep),
+// heartbeating after each turn it looks at.
+func (a *Reaper) ReapLostTurns(ctx context.Context) (ReapResult, error) {
+	n, err := a.Chat.Sweep(ctx, a.Batch, func() { activity.RecordHeartbeat(ctx) })
+	return ReapResult{Reaped: n}, err
+}
