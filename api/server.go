@@ -75,6 +75,9 @@ type Server struct {
 	// Last-Event-ID.
 	stopping context.Context
 	stop     context.CancelFunc
+
+	// publicOrigin is PUBLIC_URL's origin, the only one counted as the API's own.
+	publicOrigin string
 }
 
 type httpMetrics struct {
@@ -117,6 +120,7 @@ func New(d Deps) (*Server, error) {
 	s.temporal, s.box, s.intake, s.searcher, s.tools, s.mcpGuard = d.Temporal, d.Box, d.Intake, d.Searcher, d.Tools, d.MCPGuard
 	s.sso = s.newOIDC()
 	s.trustedProxies = s.cfg.TrustedProxyIPs()
+	s.publicOrigin = originOf(s.cfg.PublicURL)
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.events = newEventHub(d.Config.DatabaseURL, s.log)
 	if s.cfg.AuthCacheTTL > 0 {
@@ -156,7 +160,7 @@ func (s *Server) routes() error {
 		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
 	e.Use(requestID(), s.recovery(), s.accessLog(), s.securityHeaders(), s.ipAllowlist(), s.cors(), s.originCheck(),
-		s.limitBody(), s.authenticate())
+		s.limitBody(), s.authenticate(), s.authorize())
 	e.NoRoute(s.noRoute)
 	e.NoMethod(s.noMethod)
 
@@ -172,6 +176,7 @@ func (s *Server) routes() error {
 	a.POST("/login", authLimit, s.login)
 	a.POST("/refresh", authLimit, s.refresh)
 	a.POST("/logout", s.logout)
+	a.POST("/reauthenticate", authLimit, s.requireCaller, s.reauthenticate)
 	a.GET("/me", s.requireCaller, s.me)
 	a.GET("/csrf-token", s.requireCaller, s.csrfToken)
 	if s.sso != nil {
@@ -225,7 +230,7 @@ func (s *Server) routes() error {
 	runs.GET("/:id", s.getRun)
 	runs.GET("/:id/events", s.runEvents)
 	runs.POST("/:id/cancel", s.cancelRun)
-	v1.POST("/search", s.requireCaller, s.search)
+	v1.POST("/search", s.requireCaller, s.rateLimit("search", s.cfg.RateSearch, true), s.search)
 
 	v1.GET("/tools", s.requireCaller, s.listTools)
 	mcp := v1.Group("/mcp-servers", s.requireCaller)
