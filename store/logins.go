@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -17,6 +18,24 @@ type LoginBackoff struct {
 
 // maxBackoffDoublings keeps 2^n finite; Max caps the delay long before.
 const maxBackoffDoublings = 40
+
+// failuresAfter is a username's count with the attempt being made, failures older than @forget
+// forgotten; delayFor(n) is how long the username waits once n attempts have failed.
+const (
+	failuresAfter = `(CASE WHEN f.last_failed_at < CAST(@forget AS timestamptz) THEN 1 ELSE f.failures + 1 END)`
+	delayFor      = `make_interval(secs => least(CAST(@base AS float8) * power(2, least(%s - CAST(@after AS int), CAST(@cap AS int))), CAST(@max AS float8)))`
+)
+
+// beginLoginSQL counts an attempt unless the username is waiting (then it returns no row).
+var beginLoginSQL = fmt.Sprintf(`
+INSERT INTO login_failures AS f (username, failures, locked_until, last_failed_at)
+VALUES (@u, 1, CASE WHEN CAST(@after AS int) <= 1 THEN CAST(@now AS timestamptz) + %s END, @now)
+ON CONFLICT (username) DO UPDATE SET
+    failures = %s,
+    locked_until = CASE WHEN %s >= CAST(@after AS int) THEN CAST(@now AS timestamptz) + %s END,
+    last_failed_at = @now
+WHERE f.locked_until IS NULL OR f.locked_until <= CAST(@now AS timestamptz)
+RETURNING f.failures`, fmt.Sprintf(delayFor, "1"), failuresAfter, failuresAfter, fmt.Sprintf(delayFor, failuresAfter))
 
 // BeginLogin counts a password attempt for username (known or not: the counter says nothing about
 // whether an account exists) before the password is checked, and reports whether it may go ahead.
@@ -40,17 +59,7 @@ func (s *Store) BeginLogin(ctx context.Context, username string, now time.Time, 
 
 func (s *Store) beginLogin(ctx context.Context, username string, args map[string]any, now time.Time) (bool, time.Time, error) {
 	var counted []int
-	err := s.q(ctx).Raw(`
-INSERT INTO login_failures AS f (username, failures, locked_until, last_failed_at)
-VALUES (@u, 1, CASE WHEN @after <= 1 THEN @now + make_interval(secs => least(@base, @max)) END, @now)
-ON CONFLICT (username) DO UPDATE SET
-    failures = CASE WHEN f.last_failed_at < @forget THEN 1 ELSE f.failures + 1 END,
-    locked_until = CASE WHEN (CASE WHEN f.last_failed_at < @forget THEN 1 ELSE f.failures + 1 END) >= @after
-        THEN @now + make_interval(secs => least(@base * power(2, least((CASE WHEN f.last_failed_at < @forget THEN 1 ELSE f.failures + 1 END) - @after, @cap)), @max))
-        END,
-    last_failed_at = @now
-WHERE f.locked_until IS NULL OR f.locked_until <= @now
-RETURNING f.failures`, args).Scan(&counted).Error
+	err := s.q(ctx).Raw(beginLoginSQL, args).Scan(&counted).Error
 	if err != nil {
 		return false, time.Time{}, translate(err)
 	}
