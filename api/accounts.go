@@ -168,7 +168,7 @@ func (s *Server) checkBackoff(c *gin.Context, username string, actor *uuid.UUID,
 // token, set as cookies and returned.
 func (s *Server) startLogin(c *gin.Context, u *models.User) (loginResponse, error) {
 	ctx := c.Request.Context()
-	now := s.now()
+	now := s.now().Truncate(time.Second) // the precision of the access token's auth_time
 	sid := uuid.New()
 	refresh, refreshHash := auth.NewRefreshToken()
 	rt := &models.RefreshToken{UserID: u.ID, FamilyID: sid, TokenHash: refreshHash, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
@@ -295,7 +295,7 @@ func (s *Server) reauthenticate(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	now := s.now()
+	now := s.now().Truncate(time.Second)
 	if err := s.store.RenewAuthTime(ctx, caller.SessionID, now); err != nil {
 		s.fail(c, err)
 		return
