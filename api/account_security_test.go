@@ -154,14 +154,14 @@ func TestAPIKeysCannotDoSensitiveThings(t *testing.T) {
 	c, _ := e.signup("keyholder")
 	key, _ := c.mintKey(map[string]any{"name": "all", "scopes": []string{"chat", "documents", "read", "admin"}})
 	k := e.keyClient(key)
-	for _, rt := range []struct{ method, path string }{
-		{"POST", "/v1/account/api-keys"}, {"GET", "/v1/account/export"}, {"DELETE", "/v1/account"}, {"POST", "/v1/auth/reauthenticate"},
+	for _, rt := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/v1/account/api-keys", map[string]any{"name": "more"}}, {"GET", "/v1/account/export", nil},
+		{"DELETE", "/v1/account", nil}, {"POST", "/v1/auth/reauthenticate", map[string]any{"password": testPassword}},
 	} {
-		var body any
-		if rt.method == "POST" {
-			body = map[string]any{"name": "more", "password": testPassword}
-		}
-		r := k.do(rt.method, rt.path, body)
+		r := k.do(rt.method, rt.path, rt.body)
 		require.Equal(t, http.StatusForbidden, r.Status, "%s %s: %s", rt.method, rt.path, r.Body)
 		require.Equal(t, "API_KEY_NOT_ALLOWED", r.errCode(t))
 	}
