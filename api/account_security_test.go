@@ -509,3 +509,28 @@ func TestOIDCExplicitLink(t *testing.T) {
 	require.EqualValues(t, 1, ok)
 	require.EqualValues(t, 1, failed)
 }
+
+// A user without a password (single sign-on only) cannot reauthenticate with one; signing in
+// again at the provider makes a fresh login.
+func TestSSOUsersReauthenticateAtTheProvider(t *testing.T) {
+	t.Parallel()
+	idp := ssotest.New(t)
+	e, clock := oidcAPI(t, idp)
+	idp.SetUser(ssotest.User{Subject: "sso-only", Email: "carol@corp.example", EmailVerified: true, PreferredUsername: "carol"})
+	jar, _ := cookiejar.New(nil)
+	require.Equal(t, http.StatusOK, browse(t, e, jar, "/v1/auth/oidc/login?return_to=/v1/auth/me").Status)
+	carol := e.client()
+	carol.jar = jar
+	carol.headers["X-CSRF-Token"] = cookieValue(t, carol, "csrf_token")
+	require.Equal(t, http.StatusOK, carol.do("GET", "/v1/account/export", nil).Status, "an SSO login is fresh")
+
+	clock.advance(e.cfg.ReauthWindow + time.Second)
+	require.Equal(t, http.StatusForbidden, carol.do("GET", "/v1/account/export", nil).Status)
+	r := carol.do("POST", "/v1/auth/reauthenticate", map[string]any{"password": "anything at all"})
+	require.Equal(t, http.StatusForbidden, r.Status)
+	require.Equal(t, "PASSWORD_NOT_SET", r.errCode(t))
+
+	again := browse(t, e, jar, "/v1/auth/oidc/login?return_to=/v1/account/export")
+	require.Equal(t, http.StatusOK, again.Status, "signed in again at the provider: %s", again.Body)
+	require.Contains(t, string(again.Body), `"username":"carol"`)
+}
