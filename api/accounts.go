@@ -18,16 +18,17 @@ import (
 )
 
 type userJSON struct {
-	ID          uuid.UUID `json:"id"`
-	Username    string    `json:"username"`
-	Email       *string   `json:"email"`
-	DisplayName string    `json:"display_name"`
+	ID          uuid.UUID  `json:"id"`
+	Username    string     `json:"username"`
+	Email       *string    `json:"email"`
+	DisplayName string     `json:"display_name"`
+	IsAdmin     bool       `json:"is_admin"`
+	CreatedAt   time.Time  `json:"created_at"`
+	LastLoginAt *time.Time `json:"last_login_at"`
+
 	// EmailVerified says the email was shown to be the user's (by an identity provider); a locally
-	// registered email is never verified.
-	EmailVerified bool       `json:"email_verified"`
-	IsAdmin       bool       `json:"is_admin"`
-	CreatedAt     time.Time  `json:"created_at"`
-	LastLoginAt   *time.Time `json:"last_login_at"`
+	// registered email never is.
+	EmailVerified bool `json:"email_verified"`
 }
 
 type meJSON struct {
@@ -44,8 +45,7 @@ type userGroupJSON struct {
 
 func toUserJSON(u *models.User) userJSON {
 	return userJSON{ID: u.ID, Username: u.Username, Email: u.Email, DisplayName: u.DisplayName,
-		EmailVerified: u.Email != nil && u.EmailVerifiedAt != nil,
-		IsAdmin:       u.IsAdmin, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt}
+		IsAdmin: u.IsAdmin, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt, EmailVerified: u.Email != nil && u.EmailVerifiedAt != nil}
 }
 
 type registerRequest struct {

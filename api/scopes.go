@@ -21,18 +21,17 @@ type routeRule struct {
 func anyOf(scopes ...models.Scope) routeRule { return routeRule{scopes: scopes} }
 
 var (
-	open       = routeRule{}                         // anonymous routes and routes about the caller themselves
+	noScope    = routeRule{}                         // anonymous routes, and what a caller asks about themselves
 	loginOnly  = routeRule{login: true}              // never an API key
 	freshLogin = routeRule{login: true, fresh: true} // never an API key; a login that proved its user lately
-	reading    = []models.Scope{models.ScopeRead}
 )
 
 // orRead is the scope s or read: the route only reads, so a read-only key may call it too.
-func orRead(s models.Scope) routeRule { return anyOf(append([]models.Scope{s}, reading...)...) }
+func orRead(s models.Scope) routeRule { return anyOf(s, models.ScopeRead) }
 
 // routeRules is the one table of what every route asks of API keys and how fresh a login must be.
-// A key's scopes (models.Scope) are: read — every GET of what the caller may see, and searches
-// (POST /v1/search only reads); chat — sessions, turns, approvals, cancels, chat completions;
+// A key's scopes (models.Scope) are: read — every GET of what the caller may see (but a group's
+// audit log), and searches (POST /v1/search only reads); chat — sessions, turns, approvals, cancels, chat completions;
 // documents — uploads, ingestion, document deletion, run cancels; admin — groups and their members,
 // group audit logs, MCP server registration and tool approval, and revoking API keys. Reads of a
 // domain need read or that domain's scope, so a chat key can follow its own turns. Minting keys,
@@ -40,20 +39,20 @@ func orRead(s models.Scope) routeRule { return anyOf(append([]models.Scope{s}, r
 // sign-on (GET /v1/auth/oidc/login?link=true, checked by its handler). A route missing here
 // refuses every API key; TestRouteRulesCoverRoutes keeps the table complete.
 var routeRules = map[string]routeRule{
-	"GET /health":          open,
-	"GET /health/detailed": open,
-	"GET /metrics":         open,
-	"GET /openapi.json":    open,
+	"GET /health":          noScope,
+	"GET /health/detailed": noScope,
+	"GET /metrics":         noScope,
+	"GET /openapi.json":    noScope,
 
-	"POST /v1/auth/register":       open,
-	"POST /v1/auth/login":          open,
-	"POST /v1/auth/refresh":        open,
-	"POST /v1/auth/logout":         open,
+	"POST /v1/auth/register":       noScope,
+	"POST /v1/auth/login":          noScope,
+	"POST /v1/auth/refresh":        noScope,
+	"POST /v1/auth/logout":         noScope,
 	"POST /v1/auth/reauthenticate": loginOnly,
-	"GET /v1/auth/me":              open,
-	"GET /v1/auth/csrf-token":      open,
-	"GET /v1/auth/oidc/login":      open,
-	"GET /v1/auth/oidc/callback":   open,
+	"GET /v1/auth/me":              noScope,
+	"GET /v1/auth/csrf-token":      noScope,
+	"GET /v1/auth/oidc/login":      noScope,
+	"GET /v1/auth/oidc/callback":   noScope,
 
 	"GET /v1/account":                 anyOf(models.ScopeRead),
 	"DELETE /v1/account":              freshLogin,
