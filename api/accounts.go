@@ -2,7 +2,10 @@ package api
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +25,10 @@ type userJSON struct {
 	IsAdmin     bool       `json:"is_admin"`
 	CreatedAt   time.Time  `json:"created_at"`
 	LastLoginAt *time.Time `json:"last_login_at"`
+
+	// EmailVerified says the email was shown to be the user's (by an identity provider); a locally
+	// registered email never is.
+	EmailVerified bool `json:"email_verified"`
 }
 
 type meJSON struct {
@@ -38,7 +45,7 @@ type userGroupJSON struct {
 
 func toUserJSON(u *models.User) userJSON {
 	return userJSON{ID: u.ID, Username: u.Username, Email: u.Email, DisplayName: u.DisplayName,
-		IsAdmin: u.IsAdmin, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt}
+		IsAdmin: u.IsAdmin, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt, EmailVerified: u.Email != nil && u.EmailVerifiedAt != nil}
 }
 
 type registerRequest struct {
@@ -83,16 +90,24 @@ type loginResponse struct {
 	AccessToken string    `json:"access_token"`
 	TokenType   string    `json:"token_type"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// AuthTime is when the user of this login last proved who they are; the sensitive routes
+	// need it within REAUTH_WINDOW. Null for logins older than the record of it.
+	AuthTime *time.Time `json:"auth_time"`
 }
 
 var errBadCredentials = unauthenticated("INVALID_CREDENTIALS", "invalid username or password")
 
 // login checks the password (the same work and the same answer whether or not the user
 // exists), then starts a login session: a refresh-token family, an access token and a CSRF token.
+// A username with too many failed attempts waits first (checkBackoff), known or not.
 func (s *Server) login(c *gin.Context) {
 	ctx := c.Request.Context()
 	var req loginRequest
 	if err := bindJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.checkBackoff(c, req.Username, nil, "auth.login"); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -114,6 +129,10 @@ func (s *Server) login(c *gin.Context) {
 		s.fail(c, errBadCredentials)
 		return
 	}
+	if err := s.store.FinishLogin(ctx, req.Username); err != nil {
+		s.fail(c, err)
+		return
+	}
 	resp, err := s.startLogin(c, u)
 	if err != nil {
 		s.fail(c, err)
@@ -123,15 +142,37 @@ func (s *Server) login(c *gin.Context) {
 	c.JSON(http.StatusOK, resp)
 }
 
+// backoff is the per-username policy against password guessing (LOGIN_BACKOFF_*).
+func (s *Server) backoff() store.LoginBackoff {
+	return store.LoginBackoff{After: s.cfg.BackoffAfter, Base: s.cfg.BackoffBase, Max: s.cfg.BackoffMax, Forget: s.cfg.BackoffForget}
+}
+
+// checkBackoff counts a password attempt for username and refuses it (429 LOGIN_BACKOFF with
+// Retry-After, audited) while the username waits after too many failures. The counter is per
+// username, shared by every API process, and the same for names that belong to nobody, so the
+// answer reveals nothing; a successful attempt resets it (Store.FinishLogin).
+func (s *Server) checkBackoff(c *gin.Context, username string, actor *uuid.UUID, action string) error {
+	now := s.now()
+	ok, retryAt, err := s.store.BeginLogin(c.Request.Context(), username, now, s.backoff())
+	if err != nil || ok {
+		return err
+	}
+	wait := max(int(math.Ceil(retryAt.Sub(now).Seconds())), 1)
+	s.auditFailure(c, actor, action, map[string]any{"username": username, "reason": "backoff"})
+	c.Header("Retry-After", strconv.Itoa(wait))
+	return models.Errorf(models.ErrRateLimited, "LOGIN_BACKOFF", "too many failed attempts for this username; retry in %d s", wait).
+		WithDetails(map[string]any{"retry_after_seconds": wait})
+}
+
 // startLogin opens a login session for u: a refresh-token family, an access token and a CSRF
 // token, set as cookies and returned.
 func (s *Server) startLogin(c *gin.Context, u *models.User) (loginResponse, error) {
 	ctx := c.Request.Context()
-	now := s.now()
+	now := s.now().Truncate(time.Second) // the precision of the access token's auth_time
 	sid := uuid.New()
 	refresh, refreshHash := auth.NewRefreshToken()
 	rt := &models.RefreshToken{UserID: u.ID, FamilyID: sid, TokenHash: refreshHash, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
-		UserAgent: truncate(c.Request.UserAgent(), 300), IP: c.ClientIP()}
+		UserAgent: truncate(c.Request.UserAgent(), 300), IP: c.ClientIP(), AuthTime: &now}
 	if err := s.store.CreateRefreshToken(ctx, rt); err != nil {
 		return loginResponse{}, err
 	}
@@ -139,13 +180,14 @@ func (s *Server) startLogin(c *gin.Context, u *models.User) (loginResponse, erro
 		return loginResponse{}, err
 	}
 	u.LastLoginAt = &now
-	access, exp, err := s.tokens.IssueAccess(u.ID, sid)
+	access, exp, err := s.tokens.IssueAccessAt(u.ID, sid, now)
 	if err != nil {
 		return loginResponse{}, err
 	}
 	csrf := s.tokens.CSRFToken(sid)
 	s.setAuthCookies(c, access, exp, refresh, csrf)
-	return loginResponse{User: toUserJSON(u), CSRFToken: csrf, AccessToken: access, TokenType: "Bearer", ExpiresAt: exp}, nil
+	return loginResponse{User: toUserJSON(u), CSRFToken: csrf, AccessToken: access, TokenType: "Bearer", ExpiresAt: exp,
+		AuthTime: &now}, nil
 }
 
 // refresh rotates the refresh cookie and issues a new access token. Presenting a refresh token
@@ -192,14 +234,86 @@ func (s *Server) refresh(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	access, exp, err := s.tokens.IssueAccess(u.ID, rotated.FamilyID)
+	// The new access token keeps the login's auth_time: refreshing proves nothing about the user.
+	var authTime time.Time
+	if rotated.AuthTime != nil {
+		authTime = *rotated.AuthTime
+	}
+	access, exp, err := s.tokens.IssueAccessAt(u.ID, rotated.FamilyID, authTime)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	csrf := s.tokens.CSRFToken(rotated.FamilyID)
 	s.setAuthCookies(c, access, exp, next, csrf)
-	c.JSON(http.StatusOK, loginResponse{User: toUserJSON(u), CSRFToken: csrf, AccessToken: access, TokenType: "Bearer", ExpiresAt: exp})
+	c.JSON(http.StatusOK, loginResponse{User: toUserJSON(u), CSRFToken: csrf, AccessToken: access, TokenType: "Bearer", ExpiresAt: exp,
+		AuthTime: rotated.AuthTime})
+}
+
+type reauthRequest struct {
+	Password string `json:"password" binding:"required,max=256"`
+}
+
+// reauthenticate makes the caller's login fresh again for the sensitive routes (requireFresh):
+// the user confirms their password, the login records the time (its refresh tokens carry it on),
+// and a new access token with that auth_time replaces the old one (also as the cookie for cookie
+// callers). Attempts are limited like logins: per IP and per username with backoff. Users without
+// a password (single sign-on only) sign in again at the provider instead.
+func (s *Server) reauthenticate(c *gin.Context) {
+	ctx := c.Request.Context()
+	caller := callerOf(c)
+	if caller.SessionID == uuid.Nil {
+		s.fail(c, models.Errorf(models.ErrForbidden, "REAUTH_NOT_APPLICABLE", "only a login (cookie or bearer token) can be reauthenticated"))
+		return
+	}
+	var req reauthRequest
+	if err := bindJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.checkBackoff(c, caller.Username, &caller.UserID, "auth.reauthenticate"); err != nil {
+		s.fail(c, err)
+		return
+	}
+	u, err := s.store.UserByID(ctx, caller.UserID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if u.PasswordHash == nil {
+		s.auditFailure(c, &u.ID, "auth.reauthenticate", map[string]any{"reason": "no_password"})
+		s.fail(c, models.Errorf(models.ErrForbidden, "PASSWORD_NOT_SET",
+			"this account has no password; sign in again with single sign-on (GET /v1/auth/oidc/login)"))
+		return
+	}
+	if !auth.CheckPassword(req.Password, u.PasswordHash) {
+		s.auditFailure(c, &u.ID, "auth.reauthenticate", map[string]any{"reason": "password"})
+		s.fail(c, models.Errorf(models.ErrForbidden, "INVALID_PASSWORD", "the password is not correct"))
+		return
+	}
+	if err := s.store.FinishLogin(ctx, u.Username); err != nil {
+		s.fail(c, err)
+		return
+	}
+	now := s.now().Truncate(time.Second)
+	if err := s.store.RenewAuthTime(ctx, caller.SessionID, now); err != nil {
+		s.fail(c, err)
+		return
+	}
+	access, exp, err := s.tokens.IssueAccessAt(u.ID, caller.SessionID, now)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	csrf := s.tokens.CSRFToken(caller.SessionID)
+	if caller.Method == models.AuthCookie {
+		s.setCookie(c, &http.Cookie{Name: accessCookie, Value: access, Path: "/", MaxAge: int(time.Until(exp).Seconds()),
+			HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		s.setCSRFCookie(c, csrf)
+	}
+	s.audit(c, &u.ID, "auth.reauthenticate", "session", caller.SessionID.String(), nil)
+	c.JSON(http.StatusOK, loginResponse{User: toUserJSON(u), CSRFToken: csrf, AccessToken: access, TokenType: "Bearer",
+		ExpiresAt: exp, AuthTime: &now})
 }
 
 // logout ends the login: the refresh-token family is revoked, which also invalidates every
@@ -286,6 +400,7 @@ type apiKeyJSON struct {
 	ID         uuid.UUID  `json:"id"`
 	Name       string     `json:"name"`
 	LastFour   string     `json:"last_four"`
+	Scopes     []string   `json:"scopes"`
 	ExpiresAt  *time.Time `json:"expires_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
@@ -295,13 +410,41 @@ type apiKeyJSON struct {
 }
 
 func toAPIKeyJSON(k *models.APIKey) apiKeyJSON {
-	return apiKeyJSON{ID: k.ID, Name: k.Name, LastFour: k.LastFour, ExpiresAt: k.ExpiresAt,
+	return apiKeyJSON{ID: k.ID, Name: k.Name, LastFour: k.LastFour, Scopes: append([]string{}, k.Scopes...), ExpiresAt: k.ExpiresAt,
 		LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, CreatedAt: k.CreatedAt}
 }
 
 type createAPIKeyRequest struct {
 	Name      string     `json:"name" binding:"required,min=1,max=100"`
 	ExpiresAt *time.Time `json:"expires_at"`
+	// Scopes default to models.DefaultScopes (chat, documents, read: never admin) when absent.
+	Scopes *[]string `json:"scopes"`
+}
+
+// keyScopes checks the requested scopes and returns them deduplicated in the order of
+// models.AllScopes; nil asks for the default ones.
+func keyScopes(req *[]string) (models.Strings, error) {
+	want := models.DefaultScopes
+	if req != nil {
+		if len(*req) == 0 {
+			return nil, models.Invalid("scopes", "scopes must name at least one of chat, documents, read, admin")
+		}
+		want = nil
+		for _, name := range *req {
+			sc := models.Scope(name)
+			if !slices.Contains(models.AllScopes, sc) {
+				return nil, models.Invalid("scopes", "scopes: unknown scope %q (use chat, documents, read or admin)", truncate(name, 40))
+			}
+			want = append(want, sc)
+		}
+	}
+	var out models.Strings
+	for _, sc := range models.AllScopes {
+		if slices.Contains(want, sc) {
+			out = append(out, string(sc))
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) createAPIKey(c *gin.Context) {
@@ -315,14 +458,20 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		s.fail(c, models.Invalid("expires_at", "expires_at must be in the future"))
 		return
 	}
+	scopes, err := keyScopes(req.Scopes)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	id := uuid.New()
 	key, hash, lastFour := auth.NewAPIKey(id)
-	k := &models.APIKey{ID: id, Name: strings.TrimSpace(req.Name), SecretHash: hash, LastFour: lastFour, ExpiresAt: req.ExpiresAt}
+	k := &models.APIKey{ID: id, Name: strings.TrimSpace(req.Name), SecretHash: hash, LastFour: lastFour, Scopes: scopes,
+		ExpiresAt: req.ExpiresAt}
 	if err := s.store.CreateAPIKey(c.Request.Context(), caller, k); err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.audit(c, &caller.UserID, "api_key.create", "api_key", k.ID.String(), map[string]any{"name": k.Name})
+	s.audit(c, &caller.UserID, "api_key.create", "api_key", k.ID.String(), map[string]any{"name": k.Name, "scopes": []string(k.Scopes)})
 	out := toAPIKeyJSON(k)
 	out.Key = key
 	c.JSON(http.StatusCreated, out)

@@ -230,7 +230,9 @@ func TestAPIKeys(t *testing.T) {
 	me := k.do("GET", "/v1/auth/me", nil)
 	require.Equal(t, http.StatusOK, me.Status)
 	require.Equal(t, "api_key", me.JSON(t)["auth_method"])
-	require.Equal(t, http.StatusCreated, k.do("POST", "/v1/account/api-keys", map[string]any{"name": "no csrf needed"}).Status)
+	minted := k.do("POST", "/v1/account/api-keys", map[string]any{"name": "from a key"})
+	require.Equal(t, http.StatusForbidden, minted.Status, "a key never mints keys (needs no CSRF token, but a login)")
+	require.Equal(t, "API_KEY_NOT_ALLOWED", minted.errCode(t))
 
 	wrong := e.client()
 	wrong.headers["X-API-Key"] = key[:len(key)-1] + "0"

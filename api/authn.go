@@ -78,7 +78,7 @@ func (s *Server) identify(c *gin.Context) (*models.Caller, error) {
 }
 
 func (s *Server) identifyToken(c *gin.Context, token string, method models.AuthMethod) (*models.Caller, error) {
-	userID, sid, err := s.tokens.VerifyAccess(token)
+	userID, sid, authTime, err := s.tokens.VerifyAccessAuthTime(token)
 	if err != nil {
 		s.log.DebugContext(c.Request.Context(), "access token rejected", "error", err)
 		return nil, unauthenticated("INVALID_TOKEN", "access token is invalid or expired")
@@ -91,7 +91,7 @@ func (s *Server) identifyToken(c *gin.Context, token string, method models.AuthM
 		return nil, err
 	}
 	return &models.Caller{UserID: userID, Username: st.User.Username, IsAdmin: st.User.IsAdmin,
-		Method: method, SessionID: sid, Groups: st.Groups}, nil
+		Method: method, SessionID: sid, Groups: st.Groups, AuthTime: authTime}, nil
 }
 
 func (s *Server) identifyAPIKey(c *gin.Context, key string) (*models.Caller, error) {
@@ -122,8 +122,12 @@ func (s *Server) identifyAPIKey(c *gin.Context, key string) (*models.Caller, err
 	if err := s.store.TouchAPIKey(ctx, k.ID, now); err != nil {
 		s.log.WarnContext(ctx, "recording API key use failed", "error", err)
 	}
+	scopes := make([]models.Scope, len(k.Scopes))
+	for i, sc := range k.Scopes {
+		scopes[i] = models.Scope(sc)
+	}
 	return &models.Caller{UserID: k.UserID, Username: st.User.Username, IsAdmin: st.User.IsAdmin,
-		Method: models.AuthAPIKey, Groups: st.Groups}, nil
+		Method: models.AuthAPIKey, Groups: st.Groups, Scopes: scopes}, nil
 }
 
 // clearCallersAfter clears this process's caller cache after a request that may have changed a

@@ -33,20 +33,31 @@ func (s *Server) securityHeaders() gin.HandlerFunc {
 	}
 }
 
-// sameOrigin reports whether origin is the API's own (PUBLIC_URL's, or the host the request came to).
-func (s *Server) sameOrigin(c *gin.Context, origin string) bool {
-	if pu, err := url.Parse(s.cfg.PublicURL); err == nil && origin == pu.Scheme+"://"+pu.Host {
-		return true
-	}
-	scheme := "http"
-	if c.Request.TLS != nil {
-		scheme = "https"
-	}
-	return origin == scheme+"://"+c.Request.Host
+// sameOrigin reports whether origin is the API's own: PUBLIC_URL's. Never the Host the request
+// names: whoever sends the request chooses it.
+func (s *Server) sameOrigin(origin string) bool {
+	return origin != "" && origin == s.publicOrigin
 }
 
-func (s *Server) allowedOrigin(c *gin.Context, origin string) bool {
-	return s.sameOrigin(c, origin) || slices.Contains(s.cfg.CORSOrigins, origin)
+func (s *Server) allowedOrigin(origin string) bool {
+	return s.sameOrigin(origin) || slices.Contains(s.cfg.CORSOrigins, origin)
+}
+
+// originOf is the origin a browser sends for pages under rawURL: lower-case scheme and host, the
+// port only when it is not the scheme's default; "" when rawURL is not an absolute http(s) URL.
+func originOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port == "" || (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return scheme + "://" + host
+	}
+	return scheme + "://" + host + ":" + port
 }
 
 // cors answers cross-origin requests from the configured origins only, with credentials; other
@@ -55,7 +66,7 @@ func (s *Server) allowedOrigin(c *gin.Context, origin string) bool {
 func (s *Server) cors() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		origin := c.GetHeader("Origin")
-		if origin == "" || s.sameOrigin(c, origin) {
+		if origin == "" || s.sameOrigin(origin) {
 			c.Next()
 			return
 		}
@@ -93,7 +104,7 @@ func (s *Server) originCheck() gin.HandlerFunc {
 		}
 		origin := c.GetHeader("Origin")
 		crossSite := c.GetHeader("Sec-Fetch-Site") == "cross-site"
-		if (origin != "" && origin != "null" && !s.allowedOrigin(c, origin)) || (crossSite && !s.allowedOrigin(c, origin)) || origin == "null" {
+		if (origin != "" && origin != "null" && !s.allowedOrigin(origin)) || (crossSite && !s.allowedOrigin(origin)) || origin == "null" {
 			s.fail(c, models.Errorf(models.ErrForbidden, "CROSS_SITE_REQUEST", "cross-site requests are not allowed"))
 			return
 		}

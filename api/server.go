@@ -81,6 +81,9 @@ type Server struct {
 	// Last-Event-ID.
 	stopping context.Context
 	stop     context.CancelFunc
+
+	// publicOrigin is PUBLIC_URL's origin, the only one counted as the API's own.
+	publicOrigin string
 }
 
 type httpMetrics struct {
@@ -125,6 +128,7 @@ func New(d Deps) (*Server, error) {
 	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
 	s.sso = s.newOIDC()
 	s.trustedProxies = s.cfg.TrustedProxyIPs()
+	s.publicOrigin = originOf(s.cfg.PublicURL)
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.events = newEventHub(d.Config.DatabaseURL, s.log)
 	if s.cfg.AuthCacheTTL > 0 {
@@ -164,7 +168,7 @@ func (s *Server) routes() error {
 		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
 	e.Use(requestID(), s.recovery(), s.accessLog(), s.securityHeaders(), s.ipAllowlist(), s.cors(), s.originCheck(),
-		s.limitBody(), s.authenticate())
+		s.limitBody(), s.authenticate(), s.authorize())
 	e.NoRoute(s.noRoute)
 	e.NoMethod(s.noMethod)
 
@@ -180,6 +184,7 @@ func (s *Server) routes() error {
 	a.POST("/login", authLimit, s.login)
 	a.POST("/refresh", authLimit, s.refresh)
 	a.POST("/logout", s.logout)
+	a.POST("/reauthenticate", authLimit, s.requireCaller, s.reauthenticate)
 	a.GET("/me", s.requireCaller, s.me)
 	a.GET("/csrf-token", s.requireCaller, s.csrfToken)
 	if s.sso != nil {
@@ -233,7 +238,7 @@ func (s *Server) routes() error {
 	runs.GET("/:id", s.getRun)
 	runs.GET("/:id/events", s.runEvents)
 	runs.POST("/:id/cancel", s.cancelRun)
-	v1.POST("/search", s.requireCaller, s.search)
+	v1.POST("/search", s.requireCaller, s.rateLimit("search", s.cfg.RateSearch, true), s.search)
 
 	v1.GET("/tools", s.requireCaller, s.listTools)
 	mcp := v1.Group("/mcp-servers", s.requireCaller)

@@ -174,3 +174,29 @@ func FuzzVerifyAccess(f *testing.F) {
 		}
 	})
 }
+
+// The access token carries when its login last proved the user (auth_time), as given, and
+// VerifyAccessAuthTime reads it back only from a token that verifies.
+func TestAccessTokenAuthTime(t *testing.T) {
+	t.Parallel()
+	tk := newTokens()
+	uid, sid := uuid.New(), uuid.New()
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	tok, _, err := tk.IssueAccessAt(uid, sid, at)
+	require.NoError(t, err)
+	gotUID, gotSID, got, err := tk.VerifyAccessAuthTime(tok)
+	require.NoError(t, err)
+	require.Equal(t, uid, gotUID)
+	require.Equal(t, sid, gotSID)
+	require.True(t, at.Equal(got), "auth_time %s, want %s", got, at)
+
+	none, _, err := tk.IssueAccessAt(uid, sid, time.Time{})
+	require.NoError(t, err)
+	_, _, got, err = tk.VerifyAccessAuthTime(none)
+	require.NoError(t, err)
+	require.True(t, got.IsZero(), "an unknown auth_time is left out, never a date in year 1")
+
+	forged := sign(t, jwt.SigningMethodHS256, []byte("another key of thirty-two bytes!!"), with(validClaims(), "auth_time", time.Now().Unix()))
+	_, _, _, err = tk.VerifyAccessAuthTime(forged)
+	require.ErrorIs(t, err, ErrInvalidToken)
+}

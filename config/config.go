@@ -137,6 +137,13 @@ type Config struct {
 	OIDCGroupsClaim string        `env:"OIDC_GROUPS_CLAIM" desc:"ID token claim listing the user's groups, mapped onto YouWorker groups; unset = no group sync"`
 	OIDCGroups      []string      `env:"OIDC_ALLOWED_GROUPS" envSeparator:"," desc:"provider groups to sync (empty = all)"`
 	TrustedHeaders  bool          `env:"TRUSTED_HEADER_AUTH" envDefault:"false" desc:"accept the user from X-authentik-username/-email/-groups headers, only from TRUSTED_PROXIES"`
+	ProxySensitive  bool          `env:"TRUSTED_HEADER_SENSITIVE" envDefault:"false" desc:"let trusted-header (proxy) callers mint API keys, export and delete their account: only when the proxy re-authenticates users itself, since its headers never say when the user last proved who they are"`
+	ReauthWindow    time.Duration `env:"REAUTH_WINDOW" envDefault:"5m" desc:"how long after a login proved the user (password, single sign-on, POST /v1/auth/reauthenticate) it may mint API keys, export or delete the account and link single sign-on (403 REAUTH_REQUIRED after)"`
+	BackoffAfter    int           `env:"LOGIN_BACKOFF_AFTER" envDefault:"5" desc:"failed logins of one username (known or not) before its next attempts wait (429 with Retry-After); 0 = off"`
+	BackoffBase     time.Duration `env:"LOGIN_BACKOFF_BASE" envDefault:"1s" desc:"the first wait after LOGIN_BACKOFF_AFTER failures; it doubles with each further failure"`
+	BackoffMax      time.Duration `env:"LOGIN_BACKOFF_MAX" envDefault:"15m" desc:"the longest wait between login attempts of one username"`
+	BackoffForget   time.Duration `env:"LOGIN_BACKOFF_FORGET" envDefault:"24h" desc:"failed logins older than this no longer count; a successful login forgets them at once"`
+	RateSearch      int           `env:"RATE_LIMIT_SEARCH" envDefault:"120" desc:"semantic searches (POST /v1/search) per user per minute"`
 	RateIngPerMin   int           `env:"RATE_LIMIT_INGEST" envDefault:"60" desc:"document uploads and ingestions per user per minute"`
 	AuthCacheTTL    time.Duration `env:"AUTH_CACHE_TTL" envDefault:"5s" desc:"how long an API process may reuse what it read about a login (user, memberships, still active) instead of reading it per request; changes reach every process at once through Postgres notifications, so this only bounds clock-based expiry (0 reads it on every request)"`
 	RateSync        time.Duration `env:"RATE_LIMIT_SYNC" envDefault:"100ms" desc:"how often an API process adds its request counts to the shared counters (a request never waits for Postgres; with several processes a window may admit what the others took in one interval over the limit)"`
@@ -296,6 +303,18 @@ func (c Config) validate() error {
 	}
 	if c.OIDCIssuer != "" && c.OIDCClientID == "" {
 		bad("OIDC_CLIENT_ID", "is required when OIDC_ISSUER is set")
+	}
+	if c.ReauthWindow < 10*time.Second || c.ReauthWindow > 24*time.Hour {
+		bad("REAUTH_WINDOW", "must be between 10s and 24h, got %s", c.ReauthWindow)
+	}
+	if c.BackoffAfter < 0 {
+		bad("LOGIN_BACKOFF_AFTER", "must not be negative, got %d", c.BackoffAfter)
+	}
+	if c.BackoffBase <= 0 || c.BackoffMax < c.BackoffBase {
+		bad("LOGIN_BACKOFF_BASE", "must be positive and not above LOGIN_BACKOFF_MAX")
+	}
+	if c.BackoffForget < c.BackoffMax {
+		bad("LOGIN_BACKOFF_FORGET", "must not be shorter than LOGIN_BACKOFF_MAX")
 	}
 	if c.TrustedHeaders && len(c.TrustedProxies) == 0 {
 		bad("TRUSTED_HEADER_AUTH", "needs TRUSTED_PROXIES: the headers are only believed from the proxy")

@@ -78,12 +78,16 @@ func TestKeyRotation(t *testing.T) {
 
 // TestAccountExportAndDeletion exports everything a user owns (decrypted), then deletes the
 // account: their sessions, documents and vectors go; group content owned by others stays; a group
-// they administered alone gets a new admin.
+// they administered alone gets a new admin. Neither is possible with an API key, whatever its
+// scopes; both take a login that proved its user lately (here: reauthenticated).
 func TestAccountExportAndDeletion(t *testing.T) {
 	t.Parallel()
 	p := newPlatform(t, nil).start()
 	leaver := p.signup("leaver")
 	stayer := p.signup("stayer")
+	minted := leaver.do("POST", "/v1/account/api-keys", map[string]any{"name": "all", "scopes": []string{"chat", "documents", "read", "admin"}})
+	require.Equal(t, http.StatusCreated, minted.status, "%s", minted.body)
+	key := map[string]string{"X-API-Key": minted.json(t)["key"].(string)}
 	g := leaver.do("POST", "/v1/groups", map[string]any{"name": "book club"}).json(t)["id"].(string)
 	require.Equal(t, http.StatusCreated, leaver.do("POST", "/v1/groups/"+g+"/members", map[string]any{"username": "stayer", "role": "member"}).status)
 
@@ -93,6 +97,13 @@ func TestAccountExportAndDeletion(t *testing.T) {
 	doc, _ := leaver.ingested(leaver.do("POST", "/v1/ingest", map[string]any{"text": "Leaver's vermilion diary."}), 60*time.Second)
 	shared, _ := stayer.ingested(stayer.do("POST", "/v1/ingest", map[string]any{"text": "Stayer's shared vermilion list.", "group_id": g}), 60*time.Second)
 
+	for _, method := range []string{"GET", "DELETE"} {
+		path := map[string]string{"GET": "/v1/account/export", "DELETE": "/v1/account"}[method]
+		r := p.request(method, path, "", nil, key)
+		require.Equal(t, http.StatusForbidden, r.status, "%s %s with an API key: %s", method, path, r.body)
+		require.Equal(t, "API_KEY_NOT_ALLOWED", r.json(t)["error"].(map[string]any)["code"])
+	}
+	leaver.reauthenticate()
 	exp := leaver.do("GET", "/v1/account/export", nil)
 	require.Equal(t, http.StatusOK, exp.status)
 	require.Contains(t, exp.header.Get("Content-Disposition"), "attachment")
@@ -137,4 +148,13 @@ func TestAccountExportAndDeletion(t *testing.T) {
 	require.Equal(t, shared, hits[0]["document_id"])
 	require.Equal(t, http.StatusUnauthorized, p.request("POST", "/v1/auth/login", "",
 		map[string]any{"username": "leaver", "password": "correct horse battery staple"}, nil).status)
+}
+
+// reauthenticate confirms the user's password, making their login fresh for the sensitive
+// routes, and takes the re-issued access token.
+func (u *user) reauthenticate() {
+	u.p.t.Helper()
+	r := u.do("POST", "/v1/auth/reauthenticate", map[string]any{"password": "correct horse battery staple"})
+	require.Equal(u.p.t, http.StatusOK, r.status, "%s", r.body)
+	u.token = r.json(u.p.t)["access_token"].(string)
 }

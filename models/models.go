@@ -33,6 +33,10 @@ type User struct {
 	LastLoginAt  *time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+
+	// EmailVerifiedAt is when the email was shown to belong to the user (an identity provider's
+	// verified email claim); nil for an email nobody verified, such as a local registration's.
+	EmailVerifiedAt *time.Time
 }
 
 // APIKey is a long-lived credential "yw_<id>_<secret>"; only the SHA-256 of the secret is kept.
@@ -42,6 +46,7 @@ type APIKey struct {
 	Name       string
 	SecretHash []byte
 	LastFour   string
+	Scopes     Strings `gorm:"type:text[]"` // what the key may do (models.Scope values); never empty
 	ExpiresAt  *time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
@@ -62,6 +67,10 @@ type RefreshToken struct {
 	IP         string `gorm:"column:ip"`
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+
+	// AuthTime is when the user of this login last proved who they are (password, single sign-on,
+	// reauthentication); rotation carries it over. Nil for logins made before it was recorded.
+	AuthTime *time.Time
 }
 
 // Group is a team that shares sessions, documents and tool servers.

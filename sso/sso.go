@@ -165,12 +165,20 @@ func New(ctx context.Context, c Config) (*Provider, error) {
 // the callback is a cross-site navigation. returnTo is where to go after the login; anything but
 // a local path becomes "/".
 func (p *Provider) Begin(returnTo string) (authURL string, cookieValue string, err error) {
+	return p.BeginLink(returnTo, "")
+}
+
+// BeginLink is Begin for a user who is signed in to account (opaque to this package) and asks to
+// link their provider identity to it. The account travels in the signed state cookie and comes
+// back in Login.Link, so the callback knows the login was asked for by that account, in this browser.
+func (p *Provider) BeginLink(returnTo, account string) (authURL string, cookieValue string, err error) {
 	st := loginState{
 		State:    rand.Text(),
 		Nonce:    rand.Text(),
 		Verifier: oauth2.GenerateVerifier(),
 		ReturnTo: safeReturnTo(returnTo),
 		Expires:  p.now().Add(StateTTL).Unix(),
+		Link:     account,
 	}
 	cookieValue, err = p.sealState(st)
 	if err != nil {
@@ -183,6 +191,14 @@ func (p *Provider) Begin(returnTo string) (authURL string, cookieValue string, e
 // denials are the authorization error codes that mean the user was not signed in, as opposed to
 // the provider failing.
 var denials = []string{"access_denied", "login_required", "consent_required", "interaction_required", "account_selection_required"}
+
+// Login is a completed login: who signed in, where to send them, and, for a login started by
+// BeginLink, the account that asked to link the identity.
+type Login struct {
+	Identity
+	ReturnTo string
+	Link     string // "" for a plain login
+}
 
 // Finish completes the login from the callback's query and the state cookie set by Begin. It
 // returns the user's identity and the local path to send them to. The caller should delete the
@@ -238,6 +254,19 @@ func (p *Provider) Finish(ctx context.Context, query url.Values, cookieValue str
 		return Identity{}, "", fmt.Errorf("%w: %w", ErrToken, err)
 	}
 	return id, safeReturnTo(st.ReturnTo), nil
+}
+
+// FinishLogin is Finish returning the whole Login, with the account that asked to link (BeginLink).
+func (p *Provider) FinishLogin(ctx context.Context, query url.Values, cookieValue string) (Login, error) {
+	id, returnTo, err := p.Finish(ctx, query, cookieValue)
+	if err != nil {
+		return Login{}, err
+	}
+	st, err := p.openState(cookieValue) // Finish has just checked it
+	if err != nil {
+		return Login{}, err
+	}
+	return Login{Identity: id, ReturnTo: returnTo, Link: st.Link}, nil
 }
 
 // safeReturnTo returns s when it is a path on this site ("/app?x=1"), and "/" for anything a

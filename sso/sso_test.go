@@ -677,3 +677,35 @@ func TestLoginAsPublicClient(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "ak-7f3a", id.Subject)
 }
+
+// A login started by BeginLink brings its account back from the signed state; a plain login
+// brings none, and the account cannot be swapped in the cookie.
+func TestBeginLinkCarriesTheAccount(t *testing.T) {
+	t.Parallel()
+	idp := ssotest.New(t)
+	idp.SetUser(jane)
+	p := newProvider(t, idp, nil)
+
+	authURL, cookie, err := p.BeginLink("/settings", "account-42")
+	require.NoError(t, err)
+	l, err := p.FinishLogin(t.Context(), authorize(t, authURL), cookie)
+	require.NoError(t, err)
+	require.Equal(t, "account-42", l.Link)
+	require.Equal(t, "/settings", l.ReturnTo)
+	require.Equal(t, jane.Subject, l.Subject)
+
+	authURL, cookie, err = p.Begin("/")
+	require.NoError(t, err)
+	l, err = p.FinishLogin(t.Context(), authorize(t, authURL), cookie)
+	require.NoError(t, err)
+	require.Empty(t, l.Link)
+
+	authURL, cookie, err = p.BeginLink("/", "account-42")
+	require.NoError(t, err)
+	payload, sig, _ := strings.Cut(cookie, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	require.NoError(t, err)
+	swapped := strings.Replace(string(raw), "account-42", "account-99", 1)
+	_, err = p.FinishLogin(t.Context(), authorize(t, authURL), base64.RawURLEncoding.EncodeToString([]byte(swapped))+"."+sig)
+	require.ErrorIs(t, err, sso.ErrState)
+}

@@ -16,7 +16,8 @@ type loginState struct {
 	Nonce    string `json:"n"`
 	Verifier string `json:"v"` // PKCE code verifier
 	ReturnTo string `json:"r"`
-	Expires  int64  `json:"e"` // unix seconds
+	Expires  int64  `json:"e"`           // unix seconds
+	Link     string `json:"l,omitempty"` // BeginLink's account
 }
 
 // deriveStateKey separates the state MAC key from other uses of the configured secret and binds

@@ -159,6 +159,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *mo
 		next.ID = uuid.New()
 		next.UserID = old.UserID
 		next.FamilyID = old.FamilyID
+		next.AuthTime = old.AuthTime
 		if err := tx.q(ctx).Create(next).Error; err != nil {
 			return err
 		}
@@ -176,6 +177,20 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *mo
 
 func invalidRefresh() error {
 	return models.Errorf(models.ErrUnauthenticated, "INVALID_REFRESH_TOKEN", "refresh token is invalid or expired")
+}
+
+// RenewAuthTime records that the user of a login has just proved who they are again
+// (reauthentication): the login's live refresh token, and those it rotates into, carry at.
+func (s *Store) RenewAuthTime(ctx context.Context, familyID uuid.UUID, at time.Time) error {
+	res := s.q(ctx).Model(&models.RefreshToken{}).Where("family_id = ? AND revoked_at IS NULL AND expires_at > ?", familyID, at).
+		Update("auth_time", at)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return models.Errorf(models.ErrUnauthenticated, "SESSION_ENDED", "this login has ended; log in again")
+	}
+	return nil
 }
 
 // RevokeFamily revokes every token of a login (logout).

@@ -134,6 +134,11 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	if vars["JWT_SECRET"] == "" {
 		overrides["JWT_SECRET"] = secrets.JWTSecret
 	}
+	if vars["PUBLIC_URL"] == "" {
+		// Only PUBLIC_URL's origin counts as the API's own (browser requests from it pass the
+		// origin check), so it must be the address the API actually listens on.
+		overrides["PUBLIC_URL"] = apiURL(*apiAddr)
+	}
 	if vars["MCP_SERVERS"] == "" {
 		overrides["MCP_SERVERS"] = mcp.servers()
 	}
