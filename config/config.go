@@ -96,6 +96,7 @@ type Config struct {
 	MCPAllowHosts  []string      `env:"MCP_ALLOWED_HOSTS" envSeparator:"," desc:"hosts, IPs or CIDRs where users may register MCP servers despite the SSRF guard (internal tool servers)"`
 	WebSearchURL   string        `env:"WEB_SEARCH_URL" desc:"SearXNG-compatible search endpoint for the web tool's search; unset = search disabled"`
 	MCPIdentityKey string        `env:"MCP_IDENTITY_SECRET" desc:"key signing the caller identity sent to MCP servers; default derived from JWT_SECRET"`
+	MCPOrigins     []string      `env:"MCP_ALLOWED_ORIGINS" envSeparator:"," desc:"browser origins (exact scheme://host[:port]) the built-in MCP servers answer; a request with any other Origin header gets 403 (DNS-rebinding guard), one without Origin passes; empty = none"`
 
 	// Documents and ingestion.
 	MaxUploadBytes   int64         `env:"MAX_UPLOAD_BYTES" envDefault:"52428800" desc:"largest document upload or inline text (413 above it, refused before it is read)"`
@@ -266,8 +267,13 @@ func (c Config) validate() error {
 		bad("CHUNK_OVERLAP", "must be between 0 and CHUNK_MAX_TOKENS-1")
 	}
 	for _, o := range c.CORSOrigins {
-		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+		if !isOrigin(o) {
 			bad("CORS_ALLOWED_ORIGINS", "%q is not an origin like https://app.example.com", o)
+		}
+	}
+	for _, o := range c.MCPOrigins {
+		if !isOrigin(o) {
+			bad("MCP_ALLOWED_ORIGINS", "%q is not an origin like https://app.example.com", o)
 		}
 	}
 	for name, list := range map[string][]string{"IP_ALLOWLIST": c.IPAllowlist, "TRUSTED_PROXIES": c.TrustedProxies} {
@@ -301,6 +307,28 @@ func (c Config) validate() error {
 		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+func isOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == ""
+}
+
+// MCPOriginsFromEnv reads MCP_ALLOWED_ORIGINS alone, for the datetime MCP server, which needs no
+// other configuration.
+func MCPOriginsFromEnv() ([]string, error) {
+	var c struct {
+		Origins []string `env:"MCP_ALLOWED_ORIGINS" envSeparator:","`
+	}
+	if err := env.Parse(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	for _, o := range c.Origins {
+		if !isOrigin(o) {
+			return nil, fmt.Errorf("config: MCP_ALLOWED_ORIGINS: %q is not an origin like https://app.example.com", o)
+		}
+	}
+	return c.Origins, nil
 }
 
 // Logger builds the process logger described by LOG_LEVEL and LOG_FORMAT; records logged with a

@@ -55,6 +55,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"zero steps", "TURN_MAX_STEPS", "0"},
 		{"bad allowlist entry", "IP_ALLOWLIST", "10.0.0.0/8,intranet"},
 		{"bad proxy entry", "TRUSTED_PROXIES", "10.0.0.300"},
+		{"MCP origin with a path", "MCP_ALLOWED_ORIGINS", "https://app.example/ui"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

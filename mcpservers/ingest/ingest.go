@@ -30,6 +30,8 @@ type Deps struct {
 	Store          *store.Store
 	IdentitySecret []byte
 	Logger         *slog.Logger
+	// AllowedOrigins are the browser origins allowed to call the server (mcpservers.CheckOrigin).
+	AllowedOrigins []string
 }
 
 // NewServer returns the MCP server with the ingest_url tool.
@@ -92,5 +94,5 @@ func ingestURL(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallT
 
 // Handler serves the server at /mcp behind the identity check.
 func Handler(d Deps) http.Handler {
-	return toolbox.IdentityMiddleware(d.IdentitySecret, mcpservers.Mount(NewServer(d), d.Logger))
+	return toolbox.IdentityMiddleware(d.IdentitySecret, mcpservers.Mount(NewServer(d), d.Logger, d.AllowedOrigins...))
 }

@@ -30,6 +30,8 @@ type Deps struct {
 	Store          *store.Store
 	IdentitySecret []byte
 	Logger         *slog.Logger
+	// AllowedOrigins are the browser origins allowed to call the server (mcpservers.CheckOrigin).
+	AllowedOrigins []string
 }
 
 // NewServer returns the MCP server with the knowledge_search tool.
@@ -123,5 +125,5 @@ func documentIDs(req mcp.CallToolRequest) ([]uuid.UUID, error) {
 
 // Handler serves the server at /mcp behind the identity check.
 func Handler(d Deps) http.Handler {
-	return toolbox.IdentityMiddleware(d.IdentitySecret, mcpservers.Mount(NewServer(d), d.Logger))
+	return toolbox.IdentityMiddleware(d.IdentitySecret, mcpservers.Mount(NewServer(d), d.Logger, d.AllowedOrigins...))
 }

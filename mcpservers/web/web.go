@@ -54,6 +54,8 @@ type Deps struct {
 	IdentitySecret []byte
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// AllowedOrigins are the browser origins allowed to call the server (mcpservers.CheckOrigin).
+	AllowedOrigins []string
 }
 
 func (d Deps) withDefaults() Deps {
@@ -93,7 +95,7 @@ func NewServer(d Deps) *server.MCPServer {
 // Handler serves the server at /mcp behind the identity check.
 func Handler(d Deps) http.Handler {
 	d = d.withDefaults()
-	return toolbox.IdentityMiddleware(d.IdentitySecret, mcpservers.Mount(NewServer(d), d.Logger))
+	return toolbox.IdentityMiddleware(d.IdentitySecret, mcpservers.Mount(NewServer(d), d.Logger, d.AllowedOrigins...))
 }
 
 // tools holds the handlers' dependencies.
