@@ -73,14 +73,14 @@ func (a *app) mcpHandler(name string) (http.Handler, error) {
 	log := a.log.With("component", "mcp-"+name)
 	switch name {
 	case semantic.Name:
-		return semantic.Handler(semantic.Deps{Searcher: a.searcher, Store: a.store, IdentitySecret: a.cfg.IdentitySecret(), Logger: log,
+		return semantic.Handler(semantic.Deps{Searcher: a.searcher, Store: a.store, IdentityKeys: a.cfg.IdentityKeys(), Logger: log,
 			AllowedOrigins: a.cfg.MCPOrigins}), nil
 	case ingest.Name:
-		return ingest.Handler(ingest.Deps{Intake: a.intake, Store: a.store, IdentitySecret: a.cfg.IdentitySecret(), Logger: log,
+		return ingest.Handler(ingest.Deps{Intake: a.intake, Store: a.store, IdentityKeys: a.cfg.IdentityKeys(), Logger: log,
 			AllowedOrigins: a.cfg.MCPOrigins}), nil
 	case web.Name:
 		return web.Handler(web.Deps{Guard: a.guard, Extractor: extract.New(extract.Options{Logger: log}), SearchURL: a.cfg.WebSearchURL,
-			MaxResultChars: a.cfg.ToolResultMax, TempDir: tempDir(a.cfg), IdentitySecret: a.cfg.IdentitySecret(), Logger: log,
+			MaxResultChars: a.cfg.ToolResultMax, TempDir: tempDir(a.cfg), IdentityKeys: a.cfg.IdentityKeys(), Logger: log,
 			AllowedOrigins: a.cfg.MCPOrigins}), nil
 	}
 	return nil, errors.New("unknown MCP server " + name + "; " + mcpUsage)

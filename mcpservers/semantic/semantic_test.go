@@ -22,7 +22,7 @@ import (
 func TestBadArgumentsAreToolErrors(t *testing.T) {
 	t.Parallel()
 	secret := []byte("semantic-test-identity-secret")
-	srv := httptest.NewServer(semantic.Handler(semantic.Deps{IdentitySecret: secret, Logger: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(semantic.Handler(semantic.Deps{IdentityKeys: [][]byte{secret}, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	c := mcptest.Dial(t, srv.URL+mcpservers.EndpointPath, semantic.Name, mcptest.AsUser(t, secret))
 
@@ -55,7 +55,7 @@ func TestBadArgumentsAreToolErrors(t *testing.T) {
 func TestForeignOriginIsRefused(t *testing.T) {
 	t.Parallel()
 	secret := []byte("semantic-test-identity-secret")
-	srv := httptest.NewServer(semantic.Handler(semantic.Deps{IdentitySecret: secret, Logger: slog.New(slog.DiscardHandler),
+	srv := httptest.NewServer(semantic.Handler(semantic.Deps{IdentityKeys: [][]byte{secret}, Logger: slog.New(slog.DiscardHandler),
 		AllowedOrigins: []string{"https://app.example"}}))
 	t.Cleanup(srv.Close)
 	token, err := toolbox.SignIdentity(secret, toolbox.Identity{UserID: uuid.New()}, time.Minute)
