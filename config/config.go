@@ -72,7 +72,8 @@ type Config struct {
 	LLMRequired bool   `env:"LLM_REQUIRED" envDefault:"true" desc:"whether /health/detailed answers 503 when Ollama is down"`
 
 	// Encryption at rest.
-	FernetKeys []string `env:"FERNET_KEYS" envSeparator:"," desc:"comma-separated Fernet keys; the first encrypts, all decrypt (youworker keys generate); required"`
+	FernetKeys  []string `env:"FERNET_KEYS" envSeparator:"," desc:"comma-separated Fernet keys; the first encrypts, all decrypt (youworker keys generate); required"`
+	LegacyReads bool     `env:"ENCRYPTION_LEGACY_READS" envDefault:"true" desc:"read ciphertext written before ciphertext was bound to its row (Fernet tokens of earlier versions); set false once youworker keys rotate has run after every process was upgraded, so that no unbound ciphertext is accepted"`
 
 	// Chat turns.
 	MaxMessageChars    int           `env:"MAX_MESSAGE_CHARS" envDefault:"32000" desc:"longest user message accepted (400 above it)"`

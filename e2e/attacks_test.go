@@ -347,6 +347,39 @@ func TestAttacks(t *testing.T) {
 		require.Zero(t, fetched.Load(), "and never ran")
 	})
 
+	t.Run("ciphertext copied into another row", func(t *testing.T) {
+		// Someone who can write the database but holds no key moves alice's ciphertext into bob's
+		// rows, for the platform to decrypt it for bob.
+		sid := w.bob.newSession([]string{})
+		turn, events := w.bob.send(sid, "bob's own words")
+		collect(t, must(w.bob.stream(context.Background(), events, 0)), 30*time.Second)
+		db := openDB(t, p)
+		res, err := db.Exec(`UPDATE messages SET content = (SELECT content FROM messages WHERE session_id = $1 AND role = 'assistant' LIMIT 1)
+			WHERE session_id = $2 AND role = 'assistant'`, w.session, sid)
+		require.NoError(t, err)
+		n, err := res.RowsAffected()
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+		r := w.bob.do("GET", "/v1/sessions/"+sid, nil)
+		require.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
+		require.Contains(t, string(r.body), "INTERNAL_ERROR")
+		w.leaks(t, r)
+
+		res, err = db.Exec(`UPDATE turn_events SET data = (SELECT data FROM turn_events WHERE turn_id = $1 AND type = 'message')
+			WHERE turn_id = $2 AND type = 'message'`, w.turn, turn)
+		require.NoError(t, err)
+		n, err = res.RowsAffected()
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+		evs := collect(t, must(w.bob.stream(context.Background(), events, 0)), 30*time.Second)
+		require.Equal(t, "turn.completed", evs[len(evs)-1].Type, "the stream goes on past the event it cannot decrypt")
+		for _, e := range evs {
+			require.NotEqual(t, "message", e.Type, "the moved event is skipped")
+			require.NotContains(t, fmt.Sprint(e.Data), w.canary)
+		}
+		require.NotContains(t, p.logs.String(), w.canary, "no plaintext in the logs")
+	})
+
 	t.Run("tampered and truncated ciphertext", func(t *testing.T) {
 		db := openDB(t, p)
 		_, err := db.Exec(`UPDATE messages SET content = substr(content, 1, 40) WHERE session_id = $1 AND role = 'user'`, w.session)
