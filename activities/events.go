@@ -34,25 +34,32 @@ func (l eventLog) emit(ctx context.Context, id uuid.UUID, events ...event) error
 
 // emitWith appends events, storing msg (when set) in the same statement (turn logs only).
 func (l eventLog) emitWith(ctx context.Context, id uuid.UUID, msg *models.Message, events ...event) error {
-	rows, err := l.seal(events...)
+	rows, err := l.seal(id, events...)
 	if err != nil {
 		return err
 	}
 	if msg != nil {
 		return l.store.PutMessageWithEvents(ctx, msg, rows)
 	}
-	which := l.log
-	if which == (store.EventLog{}) {
-		which = store.TurnLog
-	}
-	_, err = l.store.AppendEvents(ctx, which, id, rows)
+	_, err = l.store.AppendEvents(ctx, l.which(), id, rows)
 	return err
+}
+
+// which is the log appended to.
+func (l eventLog) which() store.EventLog {
+	if l.log == (store.EventLog{}) {
+		return store.TurnLog
+	}
+	return l.log
 }
 
 // finishWith stores msg, the final message of its turn, finishes the turn with outcome o and
 // appends events, in one statement; it reports whether this call finished the turn.
 func (l eventLog) finishWith(ctx context.Context, msg *models.Message, o store.TurnOutcome, events ...event) (bool, error) {
-	rows, err := l.seal(events...)
+	if msg.TurnID == nil {
+		return false, fmt.Errorf("message %s has no turn", msg.ID)
+	}
+	rows, err := l.seal(*msg.TurnID, events...)
 	if err != nil {
 		return false, err
 	}
@@ -65,15 +72,15 @@ func terminalEvent(turnID uuid.UUID, o store.TurnOutcome) event {
 	return event{key: chat.TerminalKey, typ: typ, data: data}
 }
 
-// seal encodes and encrypts events into log rows.
-func (l eventLog) seal(events ...event) ([]models.Event, error) {
+// seal encodes and encrypts events of the log of parent id into log rows, each bound to its key.
+func (l eventLog) seal(id uuid.UUID, events ...event) ([]models.Event, error) {
 	rows := make([]models.Event, 0, len(events))
 	for _, e := range events {
 		b, err := json.Marshal(e.data)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s event: %w", e.typ, err)
 		}
-		sealed, err := l.box.Encrypt(b)
+		sealed, err := l.box.Encrypt(l.which().EventData(id, e.key), b)
 		if err != nil {
 			return nil, err
 		}

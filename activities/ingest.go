@@ -214,7 +214,7 @@ func (a *Ingest) Extract(ctx context.Context, in RunRef) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := a.Box.Encrypt(raw)
+	sealed, err := a.Box.Encrypt(store.ExtractedText(doc.ID), raw)
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func (a *Ingest) Chunk(ctx context.Context, in RunRef) (int, error) {
 	if _, err := a.Blobs.CopyTo(ctx, *doc.ExtractedBlobID, &buf); err != nil {
 		return 0, err
 	}
-	raw, err := a.Box.Decrypt(buf.Bytes())
+	raw, err := a.Box.Decrypt(store.ExtractedText(doc.ID), buf.Bytes())
 	if err != nil {
 		return 0, err
 	}

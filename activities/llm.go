@@ -243,7 +243,7 @@ func tainted(history []models.Message, offered []toolbox.Tool) bool {
 func (a *LLM) request(in LLMInput, systemPrompt []byte, history []models.Message) (*ollama.ChatRequest, error) {
 	msgs := make([]ollama.Message, 0, len(history)+1)
 	if len(systemPrompt) > 0 {
-		sp, err := a.Box.DecryptString(systemPrompt)
+		sp, err := a.Box.DecryptString(store.SessionPrompt(in.SessionID), systemPrompt)
 		if err != nil {
 			return nil, temporal.NewNonRetryableApplicationError("system prompt cannot be decrypted", "DECRYPT_FAILED", err)
 		}
@@ -276,13 +276,13 @@ func (a *LLM) request(in LLMInput, systemPrompt []byte, history []models.Message
 }
 
 func (a *LLM) toOllama(m models.Message) (ollama.Message, error) {
-	content, err := a.Box.DecryptString(m.Content)
+	content, err := a.Box.DecryptString(store.MessageContent(m.ID), m.Content)
 	if err != nil {
 		return ollama.Message{}, temporal.NewNonRetryableApplicationError("a message of the session cannot be decrypted", "DECRYPT_FAILED", err)
 	}
 	om := ollama.Message{Role: m.Role, Content: content, ToolName: m.ToolName, ToolCallID: m.ToolCallID}
 	if len(m.ToolCalls) > 0 {
-		raw, err := a.Box.Decrypt(m.ToolCalls)
+		raw, err := a.Box.Decrypt(store.MessageToolCalls(m.ID), m.ToolCalls)
 		if err != nil {
 			return ollama.Message{}, temporal.NewNonRetryableApplicationError("tool calls cannot be decrypted", "DECRYPT_FAILED", err)
 		}
@@ -303,7 +303,7 @@ func (a *LLM) toOllama(m models.Message) (ollama.Message, error) {
 
 // sealMessage builds the stored (encrypted) form of the step's assistant message.
 func (a *LLM) sealMessage(in LLMInput, id uuid.UUID, content string, calls []storedCall, status string) (*models.Message, error) {
-	sealed, err := a.Box.EncryptString(content)
+	sealed, err := a.Box.EncryptString(store.MessageContent(id), content)
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +314,7 @@ func (a *LLM) sealMessage(in LLMInput, id uuid.UUID, content string, calls []sto
 		if err != nil {
 			return nil, err
 		}
-		if m.ToolCalls, err = a.Box.Encrypt(raw); err != nil {
+		if m.ToolCalls, err = a.Box.Encrypt(store.MessageToolCalls(id), raw); err != nil {
 			return nil, err
 		}
 	}
@@ -324,7 +324,7 @@ func (a *LLM) sealMessage(in LLMInput, id uuid.UUID, content string, calls []sto
 func (a *LLM) resultOf(m *models.Message) (LLMResult, error) {
 	res := LLMResult{MessageID: m.ID}
 	if len(m.ToolCalls) > 0 {
-		raw, err := a.Box.Decrypt(m.ToolCalls)
+		raw, err := a.Box.Decrypt(store.MessageToolCalls(m.ID), m.ToolCalls)
 		if err != nil {
 			return res, err
 		}

@@ -33,33 +33,21 @@ type RekeyResult struct {
 	Rewritten int
 }
 
-// ReencryptBatch re-encrypts one batch: values sealed with an older key are opened and sealed
-// again with the current one. Idempotent: a value already on the current key is left alone.
+// ReencryptBatch re-encrypts one batch: values sealed with an older key, and legacy values sealed
+// before ciphertext was bound to its place (Fernet tokens), are opened and sealed again, bound,
+// with the current key. Idempotent: a bound value on the current key is left alone.
 func (a *Rekey) ReencryptBatch(ctx context.Context, in RekeyInput) (RekeyResult, error) {
 	if in.Table == "document_blobs" {
 		return a.reencryptBlobs(ctx, in)
 	}
 	for _, t := range store.SealedTables {
 		if t.Name == in.Table {
-			next, scanned, rewritten, err := a.Store.RekeyBatch(ctx, t, in.After, in.Limit, a.reseal)
+			next, scanned, rewritten, err := a.Store.RekeyBatch(ctx, t, in.After, in.Limit, a.Box.Reseal)
 			activity.RecordHeartbeat(ctx, scanned)
 			return RekeyResult{Next: next, Scanned: scanned, Rewritten: rewritten}, err
 		}
 	}
 	return RekeyResult{}, fmt.Errorf("unknown table %q", in.Table)
-}
-
-func (a *Rekey) reseal(ct []byte) ([]byte, bool, error) {
-	old, err := a.Box.NeedsRotation(ct)
-	if err != nil || !old {
-		return nil, false, err
-	}
-	pt, err := a.Box.Decrypt(ct)
-	if err != nil {
-		return nil, false, err
-	}
-	nct, err := a.Box.Encrypt(pt)
-	return nct, true, err
 }
 
 // reencryptBlobs rewrites the sealed extracted texts of documents (immutable blobs: a new blob
@@ -80,7 +68,7 @@ func (a *Rekey) reencryptBlobs(ctx context.Context, in RekeyInput) (RekeyResult,
 		if _, err := a.Blobs.CopyTo(ctx, blobID, &buf); err != nil {
 			return res, err
 		}
-		nct, changed, err := a.reseal(buf.Bytes())
+		nct, changed, err := a.Box.Reseal(store.ExtractedText(docID), buf.Bytes())
 		if err != nil {
 			return res, fmt.Errorf("document %s: %w", docID, err)
 		}

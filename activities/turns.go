@@ -179,7 +179,7 @@ func (a *Turns) FinishTurn(ctx context.Context, in FinishInput) error {
 		case err != nil:
 			return err
 		default:
-			content, err := a.Box.DecryptString(m.Content)
+			content, err := a.Box.DecryptString(store.MessageContent(m.ID), m.Content)
 			if err != nil {
 				return fmt.Errorf("decrypt final message: %w", err)
 			}
@@ -187,7 +187,7 @@ func (a *Turns) FinishTurn(ctx context.Context, in FinishInput) error {
 		}
 	}
 	events = append(events, terminalEvent(in.TurnID, in.Outcome))
-	rows, err := a.log().seal(events...)
+	rows, err := a.log().seal(in.TurnID, events...)
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func loadCall(ctx context.Context, st *store.Store, box *encryption.Box, turnID 
 	if err != nil {
 		return storedCall{}, err
 	}
-	raw, err := box.Decrypt(m.ToolCalls)
+	raw, err := box.Decrypt(store.MessageToolCalls(m.ID), m.ToolCalls)
 	if err != nil {
 		return storedCall{}, fmt.Errorf("decrypt tool calls: %w", err)
 	}
@@ -228,7 +228,7 @@ func loadCall(ctx context.Context, st *store.Store, box *encryption.Box, turnID 
 // tool.result (plus step.finished for calls that ran) in one statement, idempotently.
 func persistToolResult(ctx context.Context, st *store.Store, box *encryption.Box, ref TurnRef, step int, call storedCall,
 	status, text string, size int, truncated bool, started time.Time, attempt int32) error {
-	sealed, err := box.EncryptString(text)
+	sealed, err := box.EncryptString(store.MessageContent(store.MessageID(ref.TurnID, models.RoleTool, step, call.ID)), text)
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ func persistToolResult(ctx context.Context, st *store.Store, box *encryption.Box
 	if err != nil {
 		return err
 	}
-	sealedArgs, err := box.Encrypt(args)
+	sealedArgs, err := box.Encrypt(store.ToolRunArguments(ref.TurnID, call.ID), args)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func (s *Server) exportAccount(c *gin.Context) {
 	for i := range runs {
 		j := toToolRunJSON(&runs[i])
 		if len(runs[i].Arguments) > 0 {
-			raw, err := s.box.Decrypt(runs[i].Arguments)
+			raw, err := s.box.Decrypt(store.ToolRunArguments(runs[i].TurnID, runs[i].CallID), runs[i].Arguments)
 			if err != nil {
 				s.fail(c, err)
 				return

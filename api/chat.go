@@ -47,7 +47,7 @@ func (s *Server) toSessionJSON(c models.Caller, cs *models.ChatSession) (session
 		out.Tools = []string{}
 	}
 	if len(cs.SystemPrompt) > 0 {
-		sp, err := s.box.DecryptString(cs.SystemPrompt)
+		sp, err := s.box.DecryptString(store.SessionPrompt(cs.ID), cs.SystemPrompt)
 		if err != nil {
 			return out, err
 		}
@@ -104,9 +104,9 @@ func (s *Server) createSession(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	cs := &models.ChatSession{Title: strings.TrimSpace(req.Title), Model: model, GroupID: req.GroupID, Tools: tools}
+	cs := &models.ChatSession{ID: uuid.New(), Title: strings.TrimSpace(req.Title), Model: model, GroupID: req.GroupID, Tools: tools}
 	if req.SystemPrompt != "" {
-		sealed, err := s.box.EncryptString(req.SystemPrompt)
+		sealed, err := s.box.EncryptString(store.SessionPrompt(cs.ID), req.SystemPrompt)
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -176,13 +176,13 @@ type toolCallJSON struct {
 func (s *Server) toMessageJSON(m *models.Message) (messageJSON, error) {
 	out := messageJSON{ID: m.ID, TurnID: m.TurnID, Role: m.Role, Status: m.Status, Step: m.Step,
 		ToolCallID: m.ToolCallID, ToolName: m.ToolName, CreatedAt: m.CreatedAt}
-	content, err := s.box.DecryptString(m.Content)
+	content, err := s.box.DecryptString(store.MessageContent(m.ID), m.Content)
 	if err != nil {
 		return out, err
 	}
 	out.Content = content
 	if len(m.ToolCalls) > 0 {
-		raw, err := s.box.Decrypt(m.ToolCalls)
+		raw, err := s.box.Decrypt(store.MessageToolCalls(m.ID), m.ToolCalls)
 		if err != nil {
 			return out, err
 		}
@@ -311,7 +311,7 @@ func (s *Server) updateSession(c *gin.Context) {
 		}
 	}
 	if req.SystemPrompt != nil {
-		if u.SystemPrompt, err = s.box.EncryptString(*req.SystemPrompt); err != nil {
+		if u.SystemPrompt, err = s.box.EncryptString(store.SessionPrompt(id), *req.SystemPrompt); err != nil {
 			s.fail(c, err)
 			return
 		}
@@ -381,7 +381,7 @@ func (s *Server) postMessage(c *gin.Context) {
 		turn.ID = uuid.NewSHA1(sessionID, []byte("idempotency/"+key))
 	}
 	turn.WorkflowID = workflows.ChatTurnID(sessionID.String(), turn.ID.String())
-	sealed, err := s.box.EncryptString(req.Content)
+	sealed, err := s.box.EncryptString(store.MessageContent(store.MessageID(turn.ID, models.RoleUser, 0, "")), req.Content)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -737,7 +737,7 @@ func (s *Server) listToolRuns(c *gin.Context) {
 	for i := range runs {
 		j := toToolRunJSON(&runs[i])
 		if len(runs[i].Arguments) > 0 {
-			if raw, err := s.box.Decrypt(runs[i].Arguments); err == nil {
+			if raw, err := s.box.Decrypt(store.ToolRunArguments(runs[i].TurnID, runs[i].CallID), runs[i].Arguments); err == nil {
 				_ = json.Unmarshal(raw, &j.Arguments)
 			}
 		}

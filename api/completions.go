@@ -59,16 +59,17 @@ func (s *Server) chatCompletions(c *gin.Context) {
 			system = append(system, m.Content)
 			continue
 		}
-		sealed, err := s.box.EncryptString(m.Content)
+		id := uuid.New()
+		sealed, err := s.box.EncryptString(store.MessageContent(id), m.Content)
 		if err != nil {
 			s.fail(c, err)
 			return
 		}
-		history = append(history, models.Message{Role: m.Role, Content: sealed})
+		history = append(history, models.Message{ID: id, Role: m.Role, Content: sealed})
 	}
-	cs := &models.ChatSession{Title: "chat completion", Model: model, Tools: []string{}}
+	cs := &models.ChatSession{ID: uuid.New(), Title: "chat completion", Model: model, Tools: []string{}}
 	if len(system) > 0 {
-		sealed, err := s.box.EncryptString(strings.Join(system, "\n\n"))
+		sealed, err := s.box.EncryptString(store.SessionPrompt(cs.ID), strings.Join(system, "\n\n"))
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -83,12 +84,12 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	sealed, err := s.box.EncryptString(last.Content)
+	turn := &models.Turn{ID: uuid.New(), Status: models.TurnRunning, StartedAt: s.now()}
+	sealed, err := s.box.EncryptString(store.MessageContent(store.MessageID(turn.ID, models.RoleUser, 0, "")), last.Content)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	turn := &models.Turn{ID: uuid.New(), Status: models.TurnRunning, StartedAt: s.now()}
 	turn.WorkflowID = workflows.ChatTurnID(cs.ID.String(), turn.ID.String())
 	t, title, _, err := s.storeTurn(ctx, caller, cs.ID, turn, sealed)
 	if err != nil {

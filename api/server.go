@@ -113,7 +113,7 @@ func New(d Deps) (*Server, error) {
 	s := &Server{
 		cfg:     d.Config,
 		store:   d.Store,
-		tokens:  auth.NewTokens(d.Config.JWTSecret, d.Config.JWTIssuer, d.Config.JWTAudience, d.Config.AccessTokenTTL),
+		tokens:  auth.NewTokens(d.Config.JWTSecret, d.Config.JWTIssuer, d.Config.JWTAudience, d.Config.AccessTokenTTL, d.Config.JWTPrevious),
 		checks:  d.Checks,
 		log:     d.Logger,
 		metrics: m,

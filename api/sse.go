@@ -108,7 +108,7 @@ func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, a
 	defer poll.Stop()
 	hand := func(ev models.Event) (stop bool) {
 		after = ev.Seq
-		data, err := s.box.Decrypt(ev.Data)
+		data, err := s.box.Decrypt(log.EventData(id, ev.Key), ev.Data)
 		if err != nil {
 			s.log.ErrorContext(ctx, "event cannot be decrypted; skipped", "id", id, "seq", ev.Seq)
 			return false

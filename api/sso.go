@@ -1,8 +1,6 @@
 package api
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/youworker/youworker/keyring"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/sso"
 	"github.com/youworker/youworker/store"
@@ -49,11 +48,14 @@ func (s *Server) newOIDC() *oidcProvider {
 	if s.cfg.OIDCIssuer == "" {
 		return nil
 	}
-	mac := hmac.New(sha256.New, []byte(s.cfg.JWTSecret))
-	mac.Write([]byte("youworker oidc state v1"))
-	return &oidcProvider{cfg: sso.Config{Issuer: s.cfg.OIDCIssuer, ClientID: s.cfg.OIDCClientID, ClientSecret: s.cfg.OIDCSecret,
+	keys := keyring.New(keyring.SSOState, s.cfg.JWTSecret, s.cfg.JWTPrevious)
+	c := sso.Config{Issuer: s.cfg.OIDCIssuer, ClientID: s.cfg.OIDCClientID, ClientSecret: s.cfg.OIDCSecret,
 		RedirectURL: strings.TrimRight(s.cfg.PublicURL, "/") + "/v1/auth/oidc/callback", GroupsClaim: s.cfg.OIDCGroupsClaim,
-		AllowedGroups: s.cfg.OIDCGroups, StateKey: mac.Sum(nil)}}
+		AllowedGroups: s.cfg.OIDCGroups, StateKey: keys.Signing()}
+	if len(keys) > 1 {
+		c.PreviousStateKey = keys[1]
+	}
+	return &oidcProvider{cfg: c}
 }
 
 // oidcLogin redirects the browser to the identity provider. With link=true a logged-in user asks

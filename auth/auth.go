@@ -16,6 +16,8 @@ import (
 	"github.com/alexedwards/argon2id"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/youworker/youworker/keyring"
 )
 
 // ErrInvalidToken is returned for every token that fails verification; the reason is wrapped for
@@ -51,23 +53,23 @@ func CheckPassword(password string, hash *string) bool {
 	return err == nil && ok
 }
 
-// Tokens signs and verifies access tokens and CSRF tokens with one secret.
+// Tokens signs and verifies access tokens and CSRF tokens, each with its own key derived from
+// the secret (keyring): the current secret's keys sign, those of a previous secret still verify.
 type Tokens struct {
-	key      []byte
-	csrfKey  []byte
+	keys     keyring.Ring // access tokens; a token names its key in the kid header
+	csrfKeys keyring.Ring
 	issuer   string
 	audience string
 	ttl      time.Duration
 	now      func() time.Time
 }
 
-// NewTokens returns a token service. secret must be at least 32 bytes.
-func NewTokens(secret, issuer, audience string, ttl time.Duration) *Tokens {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte("youworker csrf v1"))
+// NewTokens returns a token service. secret must be at least 32 bytes; previous are secrets being
+// rotated out, whose tokens still verify.
+func NewTokens(secret, issuer, audience string, ttl time.Duration, previous ...string) *Tokens {
 	return &Tokens{
-		key:      []byte(secret),
-		csrfKey:  mac.Sum(nil),
+		keys:     keyring.New(keyring.AccessToken, secret, previous...),
+		csrfKeys: keyring.New(keyring.CSRF, secret, previous...),
 		issuer:   issuer,
 		audience: audience,
 		ttl:      ttl,
@@ -115,7 +117,7 @@ func (t *Tokens) IssueAccessAt(userID, sid uuid.UUID, authTime time.Time) (strin
 		AuthTime:  authTimeClaim(authTime),
 		Type:      accessType,
 	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.key)
+	s, err := signWithKid(claims, t.keys.Signing())
 	return s, exp, err
 }
 
@@ -135,7 +137,7 @@ func (t *Tokens) VerifyAccess(token string) (userID, sid uuid.UUID, err error) {
 		jwt.WithLeeway(30*time.Second),
 		jwt.WithTimeFunc(t.now),
 	)
-	_, err = p.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.key, nil })
+	_, err = p.ParseWithClaims(token, &claims, keyByKid(t.keys))
 	if err != nil {
 		return uuid.Nil, uuid.Nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
@@ -174,6 +176,25 @@ func authTimeClaim(authTime time.Time) *jwt.NumericDate {
 		return nil
 	}
 	return jwt.NewNumericDate(authTime)
+}
+
+// signWithKid signs claims with HS256 under key, naming the key in the kid header.
+func signWithKid(claims jwt.Claims, key []byte) (string, error) {
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	tok.Header["kid"] = keyring.ID(key)
+	return tok.SignedString(key)
+}
+
+// keyByKid picks the verification key a token names in its kid header; a token without a kid or
+// with one of no configured key fails.
+func keyByKid(keys keyring.Ring) jwt.Keyfunc {
+	return func(tok *jwt.Token) (any, error) {
+		kid, _ := tok.Header["kid"].(string)
+		if k, ok := keys.Lookup(kid); ok {
+			return k, nil
+		}
+		return nil, errors.New("unknown key id")
+	}
 }
 
 // NewRefreshToken returns a fresh opaque refresh token and the hash to store.
@@ -226,20 +247,26 @@ func SecretMatches(secret string, hash []byte) bool {
 // base64url(nonce || HMAC(key, sid || nonce)).
 func (t *Tokens) CSRFToken(sid uuid.UUID) string {
 	nonce := randomBytes(16)
-	return base64.RawURLEncoding.EncodeToString(append(nonce, t.csrfMAC(sid, nonce)...))
+	return base64.RawURLEncoding.EncodeToString(append(nonce, csrfMAC(t.csrfKeys.Signing(), sid, nonce)...))
 }
 
-// CheckCSRF reports whether token was issued by CSRFToken for sid.
+// CheckCSRF reports whether token was issued by CSRFToken for sid (with the current or a previous
+// secret).
 func (t *Tokens) CheckCSRF(token string, sid uuid.UUID) bool {
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(raw) != 16+sha256.Size {
 		return false
 	}
-	return hmac.Equal(raw[16:], t.csrfMAC(sid, raw[:16]))
+	for _, k := range t.csrfKeys {
+		if hmac.Equal(raw[16:], csrfMAC(k, sid, raw[:16])) {
+			return true
+		}
+	}
+	return false
 }
 
-func (t *Tokens) csrfMAC(sid uuid.UUID, nonce []byte) []byte {
-	mac := hmac.New(sha256.New, t.csrfKey)
+func csrfMAC(key []byte, sid uuid.UUID, nonce []byte) []byte {
+	mac := hmac.New(sha256.New, key)
 	mac.Write(sid[:])
 	mac.Write(nonce)
 	return mac.Sum(nil)

@@ -15,9 +15,14 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+
+	"github.com/youworker/youworker/keyring"
 )
 
 const secret = "0123456789abcdef0123456789abcdef-test-secret"
+
+// accessKey is the key access tokens are signed with: derived from the secret, never the secret.
+var accessKey = keyring.Derive([]byte(secret), keyring.AccessToken)
 
 func newTokens() *Tokens { return NewTokens(secret, "youworker", "youworker-api", 15*time.Minute) }
 
@@ -34,10 +39,20 @@ func TestAccessTokenRoundTrip(t *testing.T) {
 	require.Equal(t, sid, gotSID)
 }
 
-// sign builds a token with arbitrary claims and method, as an attacker would.
+// sign builds a token with arbitrary claims and method, as an attacker would, naming the access
+// token key in its kid header.
 func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	return signKid(t, method, key, keyring.ID(accessKey), claims)
+}
+
+func signKid(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
 	require.NoError(t, err)
 	return s
 }
@@ -67,7 +82,7 @@ func TestVerifyAccessRejectsForgedTokens(t *testing.T) {
 		b, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
 		return b
 	}()})
-	valid := sign(t, jwt.SigningMethodHS256, []byte(secret), validClaims())
+	valid := sign(t, jwt.SigningMethodHS256, accessKey, validClaims())
 	parts := strings.Split(valid, ".")
 
 	cases := []struct {
@@ -81,22 +96,34 @@ func TestVerifyAccessRejectsForgedTokens(t *testing.T) {
 		}()},
 		{"HS/RS confusion: HS256 signed with the RSA public key", sign(t, jwt.SigningMethodHS256, pubPEM, validClaims())},
 		{"RS256 token", sign(t, jwt.SigningMethodRS256, rsaKey, validClaims())},
-		{"HS512 with the right key", sign(t, jwt.SigningMethodHS512, []byte(secret), validClaims())},
+		{"HS512 with the right key", sign(t, jwt.SigningMethodHS512, accessKey, validClaims())},
 		{"wrong key", sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), validClaims())},
-		{"expired", sign(t, jwt.SigningMethodHS256, []byte(secret), with(validClaims(), "exp", time.Now().Add(-time.Hour).Unix()))},
-		{"missing exp", sign(t, jwt.SigningMethodHS256, []byte(secret), with(validClaims(), "exp", nil))},
-		{"wrong audience", sign(t, jwt.SigningMethodHS256, []byte(secret), with(validClaims(), "aud", "someone-else"))},
-		{"missing audience", sign(t, jwt.SigningMethodHS256, []byte(secret), with(validClaims(), "aud", nil))},
-		{"wrong issuer", sign(t, jwt.SigningMethodHS256, []byte(secret), with(validClaims(), "iss", "evil"))},
-		{"not an access token", sign(t, jwt.SigningMethodHS256, []byte(secret), with(validClaims(), "typ", "refresh"))},
-		{"issued in the future", sign(t, jwt.SigningMethodHS256, []byte(secret), with(validClaims(), "iat", time.Now().Add(time.Hour).Unix()))},
-		{"subject not a uuid", sign(t, jwt.SigningMethodHS256, []byte(secret), with(validClaims(), "sub", "admin"))},
+		{"expired", sign(t, jwt.SigningMethodHS256, accessKey, with(validClaims(), "exp", time.Now().Add(-time.Hour).Unix()))},
+		{"missing exp", sign(t, jwt.SigningMethodHS256, accessKey, with(validClaims(), "exp", nil))},
+		{"wrong audience", sign(t, jwt.SigningMethodHS256, accessKey, with(validClaims(), "aud", "someone-else"))},
+		{"missing audience", sign(t, jwt.SigningMethodHS256, accessKey, with(validClaims(), "aud", nil))},
+		{"wrong issuer", sign(t, jwt.SigningMethodHS256, accessKey, with(validClaims(), "iss", "evil"))},
+		{"not an access token", sign(t, jwt.SigningMethodHS256, accessKey, with(validClaims(), "typ", "refresh"))},
+		{"issued in the future", sign(t, jwt.SigningMethodHS256, accessKey, with(validClaims(), "iat", time.Now().Add(time.Hour).Unix()))},
+		{"subject not a uuid", sign(t, jwt.SigningMethodHS256, accessKey, with(validClaims(), "sub", "admin"))},
 		{"tampered payload", parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"x","typ":"access"}`)) + "." + parts[2]},
 		{"truncated signature", valid[:len(valid)-5]},
 		{"1000 dots", strings.Repeat(".", 1000)},
 		{"huge token", strings.Repeat("a", 10000)},
 		{"empty", ""},
 		{"opaque refresh token", func() string { s, _ := NewRefreshToken(); return s }()},
+		{"signed with the configured secret itself", sign(t, jwt.SigningMethodHS256, []byte(secret), validClaims())},
+		{"right key, no kid", signKid(t, jwt.SigningMethodHS256, accessKey, "", validClaims())},
+		{"right key, unknown kid", signKid(t, jwt.SigningMethodHS256, accessKey, "AAAAAAAA", validClaims())},
+		{"forged kid: the raw secret under the key's kid", signKid(t, jwt.SigningMethodHS256, []byte(secret), keyring.ID(accessKey), validClaims())},
+		{"the CSRF key under its own kid", func() string {
+			k := keyring.Derive([]byte(secret), keyring.CSRF)
+			return signKid(t, jwt.SigningMethodHS256, k, keyring.ID(k), validClaims())
+		}()},
+		{"the MCP identity key under its own kid", func() string {
+			k := keyring.Derive([]byte(secret), keyring.MCPIdentity)
+			return signKid(t, jwt.SigningMethodHS256, k, keyring.ID(k), validClaims())
+		}()},
 	}
 	tk := newTokens()
 	for _, tc := range cases {
@@ -150,6 +177,71 @@ func TestCSRFTokenBoundToSession(t *testing.T) {
 	require.NotEqual(t, tok, tk.CSRFToken(sid), "tokens are randomised")
 }
 
+// During a rotation (JWT_SECRET new, JWT_SECRET_PREVIOUS old) tokens of either secret verify and
+// the new one signs; once the previous secret is removed, tokens of the old one fail.
+func TestAccessTokenRotation(t *testing.T) {
+	t.Parallel()
+	const oldSecret, newSecret = secret, "fedcba9876543210fedcba9876543210-new-secret"
+	uid, sid := uuid.New(), uuid.New()
+	issue := func(tk *Tokens) string {
+		tok, _, err := tk.IssueAccess(uid, sid)
+		require.NoError(t, err)
+		return tok
+	}
+	before := NewTokens(oldSecret, "youworker", "youworker-api", time.Minute)
+	// Phase 1 (optional, for rolling restarts): the new secret is accepted before it signs.
+	accepting := NewTokens(oldSecret, "youworker", "youworker-api", time.Minute, newSecret)
+	during := NewTokens(newSecret, "youworker", "youworker-api", time.Minute, oldSecret)
+	after := NewTokens(newSecret, "youworker", "youworker-api", time.Minute)
+
+	oldTok, newTok := issue(before), issue(during)
+	require.Equal(t, oldTok[:strings.IndexByte(oldTok, '.')], issue(accepting)[:strings.IndexByte(oldTok, '.')],
+		"with the new secret only accepted, the old one still signs (same kid)")
+	for _, tc := range []struct {
+		name  string
+		tk    *Tokens
+		token string
+		ok    bool
+	}{
+		{"old token, old secret", before, oldTok, true},
+		{"new token, new secret accepted", accepting, newTok, true},
+		{"old token during the rotation", during, oldTok, true},
+		{"new token during the rotation", during, newTok, true},
+		{"new token, new secret alone", after, newTok, true},
+		{"old token once the previous secret is removed", after, oldTok, false},
+		{"new token where only the old secret is known", before, newTok, false},
+	} {
+		gotUID, gotSID, err := tc.tk.VerifyAccess(tc.token)
+		if !tc.ok {
+			require.ErrorIs(t, err, ErrInvalidToken, tc.name)
+			continue
+		}
+		require.NoError(t, err, tc.name)
+		require.Equal(t, uid, gotUID, tc.name)
+		require.Equal(t, sid, gotSID, tc.name)
+	}
+
+	csrfOld, csrfNew := before.CSRFToken(sid), during.CSRFToken(sid)
+	require.True(t, during.CheckCSRF(csrfOld, sid), "CSRF token of the old secret during the rotation")
+	require.True(t, during.CheckCSRF(csrfNew, sid))
+	require.True(t, accepting.CheckCSRF(csrfNew, sid))
+	require.False(t, after.CheckCSRF(csrfOld, sid), "CSRF token of the old secret after the rotation")
+	require.True(t, after.CheckCSRF(csrfNew, sid))
+}
+
+// The kid header names the signing key by a fingerprint, never the key or the secret.
+func TestKidIsAFingerprint(t *testing.T) {
+	t.Parallel()
+	tok, _, err := newTokens().IssueAccess(uuid.New(), uuid.New())
+	require.NoError(t, err)
+	parsed, _, err := jwt.NewParser().ParseUnverified(tok, jwt.MapClaims{})
+	require.NoError(t, err)
+	kid, _ := parsed.Header["kid"].(string)
+	require.Equal(t, keyring.ID(accessKey), kid)
+	require.Len(t, kid, 8)
+	require.NotContains(t, tok, base64.RawURLEncoding.EncodeToString(accessKey)[:8])
+}
+
 func FuzzVerifyAccess(f *testing.F) {
 	tk := newTokens()
 	tok, _, _ := tk.IssueAccess(uuid.New(), uuid.New())
@@ -167,7 +259,7 @@ func FuzzVerifyAccess(f *testing.F) {
 			t.Fatalf("accepted a token that is not three parts: %q", s)
 		}
 		sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-		mac := hmac.New(sha256.New, []byte(secret))
+		mac := hmac.New(sha256.New, accessKey)
 		mac.Write([]byte(parts[0] + "." + parts[1]))
 		if err != nil || !hmac.Equal(sig, mac.Sum(nil)) {
 			t.Fatalf("accepted a token we did not sign: %q", s)

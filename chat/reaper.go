@@ -78,7 +78,7 @@ func (r *Reaper) End(ctx context.Context, id uuid.UUID, o store.TurnOutcome) (bo
 	if err != nil {
 		return false, err
 	}
-	sealed, err := r.Box.Encrypt(b)
+	sealed, err := r.Box.Encrypt(store.TurnLog.EventData(id, TerminalKey), b)
 	if err != nil {
 		return false, err
 	}

@@ -102,7 +102,7 @@ func TestSweepFailsTurnsWhoseWorkflowIsGone(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, evs, 1)
 		require.Equal(t, models.EventTurnFailed, evs[0].Type, "streams following the turn end")
-		_, err = f.box.Decrypt(evs[0].Data)
+		_, err = f.box.Decrypt(store.TurnLog.EventData(lost.ID, evs[0].Key), evs[0].Data)
 		require.NoError(t, err)
 	}
 	require.Equal(t, models.TurnRunning, f.status(t, starting).Status)

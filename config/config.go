@@ -5,8 +5,6 @@
 package config
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/youworker/youworker/keyring"
 	"github.com/youworker/youworker/logging"
 	"github.com/youworker/youworker/policy"
 )
@@ -43,7 +42,8 @@ type Config struct {
 	HealthCheckTimeout time.Duration `env:"HEALTH_CHECK_TIMEOUT" envDefault:"2s" desc:"per-dependency timeout of /health/detailed"`
 
 	// Authentication.
-	JWTSecret       string        `env:"JWT_SECRET" desc:"HMAC key (at least 32 bytes) signing access tokens and CSRF tokens; required"`
+	JWTSecret       string        `env:"JWT_SECRET" desc:"secret (at least 32 bytes) from which the keys of access tokens, CSRF tokens, MCP caller identities and the SSO state cookie are derived (HKDF, one key each); required"`
+	JWTPrevious     string        `env:"JWT_SECRET_PREVIOUS" desc:"a second secret whose tokens are still accepted but which never signs: the previous JWT_SECRET during a rotation (or the next one, set before it signs, for rolling restarts); unset = none"`
 	JWTIssuer       string        `env:"JWT_ISSUER" envDefault:"youworker" desc:"iss claim issued and required"`
 	JWTAudience     string        `env:"JWT_AUDIENCE" envDefault:"youworker-api" desc:"aud claim issued and required"`
 	AccessTokenTTL  time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m" desc:"lifetime of access tokens"`
@@ -73,7 +73,8 @@ type Config struct {
 	LLMRequired bool   `env:"LLM_REQUIRED" envDefault:"true" desc:"whether /health/detailed answers 503 when Ollama is down"`
 
 	// Encryption at rest.
-	FernetKeys []string `env:"FERNET_KEYS" envSeparator:"," desc:"comma-separated Fernet keys; the first encrypts, all decrypt (youworker keys generate); required"`
+	FernetKeys  []string `env:"FERNET_KEYS" envSeparator:"," desc:"comma-separated Fernet keys; the first encrypts, all decrypt (youworker keys generate); required"`
+	LegacyReads bool     `env:"ENCRYPTION_LEGACY_READS" envDefault:"true" desc:"read ciphertext written before ciphertext was bound to its row (Fernet tokens of earlier versions); set false once youworker keys rotate has run after every process was upgraded, so that no unbound ciphertext is accepted"`
 
 	// Chat turns.
 	MaxMessageChars    int           `env:"MAX_MESSAGE_CHARS" envDefault:"32000" desc:"longest user message accepted (400 above it)"`
@@ -105,7 +106,9 @@ type Config struct {
 	MCPMaxSchema   int           `env:"MCP_MAX_TOOL_SCHEMA_BYTES" envDefault:"16384" desc:"largest argument schema (bytes of JSON) of a registered MCP server's tool"`
 	MCPAllowHosts  []string      `env:"MCP_ALLOWED_HOSTS" envSeparator:"," desc:"hosts, IPs or CIDRs where users may register MCP servers despite the SSRF guard (internal tool servers)"`
 	WebSearchURL   string        `env:"WEB_SEARCH_URL" desc:"SearXNG-compatible search endpoint for the web tool's search; unset = search disabled"`
-	MCPIdentityKey string        `env:"MCP_IDENTITY_SECRET" desc:"key signing the caller identity sent to MCP servers; default derived from JWT_SECRET"`
+	MCPIdentityKey string        `env:"MCP_IDENTITY_SECRET" desc:"secret the caller identity sent to MCP servers is keyed with, instead of JWT_SECRET (so MCP servers need not share it)"`
+	MCPIdentityOld string        `env:"MCP_IDENTITY_SECRET_PREVIOUS" desc:"a second MCP_IDENTITY_SECRET still accepted by the MCP servers, never signing (rotation); unset = none"`
+	MCPOrigins     []string      `env:"MCP_ALLOWED_ORIGINS" envSeparator:"," desc:"browser origins (exact scheme://host[:port]) the built-in MCP servers answer; a request with any other Origin header gets 403 (DNS-rebinding guard), one without Origin passes; empty = none"`
 
 	// Documents and ingestion.
 	MaxUploadBytes   int64         `env:"MAX_UPLOAD_BYTES" envDefault:"52428800" desc:"largest document upload or inline text (413 above it, refused before it is read)"`
@@ -221,6 +224,12 @@ func (c Config) validate() error {
 	if len(c.JWTSecret) < 32 {
 		bad("JWT_SECRET", "is required and must be at least 32 bytes (generate one with: openssl rand -base64 48)")
 	}
+	if c.JWTPrevious != "" && len(c.JWTPrevious) < 32 {
+		bad("JWT_SECRET_PREVIOUS", "must be at least 32 bytes")
+	}
+	if c.MCPIdentityOld != "" && c.MCPIdentityKey == "" {
+		bad("MCP_IDENTITY_SECRET_PREVIOUS", "is only used with MCP_IDENTITY_SECRET")
+	}
 	if c.MaxBodyBytes < 1024 {
 		bad("MAX_BODY_BYTES", "must be at least 1024, got %d", c.MaxBodyBytes)
 	}
@@ -290,8 +299,13 @@ func (c Config) validate() error {
 		bad("CHUNK_OVERLAP", "must be between 0 and CHUNK_MAX_TOKENS-1")
 	}
 	for _, o := range c.CORSOrigins {
-		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+		if !isOrigin(o) {
 			bad("CORS_ALLOWED_ORIGINS", "%q is not an origin like https://app.example.com", o)
+		}
+	}
+	for _, o := range c.MCPOrigins {
+		if !isOrigin(o) {
+			bad("MCP_ALLOWED_ORIGINS", "%q is not an origin like https://app.example.com", o)
 		}
 	}
 	for name, list := range map[string][]string{"IP_ALLOWLIST": c.IPAllowlist, "TRUSTED_PROXIES": c.TrustedProxies} {
@@ -337,6 +351,28 @@ func (c Config) validate() error {
 		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+func isOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == ""
+}
+
+// MCPOriginsFromEnv reads MCP_ALLOWED_ORIGINS alone, for the datetime MCP server, which needs no
+// other configuration.
+func MCPOriginsFromEnv() ([]string, error) {
+	var c struct {
+		Origins []string `env:"MCP_ALLOWED_ORIGINS" envSeparator:","`
+	}
+	if err := env.Parse(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	for _, o := range c.Origins {
+		if !isOrigin(o) {
+			return nil, fmt.Errorf("config: MCP_ALLOWED_ORIGINS: %q is not an origin like https://app.example.com", o)
+		}
+	}
+	return c.Origins, nil
 }
 
 // Logger builds the process logger described by LOG_LEVEL and LOG_FORMAT; records logged with a
@@ -393,15 +429,17 @@ func (c Config) ToolServers() ([]ToolServer, error) {
 	return out, nil
 }
 
-// IdentitySecret is the key signing caller identities sent to MCP servers.
-func (c Config) IdentitySecret() []byte {
+// IdentityKeys are the keys of the caller identities sent to MCP servers, derived from
+// MCP_IDENTITY_SECRET, else JWT_SECRET: the first signs, every one verifies.
+func (c Config) IdentityKeys() keyring.Ring {
 	if c.MCPIdentityKey != "" {
-		return []byte(c.MCPIdentityKey)
+		return keyring.New(keyring.MCPIdentity, c.MCPIdentityKey, c.MCPIdentityOld)
 	}
-	mac := hmac.New(sha256.New, []byte(c.JWTSecret))
-	mac.Write([]byte("youworker mcp identity v1"))
-	return mac.Sum(nil)
+	return keyring.New(keyring.MCPIdentity, c.JWTSecret, c.JWTPrevious)
 }
+
+// IdentitySecret is the key signing caller identities sent to MCP servers.
+func (c Config) IdentitySecret() []byte { return c.IdentityKeys().Signing() }
 
 // MarkdownTable renders Variables as the README's configuration table.
 func MarkdownTable() string {

@@ -55,6 +55,9 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"zero steps", "TURN_MAX_STEPS", "0"},
 		{"bad allowlist entry", "IP_ALLOWLIST", "10.0.0.0/8,intranet"},
 		{"bad proxy entry", "TRUSTED_PROXIES", "10.0.0.300"},
+		{"MCP origin with a path", "MCP_ALLOWED_ORIGINS", "https://app.example/ui"},
+		{"short previous secret", "JWT_SECRET_PREVIOUS", "short"},
+		{"previous identity secret alone", "MCP_IDENTITY_SECRET_PREVIOUS", strings.Repeat("i", 32)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,4 +106,32 @@ func TestREADMEConfigTable(t *testing.T) {
 		return
 	}
 	require.Equal(t, want, s, "README.md configuration table is stale: run make docs")
+}
+
+// The MCP identity keys come from MCP_IDENTITY_SECRET when set, else from JWT_SECRET; each secret's
+// previous one adds a verifying key, never a signing one; no key is a secret itself.
+func TestIdentityKeys(t *testing.T) {
+	t.Parallel()
+	vars := base()
+	c, err := FromMap(vars)
+	require.NoError(t, err)
+	require.Len(t, c.IdentityKeys(), 1)
+	require.NotEqual(t, []byte(vars["JWT_SECRET"]), c.IdentitySecret())
+
+	vars["JWT_SECRET_PREVIOUS"] = strings.Repeat("p", 32)
+	rotating, err := FromMap(vars)
+	require.NoError(t, err)
+	require.Len(t, rotating.IdentityKeys(), 2)
+	require.Equal(t, c.IdentitySecret(), rotating.IdentitySecret(), "the current secret signs")
+
+	vars["MCP_IDENTITY_SECRET"] = strings.Repeat("m", 32)
+	own, err := FromMap(vars)
+	require.NoError(t, err)
+	require.Len(t, own.IdentityKeys(), 1, "JWT_SECRET_PREVIOUS does not concern a separate identity secret")
+	require.NotEqual(t, c.IdentitySecret(), own.IdentitySecret())
+	vars["MCP_IDENTITY_SECRET_PREVIOUS"] = strings.Repeat("n", 32)
+	ownRotating, err := FromMap(vars)
+	require.NoError(t, err)
+	require.Len(t, ownRotating.IdentityKeys(), 2)
+	require.Equal(t, own.IdentitySecret(), ownRotating.IdentitySecret())
 }

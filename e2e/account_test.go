@@ -3,12 +3,16 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fernet/fernet-go"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/youworker/youworker/encryption"
@@ -16,7 +20,9 @@ import (
 )
 
 // TestKeyRotation re-encrypts everything at rest with a new key through the RotateKeys workflow,
-// after which the old key can be dropped.
+// after which the old key can be dropped. The data starts as a deployment upgraded from before
+// ciphertext was bound to its row has it: Fernet tokens. They read, and the rotation leaves every
+// value bound to its row, on the new key.
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
 	p := newPlatform(t, nil)
@@ -25,10 +31,20 @@ func TestKeyRotation(t *testing.T) {
 	sid := u.newSession([]string{"time_now"})
 	_, events := u.send(sid, `remember the turquoise pelican and call time_now {"timezone": "UTC"}`)
 	collect(t, must(u.stream(context.Background(), events, 0)), 30*time.Second)
-	_, last := u.ingested(u.do("POST", "/v1/ingest", map[string]any{"text": "Rotation notes about a turquoise pelican."}), 60*time.Second)
+	doc, last := u.ingested(u.do("POST", "/v1/ingest", map[string]any{"text": "Rotation notes about a turquoise pelican."}), 60*time.Second)
 	require.Equal(t, "run.completed", last.Type)
 
 	oldKey := p.env["FERNET_KEYS"]
+	db := openDB(t, p)
+	st, err := store.Open(store.Options{URL: p.db.DSN, PoolSize: 1, Logger: quiet})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	docID := uuid.MustParse(doc)
+	require.Greater(t, makeLegacy(t, p, db, st, oldKey, docID), 10)
+	s := u.do("GET", "/v1/sessions/"+sid, nil)
+	require.Equal(t, http.StatusOK, s.status, "legacy rows read: %s", s.body)
+	require.Contains(t, string(s.body), "turquoise pelican")
+
 	newKey, err := encryption.GenerateKey()
 	require.NoError(t, err)
 	worker.kill()
@@ -45,35 +61,115 @@ func TestKeyRotation(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "done:")
 
-	// Every sealed value now opens with the new key alone.
-	onlyNew, err := encryption.New([]string{newKey})
+	// Every sealed value is now bound to its row and opens with the new key alone, also where
+	// unbound ciphertext is refused.
+	onlyNew, err := encryption.New([]string{newKey}, encryption.LegacyReads(false))
 	require.NoError(t, err)
-	db := openDB(t, p)
 	checked := 0
-	for _, table := range store.SealedTables {
-		for _, col := range table.Columns {
-			rows, err := db.Query(`SELECT ` + col + ` FROM ` + table.Name + ` WHERE ` + col + ` IS NOT NULL`)
-			require.NoError(t, err)
-			for rows.Next() {
-				var ct []byte
-				require.NoError(t, rows.Scan(&ct))
-				_, err := onlyNew.Decrypt(ct)
-				require.NoError(t, err, "%s.%s", table.Name, col)
-				checked++
-			}
-			require.NoError(t, rows.Close())
-		}
-	}
+	forEachSealed(t, db, func(_ sealedAt, where encryption.Binding, ct []byte) {
+		_, err := onlyNew.Decrypt(where, ct)
+		require.NoError(t, err, "%s", where)
+		checked++
+	})
 	require.Greater(t, checked, 10)
+	_, err = onlyNew.Decrypt(store.ExtractedText(docID), extractedText(t, st, docID))
+	require.NoError(t, err, "the extracted text")
 
-	// Drop the old key: everything still reads.
-	p.env["FERNET_KEYS"] = newKey
+	// Drop the old key, and refuse unbound ciphertext: everything still reads.
+	p.env["FERNET_KEYS"], p.env["ENCRYPTION_LEGACY_READS"] = newKey, "false"
 	p.startAPI()
-	s := u.do("GET", "/v1/sessions/"+sid, nil)
+	s = u.do("GET", "/v1/sessions/"+sid, nil)
 	require.Equal(t, http.StatusOK, s.status, "%s", s.body)
 	require.Contains(t, string(s.body), "turquoise pelican")
 	replay := collect(t, must(u.stream(context.Background(), events, 0)), 10*time.Second)
 	require.Equal(t, "turn.completed", replay[len(replay)-1].Type)
+
+	// A Fernet token put back into a row, even under the current key, is refused now.
+	fk, err := fernet.DecodeKey(newKey)
+	require.NoError(t, err)
+	tok, err := fernet.EncryptAndSign([]byte("planted"), fk)
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE messages SET content = $1 WHERE session_id = $2 AND role = 'user'`, tok, sid)
+	require.NoError(t, err)
+	s = u.do("GET", "/v1/sessions/"+sid, nil)
+	require.Equal(t, http.StatusInternalServerError, s.status, "%s", s.body)
+	require.NotContains(t, string(s.body), "planted")
+}
+
+// sealedAt is where a sealed value is: table, column and the row's ctid.
+type sealedAt struct{ table, column, ctid string }
+
+// forEachSealed visits every sealed value in the database with its place and binding. Values are
+// read a column at a time before they are visited, so visit may rewrite them.
+func forEachSealed(t *testing.T, db *sql.DB, visit func(at sealedAt, where encryption.Binding, ct []byte)) {
+	t.Helper()
+	for _, table := range store.SealedTables {
+		for _, col := range table.Columns {
+			bind := make([]string, len(table.Bind))
+			for i, b := range table.Bind {
+				bind[i] = b + "::text"
+			}
+			rows, err := db.Query(`SELECT ctid::text, ` + strings.Join(bind, ", ") + `, ` + col + ` FROM ` + table.Name + ` WHERE ` + col + ` IS NOT NULL`)
+			require.NoError(t, err)
+			type value struct {
+				ctid string
+				key  []string
+				ct   []byte
+			}
+			var vals []value
+			for rows.Next() {
+				v := value{key: make([]string, len(bind))}
+				dest := []any{&v.ctid}
+				for i := range v.key {
+					dest = append(dest, &v.key[i])
+				}
+				require.NoError(t, rows.Scan(append(dest, &v.ct)...))
+				vals = append(vals, v)
+			}
+			require.NoError(t, rows.Close())
+			for _, v := range vals {
+				visit(sealedAt{table.Name, col, v.ctid}, encryption.Bind(table.Name, col, v.key...), v.ct)
+			}
+		}
+	}
+}
+
+// makeLegacy turns every sealed value, the extracted text of doc included, into the Fernet token
+// of its plaintext under key, as it was stored before ciphertext was bound to its row, and
+// returns how many it rewrote.
+func makeLegacy(t *testing.T, p *platform, db *sql.DB, st *store.Store, key string, doc uuid.UUID) int {
+	t.Helper()
+	fk, err := fernet.DecodeKey(key)
+	require.NoError(t, err)
+	token := func(where encryption.Binding, ct []byte) []byte {
+		pt, err := p.box.Decrypt(where, ct)
+		require.NoError(t, err, "%s", where)
+		tok, err := fernet.EncryptAndSign(pt, fk)
+		require.NoError(t, err)
+		return tok
+	}
+	n := 0
+	forEachSealed(t, db, func(at sealedAt, where encryption.Binding, ct []byte) {
+		_, err := db.Exec(`UPDATE `+at.table+` SET `+at.column+` = $1 WHERE ctid = $2::tid`, token(where, ct), at.ctid)
+		require.NoError(t, err)
+		n++
+	})
+	blob, err := st.Blobs("").Put(context.Background(), bytes.NewReader(token(store.ExtractedText(doc), extractedText(t, st, doc))),
+		"application/vnd.youworker.extracted+fernet")
+	require.NoError(t, err)
+	require.NoError(t, st.UpdateDocument(context.Background(), doc, map[string]any{"extracted_blob_id": blob.ID}))
+	return n
+}
+
+// extractedText reads the sealed extracted text of doc.
+func extractedText(t *testing.T, st *store.Store, doc uuid.UUID) []byte {
+	t.Helper()
+	d, err := st.DocumentByID(context.Background(), doc)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = st.Blobs("").CopyTo(context.Background(), *d.ExtractedBlobID, &buf)
+	require.NoError(t, err)
+	return buf.Bytes()
 }
 
 // TestAccountExportAndDeletion exports everything a user owns (decrypted), then deletes the

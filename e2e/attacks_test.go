@@ -18,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/require"
 
+	"github.com/youworker/youworker/keyring"
 	"github.com/youworker/youworker/mcpservers"
 )
 
@@ -145,18 +146,26 @@ func TestAttacks(t *testing.T) {
 	})
 
 	t.Run("forged and broken tokens", func(t *testing.T) {
-		secret := []byte(p.env["JWT_SECRET"])
+		// An insider's forgeries: signed with the derived access-token key itself, naming it.
+		raw := []byte(p.env["JWT_SECRET"])
+		secret := keyring.Derive(raw, keyring.AccessToken)
 		claims := func(mod func(jwt.MapClaims)) jwt.MapClaims {
 			c := jwt.MapClaims{"sub": w.alice.id, "sid": uuid.NewString(), "typ": "access", "iss": "youworker",
 				"aud": []string{"youworker-api"}, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
 			mod(c)
 			return c
 		}
-		sign := func(m jwt.SigningMethod, key any, c jwt.MapClaims) string {
-			s, err := jwt.NewWithClaims(m, c).SignedString(key)
+		signKid := func(m jwt.SigningMethod, key any, kid string, c jwt.MapClaims) string {
+			tok := jwt.NewWithClaims(m, c)
+			tok.Header["kid"] = kid
+			s, err := tok.SignedString(key)
 			require.NoError(t, err)
 			return s
 		}
+		sign := func(m jwt.SigningMethod, key any, c jwt.MapClaims) string {
+			return signKid(m, key, keyring.ID(secret), c)
+		}
+		csrfKey := keyring.Derive(raw, keyring.CSRF)
 		valid := strings.Split(w.alice.token, ".")
 		for name, tok := range map[string]string{
 			"alg none":          sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(func(jwt.MapClaims) {})),
@@ -169,6 +178,9 @@ func TestAttacks(t *testing.T) {
 			"1000 dots":         strings.Repeat(".", 1000),
 			"refresh as access": base64.RawURLEncoding.EncodeToString([]byte(uuid.NewString())),
 			"another key":       sign(jwt.SigningMethodHS256, []byte("another-secret-another-secret-1234"), claims(func(jwt.MapClaims) {})),
+			"JWT_SECRET itself": sign(jwt.SigningMethodHS256, raw, claims(func(jwt.MapClaims) {})),
+			"unknown kid":       signKid(jwt.SigningMethodHS256, secret, "AAAAAAAA", claims(func(jwt.MapClaims) {})),
+			"the CSRF key":      signKid(jwt.SigningMethodHS256, csrfKey, keyring.ID(csrfKey), claims(func(jwt.MapClaims) {})),
 		} {
 			r := p.request("GET", "/v1/auth/me", tok, nil, nil)
 			require.Equal(t, http.StatusUnauthorized, r.status, "%s: %s", name, r.body)
@@ -333,6 +345,39 @@ func TestAttacks(t *testing.T) {
 		}
 		require.True(t, injected, "the injected call was attempted: %v", types(evs))
 		require.Zero(t, fetched.Load(), "and never ran")
+	})
+
+	t.Run("ciphertext copied into another row", func(t *testing.T) {
+		// Someone who can write the database but holds no key moves alice's ciphertext into bob's
+		// rows, for the platform to decrypt it for bob.
+		sid := w.bob.newSession([]string{})
+		turn, events := w.bob.send(sid, "bob's own words")
+		collect(t, must(w.bob.stream(context.Background(), events, 0)), 30*time.Second)
+		db := openDB(t, p)
+		res, err := db.Exec(`UPDATE messages SET content = (SELECT content FROM messages WHERE session_id = $1 AND role = 'assistant' LIMIT 1)
+			WHERE session_id = $2 AND role = 'assistant'`, w.session, sid)
+		require.NoError(t, err)
+		n, err := res.RowsAffected()
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+		r := w.bob.do("GET", "/v1/sessions/"+sid, nil)
+		require.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
+		require.Contains(t, string(r.body), "INTERNAL_ERROR")
+		w.leaks(t, r)
+
+		res, err = db.Exec(`UPDATE turn_events SET data = (SELECT data FROM turn_events WHERE turn_id = $1 AND type = 'message')
+			WHERE turn_id = $2 AND type = 'message'`, w.turn, turn)
+		require.NoError(t, err)
+		n, err = res.RowsAffected()
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+		evs := collect(t, must(w.bob.stream(context.Background(), events, 0)), 30*time.Second)
+		require.Equal(t, "turn.completed", evs[len(evs)-1].Type, "the stream goes on past the event it cannot decrypt")
+		for _, e := range evs {
+			require.NotEqual(t, "message", e.Type, "the moved event is skipped")
+			require.NotContains(t, fmt.Sprint(e.Data), w.canary)
+		}
+		require.NotContains(t, p.logs.String(), w.canary, "no plaintext in the logs")
 	})
 
 	t.Run("tampered and truncated ciphertext", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -52,7 +53,8 @@ func TrustedOutput() mcp.ToolOption {
 
 // Mount serves srv over stateless streamable HTTP at exactly EndpointPath; every other path is a
 // 404. (mcp-go's handler answers on any path: WithEndpointPath only applies to its own Start.)
-func Mount(srv *server.MCPServer, log *slog.Logger) http.Handler {
+// Requests from a browser origin other than allowedOrigins are refused (see CheckOrigin).
+func Mount(srv *server.MCPServer, log *slog.Logger, allowedOrigins ...string) http.Handler {
 	h := server.NewStreamableHTTPServer(srv,
 		server.WithStateLess(true),
 		server.WithDisableStreaming(true),
@@ -60,7 +62,31 @@ func Mount(srv *server.MCPServer, log *slog.Logger) http.Handler {
 	)
 	mux := http.NewServeMux()
 	mux.Handle(EndpointPath, http.MaxBytesHandler(h, MaxRequestBytes))
-	return mux
+	return CheckOrigin(allowedOrigins, mux)
+}
+
+// CheckOrigin answers 403 to a request whose Origin header is not one of allowed (exact
+// scheme://host[:port], compared case-insensitively), as the MCP streamable HTTP transport
+// requires: otherwise a web page the user visits could reach a server on their machine or network
+// by DNS rebinding. A request without Origin passes: browsers always send one with a POST, and
+// the worker and other server-side clients send none. Same-origin requests get no exemption, since
+// a rebound name makes the attacker's page same-origin with the server.
+func CheckOrigin(allowed []string, next http.Handler) http.Handler {
+	ok := make(map[string]bool, len(allowed))
+	for _, o := range allowed {
+		ok[normalOrigin(o)] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origins := r.Header.Values("Origin"); len(origins) > 0 && (len(origins) > 1 || !ok[normalOrigin(origins[0])]) {
+			http.Error(w, "origin not allowed", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func normalOrigin(o string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))
 }
 
 // ListenAndServe serves h on addr until ctx ends, then shuts down, letting in-flight calls finish

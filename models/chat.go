@@ -26,7 +26,7 @@ const (
 	MessageCancelled = "cancelled"
 )
 
-// ChatSession is a conversation. SystemPrompt is Fernet ciphertext.
+// ChatSession is a conversation. SystemPrompt is ciphertext (encryption.Box), bound to the row.
 type ChatSession struct {
 	ID           uuid.UUID  `gorm:"type:uuid;primaryKey"`
 	OwnerID      uuid.UUID  `gorm:"type:uuid"`
@@ -66,7 +66,7 @@ func (t *Turn) Finished() bool {
 	return t.Status == TurnCompleted || t.Status == TurnFailed || t.Status == TurnCancelled
 }
 
-// Message is one chat message. Content and ToolCalls are Fernet ciphertext.
+// Message is one chat message. Content and ToolCalls are ciphertext (encryption.Box), bound to the row.
 type Message struct {
 	ID         uuid.UUID  `gorm:"type:uuid;primaryKey"`
 	Seq        int64      `gorm:"->"`
@@ -84,7 +84,7 @@ type Message struct {
 }
 
 // Event is one entry of an event log (a turn's or an ingestion run's): the SSE stream. Data is
-// Fernet ciphertext of the JSON payload.
+// ciphertext (encryption.Box) of the JSON payload, bound to the parent and the key.
 type Event struct {
 	Seq       int64
 	Key       string
@@ -103,7 +103,7 @@ const (
 	ToolCancelled = "cancelled"
 )
 
-// ToolRun is one tool execution of a turn. Arguments is Fernet ciphertext of JSON.
+// ToolRun is one tool execution of a turn. Arguments is ciphertext (encryption.Box) of JSON, bound to (turn, call).
 type ToolRun struct {
 	ID          uuid.UUID  `gorm:"type:uuid;primaryKey"`
 	TurnID      uuid.UUID  `gorm:"type:uuid"`

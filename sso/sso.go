@@ -49,8 +49,10 @@ type Config struct {
 	// AllowedGroups, when non-empty, lists the provider group names to sync; groups that are
 	// neither listed here nor keys of GroupMap are dropped. Empty = every group.
 	AllowedGroups []string
-	StateKey      []byte       // HMAC key for the state cookie, at least 32 bytes
-	HTTPClient    *http.Client // for discovery, keys and token exchange; default: 10 s timeout
+	StateKey      []byte // HMAC key for the state cookie, at least 32 bytes
+	// PreviousStateKey, when set, still opens state cookies (a rotation); it never signs.
+	PreviousStateKey []byte
+	HTTPClient       *http.Client // for discovery, keys and token exchange; default: 10 s timeout
 }
 
 // Identity is who the provider (or the trusted proxy) says the user is. Issuer and Subject
@@ -76,7 +78,7 @@ type Provider struct {
 	oauth       oauth2.Config
 	verifier    *oidc.IDTokenVerifier
 	client      *http.Client
-	stateKey    []byte
+	stateKeys   [][]byte // the first signs, every one verifies
 	groupsClaim string
 	groups      groupFilter
 	now         func() time.Time
@@ -150,10 +152,13 @@ func New(ctx context.Context, c Config) (*Provider, error) {
 			Scopes:       scopes,
 		},
 		client:      client,
-		stateKey:    deriveStateKey(c.StateKey, c.Issuer, c.ClientID),
+		stateKeys:   [][]byte{deriveStateKey(c.StateKey, c.Issuer, c.ClientID)},
 		groupsClaim: c.GroupsClaim,
 		groups:      newGroupFilter(c.GroupMap, c.AllowedGroups),
 		now:         time.Now,
+	}
+	if len(c.PreviousStateKey) > 0 {
+		p.stateKeys = append(p.stateKeys, deriveStateKey(c.PreviousStateKey, c.Issuer, c.ClientID))
 	}
 	p.verifier = op.Verifier(&oidc.Config{ClientID: c.ClientID, Now: func() time.Time { return p.now() }})
 	return p, nil

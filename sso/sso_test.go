@@ -709,3 +709,33 @@ func TestBeginLinkCarriesTheAccount(t *testing.T) {
 	_, err = p.FinishLogin(t.Context(), authorize(t, authURL), base64.RawURLEncoding.EncodeToString([]byte(swapped))+"."+sig)
 	require.ErrorIs(t, err, sso.ErrState)
 }
+
+// A login begun before a rotation of the state key finishes during it (the previous key still
+// opens its cookie); once the previous key is removed, such a cookie is refused.
+func TestStateKeyRotation(t *testing.T) {
+	t.Parallel()
+	idp := ssotest.New(t)
+	idp.SetUser(jane)
+	oldKey, newKey := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("n", 32))
+	before := newProvider(t, idp, func(c *sso.Config) { c.StateKey = oldKey })
+	during := newProvider(t, idp, func(c *sso.Config) { c.StateKey, c.PreviousStateKey = newKey, oldKey })
+	after := newProvider(t, idp, func(c *sso.Config) { c.StateKey = newKey })
+
+	authURL, cookie, err := before.Begin("/during")
+	require.NoError(t, err)
+	id, returnTo, err := during.Finish(t.Context(), authorize(t, authURL), cookie)
+	require.NoError(t, err)
+	require.Equal(t, jane.Subject, id.Subject)
+	require.Equal(t, "/during", returnTo)
+
+	authURL, cookie, err = during.Begin("/after")
+	require.NoError(t, err)
+	_, returnTo, err = after.Finish(t.Context(), authorize(t, authURL), cookie)
+	require.NoError(t, err, "the rotation's cookies are signed with the new key")
+	require.Equal(t, "/after", returnTo)
+
+	authURL, cookie, err = before.Begin("/")
+	require.NoError(t, err)
+	_, _, err = after.Finish(t.Context(), authorize(t, authURL), cookie)
+	require.ErrorIs(t, err, sso.ErrState, "the old key is gone")
+}

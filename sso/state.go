@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,18 +21,30 @@ type loginState struct {
 	Link     string `json:"l,omitempty"` // BeginLink's account
 }
 
-// deriveStateKey separates the state MAC key from other uses of the configured secret and binds
-// cookies to one provider and client.
+// deriveStateKey derives (HKDF-SHA256) the state MAC key from the configured key, binding cookies
+// to one provider and client.
 func deriveStateKey(secret []byte, issuer, clientID string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("youworker sso state v1\x00" + issuer + "\x00" + clientID))
+	k, err := hkdf.Key(sha256.New, secret, nil, "youworker sso state v1\x00"+issuer+"\x00"+clientID, sha256.Size)
+	if err != nil {
+		panic(err) // only for a length above 255*32 bytes
+	}
+	return k
+}
+
+func mac(key []byte, payload string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(payload))
 	return m.Sum(nil)
 }
 
-func (p *Provider) mac(payload string) []byte {
-	m := hmac.New(sha256.New, p.stateKey)
-	m.Write([]byte(payload))
-	return m.Sum(nil)
+// signedByUs reports whether sig is the MAC of payload under one of the state keys.
+func (p *Provider) signedByUs(payload string, sig []byte) bool {
+	for _, k := range p.stateKeys {
+		if hmac.Equal(sig, mac(k, payload)) {
+			return true
+		}
+	}
+	return false
 }
 
 // sealState encodes st as base64url(JSON) "." base64url(HMAC-SHA256).
@@ -41,7 +54,7 @@ func (p *Provider) sealState(st loginState) (string, error) {
 		return "", fmt.Errorf("sso: encode state: %w", err)
 	}
 	payload := base64.RawURLEncoding.EncodeToString(b)
-	return payload + "." + base64.RawURLEncoding.EncodeToString(p.mac(payload)), nil
+	return payload + "." + base64.RawURLEncoding.EncodeToString(mac(p.stateKeys[0], payload)), nil
 }
 
 // openState checks the cookie's signature and expiry and decodes it.
@@ -54,7 +67,7 @@ func (p *Provider) openState(cookie string) (loginState, error) {
 		return loginState{}, fmt.Errorf("%w: malformed state cookie", ErrState)
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, p.mac(payload)) {
+	if err != nil || !p.signedByUs(payload, got) {
 		return loginState{}, fmt.Errorf("%w: bad state cookie signature", ErrState)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(payload)

@@ -400,7 +400,10 @@ func (s *Store) ImportMessages(ctx context.Context, sessionID uuid.UUID, msgs []
 		return nil
 	}
 	for i := range msgs {
-		msgs[i].ID, msgs[i].SessionID, msgs[i].Status = uuid.New(), sessionID, models.MessageComplete
+		if msgs[i].ID == uuid.Nil { // a sealed message has its id already: its ciphertext is bound to it
+			msgs[i].ID = uuid.New()
+		}
+		msgs[i].SessionID, msgs[i].Status = sessionID, models.MessageComplete
 	}
 	return translate(s.q(ctx).Omit("seq", "turn_id").Create(&msgs).Error)
 }

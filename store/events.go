@@ -90,9 +90,9 @@ WITH %[6]sinput AS (
 ), ins AS (
     INSERT INTO %[1]s (%[3]s, seq, key, type, data)
     SELECT @id, bump.base + fresh.rn, fresh.key, fresh.type, fresh.data FROM fresh, bump
-    RETURNING seq, type, data
+    RETURNING seq, key, type, data
 ), note AS (
-    SELECT CAST(@id AS text) || ' ' || json_agg(json_build_object('s', seq, 't', type, 'd', encode(data, 'base64')) ORDER BY seq)::text AS payload
+    SELECT CAST(@id AS text) || ' ' || json_agg(json_build_object('s', seq, 'k', key, 't', type, 'd', encode(data, 'base64')) ORDER BY seq)::text AS payload
     FROM ins
 )
 SELECT bump.event_seq AS last,
@@ -189,6 +189,7 @@ func ParseNotification(payload string) (id uuid.UUID, events []models.Event, err
 	}
 	var raw []struct {
 		S int64  `json:"s"`
+		K string `json:"k"`
 		T string `json:"t"`
 		D string `json:"d"` // base64, with the line breaks Postgres puts in (the decoder skips them)
 	}
@@ -201,7 +202,7 @@ func ParseNotification(payload string) (id uuid.UUID, events []models.Event, err
 		if err != nil {
 			return id, nil, fmt.Errorf("notification payload: %w", err)
 		}
-		events[i] = models.Event{Seq: r.S, Type: r.T, Data: data}
+		events[i] = models.Event{Seq: r.S, Key: r.K, Type: r.T, Data: data}
 	}
 	return id, events, nil
 }

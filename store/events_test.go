@@ -110,14 +110,15 @@ func TestAppendNotifiesWithTheEvents(t *testing.T) {
 	require.NoError(t, err)
 	id, evs = next()
 	require.Equal(t, turn, id)
-	require.Equal(t, []models.Event{{Seq: 3, Type: "token", Data: []byte("x")}, {Seq: 4, Type: "token", Data: big[:300]}}, evs)
+	require.Equal(t, []models.Event{{Seq: 3, Key: "c", Type: "token", Data: []byte("x")}, {Seq: 4, Key: "d", Type: "token", Data: big[:300]}}, evs,
+		"with their keys, which their ciphertext is bound to")
 
 	_, err = st.AppendEvents(ctx, store.TurnLog, turn, []models.Event{ev("c")})
 	require.NoError(t, err)
 	_, err = st.AppendEvents(ctx, store.TurnLog, turn, []models.Event{ev("e")})
 	require.NoError(t, err)
 	_, evs = next()
-	require.Equal(t, []models.Event{{Seq: 5, Type: "token", Data: []byte("x")}}, evs, "appending nothing new notifies nobody")
+	require.Equal(t, []models.Event{{Seq: 5, Key: "e", Type: "token", Data: []byte("x")}}, evs, "appending nothing new notifies nobody")
 
 	_, _, err = store.ParseNotification("not-a-uuid")
 	require.Error(t, err)

@@ -4,31 +4,73 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/youworker/youworker/encryption"
 )
 
-// SealedTable names a table holding Fernet ciphertext: its key columns (with their SQL types, in
-// order) and its encrypted columns.
+// SealedTable names a table holding ciphertext: its key columns (with their SQL types, in order),
+// its encrypted columns and the columns naming a row in the ciphertext's binding.
 type SealedTable struct {
 	Name    string
 	Keys    []string // column names
 	KeyType []string // SQL types to cast cursor values to
 	Columns []string
+	// Bind are the columns whose values, in order, name the row in the binding of its ciphertext
+	// (encryption.Bind(Name, column, values...)): the primary key, or a unique key that is known
+	// before the row is written and never changes (events get their seq as they are inserted).
+	Bind []string
 }
 
 // SealedTables are every table with ciphertext at rest.
 var SealedTables = []SealedTable{
-	{Name: "messages", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"content", "tool_calls"}},
-	{Name: "chat_sessions", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"system_prompt"}},
-	{Name: "tool_runs", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"arguments"}},
-	{Name: "turn_events", Keys: []string{"turn_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}},
-	{Name: "ingestion_events", Keys: []string{"run_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}},
+	{Name: "messages", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"content", "tool_calls"}, Bind: []string{"id"}},
+	{Name: "chat_sessions", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"system_prompt"}, Bind: []string{"id"}},
+	{Name: "tool_runs", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"arguments"}, Bind: []string{"turn_id", "call_id"}},
+	{Name: "turn_events", Keys: []string{"turn_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}, Bind: []string{"turn_id", "key"}},
+	{Name: "ingestion_events", Keys: []string{"run_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}, Bind: []string{"run_id", "key"}},
 }
 
-// RekeyBatch reads up to limit rows of t after the cursor, passes every non-null sealed value to
-// reseal (which returns the new ciphertext and whether it changed) and writes back the changed
-// ones, in one transaction. It returns the cursor of the last row read (nil when the table is done).
+// Where each sealed value is stored, for the binding of its ciphertext; SealedTables says the
+// same for the rotation.
+
+// MessageContent binds messages.content of message id.
+func MessageContent(id uuid.UUID) encryption.Binding {
+	return encryption.Bind("messages", "content", id.String())
+}
+
+// MessageToolCalls binds messages.tool_calls of message id.
+func MessageToolCalls(id uuid.UUID) encryption.Binding {
+	return encryption.Bind("messages", "tool_calls", id.String())
+}
+
+// SessionPrompt binds chat_sessions.system_prompt of session id.
+func SessionPrompt(id uuid.UUID) encryption.Binding {
+	return encryption.Bind("chat_sessions", "system_prompt", id.String())
+}
+
+// ToolRunArguments binds tool_runs.arguments of the run of call callID in turn turnID.
+func ToolRunArguments(turnID uuid.UUID, callID string) encryption.Binding {
+	return encryption.Bind("tool_runs", "arguments", turnID.String(), callID)
+}
+
+// EventData binds the data of the event with key in the log of parent id.
+func (l EventLog) EventData(id uuid.UUID, key string) encryption.Binding {
+	return encryption.Bind(l.table, "data", id.String(), key)
+}
+
+// ExtractedText binds the sealed extracted text (a blob) of document id.
+func ExtractedText(docID uuid.UUID) encryption.Binding {
+	return encryption.Bind("documents", "extracted_text", docID.String())
+}
+
+// RekeyBatch reads up to limit rows of t after the cursor, passes every non-null sealed value with
+// its binding to reseal (which returns the new ciphertext and whether it changed) and writes back
+// the changed ones, in one transaction. It returns the cursor of the last row read (nil when the
+// table is done).
 func (s *Store) RekeyBatch(ctx context.Context, t SealedTable, after []string, limit int,
-	reseal func([]byte) ([]byte, bool, error)) (next []string, scanned, rewritten int, err error) {
+	reseal func(encryption.Binding, []byte) ([]byte, bool, error)) (next []string, scanned, rewritten int, err error) {
 	casts := make([]string, len(t.Keys))
 	for i, typ := range t.KeyType {
 		casts[i] = fmt.Sprintf("$%d::%s", i+1, typ)
@@ -43,8 +85,9 @@ func (s *Store) RekeyBatch(ctx context.Context, t SealedTable, after []string, l
 	}
 	// The text copies of the keys get their own names: ORDER BY must sort by the typed columns
 	// (an output column named like the key would make "10" sort before "2").
-	sel := fmt.Sprintf("SELECT %s, %s FROM %s AS t %s ORDER BY %s LIMIT %d FOR UPDATE",
-		strings.Join(keyText(t.Keys), ", "), strings.Join(t.Columns, ", "), t.Name, where, qualified(t.Keys), limit)
+	sel := fmt.Sprintf("SELECT %s, %s, %s FROM %s AS t %s ORDER BY %s LIMIT %d FOR UPDATE",
+		strings.Join(keyText(t.Keys, "cursor"), ", "), strings.Join(keyText(t.Bind, "bind"), ", "), strings.Join(t.Columns, ", "),
+		t.Name, where, qualified(t.Keys), limit)
 	err = s.InTx(ctx, func(tx *Store) error {
 		rows, err := tx.q(ctx).Raw(sel, args...).Rows()
 		if err != nil {
@@ -52,14 +95,18 @@ func (s *Store) RekeyBatch(ctx context.Context, t SealedTable, after []string, l
 		}
 		type row struct {
 			key  []string
+			bind []string
 			vals [][]byte
 		}
 		var batch []row
 		for rows.Next() {
-			r := row{key: make([]string, len(t.Keys)), vals: make([][]byte, len(t.Columns))}
-			dest := make([]any, 0, len(t.Keys)+len(t.Columns))
+			r := row{key: make([]string, len(t.Keys)), bind: make([]string, len(t.Bind)), vals: make([][]byte, len(t.Columns))}
+			dest := make([]any, 0, len(t.Keys)+len(t.Bind)+len(t.Columns))
 			for i := range r.key {
 				dest = append(dest, &r.key[i])
+			}
+			for i := range r.bind {
+				dest = append(dest, &r.bind[i])
 			}
 			for i := range r.vals {
 				dest = append(dest, &r.vals[i])
@@ -81,7 +128,7 @@ func (s *Store) RekeyBatch(ctx context.Context, t SealedTable, after []string, l
 				if v == nil {
 					continue
 				}
-				nv, changed, err := reseal(v)
+				nv, changed, err := reseal(encryption.Bind(t.Name, t.Columns[i], r.bind...), v)
 				if err != nil {
 					return fmt.Errorf("%s %v: %w", t.Name, r.key, err)
 				}
@@ -112,10 +159,10 @@ func (s *Store) RekeyBatch(ctx context.Context, t SealedTable, after []string, l
 	return next, scanned, rewritten, translate(err)
 }
 
-func keyText(keys []string) []string {
+func keyText(keys []string, as string) []string {
 	out := make([]string, len(keys))
 	for i, k := range keys {
-		out[i] = fmt.Sprintf("t.%s::text AS cursor_%d", k, i)
+		out[i] = fmt.Sprintf("t.%s::text AS %s_%d", k, as, i)
 	}
 	return out
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/youworker/youworker/keyring"
 )
 
 // Identity is who a tool call acts for. The worker passes it out of band, never through the
@@ -55,7 +57,8 @@ type identityClaims struct {
 	jwt.RegisteredClaims
 }
 
-// SignIdentity returns an HS256 JWT for id, valid for ttl, with audience "youworker-mcp".
+// SignIdentity returns an HS256 JWT for id, valid for ttl, with audience "youworker-mcp", naming
+// secret by its key id (kid).
 func SignIdentity(secret []byte, id Identity, ttl time.Duration) (string, error) {
 	if len(secret) == 0 {
 		return "", errors.New("toolbox: sign identity: empty secret")
@@ -82,25 +85,34 @@ func SignIdentity(secret []byte, id Identity, ttl time.Duration) (string, error)
 	if id.GroupScope != nil {
 		claims.Scope = id.GroupScope.String()
 	}
-	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	tok.Header["kid"] = keyring.ID(secret)
+	token, err := tok.SignedString(secret)
 	if err != nil {
 		return "", fmt.Errorf("toolbox: sign identity: %w", err)
 	}
 	return token, nil
 }
 
-// VerifyIdentity checks an identity token: HS256 only, signed with secret, audience
-// "youworker-mcp", not expired (exp is required). Every failure wraps ErrInvalidIdentity.
-func VerifyIdentity(secret []byte, token string) (Identity, error) {
-	if len(secret) == 0 {
-		return Identity{}, fmt.Errorf("%w: empty secret", ErrInvalidIdentity)
+// VerifyIdentity checks an identity token: HS256 only, signed with the one of keys its kid names
+// (a rotation has two), audience "youworker-mcp", not expired (exp is required). Every failure
+// wraps ErrInvalidIdentity.
+func VerifyIdentity(keys [][]byte, token string) (Identity, error) {
+	if len(keys) == 0 {
+		return Identity{}, fmt.Errorf("%w: no key", ErrInvalidIdentity)
 	}
 	if len(token) > maxIdentityToken {
 		return Identity{}, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidIdentity, maxIdentityToken)
 	}
 	var claims identityClaims
 	_, err := jwt.ParseWithClaims(token, &claims,
-		func(*jwt.Token) (any, error) { return secret, nil },
+		func(t *jwt.Token) (any, error) {
+			kid, _ := t.Header["kid"].(string)
+			if k, ok := keyring.Ring(keys).Lookup(kid); ok && len(k) > 0 {
+				return k, nil
+			}
+			return nil, errors.New("unknown key id")
+		},
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithAudience(identityAudience),
 		jwt.WithIssuer(identityIssuer),
@@ -137,13 +149,13 @@ func VerifyIdentity(secret []byte, token string) (Identity, error) {
 	return id, nil
 }
 
-// IdentityFromRequest verifies the IdentityHeader of r. A missing header is ErrNoIdentity.
-func IdentityFromRequest(secret []byte, r *http.Request) (Identity, error) {
+// IdentityFromRequest verifies the IdentityHeader of r with keys. A missing header is ErrNoIdentity.
+func IdentityFromRequest(keys [][]byte, r *http.Request) (Identity, error) {
 	token := r.Header.Get(IdentityHeader)
 	if token == "" {
 		return Identity{}, ErrNoIdentity
 	}
-	return VerifyIdentity(secret, token)
+	return VerifyIdentity(keys, token)
 }
 
 type identityKey struct{}
@@ -152,9 +164,9 @@ type identityKey struct{}
 // answered 401, any other goes to next with the Identity in its context. mcp-go's streamable HTTP
 // server derives the tool handler's context from the request's context, so a tool handler reads
 // the caller with IdentityFrom(ctx); no server.WithHTTPContextFunc is needed.
-func IdentityMiddleware(secret []byte, next http.Handler) http.Handler {
+func IdentityMiddleware(keys [][]byte, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := IdentityFromRequest(secret, r)
+		id, err := IdentityFromRequest(keys, r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", "YouWorker-Identity")
 			msg := "invalid " + IdentityHeader + " header"

@@ -15,9 +15,14 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/require"
+
+	"github.com/youworker/youworker/keyring"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// testKeys verify what testSecret signs.
+var testKeys = [][]byte{testSecret}
 
 func TestSignVerifyRoundTrip(t *testing.T) {
 	t.Parallel()
@@ -34,11 +39,57 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 			t.Parallel()
 			token, err := SignIdentity(testSecret, tt.id, time.Minute)
 			require.NoError(t, err)
-			got, err := VerifyIdentity(testSecret, token)
+			got, err := VerifyIdentity(testKeys, token)
 			require.NoError(t, err)
 			require.Equal(t, tt.id, got)
 		})
 	}
+}
+
+// During a rotation the MCP servers accept identities signed with the current or the previous
+// key; once the previous key is removed, its identities fail. A key derived for another purpose
+// from the same secret never signs an identity.
+func TestIdentityKeyRotation(t *testing.T) {
+	t.Parallel()
+	const oldSecret, newSecret = "old-secret-old-secret-old-secret-1", "new-secret-new-secret-new-secret-2"
+	id := Identity{UserID: uuid.New()}
+	before := keyring.New(keyring.MCPIdentity, oldSecret)
+	during := keyring.New(keyring.MCPIdentity, newSecret, oldSecret)
+	after := keyring.New(keyring.MCPIdentity, newSecret)
+	oldTok, err := SignIdentity(before.Signing(), id, time.Minute)
+	require.NoError(t, err)
+	newTok, err := SignIdentity(during.Signing(), id, time.Minute)
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		name  string
+		keys  keyring.Ring
+		token string
+		ok    bool
+	}{
+		{"old identity during the rotation", during, oldTok, true},
+		{"new identity during the rotation", during, newTok, true},
+		{"new identity after it", after, newTok, true},
+		{"old identity once the previous key is removed", after, oldTok, false},
+		{"new identity where only the old key is known", before, newTok, false},
+	} {
+		got, err := VerifyIdentity(tc.keys, tc.token)
+		if !tc.ok {
+			require.ErrorIs(t, err, ErrInvalidIdentity, tc.name)
+			continue
+		}
+		require.NoError(t, err, tc.name)
+		require.Equal(t, id, got, tc.name)
+	}
+
+	for _, p := range []keyring.Purpose{keyring.AccessToken, keyring.CSRF, keyring.SSOState} {
+		tok, err := SignIdentity(keyring.Derive([]byte(newSecret), p), id, time.Minute)
+		require.NoError(t, err)
+		_, err = VerifyIdentity(during, tok)
+		require.ErrorIs(t, err, ErrInvalidIdentity, "the %s key", p)
+	}
+	_, err = VerifyIdentity(during, tokenKid(t, jwt.SigningMethodHS256, []byte(newSecret), keyring.ID(during.Signing()), claimsFor(id.UserID, nil)))
+	require.ErrorIs(t, err, ErrInvalidIdentity, "the raw secret under the key's kid")
 }
 
 func TestSignIdentityRejects(t *testing.T) {
@@ -49,10 +100,20 @@ func TestSignIdentityRejects(t *testing.T) {
 	require.Error(t, err, "exp is required")
 }
 
-// token signs claims with method and key, for forged and malformed tokens.
+// token signs claims with method and key, for forged and malformed tokens, naming testSecret's
+// key id.
 func token(t *testing.T, method jwt.SigningMethod, key any, claims jwt.Claims) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	return tokenKid(t, method, key, keyring.ID(testSecret), claims)
+}
+
+func tokenKid(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.Claims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
 	require.NoError(t, err)
 	return s
 }
@@ -96,9 +157,13 @@ func TestIdentityMiddleware(t *testing.T) {
 		{name: "HS512 is not accepted", header: token(t, jwt.SigningMethodHS512, testSecret, claimsFor(user, nil)), want: http.StatusUnauthorized},
 		{name: "alg none", header: token(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claimsFor(user, nil)), want: http.StatusUnauthorized},
 		{name: "subject not a uuid", header: token(t, jwt.SigningMethodHS256, testSecret, claimsFor(user, func(c *identityClaims) { c.Subject = "admin" })), want: http.StatusUnauthorized},
+		{name: "right key, no kid", header: tokenKid(t, jwt.SigningMethodHS256, testSecret, "", claimsFor(user, nil)), want: http.StatusUnauthorized},
+		{name: "right key, unknown kid", header: tokenKid(t, jwt.SigningMethodHS256, testSecret, "AAAAAAAA", claimsFor(user, nil)), want: http.StatusUnauthorized},
+		{name: "another key under its own kid", header: tokenKid(t, jwt.SigningMethodHS256, []byte("another secret, just as long...."),
+			keyring.ID([]byte("another secret, just as long....")), claimsFor(user, nil)), want: http.StatusUnauthorized},
 	}
 
-	h := IdentityMiddleware(testSecret, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := IdentityMiddleware(testKeys, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := IdentityFrom(r.Context())
 		if !ok {
 			http.Error(w, "no identity in context", http.StatusInternalServerError)
@@ -143,7 +208,7 @@ func TestToolHandlerSeesTheCallersIdentity(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, "guarded", serverConfig{
 		tools: []server.ServerTool{whoamiTool()},
-		wrap:  func(h http.Handler) http.Handler { return IdentityMiddleware(testSecret, h) },
+		wrap:  func(h http.Handler) http.Handler { return IdentityMiddleware(testKeys, h) },
 	})
 	c := newCatalog(t, []Server{{Name: "guarded", URL: ts.url}}, Options{IdentitySecret: testSecret})
 
@@ -172,7 +237,7 @@ func TestGuardedServerRejectsAWrongSecret(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, "guarded", serverConfig{
 		tools: []server.ServerTool{whoamiTool()},
-		wrap:  func(h http.Handler) http.Handler { return IdentityMiddleware(testSecret, h) },
+		wrap:  func(h http.Handler) http.Handler { return IdentityMiddleware(testKeys, h) },
 	})
 	tests := []struct {
 		name   string

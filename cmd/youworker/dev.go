@@ -213,7 +213,7 @@ func (b *builtinMCP) serve(a *app) error {
 	for i, n := range b.names {
 		var h http.Handler
 		if n == datetime.Name {
-			h = datetime.Handler(datetime.Options{Logger: a.log.With("component", "mcp-datetime")})
+			h = datetime.Handler(datetime.Options{Logger: a.log.With("component", "mcp-datetime"), AllowedOrigins: a.cfg.MCPOrigins})
 		} else {
 			var err error
 			if h, err = a.mcpHandler(n); err != nil {

@@ -36,9 +36,9 @@ func runKeys(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // rotateKeys starts (or joins) the RotateKeys workflow, which re-encrypts every sealed value with
-// the first of FERNET_KEYS, and follows its progress. Rotation: put the new key first in
-// FERNET_KEYS (keep the old ones after it), roll out the worker and API, run this, then drop the
-// old keys.
+// the first of FERNET_KEYS, bound to its row (legacy unbound values included), and follows its
+// progress. Rotation: put the new key first in FERNET_KEYS (keep the old ones after it), roll out
+// the worker and API, run this, then drop the old keys.
 func rotateKeys(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
 	noWait := fs.Bool("no-wait", false, "start the rotation and return")

@@ -200,7 +200,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, waitTempor
 	}
 	a.closers = append(a.closers, func() { _ = a.store.Close() })
 	a.blobs = a.store.Blobs(cfg.BlobDir)
-	if a.box, err = encryption.New(cfg.FernetKeys); err != nil {
+	if a.box, err = encryption.New(cfg.FernetKeys, encryption.LegacyReads(cfg.LegacyReads)); err != nil {
 		return nil, err
 	}
 	if waitTemporal {

@@ -34,6 +34,8 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives one line per request and per tool call; default slog.Default().
 	Logger *slog.Logger
+	// AllowedOrigins are the browser origins allowed to call the server (mcpservers.CheckOrigin).
+	AllowedOrigins []string
 }
 
 func (o Options) withDefaults() Options {
@@ -63,7 +65,7 @@ func NewServer(opts Options) *server.MCPServer {
 // Handler serves the datetime MCP server over streamable HTTP at exactly EndpointPath ("/mcp").
 func Handler(opts Options) http.Handler {
 	opts = opts.withDefaults()
-	return mcpservers.Mount(NewServer(opts), opts.Logger)
+	return mcpservers.Mount(NewServer(opts), opts.Logger, opts.AllowedOrigins...)
 }
 
 // ListenAndServe serves Handler on addr until ctx ends, then shuts down gracefully.

@@ -26,10 +26,12 @@ const Name = "ingest"
 
 // Deps are what the server needs.
 type Deps struct {
-	Intake         *intake.Service
-	Store          *store.Store
-	IdentitySecret []byte
-	Logger         *slog.Logger
+	Intake       *intake.Service
+	Store        *store.Store
+	IdentityKeys [][]byte // verify the identity header; a rotation has two
+	Logger       *slog.Logger
+	// AllowedOrigins are the browser origins allowed to call the server (mcpservers.CheckOrigin).
+	AllowedOrigins []string
 }
 
 // NewServer returns the MCP server with the ingest_url tool.
@@ -102,5 +104,5 @@ func ingestURL(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallT
 
 // Handler serves the server at /mcp behind the identity check.
 func Handler(d Deps) http.Handler {
-	return toolbox.IdentityMiddleware(d.IdentitySecret, mcpservers.Mount(NewServer(d), d.Logger))
+	return toolbox.IdentityMiddleware(d.IdentityKeys, mcpservers.Mount(NewServer(d), d.Logger, d.AllowedOrigins...))
 }

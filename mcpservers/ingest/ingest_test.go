@@ -18,7 +18,7 @@ import (
 func TestBadArgumentsAreToolErrors(t *testing.T) {
 	t.Parallel()
 	secret := []byte("ingest-test-identity-secret")
-	srv := httptest.NewServer(ingest.Handler(ingest.Deps{IdentitySecret: secret, Logger: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(ingest.Handler(ingest.Deps{IdentityKeys: [][]byte{secret}, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	c := mcptest.Dial(t, srv.URL+mcpservers.EndpointPath, ingest.Name, mcptest.AsUser(t, secret))
 

@@ -28,10 +28,12 @@ const Name = "semantic"
 
 // Deps are what the server needs.
 type Deps struct {
-	Searcher       *knowledge.Searcher
-	Store          *store.Store
-	IdentitySecret []byte
-	Logger         *slog.Logger
+	Searcher     *knowledge.Searcher
+	Store        *store.Store
+	IdentityKeys [][]byte // verify the identity header; a rotation has two
+	Logger       *slog.Logger
+	// AllowedOrigins are the browser origins allowed to call the server (mcpservers.CheckOrigin).
+	AllowedOrigins []string
 }
 
 // NewServer returns the MCP server with the knowledge_search tool.
@@ -133,5 +135,5 @@ func documentIDs(req mcp.CallToolRequest) ([]uuid.UUID, error) {
 
 // Handler serves the server at /mcp behind the identity check.
 func Handler(d Deps) http.Handler {
-	return toolbox.IdentityMiddleware(d.IdentitySecret, mcpservers.Mount(NewServer(d), d.Logger))
+	return toolbox.IdentityMiddleware(d.IdentityKeys, mcpservers.Mount(NewServer(d), d.Logger, d.AllowedOrigins...))
 }

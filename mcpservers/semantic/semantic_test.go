@@ -2,9 +2,11 @@ package semantic_test
 
 import (
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -12,6 +14,7 @@ import (
 	"github.com/youworker/youworker/mcpservers"
 	"github.com/youworker/youworker/mcpservers/mcptest"
 	"github.com/youworker/youworker/mcpservers/semantic"
+	"github.com/youworker/youworker/toolbox"
 )
 
 // Searches that reach the index run end to end in e2e (TestKnowledgeSearchTool); here the
@@ -19,7 +22,7 @@ import (
 func TestBadArgumentsAreToolErrors(t *testing.T) {
 	t.Parallel()
 	secret := []byte("semantic-test-identity-secret")
-	srv := httptest.NewServer(semantic.Handler(semantic.Deps{IdentitySecret: secret, Logger: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(semantic.Handler(semantic.Deps{IdentityKeys: [][]byte{secret}, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	c := mcptest.Dial(t, srv.URL+mcpservers.EndpointPath, semantic.Name, mcptest.AsUser(t, secret))
 
@@ -45,5 +48,29 @@ func TestBadArgumentsAreToolErrors(t *testing.T) {
 		res := mcptest.Call(t, c, "knowledge_search", tt.args)
 		require.True(t, res.IsError, "%s: got a result: %s", tt.name, res.Text)
 		require.True(t, strings.HasPrefix(res.Text, tt.want), "%s: %s", tt.name, res.Text)
+	}
+}
+
+// A browser page of a foreign site is refused even when it somehow carries a valid identity.
+func TestForeignOriginIsRefused(t *testing.T) {
+	t.Parallel()
+	secret := []byte("semantic-test-identity-secret")
+	srv := httptest.NewServer(semantic.Handler(semantic.Deps{IdentityKeys: [][]byte{secret}, Logger: slog.New(slog.DiscardHandler),
+		AllowedOrigins: []string{"https://app.example"}}))
+	t.Cleanup(srv.Close)
+	token, err := toolbox.SignIdentity(secret, toolbox.Identity{UserID: uuid.New()}, time.Minute)
+	require.NoError(t, err)
+	for origin, want := range map[string]int{"https://evil.example": http.StatusForbidden, "https://app.example": http.StatusOK} {
+		req, err := http.NewRequest("POST", srv.URL+mcpservers.EndpointPath, strings.NewReader(
+			`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set(toolbox.IdentityHeader, token)
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, want, resp.StatusCode, origin)
 	}
 }

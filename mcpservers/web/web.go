@@ -50,10 +50,12 @@ type Deps struct {
 	MaxResultChars int
 	// TempDir holds fetched documents while they are extracted; "" means os.TempDir().
 	TempDir string
-	// IdentitySecret verifies the identity header (toolbox.IdentityMiddleware).
-	IdentitySecret []byte
+	// IdentityKeys verify the identity header (toolbox.IdentityMiddleware); a rotation has two.
+	IdentityKeys [][]byte
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// AllowedOrigins are the browser origins allowed to call the server (mcpservers.CheckOrigin).
+	AllowedOrigins []string
 }
 
 func (d Deps) withDefaults() Deps {
@@ -93,7 +95,7 @@ func NewServer(d Deps) *server.MCPServer {
 // Handler serves the server at /mcp behind the identity check.
 func Handler(d Deps) http.Handler {
 	d = d.withDefaults()
-	return toolbox.IdentityMiddleware(d.IdentitySecret, mcpservers.Mount(NewServer(d), d.Logger))
+	return toolbox.IdentityMiddleware(d.IdentityKeys, mcpservers.Mount(NewServer(d), d.Logger, d.AllowedOrigins...))
 }
 
 // tools holds the handlers' dependencies.

@@ -67,7 +67,7 @@ func serve(t *testing.T, h http.Handler) string {
 // real mcp-go client speaking streamable HTTP to it, signing the platform identity like the worker.
 func connect(t *testing.T, d web.Deps) *client.Client {
 	t.Helper()
-	d.IdentitySecret = secret
+	d.IdentityKeys = [][]byte{secret}
 	d.Logger = quiet
 	if d.Extractor == nil {
 		d.Extractor = extract.New(extract.Options{Logger: quiet})
@@ -130,7 +130,7 @@ func TestListTools(t *testing.T) {
 
 func TestIdentityIsRequired(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(web.Handler(web.Deps{IdentitySecret: secret, Logger: quiet}))
+	srv := httptest.NewServer(web.Handler(web.Deps{IdentityKeys: [][]byte{secret}, Logger: quiet}))
 	t.Cleanup(srv.Close)
 	otherSecret, err := toolbox.SignIdentity([]byte("another-secret"), toolbox.Identity{UserID: uuid.New()}, time.Hour)
 	require.NoError(t, err)
