@@ -35,7 +35,11 @@ type world struct {
 
 func newWorld(t *testing.T, extra map[string]string) *world {
 	t.Helper()
-	p := newPlatform(t, extra)
+	env := map[string]string{"TOOLS_AUTO_APPROVE": "fetch_url"} // so the SSRF guard is what stops the web tool
+	for k, v := range extra {
+		env[k] = v
+	}
+	p := newPlatform(t, env)
 	p.startMCP("semantic", "web")
 	p.start()
 	w := &world{p: p, alice: p.signup("alice"), bob: p.signup("bob"), carol: p.signup("carol"), dan: p.signup("dan"),
@@ -276,9 +280,10 @@ func TestAttacks(t *testing.T) {
 			reg := w.bob.do("POST", "/v1/mcp-servers", map[string]any{"name": "evil", "url": u})
 			require.Equal(t, http.StatusBadRequest, reg.status, "register %s: %s", u, reg.body)
 		}
-		sid := w.bob.newSession([]string{"fetch_url"})
 		for _, u := range targets[:4] {
-			_, events := w.bob.send(sid, fmt.Sprintf(`call fetch_url {"url": %q}`, u))
+			// fetch_url is auto-approved in this world; a fresh session each time, since one that
+			// read a fetch result is tainted and would wait for approval instead of fetching.
+			_, events := w.bob.send(w.bob.newSession([]string{"fetch_url"}), fmt.Sprintf(`call fetch_url {"url": %q}`, u))
 			evs := collect(t, must(w.bob.stream(context.Background(), events, 0)), 30*time.Second)
 			for _, e := range evs {
 				if e.Type == "tool.result" {
