@@ -115,6 +115,15 @@ type Config struct {
 	IngestHeartbeat  time.Duration `env:"INGEST_HEARTBEAT_TIMEOUT" envDefault:"30s" desc:"an embed/index activity whose worker went silent this long is retried elsewhere"`
 	IngestTimeout    time.Duration `env:"INGEST_STAGE_TIMEOUT" envDefault:"10m" desc:"time limit of one fetch/extract/chunk activity and of one embed/index slice"`
 
+	// Extraction limits (decompression and parser bombs): over any of them a document fails at
+	// once with BAD_DOCUMENT, never retried.
+	ExtractTimeout     time.Duration `env:"EXTRACT_TIMEOUT" envDefault:"2m" desc:"wall-clock limit of one extraction tool run (pdfinfo, pdftotext, tesseract) or transcription request"`
+	ExtractMaxMemory   int64         `env:"EXTRACT_MAX_MEMORY_BYTES" envDefault:"1073741824" desc:"address-space limit of each extraction tool run, set with prlimit (util-linux); 0 = unlimited"`
+	ExtractMaxCPU      time.Duration `env:"EXTRACT_MAX_CPU" envDefault:"2m" desc:"CPU-time limit of each extraction tool run, set with prlimit; also bounds a tool orphaned by a dead worker; 0 = unlimited"`
+	OCRMaxPixels       int64         `env:"OCR_MAX_PIXELS" envDefault:"40000000" desc:"largest image (each page of a TIFF) given to OCR, in pixels, read from its header; 40 MP holds an A4 page scanned at 600 dpi"`
+	ExtractMaxPart     int64         `env:"EXTRACT_MAX_PART_BYTES" envDefault:"67108864" desc:"largest uncompressed part read from a zip-based document (DOCX)"`
+	ExtractMaxUnpacked int64         `env:"EXTRACT_MAX_UNPACKED_BYTES" envDefault:"134217728" desc:"uncompressed bytes read from all the parts of one zip-based document together"`
+
 	// Security layers.
 	CORSOrigins     []string      `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," desc:"browser origins allowed to call the API with credentials (exact scheme://host[:port]); empty = none"`
 	IPAllowlist     []string      `env:"IP_ALLOWLIST" envSeparator:"," desc:"CIDRs or IPs allowed to reach the API (client address as seen through TRUSTED_PROXIES); empty = everyone"`
@@ -285,6 +294,23 @@ func (c Config) validate() error {
 	}
 	if c.MaxUploadBytes < 1024 {
 		bad("MAX_UPLOAD_BYTES", "must be at least 1024")
+	}
+	if c.ExtractTimeout <= 0 {
+		bad("EXTRACT_TIMEOUT", "must be positive")
+	}
+	if c.ExtractMaxMemory != 0 && c.ExtractMaxMemory < 64<<20 {
+		bad("EXTRACT_MAX_MEMORY_BYTES", "must be 0 (unlimited) or at least 64 MiB (67108864), got %d", c.ExtractMaxMemory)
+	}
+	if c.ExtractMaxCPU != 0 && c.ExtractMaxCPU < time.Second {
+		bad("EXTRACT_MAX_CPU", "must be 0 (unlimited) or at least 1s, got %s", c.ExtractMaxCPU)
+	}
+	for _, v := range []struct {
+		name string
+		val  int64
+	}{{"OCR_MAX_PIXELS", c.OCRMaxPixels}, {"EXTRACT_MAX_PART_BYTES", c.ExtractMaxPart}, {"EXTRACT_MAX_UNPACKED_BYTES", c.ExtractMaxUnpacked}} {
+		if v.val < 1 {
+			bad(v.name, "must be at least 1, got %d", v.val)
+		}
 	}
 	if c.QdrantURL != "" {
 		if u, err := url.Parse(c.QdrantURL); err != nil || u.Host == "" {

@@ -5,7 +5,6 @@ import (
 
 	"errors"
 	"flag"
-	"github.com/youworker/youworker/extract"
 	"net/http"
 	"os"
 
@@ -60,7 +59,11 @@ func (a *app) mcpHandler(name string) (http.Handler, error) {
 	case ingest.Name:
 		return ingest.Handler(ingest.Deps{Intake: a.intake, Store: a.store, IdentitySecret: a.cfg.IdentitySecret(), Logger: log}), nil
 	case web.Name:
-		return web.Handler(web.Deps{Guard: a.guard, Extractor: extract.New(extract.Options{Logger: log}), SearchURL: a.cfg.WebSearchURL,
+		x, err := newExtractor(a.cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return web.Handler(web.Deps{Guard: a.guard, Extractor: x, SearchURL: a.cfg.WebSearchURL,
 			MaxResultChars: a.cfg.ToolResultMax, TempDir: tempDir(a.cfg), IdentitySecret: a.cfg.IdentitySecret(), Logger: log}), nil
 	}
 	return nil, errors.New("unknown MCP server " + name + "; " + mcpUsage)

@@ -297,13 +297,28 @@ func runWorker(ctx context.Context, args []string) error {
 	return serveWorker(ctx, cfg, log)
 }
 
+// newExtractor builds the document extractor with the configured limits, failing when they
+// cannot be enforced (no prlimit).
+func newExtractor(cfg config.Config, log *slog.Logger) (*extract.Extractor, error) {
+	x := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, Logger: log, Timeout: cfg.ExtractTimeout,
+		MaxMemory: cfg.ExtractMaxMemory, MaxCPU: cfg.ExtractMaxCPU, MaxPixels: cfg.OCRMaxPixels,
+		MaxPartBytes: cfg.ExtractMaxPart, MaxUnpackedBytes: cfg.ExtractMaxUnpacked})
+	if err := x.Check(); err != nil {
+		return nil, fmt.Errorf("EXTRACT_MAX_MEMORY_BYTES, EXTRACT_MAX_CPU: %w", err)
+	}
+	return x, nil
+}
+
 func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	a, err := newApp(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	extractor := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, Logger: log.With("component", "extract")})
+	extractor, err := newExtractor(cfg, log.With("component", "extract"))
+	if err != nil {
+		return err
+	}
 	w := worker.New(worker.Deps{Client: a.temporal, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout,
 		HeartbeatThrottle: cfg.HeartbeatThrottle, Store: a.store, Box: a.box, Ollama: a.ollama, Catalog: a.catalog, Remote: a.remote,
 		ApprovalTools: cfg.ApprovalTools, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, Logger: log,
