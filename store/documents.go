@@ -29,19 +29,27 @@ func (s *Store) CreateDocument(ctx context.Context, c models.Caller, d *models.D
 		return tx.q(ctx).Omit("started_at", "finished_at").Create(r).Error
 	})
 	if errors.Is(err, models.ErrConflict) && r.IdempotencyKey != nil {
-		var existing models.IngestionRun
-		if kerr := s.q(ctx).Where("owner_id = ? AND idempotency_key = ?", c.UserID, *r.IdempotencyKey).Take(&existing).Error; kerr == nil {
+		if existing, kerr := s.RunByIdempotencyKey(ctx, c.UserID, *r.IdempotencyKey); kerr == nil {
 			doc, derr := s.DocumentByID(ctx, existing.DocumentID)
 			if derr != nil {
 				return nil, nil, false, derr
 			}
-			return doc, &existing, false, nil
+			return doc, existing, false, nil
 		}
 	}
 	if err != nil {
 		return nil, nil, false, err
 	}
 	return d, r, true, nil
+}
+
+// RunByIdempotencyKey returns the owner's run started under an Idempotency-Key.
+func (s *Store) RunByIdempotencyKey(ctx context.Context, ownerID uuid.UUID, key string) (*models.IngestionRun, error) {
+	var r models.IngestionRun
+	if err := s.q(ctx).Where("owner_id = ? AND idempotency_key = ?", ownerID, key).Take(&r).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &r, nil
 }
 
 // ReadyDuplicate finds a ready document with the same content, the same owner and the same scope
