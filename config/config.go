@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -40,6 +41,7 @@ type Config struct {
 	AllowRegistration  bool          `env:"ALLOW_REGISTRATION" envDefault:"true" desc:"allow POST /v1/auth/register (403 when false)"`
 	CookieSecure       bool          `env:"COOKIE_SECURE" envDefault:"true" desc:"mark auth cookies Secure (set false only for plain-HTTP development)"`
 	HealthCheckTimeout time.Duration `env:"HEALTH_CHECK_TIMEOUT" envDefault:"2s" desc:"per-dependency timeout of /health/detailed"`
+	MetricsAddr        string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9464" desc:"listen address of the operator endpoints /metrics and /health/detailed (unauthenticated: keep it off the public network); empty = not served (on API_ADDR /metrics is never served and /health/detailed answers administrators only)"`
 
 	// Authentication.
 	JWTSecret       string        `env:"JWT_SECRET" desc:"HMAC key (at least 32 bytes) signing access tokens and CSRF tokens; required"`
@@ -294,6 +296,13 @@ func (c Config) validate() error {
 	}
 	if c.MaxUploadBytes < 1024 {
 		bad("MAX_UPLOAD_BYTES", "must be at least 1024")
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("METRICS_ADDR", "must be host:port (e.g. 127.0.0.1:9464) or empty, got %q", c.MetricsAddr)
+		} else if c.MetricsAddr == c.APIAddr {
+			bad("METRICS_ADDR", "must differ from API_ADDR: the operator endpoints are unauthenticated")
+		}
 	}
 	if c.ExtractTimeout <= 0 {
 		bad("EXTRACT_TIMEOUT", "must be positive")

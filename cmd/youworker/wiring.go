@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/api"
@@ -26,6 +28,7 @@ import (
 	"github.com/youworker/youworker/extract"
 	"github.com/youworker/youworker/intake"
 	"github.com/youworker/youworker/knowledge"
+	"github.com/youworker/youworker/metrics"
 	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
@@ -282,7 +285,23 @@ func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer srv.Close()
-	return srv.ListenAndServe(ctx, cfg.APIAddr)
+	if cfg.MetricsAddr == "" {
+		return srv.ListenAndServe(ctx, cfg.APIAddr)
+	}
+	// Both listeners bind before either serves, so a taken port fails the start at once.
+	ops, err := metrics.Listen(cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("METRICS_ADDR: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		_ = ops.Close()
+		return fmt.Errorf("listen %s: %w", cfg.APIAddr, err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return metrics.Serve(gctx, ops, srv.Registry(), srv.OpsHandlers(), log) })
+	g.Go(func() error { return srv.Serve(gctx, ln) })
+	return g.Wait()
 }
 
 func runWorker(ctx context.Context, args []string) error {
