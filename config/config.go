@@ -120,8 +120,8 @@ type Config struct {
 	// Extraction limits (decompression and parser bombs): over any of them a document fails at
 	// once with BAD_DOCUMENT, never retried.
 	ExtractTimeout     time.Duration `env:"EXTRACT_TIMEOUT" envDefault:"2m" desc:"wall-clock limit of one extraction tool run (pdfinfo, pdftotext, tesseract) or transcription request"`
-	ExtractMaxMemory   int64         `env:"EXTRACT_MAX_MEMORY_BYTES" envDefault:"1073741824" desc:"address-space limit of each extraction tool run, set with prlimit (util-linux); 0 = unlimited"`
-	ExtractMaxCPU      time.Duration `env:"EXTRACT_MAX_CPU" envDefault:"2m" desc:"CPU-time limit of each extraction tool run, set with prlimit; also bounds a tool orphaned by a dead worker; 0 = unlimited"`
+	ExtractMaxMemory   int64         `env:"EXTRACT_MAX_MEMORY_BYTES" envDefault:"1073741824" desc:"memory limit (RLIMIT_DATA: heap and private writable memory) of each extraction process — pdfinfo, pdftotext, tesseract, and the sandbox that parses text, Markdown, HTML, CSV, JSON and DOCX — set with prlimit (util-linux); 0 = unlimited"`
+	ExtractMaxCPU      time.Duration `env:"EXTRACT_MAX_CPU" envDefault:"2m" desc:"CPU-time limit of each extraction process, set with prlimit; also bounds one orphaned by a dead worker; 0 = unlimited"`
 	OCRMaxPixels       int64         `env:"OCR_MAX_PIXELS" envDefault:"40000000" desc:"largest image (each page of a TIFF) given to OCR, in pixels, read from its header; 40 MP holds an A4 page scanned at 600 dpi"`
 	ExtractMaxPart     int64         `env:"EXTRACT_MAX_PART_BYTES" envDefault:"67108864" desc:"largest uncompressed part read from a zip-based document (DOCX)"`
 	ExtractMaxUnpacked int64         `env:"EXTRACT_MAX_UNPACKED_BYTES" envDefault:"134217728" desc:"uncompressed bytes read from all the parts of one zip-based document together"`
@@ -307,8 +307,8 @@ func (c Config) validate() error {
 	if c.ExtractTimeout <= 0 {
 		bad("EXTRACT_TIMEOUT", "must be positive")
 	}
-	if c.ExtractMaxMemory != 0 && c.ExtractMaxMemory < 64<<20 {
-		bad("EXTRACT_MAX_MEMORY_BYTES", "must be 0 (unlimited) or at least 64 MiB (67108864), got %d", c.ExtractMaxMemory)
+	if c.ExtractMaxMemory != 0 && c.ExtractMaxMemory < 256<<20 {
+		bad("EXTRACT_MAX_MEMORY_BYTES", "must be 0 (unlimited) or at least 256 MiB (268435456), got %d", c.ExtractMaxMemory)
 	}
 	if c.ExtractMaxCPU != 0 && c.ExtractMaxCPU < time.Second {
 		bad("EXTRACT_MAX_CPU", "must be 0 (unlimited) or at least 1s, got %s", c.ExtractMaxCPU)

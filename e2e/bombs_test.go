@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -34,12 +35,13 @@ func vmHWM(t *testing.T, pid int) int64 {
 	return 0
 }
 
-// TestBombsFailOnceAndTheWorkerSurvives uploads three decompression bombs at once, with the
-// default extraction limits: a PNG declaring 50000×50000 pixels, a DOCX whose document.xml
-// inflates to 250 MiB and a PDF whose content stream inflates to 256 MiB of numbers (which
-// poppler turns into gigabytes of objects). Each run fails with BAD_DOCUMENT after exactly one
-// attempt and within two minutes, the worker's peak RSS stays under 1 GiB, and a normal document
-// uploaded next is ingested.
+// TestBombsFailOnceAndTheWorkerSurvives uploads three decompression bombs and a parser bomb at
+// once, with the default extraction limits: a PNG declaring 50000×50000 pixels, a DOCX whose
+// document.xml inflates to 250 MiB, a PDF whose content stream inflates to 256 MiB of numbers
+// (which poppler turns into gigabytes of objects) and 16 MiB of Markdown paragraphs (some 3 GiB
+// of parse tree). Each run fails with BAD_DOCUMENT after exactly one attempt and within two
+// minutes, the worker's peak RSS stays under 1 GiB, and a normal document uploaded next is
+// ingested.
 func TestBombsFailOnceAndTheWorkerSurvives(t *testing.T) {
 	t.Parallel()
 	p := newPlatform(t, nil)
@@ -62,7 +64,7 @@ func TestBombsFailOnceAndTheWorkerSurvives(t *testing.T) {
 	for _, b := range []struct {
 		name string
 		data []byte
-	}{{"bomb.png", png}, {"bomb.docx", docx}, {"bomb.pdf", pdf}} {
+	}{{"bomb.png", png}, {"bomb.docx", docx}, {"bomb.pdf", pdf}, {"bomb.md", bytes.Repeat([]byte("a\n\n"), (16<<20)/3)}} {
 		ups = append(ups, upload{name: b.name, start: time.Now(), resp: u.upload(b.name, b.data, nil)})
 	}
 	for _, up := range ups {

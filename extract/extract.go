@@ -4,9 +4,9 @@
 //
 // The media type is decided from the content by Sniff; Extract then reads a file on local disk.
 // PDFs go through poppler's pdftotext/pdfinfo, images through the tesseract CLI and audio through
-// a Whisper-compatible HTTP endpoint; everything else is parsed in process. The external tools run
-// under kernel resource limits (address space and CPU time, set by util-linux prlimit) and a wall
-// clock timeout; images are measured from their headers before OCR; the parts of zip-based formats
+// a Whisper-compatible HTTP endpoint; everything else is parsed in Go, in this process or in a
+// sandbox process (Options.Sandbox). The tools and the sandbox run under kernel resource limits
+// (memory and CPU time, set by util-linux prlimit) and a wall-clock timeout; images are measured from their headers before OCR; the parts of zip-based formats
 // are read within a per-part and a per-document budget. Failures that a retry cannot fix (a
 // damaged, encrypted, empty or unsupported file, one over a limit, or no audio backend) wrap one
 // of the sentinel errors below and make Permanent report true.
@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -128,10 +129,10 @@ type Options struct {
 	Timeout       time.Duration // per external tool run or transcription request, default 2 minutes
 	Logger        *slog.Logger
 
-	// Limits of the external tools (pdfinfo, pdftotext, tesseract), applied through Prlimit
-	// (util-linux prlimit, default "prlimit" from PATH): MaxMemory bytes of address space and
-	// MaxCPU of CPU time per run; 0 leaves that resource unlimited, and when both are 0 the
-	// tools run without prlimit.
+	// Limits of the external tools (pdfinfo, pdftotext, tesseract) and of the Sandbox, applied
+	// through Prlimit (util-linux prlimit, default "prlimit" from PATH): MaxMemory bytes of data
+	// (RLIMIT_DATA) and MaxCPU of CPU time per run; 0 leaves that resource unlimited, and when
+	// both are 0 the processes run without prlimit.
 	Prlimit   string
 	MaxMemory int64
 	MaxCPU    time.Duration
@@ -143,6 +144,11 @@ type Options struct {
 	// document fails with ErrLimit. Defaults 64 MiB and 128 MiB.
 	MaxPartBytes     int64
 	MaxUnpackedBytes int64
+	// Sandbox, when set, is the command line of a process that runs RunChild (youworker's
+	// "extract-file" command): the formats parsed in Go (text, Markdown, HTML, CSV, JSON, DOCX)
+	// are then parsed in such a process, under the same limits as the tools, so that a parser
+	// bomb exhausts that process and not the caller. Empty parses them in this process.
+	Sandbox []string
 }
 
 // Default limits.
@@ -170,6 +176,7 @@ type Extractor struct {
 	maxPixels    int64
 	maxPart      int64
 	maxUnpacked  int64
+	sandbox      []string
 }
 
 // New returns an Extractor with the defaults filled in.
@@ -190,6 +197,7 @@ func New(opts Options) *Extractor {
 		maxPixels:    opts.MaxPixels,
 		maxPart:      opts.MaxPartBytes,
 		maxUnpacked:  opts.MaxUnpackedBytes,
+		sandbox:      slices.Clone(opts.Sandbox),
 	}
 	if e.tesseract == "" {
 		e.tesseract = "tesseract"
@@ -267,20 +275,12 @@ func (e *Extractor) Extract(ctx context.Context, mediaType, path string) (Docume
 	}
 	var doc Document
 	switch {
-	case mt == MediaPlain:
-		doc, err = extractPlain(path)
-	case mt == MediaMarkdown || mt == "text/x-markdown":
-		doc, err = extractMarkdown(path)
-	case mt == MediaHTML || mt == "application/xhtml+xml":
-		doc, err = extractHTML(path)
-	case mt == MediaCSV:
-		doc, err = e.extractCSV(ctx, path)
-	case mt == MediaJSON:
-		doc, err = e.extractJSON(ctx, path)
+	case parsedInGo(mt) && len(e.sandbox) > 0:
+		doc, err = e.extractInSandbox(ctx, mt, path)
+	case parsedInGo(mt):
+		doc, err = e.extractInProcess(ctx, mt, path)
 	case mt == MediaPDF:
 		doc, err = e.extractPDF(ctx, path)
-	case mt == MediaDOCX:
-		doc, err = e.extractDOCX(path)
 	case mt == MediaPNG || mt == MediaJPEG || mt == MediaTIFF || mt == MediaWebP:
 		doc, err = e.extractImage(ctx, mt, path)
 	case strings.HasPrefix(mt, "audio/"):
@@ -298,6 +298,35 @@ func (e *Extractor) Extract(ctx context.Context, mediaType, path string) (Docume
 	}
 	e.log.DebugContext(ctx, "document extracted", "media_type", mt, "blocks", len(doc.Blocks))
 	return doc, nil
+}
+
+// parsedInGo reports whether a media type is parsed by this package's Go code (rather than by an
+// external tool or service).
+func parsedInGo(mt string) bool {
+	switch mt {
+	case MediaPlain, MediaMarkdown, "text/x-markdown", MediaHTML, "application/xhtml+xml", MediaCSV, MediaJSON, MediaDOCX:
+		return true
+	}
+	return false
+}
+
+// extractInProcess parses a format of parsedInGo in this process.
+func (e *Extractor) extractInProcess(ctx context.Context, mt, path string) (Document, error) {
+	switch mt {
+	case MediaPlain:
+		return extractPlain(path)
+	case MediaMarkdown, "text/x-markdown":
+		return extractMarkdown(path)
+	case MediaHTML, "application/xhtml+xml":
+		return extractHTML(path)
+	case MediaCSV:
+		return e.extractCSV(ctx, path)
+	case MediaJSON:
+		return e.extractJSON(ctx, path)
+	case MediaDOCX:
+		return e.extractDOCX(path)
+	}
+	return Document{}, fmt.Errorf("%w: %s", ErrUnsupported, mt)
 }
 
 // cleanBlocks trims every block (keeping code indentation) and drops the empty ones.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -16,10 +17,11 @@ import (
 )
 
 // Output bounds of external tools: text beyond maxToolOutput is dropped (with a warning), and
-// only the end of stderr is kept for error messages.
+// only the start and the end of stderr are kept for error messages.
 const (
-	maxToolOutput = 64 << 20
-	maxToolStderr = 16 << 10
+	maxToolOutput     = 64 << 20
+	maxToolStderr     = 16 << 10
+	maxToolStderrHead = 4 << 10
 )
 
 // toolResult is what an external tool printed.
@@ -39,7 +41,12 @@ type toolResult struct {
 // being over a limit (ErrLimit): the timeout passed, the tool was killed by a signal (the CPU
 // limit's SIGXCPU, an abort on a failed allocation, the OOM killer) or ran out of memory.
 func (e *Extractor) run(ctx context.Context, env []string, name string, args ...string) (toolResult, error) {
-	tool := filepath.Base(name)
+	return e.runOut(ctx, filepath.Base(name), maxToolOutput, env, name, args...)
+}
+
+// runOut is run keeping up to maxOut bytes of standard output, with tool naming the program in
+// errors.
+func (e *Extractor) runOut(ctx context.Context, tool string, maxOut int, env []string, name string, args ...string) (toolResult, error) {
 	bin, err := exec.LookPath(name)
 	if err != nil {
 		return toolResult{exitCode: -1}, fmt.Errorf("run %s: %w", tool, err)
@@ -50,11 +57,14 @@ func (e *Extractor) run(ctx context.Context, env []string, name string, args ...
 	}
 	tctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	stdout := &boundedBuffer{max: maxToolOutput}
+	stdout := &boundedBuffer{max: maxOut}
+	// The end of stderr says why a tool failed; its start, when a long trace follows (a Go
+	// fatal error), what failed.
+	stderrHead := &boundedBuffer{max: maxToolStderrHead}
 	stderr := &boundedBuffer{max: maxToolStderr, keepTail: true}
 	cmd := exec.CommandContext(tctx, argv[0], argv[1:]...)
 	cmd.Stdout = stdout
-	cmd.Stderr = stderr
+	cmd.Stderr = io.MultiWriter(stderrHead, stderr)
 	cmd.Stdin = nil
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
@@ -63,13 +73,19 @@ func (e *Extractor) run(ctx context.Context, env []string, name string, args ...
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err = cmd.Run()
-	res := toolResult{stdout: stdout.Bytes(), stderr: strings.TrimSpace(stderr.String()), truncated: stdout.dropped, exitCode: -1}
+	errText := stderr.String()
+	if stderr.dropped {
+		errText = stderrHead.String() + "\n…\n" + errText
+	}
+	res := toolResult{stdout: stdout.Bytes(), stderr: strings.TrimSpace(errText), truncated: stdout.dropped, exitCode: -1}
 	var sig syscall.Signal
+	var cpu time.Duration
 	if cmd.ProcessState != nil {
 		res.exitCode = cmd.ProcessState.ExitCode()
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			sig = ws.Signal()
 		}
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	e.log.DebugContext(ctx, "tool ran", "tool", tool, "exit_code", res.exitCode,
 		"duration", time.Since(start), "stdout_bytes", len(res.stdout))
@@ -84,10 +100,12 @@ func (e *Extractor) run(ctx context.Context, env []string, name string, args ...
 		return res, fmt.Errorf("run %s: %w", tool, err)
 	}
 	switch {
-	case sig == syscall.SIGXCPU:
+	// SIGXCPU at the soft limit, or SIGKILL at the hard one for a program that ignores SIGXCPU
+	// (the Go runtime does).
+	case sig == syscall.SIGXCPU, sig == syscall.SIGKILL && e.maxCPU > 0 && cpu >= e.maxCPU:
 		return res, fmt.Errorf("%w: %s used more than %s of CPU time", ErrLimit, tool, e.maxCPU)
-	case outOfMemory(res.stderr) && (sig != 0 || res.exitCode != 0):
-		return res, fmt.Errorf("%w: %s ran out of memory%s: %s", ErrLimit, tool, e.memoryNote(), lastLine(res.stderr))
+	case outOfMemory(res.stderr) != "" && (sig != 0 || res.exitCode != 0):
+		return res, fmt.Errorf("%w: %s ran out of memory%s: %s", ErrLimit, tool, e.memoryNote(), outOfMemory(res.stderr))
 	case sig != 0:
 		return res, fmt.Errorf("%w: %s was killed (%s)%s: %s", ErrLimit, tool, sig, e.memoryNote(), lastLine(res.stderr))
 	}
@@ -95,12 +113,14 @@ func (e *Extractor) run(ctx context.Context, env []string, name string, args ...
 }
 
 // prlimitArgs is the prlimit command line that precedes a tool's: no core dumps (a killed tool
-// would dump its whole address space into the worker's directory), the address space and the
-// CPU time. SIGXCPU comes at the CPU limit, SIGKILL a few seconds later if the tool ignores it.
+// would dump its whole address space into the worker's directory), the memory and the CPU time.
+// Memory is RLIMIT_DATA, the heap and private writable mappings (what a parser allocates), not
+// RLIMIT_AS: a Go process (the sandbox) reserves far more address space than it ever uses.
+// SIGXCPU comes at the CPU limit, SIGKILL a few seconds later if the tool ignores it.
 func (e *Extractor) prlimitArgs() []string {
 	args := []string{e.prlimit, "--core=0"}
 	if e.maxMemory > 0 {
-		args = append(args, "--as="+strconv.FormatInt(e.maxMemory, 10))
+		args = append(args, "--data="+strconv.FormatInt(e.maxMemory, 10))
 	}
 	if e.maxCPU > 0 {
 		soft := int64(max(math.Ceil(e.maxCPU.Seconds()), 1))
@@ -117,15 +137,20 @@ func (e *Extractor) memoryNote() string {
 	return fmt.Sprintf(" (memory limit %d MiB)", e.maxMemory>>20)
 }
 
-// outOfMemory reports whether a tool's stderr tells of a failed allocation: C++ std::bad_alloc
-// (poppler, tesseract), poppler's "Out of memory", leptonica's "malloc fail", or ENOMEM.
-func outOfMemory(stderr string) bool {
-	for _, m := range []string{"bad_alloc", "Out of memory", "out of memory", "malloc fail", "Cannot allocate memory"} {
-		if strings.Contains(stderr, m) {
-			return true
+// outOfMemory returns the line of a tool's stderr that tells of a failed allocation, "" when
+// none does: C++ std::bad_alloc (poppler, tesseract), poppler's "Out of memory", leptonica's
+// "malloc fail", the Go runtime's "out of memory" or "cannot allocate memory" (the sandbox;
+// "failed to allocate" when it is built with the race detector), or ENOMEM.
+func outOfMemory(stderr string) string {
+	for line := range strings.SplitSeq(stderr, "\n") {
+		lower := strings.ToLower(line)
+		for _, m := range []string{"bad_alloc", "out of memory", "malloc fail", "failed to allocate", "cannot allocate memory"} {
+			if strings.Contains(lower, m) {
+				return lastLine(line)
+			}
 		}
 	}
-	return false
+	return ""
 }
 
 // boundedBuffer keeps at most max bytes: the first ones, or with keepTail the last ones. It

@@ -317,11 +317,16 @@ func runWorker(ctx context.Context, args []string) error {
 }
 
 // newExtractor builds the document extractor with the configured limits, failing when they
-// cannot be enforced (no prlimit).
+// cannot be enforced (no prlimit). The formats parsed in Go are parsed by this binary's
+// extract-file command, in a process of their own under the same limits as the tools.
 func newExtractor(cfg config.Config, log *slog.Logger) (*extract.Extractor, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("the extraction sandbox runs this binary: %w", err)
+	}
 	x := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, Logger: log, Timeout: cfg.ExtractTimeout,
 		MaxMemory: cfg.ExtractMaxMemory, MaxCPU: cfg.ExtractMaxCPU, MaxPixels: cfg.OCRMaxPixels,
-		MaxPartBytes: cfg.ExtractMaxPart, MaxUnpackedBytes: cfg.ExtractMaxUnpacked})
+		MaxPartBytes: cfg.ExtractMaxPart, MaxUnpackedBytes: cfg.ExtractMaxUnpacked, Sandbox: []string{self, "extract-file"}})
 	if err := x.Check(); err != nil {
 		return nil, fmt.Errorf("EXTRACT_MAX_MEMORY_BYTES, EXTRACT_MAX_CPU: %w", err)
 	}
