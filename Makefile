@@ -19,7 +19,7 @@ all: build
 
 # Debian packages the product uses: document extraction (pdftotext, tesseract) and the headers
 # sqlite-vec's cgo bindings compile against.
-SYSTEM_PACKAGES := poppler-utils tesseract-ocr tesseract-ocr-eng libsqlite3-dev
+SYSTEM_PACKAGES := poppler-utils tesseract-ocr tesseract-ocr-eng util-linux libsqlite3-dev
 
 ## tools: everything the build and tests need besides Go and Postgres (Debian packages, the Temporal CLI)
 tools: system-deps $(BIN)/temporal

@@ -133,12 +133,12 @@ func (a *Ingest) noteAttempt(ctx context.Context, runID uuid.UUID) {
 
 // FetchResult says what the fetch stage found.
 type FetchResult struct {
-	DuplicateOf *uuid.UUID // identical content the owner already has, ready
+	DuplicateOf *uuid.UUID // identical content the owner already has ready in the same scope
 }
 
 // Fetch makes sure the document's bytes are stored: uploads and texts already are; URLs are
-// fetched through the SSRF guard. Identical content the owner already has ready makes this
-// document a duplicate (no chunks, no vectors).
+// fetched through the SSRF guard. Identical content the owner already has ready in the same
+// scope (the same group, or personal) makes this document a duplicate (no chunks, no vectors).
 func (a *Ingest) Fetch(ctx context.Context, in RunRef) (FetchResult, error) {
 	a.noteAttempt(ctx, in.RunID)
 	doc, err := a.Store.DocumentByID(ctx, in.DocumentID)
@@ -168,7 +168,7 @@ func (a *Ingest) Fetch(ctx context.Context, in RunRef) (FetchResult, error) {
 		}
 		doc.SHA256 = blob.SHA256
 	}
-	dup, err := a.Store.ReadyDuplicate(ctx, doc.OwnerID, doc.SHA256, doc.ID)
+	dup, err := a.Store.ReadyDuplicate(ctx, doc)
 	if errors.Is(err, models.ErrNotFound) {
 		return FetchResult{}, nil
 	}

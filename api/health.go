@@ -2,11 +2,14 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/youworker/youworker/models"
 )
 
 // Check is one dependency reported by /health/detailed.
@@ -29,14 +32,44 @@ func (s *Server) health(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
-// healthDetailed probes every dependency concurrently, each under HEALTH_CHECK_TIMEOUT.
+// healthDetailed is the detailed health on the public port, for administrators (requireAdmin).
 func (s *Server) healthDetailed(c *gin.Context) {
+	code, body := s.detailedHealth(c.Request.Context())
+	if code == http.StatusServiceUnavailable {
+		c.Header("Retry-After", retryAfterSeconds)
+	}
+	c.JSON(code, body)
+}
+
+// serveDetailedHealth is the detailed health on the metrics listener.
+func (s *Server) serveDetailedHealth(w http.ResponseWriter, r *http.Request) {
+	code, body := s.detailedHealth(r.Context())
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// requireAdmin lets administrators (is_admin) through; other callers get a 403.
+func (s *Server) requireAdmin(c *gin.Context) {
+	if !callerOf(c).IsAdmin {
+		s.fail(c, models.Errorf(models.ErrForbidden, "FORBIDDEN", "only administrators may read this; operators read it on the metrics address"))
+		return
+	}
+	c.Next()
+}
+
+// detailedHealth probes every dependency concurrently, each under HEALTH_CHECK_TIMEOUT, and
+// returns the status code and body of the answer.
+func (s *Server) detailedHealth(ctx context.Context) (int, gin.H) {
 	results := make(map[string]checkResult, len(s.checks))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, chk := range s.checks {
 		wg.Go(func() {
-			r := s.probe(c.Request.Context(), chk)
+			r := s.probe(ctx, chk)
 			mu.Lock()
 			results[chk.Name] = r
 			mu.Unlock()
@@ -53,10 +86,7 @@ func (s *Server) healthDetailed(c *gin.Context) {
 			}
 		}
 	}
-	if code == http.StatusServiceUnavailable {
-		c.Header("Retry-After", retryAfterSeconds)
-	}
-	c.JSON(code, gin.H{"status": status, "checks": results})
+	return code, gin.H{"status": status, "checks": results}
 }
 
 func (s *Server) probe(ctx context.Context, chk Check) checkResult {

@@ -41,7 +41,6 @@ func orRead(s models.Scope) routeRule { return anyOf(s, models.ScopeRead) }
 var routeRules = map[string]routeRule{
 	"GET /health":          noScope,
 	"GET /health/detailed": noScope,
-	"GET /metrics":         noScope,
 	"GET /openapi.json":    noScope,
 
 	"POST /v1/auth/register":       noScope,

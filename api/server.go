@@ -14,7 +14,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 
 	"github.com/youworker/youworker/auth"
@@ -159,6 +158,15 @@ func registerAll(reg *prometheus.Registry, cs ...prometheus.Collector) error {
 // Handler returns the HTTP handler of the API.
 func (s *Server) Handler() http.Handler { return s.engine }
 
+// Registry is where the API's metrics are registered, for the metrics listener.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// OpsHandlers are the operator endpoints the metrics listener serves beside /metrics: the
+// detailed health, unauthenticated there because only operators reach that address.
+func (s *Server) OpsHandlers() map[string]http.Handler {
+	return map[string]http.Handler{"/health/detailed": http.HandlerFunc(s.serveDetailedHealth)}
+}
+
 func (s *Server) routes() error {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
@@ -172,9 +180,10 @@ func (s *Server) routes() error {
 	e.NoRoute(s.noRoute)
 	e.NoMethod(s.noMethod)
 
+	// /metrics and the detailed health are served to operators on METRICS_ADDR (OpsHandlers);
+	// on the public port the detailed health answers administrators only.
 	e.GET("/health", s.health)
-	e.GET("/health/detailed", s.healthDetailed)
-	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
+	e.GET("/health/detailed", s.requireCaller, s.requireAdmin, s.healthDetailed)
 	e.GET("/openapi.json", s.openAPI)
 
 	v1 := e.Group("/v1")

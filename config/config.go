@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -40,6 +41,7 @@ type Config struct {
 	AllowRegistration  bool          `env:"ALLOW_REGISTRATION" envDefault:"true" desc:"allow POST /v1/auth/register (403 when false)"`
 	CookieSecure       bool          `env:"COOKIE_SECURE" envDefault:"true" desc:"mark auth cookies Secure (set false only for plain-HTTP development)"`
 	HealthCheckTimeout time.Duration `env:"HEALTH_CHECK_TIMEOUT" envDefault:"2s" desc:"per-dependency timeout of /health/detailed"`
+	MetricsAddr        string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9464" desc:"listen address of the operator endpoints /metrics and /health/detailed (unauthenticated: keep it off the public network); empty = not served (on API_ADDR /metrics is never served and /health/detailed answers administrators only)"`
 
 	// Authentication.
 	JWTSecret       string        `env:"JWT_SECRET" desc:"secret (at least 32 bytes) from which the keys of access tokens, CSRF tokens, MCP caller identities and the SSO state cookie are derived (HKDF, one key each); required"`
@@ -127,6 +129,15 @@ type Config struct {
 	IngestAttempts   int           `env:"INGEST_MAX_ATTEMPTS" envDefault:"20" desc:"attempts per ingestion stage (transient failures retry with backoff)"`
 	IngestHeartbeat  time.Duration `env:"INGEST_HEARTBEAT_TIMEOUT" envDefault:"30s" desc:"an embed/index activity whose worker went silent this long is retried elsewhere"`
 	IngestTimeout    time.Duration `env:"INGEST_STAGE_TIMEOUT" envDefault:"10m" desc:"time limit of one fetch/extract/chunk activity and of one embed/index slice"`
+
+	// Extraction limits (decompression and parser bombs): over any of them a document fails at
+	// once with BAD_DOCUMENT, never retried.
+	ExtractTimeout     time.Duration `env:"EXTRACT_TIMEOUT" envDefault:"2m" desc:"wall-clock limit of one extraction tool run (pdfinfo, pdftotext, tesseract) or transcription request"`
+	ExtractMaxMemory   int64         `env:"EXTRACT_MAX_MEMORY_BYTES" envDefault:"1073741824" desc:"memory limit (RLIMIT_DATA: heap and private writable memory) of each extraction process — pdfinfo, pdftotext, tesseract, and the sandbox that parses text, Markdown, HTML, CSV, JSON and DOCX — set with prlimit (util-linux); 0 = unlimited"`
+	ExtractMaxCPU      time.Duration `env:"EXTRACT_MAX_CPU" envDefault:"2m" desc:"CPU-time limit of each extraction process, set with prlimit; also bounds one orphaned by a dead worker; 0 = unlimited"`
+	OCRMaxPixels       int64         `env:"OCR_MAX_PIXELS" envDefault:"40000000" desc:"largest image (each page of a TIFF) given to OCR, in pixels, read from its header; 40 MP holds an A4 page scanned at 600 dpi"`
+	ExtractMaxPart     int64         `env:"EXTRACT_MAX_PART_BYTES" envDefault:"67108864" desc:"largest uncompressed part read from a zip-based document (DOCX)"`
+	ExtractMaxUnpacked int64         `env:"EXTRACT_MAX_UNPACKED_BYTES" envDefault:"134217728" desc:"uncompressed bytes read from all the parts of one zip-based document together"`
 
 	// Security layers.
 	CORSOrigins     []string      `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," desc:"browser origins allowed to call the API with credentials (exact scheme://host[:port]); empty = none"`
@@ -335,6 +346,30 @@ func (c Config) validate() error {
 	}
 	if c.MaxUploadBytes < 1024 {
 		bad("MAX_UPLOAD_BYTES", "must be at least 1024")
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("METRICS_ADDR", "must be host:port (e.g. 127.0.0.1:9464) or empty, got %q", c.MetricsAddr)
+		} else if c.MetricsAddr == c.APIAddr {
+			bad("METRICS_ADDR", "must differ from API_ADDR: the operator endpoints are unauthenticated")
+		}
+	}
+	if c.ExtractTimeout <= 0 {
+		bad("EXTRACT_TIMEOUT", "must be positive")
+	}
+	if c.ExtractMaxMemory != 0 && c.ExtractMaxMemory < 256<<20 {
+		bad("EXTRACT_MAX_MEMORY_BYTES", "must be 0 (unlimited) or at least 256 MiB (268435456), got %d", c.ExtractMaxMemory)
+	}
+	if c.ExtractMaxCPU != 0 && c.ExtractMaxCPU < time.Second {
+		bad("EXTRACT_MAX_CPU", "must be 0 (unlimited) or at least 1s, got %s", c.ExtractMaxCPU)
+	}
+	for _, v := range []struct {
+		name string
+		val  int64
+	}{{"OCR_MAX_PIXELS", c.OCRMaxPixels}, {"EXTRACT_MAX_PART_BYTES", c.ExtractMaxPart}, {"EXTRACT_MAX_UNPACKED_BYTES", c.ExtractMaxUnpacked}} {
+		if v.val < 1 {
+			bad(v.name, "must be at least 1, got %d", v.val)
+		}
 	}
 	if c.QdrantURL != "" {
 		if u, err := url.Parse(c.QdrantURL); err != nil || u.Host == "" {

@@ -496,11 +496,22 @@ func TestWorkerDrainsOnSIGTERM(t *testing.T) {
 	require.Len(t, strings.Fields(tokensOf(evs, 1, 1)), 40)
 }
 
+// operator GETs a path on the latest API's metrics listener.
+func (p *platform) operator(path string) reply {
+	p.t.Helper()
+	resp, err := http.Get(p.metricsURL + path)
+	require.NoError(p.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(p.t, err)
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
 func TestHealthReportsEveryDependency(t *testing.T) {
 	t.Parallel()
 	p := newPlatform(t, nil).start()
 	require.Eventually(t, func() bool {
-		r := p.request("GET", "/health/detailed", "", nil, nil)
+		r := p.operator("/health/detailed")
 		if r.status != http.StatusOK {
 			return false
 		}
@@ -517,7 +528,7 @@ func TestHealthReportsEveryDependency(t *testing.T) {
 	// The model going away makes the (required) llm check fail: 503 with Retry-After.
 	p.env["OLLAMA_HOST"] = "http://127.0.0.1:1" // nothing listens there
 	p.startAPI()
-	r := p.request("GET", "/health/detailed", "", nil, nil)
+	r := p.operator("/health/detailed")
 	require.Equal(t, http.StatusServiceUnavailable, r.status, "%s", r.body)
 	require.NotEmpty(t, r.header.Get("Retry-After"))
 	require.Equal(t, "down", r.json(t)["checks"].(map[string]any)["llm"].(map[string]any)["status"])

@@ -67,7 +67,9 @@ type platform struct {
 	box    *encryption.Box
 	db     testenv.DB
 	apiURL string
-	logs   *testenv.Buffer
+	// metricsURL is the latest API's operator listener (METRICS_ADDR): /metrics, /health/detailed.
+	metricsURL string
+	logs       *testenv.Buffer
 }
 
 // newPlatform prepares a platform; extra overrides environment variables of its processes.
@@ -188,16 +190,25 @@ func (p *platform) startMCP(names ...string) {
 	}
 }
 
-// startAPI starts an API process on a free port and waits until it answers.
+// freeAddr returns a loopback address with a port free at the time of the call.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startAPI starts an API process on free ports (the API's and the metrics listener's) and waits
+// until it answers.
 func (p *platform) startAPI() *proc {
 	p.t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(p.t, err)
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := freeAddr(p.t)
 	p.env["API_ADDR"] = addr
+	p.env["METRICS_ADDR"] = freeAddr(p.t)
 	pr := p.spawn("api")
 	p.apiURL = "http://" + addr
+	p.metricsURL = "http://" + p.env["METRICS_ADDR"]
 	require.Eventually(p.t, func() bool {
 		resp, err := http.Get(p.apiURL + "/health")
 		if err != nil {

@@ -24,6 +24,12 @@ import (
 // upload posts a multipart document and returns the ingestion response.
 func (u *user) upload(filename string, content []byte, fields map[string]string) reply {
 	u.p.t.Helper()
+	return u.uploadWith(filename, content, fields, nil)
+}
+
+// uploadWith is upload with extra request headers.
+func (u *user) uploadWith(filename string, content []byte, fields, headers map[string]string) reply {
+	u.p.t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	for k, v := range fields {
@@ -38,6 +44,9 @@ func (u *user) upload(filename string, content []byte, fields map[string]string)
 	require.NoError(u.p.t, err)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", "Bearer "+u.token)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(u.p.t, err)
 	defer resp.Body.Close()

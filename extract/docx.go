@@ -12,16 +12,14 @@ import (
 	"strings"
 )
 
-// maxDOCXPart bounds the uncompressed size of one part read from a DOCX (a zip bomb guard).
-const maxDOCXPart = 256 << 20
-
 // extractDOCX reads word/document.xml: paragraphs (w:p, text from w:t runs), headings from the
 // paragraph style (Heading 1..6 and Title, resolved through word/styles.xml so that localised
 // style ids work, or an outline level), numbered and bulleted paragraphs as lists, and tables.
 // Deleted text of tracked changes, field codes and the fallback copies of text boxes are left
 // out; headers, footers, footnotes and comments are not read. The title is the core properties'
-// dc:title, else the first Title-styled paragraph.
-func extractDOCX(path string) (Document, error) {
+// dc:title, else the first Title-styled paragraph. Parts are inflated as they are parsed, within
+// the Extractor's per-part and per-document budgets (a zip bomb fails with ErrLimit).
+func (e *Extractor) extractDOCX(path string) (Document, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Document{}, err
@@ -47,19 +45,24 @@ func extractDOCX(path string) (Document, error) {
 	if !ok {
 		return Document{}, fmt.Errorf("%w: the DOCX has no word/document.xml", ErrCorrupt)
 	}
+	b := &unpackBudget{part: e.maxPart, left: e.maxUnpacked, total: e.maxUnpacked}
+	// The body first: it is what a bomb inflates, and what the document is for.
+	if err := b.reserve(body); err != nil {
+		return Document{}, err
+	}
 	styles := map[string]docxStyle{}
 	if sf, ok := parts["word/styles.xml"]; ok {
-		if styles, err = readDOCXStyles(sf); err != nil {
+		if styles, err = readDOCXStyles(b, sf); err != nil {
 			return Document{}, err
 		}
 	}
 	var doc Document
 	if cf, ok := parts["docProps/core.xml"]; ok {
-		if doc.Title, err = readDOCXTitle(cf); err != nil {
+		if doc.Title, err = readDOCXTitle(b, cf); err != nil {
 			return Document{}, err
 		}
 	}
-	rc, err := openPart(body)
+	rc, err := b.open(body)
 	if err != nil {
 		return Document{}, err
 	}
@@ -75,37 +78,88 @@ func extractDOCX(path string) (Document, error) {
 	return doc, nil
 }
 
-func openPart(zf *zip.File) (io.ReadCloser, error) {
-	if zf.UncompressedSize64 > maxDOCXPart {
-		return nil, fmt.Errorf("%w: %s is larger than %d bytes uncompressed", ErrUnsupported, zf.Name, maxDOCXPart)
+// unpackBudget bounds what is inflated from a zip-based document: each part at most part bytes,
+// all parts together at most total. The sizes the zip declares are checked before a part is
+// opened, and the bytes actually inflated are counted as they are read, so a part whose header
+// lies fails as soon as it passes the budget.
+type unpackBudget struct {
+	part, total, left int64
+}
+
+// reserve checks a part's declared size against the budget without reading it.
+func (b *unpackBudget) reserve(zf *zip.File) error {
+	switch {
+	case zf.UncompressedSize64 > uint64(b.part):
+		return fmt.Errorf("%w: %s is %d bytes uncompressed; the limit is %d per part", ErrLimit, zf.Name, zf.UncompressedSize64, b.part)
+	case zf.UncompressedSize64 > uint64(b.total):
+		return fmt.Errorf("%w: %s is %d bytes uncompressed; the limit is %d per document", ErrLimit, zf.Name, zf.UncompressedSize64, b.total)
+	}
+	return nil
+}
+
+// open opens a part for streaming within the budget.
+func (b *unpackBudget) open(zf *zip.File) (io.ReadCloser, error) {
+	if err := b.reserve(zf); err != nil {
+		return nil, err
+	}
+	if zf.UncompressedSize64 > uint64(max(b.left, 0)) {
+		return nil, fmt.Errorf("%w: the parts of the document exceed %d bytes uncompressed", ErrLimit, b.total)
 	}
 	rc, err := zf.Open()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, zf.Name, err)
 	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.LimitReader(rc, maxDOCXPart), rc}, nil
+	return &budgetReader{rc: rc, b: b, name: zf.Name, partLeft: b.part}, nil
 }
 
-func decodePart(zf *zip.File, v any) error {
-	rc, err := openPart(zf)
+// budgetReader counts inflated bytes against the part's and the document's budget.
+type budgetReader struct {
+	rc       io.ReadCloser
+	b        *unpackBudget
+	name     string
+	partLeft int64
+}
+
+func (r *budgetReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	r.partLeft -= int64(n)
+	r.b.left -= int64(n)
+	switch {
+	case r.partLeft < 0:
+		return 0, fmt.Errorf("%w: %s inflates to more than the %d bytes allowed per part", ErrLimit, r.name, r.b.part)
+	case r.b.left < 0:
+		return 0, fmt.Errorf("%w: the parts of the document inflate to more than the %d bytes allowed", ErrLimit, r.b.total)
+	}
+	return n, err
+}
+
+func (r *budgetReader) Close() error { return r.rc.Close() }
+
+// partError keeps a budget error as it is and calls anything else a damaged part.
+func partError(name string, err error) error {
+	if errors.Is(err, ErrLimit) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %v", ErrCorrupt, name, err)
+}
+
+func decodePart(b *unpackBudget, zf *zip.File, v any) error {
+	rc, err := b.open(zf)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	if err := xml.NewDecoder(rc).Decode(v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrCorrupt, zf.Name, err)
+		return partError(zf.Name, err)
 	}
 	return nil
 }
 
-func readDOCXTitle(zf *zip.File) (string, error) {
+func readDOCXTitle(b *unpackBudget, zf *zip.File) (string, error) {
 	var core struct {
 		Title string `xml:"http://purl.org/dc/elements/1.1/ title"`
 	}
-	if err := decodePart(zf, &core); err != nil {
+	if err := decodePart(b, zf, &core); err != nil {
 		return "", err
 	}
 	return strings.TrimSpace(core.Title), nil
@@ -119,7 +173,7 @@ type docxStyle struct {
 	list    bool // numbered or bulleted (w:numPr in the style, or a "List Bullet"-like name)
 }
 
-func readDOCXStyles(zf *zip.File) (map[string]docxStyle, error) {
+func readDOCXStyles(b *unpackBudget, zf *zip.File) (map[string]docxStyle, error) {
 	type val struct {
 		Val string `xml:"val,attr"`
 	}
@@ -135,7 +189,7 @@ func readDOCXStyles(zf *zip.File) (map[string]docxStyle, error) {
 			} `xml:"pPr"`
 		} `xml:"style"`
 	}
-	if err := decodePart(zf, &doc); err != nil {
+	if err := decodePart(b, zf, &doc); err != nil {
 		return nil, err
 	}
 	styles := make(map[string]docxStyle, len(doc.Styles))
@@ -231,13 +285,13 @@ func (p *docxParser) parse(r io.Reader) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%w: word/document.xml: %v", ErrCorrupt, err)
+			return partError("word/document.xml", err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if t.Name.Space == nsMC && t.Name.Local == "Fallback" {
 				if err := d.Skip(); err != nil {
-					return fmt.Errorf("%w: word/document.xml: %v", ErrCorrupt, err)
+					return partError("word/document.xml", err)
 				}
 				continue
 			}
@@ -246,7 +300,7 @@ func (p *docxParser) parse(r io.Reader) error {
 			}
 			if skip := p.start(t); skip {
 				if err := d.Skip(); err != nil {
-					return fmt.Errorf("%w: word/document.xml: %v", ErrCorrupt, err)
+					return partError("word/document.xml", err)
 				}
 			}
 		case xml.EndElement:

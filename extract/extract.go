@@ -4,9 +4,12 @@
 //
 // The media type is decided from the content by Sniff; Extract then reads a file on local disk.
 // PDFs go through poppler's pdftotext/pdfinfo, images through the tesseract CLI and audio through
-// a Whisper-compatible HTTP endpoint; everything else is parsed in process. Failures that a retry
-// cannot fix (a damaged, encrypted, empty or unsupported file, or no audio backend) wrap one of the
-// sentinel errors below and make Permanent report true.
+// a Whisper-compatible HTTP endpoint; everything else is parsed in Go, in this process or in a
+// sandbox process (Options.Sandbox). The tools and the sandbox run under kernel resource limits
+// (memory and CPU time, set by util-linux prlimit) and a wall-clock timeout; images are measured from their headers before OCR; the parts of zip-based formats
+// are read within a per-part and a per-document budget. Failures that a retry cannot fix (a
+// damaged, encrypted, empty or unsupported file, one over a limit, or no audio backend) wrap one
+// of the sentinel errors below and make Permanent report true.
 package extract
 
 import (
@@ -17,6 +20,8 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -92,13 +97,16 @@ var (
 	ErrEncrypted   = errors.New("the file is password-protected")
 	ErrNoAudio     = errors.New("audio transcription is not configured (set WHISPER_URL)")
 	ErrEmpty       = errors.New("no text found in the file")
+	// ErrLimit: the document needs more than the extraction limits allow (pixels, uncompressed
+	// bytes, or a tool's memory, CPU time or wall-clock time), or a tool was killed.
+	ErrLimit = errors.New("the document exceeds an extraction limit")
 )
 
-// Permanent reports whether err must not be retried: the file is unsupported, corrupt, encrypted
-// or empty, or audio transcription is not configured. Timeouts, missing tools and network errors
-// are not permanent.
+// Permanent reports whether err must not be retried: the file is unsupported, corrupt, encrypted,
+// empty or over a limit (a tool that was killed or ran out of time included), or audio
+// transcription is not configured. Missing tools, files and network errors are not permanent.
 func Permanent(err error) bool {
-	for _, p := range []error{ErrUnsupported, ErrCorrupt, ErrEncrypted, ErrNoAudio, ErrEmpty} {
+	for _, p := range []error{ErrUnsupported, ErrCorrupt, ErrEncrypted, ErrNoAudio, ErrEmpty, ErrLimit} {
 		if errors.Is(err, p) {
 			return true
 		}
@@ -120,7 +128,35 @@ type Options struct {
 	MaxPages      int           // PDF pages extracted, default 2000; later pages are dropped with a warning
 	Timeout       time.Duration // per external tool run or transcription request, default 2 minutes
 	Logger        *slog.Logger
+
+	// Limits of the external tools (pdfinfo, pdftotext, tesseract) and of the Sandbox, applied
+	// through Prlimit (util-linux prlimit, default "prlimit" from PATH): MaxMemory bytes of data
+	// (RLIMIT_DATA) and MaxCPU of CPU time per run; 0 leaves that resource unlimited, and when
+	// both are 0 the processes run without prlimit.
+	Prlimit   string
+	MaxMemory int64
+	MaxCPU    time.Duration
+	// MaxPixels bounds the pixels of an image (of every page of a TIFF) given to OCR; larger
+	// images are refused with ErrLimit before tesseract runs. Default 40 million.
+	MaxPixels int64
+	// MaxPartBytes bounds the uncompressed size of one part of a zip-based document (DOCX) and
+	// MaxUnpackedBytes the uncompressed bytes read from all its parts together; over either the
+	// document fails with ErrLimit. Defaults 64 MiB and 128 MiB.
+	MaxPartBytes     int64
+	MaxUnpackedBytes int64
+	// Sandbox, when set, is the command line of a process that runs RunChild (youworker's
+	// "extract-file" command): the formats parsed in Go (text, Markdown, HTML, CSV, JSON, DOCX)
+	// are then parsed in such a process, under the same limits as the tools, so that a parser
+	// bomb exhausts that process and not the caller. Empty parses them in this process.
+	Sandbox []string
 }
+
+// Default limits.
+const (
+	DefaultMaxPixels        = 40_000_000
+	DefaultMaxPartBytes     = 64 << 20
+	DefaultMaxUnpackedBytes = 128 << 20
+)
 
 // Extractor extracts text from files. It is safe for concurrent use.
 type Extractor struct {
@@ -134,6 +170,13 @@ type Extractor struct {
 	maxPages     int
 	timeout      time.Duration
 	log          *slog.Logger
+	prlimit      string
+	maxMemory    int64
+	maxCPU       time.Duration
+	maxPixels    int64
+	maxPart      int64
+	maxUnpacked  int64
+	sandbox      []string
 }
 
 // New returns an Extractor with the defaults filled in.
@@ -148,6 +191,13 @@ func New(opts Options) *Extractor {
 		maxPages:     opts.MaxPages,
 		timeout:      opts.Timeout,
 		log:          opts.Logger,
+		prlimit:      opts.Prlimit,
+		maxMemory:    max(opts.MaxMemory, 0),
+		maxCPU:       max(opts.MaxCPU, 0),
+		maxPixels:    opts.MaxPixels,
+		maxPart:      opts.MaxPartBytes,
+		maxUnpacked:  opts.MaxUnpackedBytes,
+		sandbox:      slices.Clone(opts.Sandbox),
 	}
 	if e.tesseract == "" {
 		e.tesseract = "tesseract"
@@ -171,8 +221,36 @@ func New(opts Options) *Extractor {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	if e.prlimit == "" {
+		e.prlimit = "prlimit"
+	}
+	if e.maxPixels <= 0 {
+		e.maxPixels = DefaultMaxPixels
+	}
+	if e.maxPart <= 0 {
+		e.maxPart = DefaultMaxPartBytes
+	}
+	if e.maxUnpacked <= 0 {
+		e.maxUnpacked = DefaultMaxUnpackedBytes
+	}
 	return e
 }
+
+// Check reports whether the tool limits can be enforced: with a memory or CPU limit set, prlimit
+// must be installed. A worker calls it at start, so that it fails at once rather than running
+// the tools without limits or failing every PDF and image.
+func (e *Extractor) Check() error {
+	if !e.limited() {
+		return nil
+	}
+	if _, err := exec.LookPath(e.prlimit); err != nil {
+		return fmt.Errorf("the extraction limits need prlimit (Debian package util-linux), or set both limits to 0: %w", err)
+	}
+	return nil
+}
+
+// limited reports whether the tools run under resource limits.
+func (e *Extractor) limited() bool { return e.maxMemory > 0 || e.maxCPU > 0 }
 
 // Extract reads the file at path, of the given media type (as Sniff returns it; parameters such
 // as "; charset=utf-8" are ignored; "application/octet-stream" is sniffed from the content), into
@@ -197,20 +275,12 @@ func (e *Extractor) Extract(ctx context.Context, mediaType, path string) (Docume
 	}
 	var doc Document
 	switch {
-	case mt == MediaPlain:
-		doc, err = extractPlain(path)
-	case mt == MediaMarkdown || mt == "text/x-markdown":
-		doc, err = extractMarkdown(path)
-	case mt == MediaHTML || mt == "application/xhtml+xml":
-		doc, err = extractHTML(path)
-	case mt == MediaCSV:
-		doc, err = e.extractCSV(ctx, path)
-	case mt == MediaJSON:
-		doc, err = e.extractJSON(ctx, path)
+	case parsedInGo(mt) && len(e.sandbox) > 0:
+		doc, err = e.extractInSandbox(ctx, mt, path)
+	case parsedInGo(mt):
+		doc, err = e.extractInProcess(ctx, mt, path)
 	case mt == MediaPDF:
 		doc, err = e.extractPDF(ctx, path)
-	case mt == MediaDOCX:
-		doc, err = extractDOCX(path)
 	case mt == MediaPNG || mt == MediaJPEG || mt == MediaTIFF || mt == MediaWebP:
 		doc, err = e.extractImage(ctx, mt, path)
 	case strings.HasPrefix(mt, "audio/"):
@@ -228,6 +298,35 @@ func (e *Extractor) Extract(ctx context.Context, mediaType, path string) (Docume
 	}
 	e.log.DebugContext(ctx, "document extracted", "media_type", mt, "blocks", len(doc.Blocks))
 	return doc, nil
+}
+
+// parsedInGo reports whether a media type is parsed by this package's Go code (rather than by an
+// external tool or service).
+func parsedInGo(mt string) bool {
+	switch mt {
+	case MediaPlain, MediaMarkdown, "text/x-markdown", MediaHTML, "application/xhtml+xml", MediaCSV, MediaJSON, MediaDOCX:
+		return true
+	}
+	return false
+}
+
+// extractInProcess parses a format of parsedInGo in this process.
+func (e *Extractor) extractInProcess(ctx context.Context, mt, path string) (Document, error) {
+	switch mt {
+	case MediaPlain:
+		return extractPlain(path)
+	case MediaMarkdown, "text/x-markdown":
+		return extractMarkdown(path)
+	case MediaHTML, "application/xhtml+xml":
+		return extractHTML(path)
+	case MediaCSV:
+		return e.extractCSV(ctx, path)
+	case MediaJSON:
+		return e.extractJSON(ctx, path)
+	case MediaDOCX:
+		return e.extractDOCX(path)
+	}
+	return Document{}, fmt.Errorf("%w: %s", ErrUnsupported, mt)
 }
 
 // cleanBlocks trims every block (keeping code indentation) and drops the empty ones.

@@ -18,7 +18,7 @@ func extractHTML(path string) (Document, error) {
 		return Document{}, err
 	}
 	if len(raw) > maxTextFile {
-		return Document{}, fmt.Errorf("%w: HTML file of %d bytes exceeds the %d byte limit", ErrUnsupported, len(raw), maxTextFile)
+		return Document{}, fmt.Errorf("%w: HTML file of %d bytes exceeds the %d byte limit", ErrLimit, len(raw), maxTextFile)
 	}
 	// The declared charset (BOM, <meta charset>) decides the decoding; UTF-8 otherwise.
 	r, err := charset.NewReader(bytes.NewReader(raw), "text/html")

@@ -11,9 +11,13 @@ import (
 // extractImage reads the text of an image with the tesseract CLI ("tesseract FILE stdout -l
 // eng"), one thread per run (OMP_THREAD_LIMIT=1: OpenMP threads only slow down concurrent runs).
 // Tesseract ends every page with a form feed; the pages of a multi-page TIFF get page numbers.
+// An image over the pixel limit is refused from its header, before tesseract runs.
 func (e *Extractor) extractImage(ctx context.Context, mediaType, path string) (Document, error) {
 	path, err := filepath.Abs(path) // "-" or "stdin" would make tesseract read standard input
 	if err != nil {
+		return Document{}, err
+	}
+	if err := e.checkPixels(mediaType, path); err != nil {
 		return Document{}, err
 	}
 	res, err := e.run(ctx, []string{"OMP_THREAD_LIMIT=1"}, e.tesseract, path, "stdout", "-l", "eng")

@@ -25,7 +25,7 @@ func readTextFile(path string) (string, error) {
 		return "", err
 	}
 	if st.Size() > maxTextFile {
-		return "", fmt.Errorf("%w: text file of %d bytes exceeds the %d byte limit", ErrUnsupported, st.Size(), maxTextFile)
+		return "", fmt.Errorf("%w: text file of %d bytes exceeds the %d byte limit", ErrLimit, st.Size(), maxTextFile)
 	}
 	raw := make([]byte, st.Size())
 	if _, err := f.ReadAt(raw, 0); err != nil {

@@ -216,14 +216,6 @@ func TestExtractToolProblemsAreRetryable(t *testing.T) {
 		wantErr error // besides not being permanent
 	}{
 		{
-			name: "tool hangs past the timeout",
-			setup: func(t *testing.T, dir string) extract.Options {
-				fakeTool(t, dir, "pdfinfo", "exec sleep 30")
-				return extract.Options{Pdftotext: fakeTool(t, dir, "pdftotext", "exit 0"), Timeout: 300 * time.Millisecond}
-			},
-			wantErr: context.DeadlineExceeded,
-		},
-		{
 			name: "tool missing",
 			setup: func(t *testing.T, dir string) extract.Options {
 				return extract.Options{Pdftotext: filepath.Join(dir, "pdftotext")}
@@ -231,11 +223,20 @@ func TestExtractToolProblemsAreRetryable(t *testing.T) {
 			wantErr: os.ErrNotExist,
 		},
 		{
-			name: "tool crashes",
+			name: "our temp file went missing",
 			setup: func(t *testing.T, dir string) extract.Options {
-				fakeTool(t, dir, "pdfinfo", "kill -SEGV $$")
+				fakeTool(t, dir, "pdfinfo", `echo "I/O Error: Couldn't open file '$3': No such file or directory." >&2; exit 1`)
 				return extract.Options{Pdftotext: fakeTool(t, dir, "pdftotext", "exit 0")}
 			},
+		},
+		{
+			name: "prlimit missing",
+			setup: func(t *testing.T, dir string) extract.Options {
+				fakeTool(t, dir, "pdfinfo", "exit 0")
+				return extract.Options{Prlimit: filepath.Join(dir, "prlimit"), MaxMemory: 1 << 30,
+					Pdftotext: fakeTool(t, dir, "pdftotext", "exit 0")}
+			},
+			wantErr: os.ErrNotExist,
 		},
 	}
 	for _, tc := range tests {

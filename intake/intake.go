@@ -4,8 +4,10 @@
 package intake
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,8 +137,63 @@ func cleanName(name string) string {
 	return name
 }
 
-// FromSpool stores a spooled upload and starts its ingestion.
+// errKeyReused is the 409 for an Idempotency-Key that already named another request.
+var errKeyReused = models.Errorf(models.ErrConflict, "IDEMPOTENCY_KEY_REUSED",
+	"this Idempotency-Key was used for a different request; repeat that request exactly to retry it, or use a new key")
+
+// fingerprint hashes what makes two ingestion requests the same request: the kind, the content
+// (its SHA-256, or the URL), the file name and the metadata.
+func fingerprint(kind string, content []byte, filename string, meta Meta) []byte {
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode(struct {
+		Kind, Filename, Title string
+		Content               []byte
+		GroupID               *uuid.UUID
+		Tags                  []string
+	}{kind, filename, meta.Title, content, meta.GroupID, meta.Tags})
+	return h.Sum(nil)
+}
+
+// replay answers a retried request: with an Idempotency-Key that already names a run of the
+// caller, that run and its document (restarting the workflow if it never started), or
+// errKeyReused when the key named another request. found is false for a new key.
+func (s *Service) replay(ctx context.Context, c models.Caller, meta Meta, fp []byte) (*models.Document, *models.IngestionRun, bool, error) {
+	if meta.IdempotencyKey == nil {
+		return nil, nil, false, nil
+	}
+	r, err := s.Store.RunByIdempotencyKey(ctx, c.UserID, *meta.IdempotencyKey)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	d, err := s.Store.DocumentByID(ctx, r.DocumentID)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return d, r, true, s.resume(ctx, d, r, fp)
+}
+
+// resume checks that an existing run answers the same request and starts its workflow if it is
+// not finished (the request that created it may have died before starting it).
+func (s *Service) resume(ctx context.Context, d *models.Document, r *models.IngestionRun, fp []byte) error {
+	if r.RequestSHA256 != nil && !bytes.Equal(r.RequestSHA256, fp) {
+		return errKeyReused
+	}
+	if r.Finished() {
+		return nil
+	}
+	return s.start(ctx, d, r)
+}
+
+// FromSpool stores a spooled upload and starts its ingestion. A retry under the same
+// Idempotency-Key answers from the first request's run without storing the bytes again.
 func (s *Service) FromSpool(ctx context.Context, c models.Caller, sp *Spool, meta Meta) (*models.Document, *models.IngestionRun, bool, error) {
+	fp := fingerprint(models.SourceUpload, sp.SHA256, sp.Filename, meta)
+	if d, r, found, err := s.replay(ctx, c, meta, fp); found || err != nil {
+		return d, r, false, err
+	}
 	f, err := os.Open(sp.path)
 	if err != nil {
 		return nil, nil, false, err
@@ -152,7 +209,7 @@ func (s *Service) FromSpool(ctx context.Context, c models.Caller, sp *Spool, met
 	}
 	doc := &models.Document{ID: uuid.New(), BlobID: &blob.ID, SourceKind: models.SourceUpload, OriginalFilename: sp.Filename,
 		ContentType: sp.Media, SizeBytes: sp.Size, SHA256: sp.SHA256, Title: title}
-	d, r, created, err := s.create(ctx, c, doc, meta, "")
+	d, r, created, err := s.create(ctx, c, doc, meta, "", fp)
 	if err != nil || !created {
 		_ = s.Blobs.Delete(context.WithoutCancel(ctx), blob.ID)
 	}
@@ -167,6 +224,11 @@ func (s *Service) Text(ctx context.Context, c models.Caller, text string, meta M
 	if int64(len(text)) > s.MaxUpload {
 		return nil, nil, false, s.tooLarge()
 	}
+	sum := sha256.Sum256([]byte(text))
+	fp := fingerprint(models.SourceText, sum[:], "", meta)
+	if d, r, found, err := s.replay(ctx, c, meta, fp); found || err != nil {
+		return d, r, false, err
+	}
 	blob, err := s.Blobs.Put(ctx, strings.NewReader(text), "text/plain")
 	if err != nil {
 		return nil, nil, false, err
@@ -177,7 +239,7 @@ func (s *Service) Text(ctx context.Context, c models.Caller, text string, meta M
 	}
 	doc := &models.Document{ID: uuid.New(), BlobID: &blob.ID, SourceKind: models.SourceText, ContentType: media,
 		SizeBytes: blob.SizeBytes, SHA256: blob.SHA256, Title: meta.Title}
-	d, r, created, err := s.create(ctx, c, doc, meta, "")
+	d, r, created, err := s.create(ctx, c, doc, meta, "", fp)
 	if err != nil || !created {
 		_ = s.Blobs.Delete(context.WithoutCancel(ctx), blob.ID)
 	}
@@ -201,10 +263,13 @@ func (s *Service) URL(ctx context.Context, c models.Caller, raw string, meta Met
 		return nil, nil, false, models.Invalid("url", "this URL cannot be fetched: %v", err)
 	}
 	doc := &models.Document{ID: uuid.New(), SourceKind: models.SourceURL, SourceURL: u.String(), Title: meta.Title}
-	return s.create(ctx, c, doc, meta, u.String())
+	return s.create(ctx, c, doc, meta, u.String(), fingerprint(models.SourceURL, []byte(u.String()), "", meta))
 }
 
-func (s *Service) create(ctx context.Context, c models.Caller, doc *models.Document, meta Meta, sourceURL string) (*models.Document, *models.IngestionRun, bool, error) {
+// create records the document and its run and starts the workflow. With an Idempotency-Key the
+// run id derives from the key, so concurrent retries meet on one row: the losers get the
+// winner's run (created false), or errKeyReused when fp says they are another request.
+func (s *Service) create(ctx context.Context, c models.Caller, doc *models.Document, meta Meta, sourceURL string, fp []byte) (*models.Document, *models.IngestionRun, bool, error) {
 	doc.GroupID, doc.Tags, doc.Status = meta.GroupID, meta.Tags, models.DocPending
 	if doc.Tags == nil {
 		doc.Tags = []string{}
@@ -212,6 +277,7 @@ func (s *Service) create(ctx context.Context, c models.Caller, doc *models.Docum
 	run := &models.IngestionRun{ID: uuid.New(), Status: models.RunQueued, IdempotencyKey: meta.IdempotencyKey, SourceURL: sourceURL}
 	if meta.IdempotencyKey != nil {
 		run.ID = uuid.NewSHA1(c.UserID, []byte("ingest/"+*meta.IdempotencyKey))
+		run.RequestSHA256 = fp
 	}
 	run.WorkflowID = workflows.IngestID(run.ID.String())
 	doc.WorkflowID = run.WorkflowID
@@ -219,10 +285,8 @@ func (s *Service) create(ctx context.Context, c models.Caller, doc *models.Docum
 	if err != nil {
 		return nil, nil, false, err
 	}
-	if !r.Finished() {
-		if err := s.start(ctx, d, r); err != nil {
-			return nil, nil, false, err
-		}
+	if err := s.resume(ctx, d, r, fp); err != nil {
+		return nil, nil, false, err
 	}
 	return d, r, created, nil
 }

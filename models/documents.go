@@ -111,6 +111,9 @@ type IngestionRun struct {
 	FinishedAt     *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+
+	// RequestSHA256 fingerprints the request that carried IdempotencyKey (nil without a key).
+	RequestSHA256 []byte `gorm:"column:request_sha256"`
 }
 
 // Finished reports whether the run reached a terminal status.

@@ -29,13 +29,12 @@ func (s *Store) CreateDocument(ctx context.Context, c models.Caller, d *models.D
 		return tx.q(ctx).Omit("started_at", "finished_at").Create(r).Error
 	})
 	if errors.Is(err, models.ErrConflict) && r.IdempotencyKey != nil {
-		var existing models.IngestionRun
-		if kerr := s.q(ctx).Where("owner_id = ? AND idempotency_key = ?", c.UserID, *r.IdempotencyKey).Take(&existing).Error; kerr == nil {
+		if existing, kerr := s.RunByIdempotencyKey(ctx, c.UserID, *r.IdempotencyKey); kerr == nil {
 			doc, derr := s.DocumentByID(ctx, existing.DocumentID)
 			if derr != nil {
 				return nil, nil, false, derr
 			}
-			return doc, &existing, false, nil
+			return doc, existing, false, nil
 		}
 	}
 	if err != nil {
@@ -44,15 +43,26 @@ func (s *Store) CreateDocument(ctx context.Context, c models.Caller, d *models.D
 	return d, r, true, nil
 }
 
-// ReadyDuplicate finds a ready document of the owner with the same content, if any.
-func (s *Store) ReadyDuplicate(ctx context.Context, ownerID uuid.UUID, sha []byte, except uuid.UUID) (*models.Document, error) {
-	var d models.Document
-	err := s.q(ctx).Where("owner_id = ? AND sha256 = ? AND status = ? AND duplicate_of IS NULL AND id <> ?",
-		ownerID, sha, models.DocReady, except).Order("created_at").Take(&d).Error
+// RunByIdempotencyKey returns the owner's run started under an Idempotency-Key.
+func (s *Store) RunByIdempotencyKey(ctx context.Context, ownerID uuid.UUID, key string) (*models.IngestionRun, error) {
+	var r models.IngestionRun
+	if err := s.q(ctx).Where("owner_id = ? AND idempotency_key = ?", ownerID, key).Take(&r).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &r, nil
+}
+
+// ReadyDuplicate finds a ready document with the same content, the same owner and the same scope
+// (the same group, or personal like d), other than d, if any. Only such a document can stand in
+// for d: its chunks are visible to exactly the same people.
+func (s *Store) ReadyDuplicate(ctx context.Context, d *models.Document) (*models.Document, error) {
+	var dup models.Document
+	err := s.q(ctx).Where("owner_id = ? AND group_id IS NOT DISTINCT FROM ? AND sha256 = ? AND status = ? AND duplicate_of IS NULL AND id <> ?",
+		d.OwnerID, d.GroupID, d.SHA256, models.DocReady, d.ID).Order("created_at").Take(&dup).Error
 	if err != nil {
 		return nil, translate(err)
 	}
-	return &d, nil
+	return &dup, nil
 }
 
 // Documents lists the documents the caller can see (theirs and their groups'), newest first.

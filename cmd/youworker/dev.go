@@ -167,7 +167,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		if err := waitHTTP(gctx, apiURL(*apiAddr)+"/health"); err != nil {
 			return nil // the API failed; its own error ends the group
 		}
-		fmt.Fprint(stdout, devBanner(apiURL(*apiAddr), tmp.UIURL, pg.DSN("youworker"), ollamaNote, dir))
+		fmt.Fprint(stdout, devBanner(apiURL(*apiAddr), metricsNote(cfg.MetricsAddr), tmp.UIURL, pg.DSN("youworker"), ollamaNote, dir))
 		return nil
 	})
 	err = g.Wait()
@@ -391,12 +391,22 @@ func standinBanner(base string) string {
 		"!! Start a real Ollama (or set OLLAMA_HOST) and restart `make dev` for real answers.\n%s\n\n", line, base, line)
 }
 
-func devBanner(api, ui, dsn, llm, dir string) string {
+// metricsNote says where the operator endpoints are.
+func metricsNote(addr string) string {
+	if addr == "" {
+		return "off (METRICS_ADDR is empty)"
+	}
+	u := apiURL(addr)
+	return u + "/metrics   (health: " + u + "/health/detailed)"
+}
+
+func devBanner(api, metrics, ui, dsn, llm, dir string) string {
 	user := "dev-" + randomSecret(4)
 	body := fmt.Sprintf(`{"username":"%s","password":"change-me-please"}`, user)
 	return fmt.Sprintf(`
 YouWorker is up.
-  API          %[1]s   (OpenAPI: %[1]s/openapi.json, health: %[1]s/health/detailed)
+  API          %[1]s   (OpenAPI: %[1]s/openapi.json)
+  Metrics      %[7]s
   Temporal UI  %[2]s
   Postgres     %[3]s
   LLM          %[4]s
@@ -408,5 +418,5 @@ Try it (registers a user, logs in, asks who you are):
   curl -s -b %[5]s/cookies.txt %[1]s/v1/auth/me
 
 Ctrl-C stops everything.
-`, api, ui, dsn, llm, dir, body)
+`, api, ui, dsn, llm, dir, body, metrics)
 }

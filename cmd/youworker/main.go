@@ -24,6 +24,7 @@ import (
 	"syscall"
 
 	"github.com/youworker/youworker/config"
+	"github.com/youworker/youworker/extract"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -52,6 +53,7 @@ commands:
   keys rotate             re-encrypt everything at rest with the first of FERNET_KEYS (a durable workflow)
   keys generate           print a new Fernet key for FERNET_KEYS
   env                     print every configuration variable with its default (markdown)
+  extract-file TYPE PATH  parse one document and print it as JSON (the worker's sandbox, run under the EXTRACT_* limits)
   version                 print the version
 
 Configuration comes from environment variables; see README.md.`
@@ -80,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "env":
 		printEnvTable(stdout)
 		return nil
+	case "extract-file":
+		return extract.RunChild(ctx, rest, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "youworker", version)
 		return nil

@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/youworker/youworker/config"
-	"github.com/youworker/youworker/extract"
 	"github.com/youworker/youworker/mcpservers"
 	"github.com/youworker/youworker/mcpservers/datetime"
 	"github.com/youworker/youworker/mcpservers/ingest"
@@ -79,7 +78,11 @@ func (a *app) mcpHandler(name string) (http.Handler, error) {
 		return ingest.Handler(ingest.Deps{Intake: a.intake, Store: a.store, IdentityKeys: a.cfg.IdentityKeys(), Logger: log,
 			AllowedOrigins: a.cfg.MCPOrigins}), nil
 	case web.Name:
-		return web.Handler(web.Deps{Guard: a.guard, Extractor: extract.New(extract.Options{Logger: log}), SearchURL: a.cfg.WebSearchURL,
+		x, err := newExtractor(a.cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return web.Handler(web.Deps{Guard: a.guard, Extractor: x, SearchURL: a.cfg.WebSearchURL,
 			MaxResultChars: a.cfg.ToolResultMax, TempDir: tempDir(a.cfg), IdentityKeys: a.cfg.IdentityKeys(), Logger: log,
 			AllowedOrigins: a.cfg.MCPOrigins}), nil
 	}

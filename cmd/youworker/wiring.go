@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/api"
@@ -27,6 +29,7 @@ import (
 	"github.com/youworker/youworker/extract"
 	"github.com/youworker/youworker/intake"
 	"github.com/youworker/youworker/knowledge"
+	"github.com/youworker/youworker/metrics"
 	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
@@ -285,7 +288,23 @@ func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer srv.Close()
-	return srv.ListenAndServe(ctx, cfg.APIAddr)
+	if cfg.MetricsAddr == "" {
+		return srv.ListenAndServe(ctx, cfg.APIAddr)
+	}
+	// Both listeners bind before either serves, so a taken port fails the start at once.
+	ops, err := metrics.Listen(cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("METRICS_ADDR: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		_ = ops.Close()
+		return fmt.Errorf("listen %s: %w", cfg.APIAddr, err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return metrics.Serve(gctx, ops, srv.Registry(), srv.OpsHandlers(), log) })
+	g.Go(func() error { return srv.Serve(gctx, ln) })
+	return g.Wait()
 }
 
 func runWorker(ctx context.Context, args []string) error {
@@ -300,13 +319,33 @@ func runWorker(ctx context.Context, args []string) error {
 	return serveWorker(ctx, cfg, log)
 }
 
+// newExtractor builds the document extractor with the configured limits, failing when they
+// cannot be enforced (no prlimit). The formats parsed in Go are parsed by this binary's
+// extract-file command, in a process of their own under the same limits as the tools.
+func newExtractor(cfg config.Config, log *slog.Logger) (*extract.Extractor, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("the extraction sandbox runs this binary: %w", err)
+	}
+	x := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, Logger: log, Timeout: cfg.ExtractTimeout,
+		MaxMemory: cfg.ExtractMaxMemory, MaxCPU: cfg.ExtractMaxCPU, MaxPixels: cfg.OCRMaxPixels,
+		MaxPartBytes: cfg.ExtractMaxPart, MaxUnpackedBytes: cfg.ExtractMaxUnpacked, Sandbox: []string{self, "extract-file"}})
+	if err := x.Check(); err != nil {
+		return nil, fmt.Errorf("EXTRACT_MAX_MEMORY_BYTES, EXTRACT_MAX_CPU: %w", err)
+	}
+	return x, nil
+}
+
 func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	a, err := newApp(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	extractor := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, Logger: log.With("component", "extract")})
+	extractor, err := newExtractor(cfg, log.With("component", "extract"))
+	if err != nil {
+		return err
+	}
 	w := worker.New(worker.Deps{Client: a.temporal, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout,
 		HeartbeatThrottle: cfg.HeartbeatThrottle, Store: a.store, Box: a.box, Ollama: a.ollama, Catalog: a.catalog, Remote: a.remote,
 		ToolRules: cfg.ToolRules(), TaintApproval: cfg.TaintApproval, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, Logger: log,
