@@ -339,35 +339,20 @@ func (a *LLM) resultOf(m *models.Message) (LLMResult, error) {
 	return res, nil
 }
 
-// heartbeat reports liveness (and learns of cancellation) while the model works, until stopped
-// (stop may be called more than once).
+// heartbeat reports liveness (and learns of cancellation) while the model works, from
+// HeartbeatAfter on, and flushes due token batches, until stopped (stop may be called more than once).
 func (a *LLM) heartbeat(ctx context.Context, t *tokenBatcher) (stop func()) {
 	every := a.HeartbeatEvery
 	if every <= 0 {
 		every = 200 * time.Millisecond
 	}
 	from := time.Now().Add(a.HeartbeatAfter)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case now := <-tick.C:
-				if !now.Before(from) {
-					activity.RecordHeartbeat(ctx, t.progress())
-				}
-				t.flushIfDue(ctx)
-			}
+	return keepAlive(ctx, every, func(now time.Time) {
+		if !now.Before(from) {
+			activity.RecordHeartbeat(ctx, t.progress())
 		}
+		t.flushIfDue(ctx)
 	})
-	var once sync.Once
-	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
 // classifyLLMError maps an Ollama failure onto a retryable or a permanent typed error.

@@ -92,7 +92,7 @@ func (a *Tools) CallTool(ctx context.Context, in ToolInput) (ToolResult, error) 
 	}}); err != nil {
 		return ToolResult{}, err
 	}
-	stopBeat := keepAlive(ctx, a.HeartbeatEvery)
+	stopBeat := keepAlive(ctx, a.HeartbeatEvery, func(time.Time) { activity.RecordHeartbeat(ctx) })
 	callCtx := toolbox.WithIdempotencyKey(ctx, ToolCallKey(in.TurnID, in.CallID))
 	var res toolbox.Result
 	if strings.HasPrefix(in.Server, RemotePrefix) && a.Remote != nil {
@@ -119,26 +119,27 @@ func (a *Tools) CallTool(ctx context.Context, in ToolInput) (ToolResult, error) 
 	return ToolResult{Status: status, Bytes: res.Bytes, Truncated: res.Truncated}, nil
 }
 
-// keepAlive heartbeats every interval until stopped (stop may be called more than once), so that
-// Temporal notices a dead worker within the activity's heartbeat timeout and a cancel reaches ctx.
-// The SDK throttles what it sends to the worker's heartbeat throttle interval.
-func keepAlive(ctx context.Context, every time.Duration) (stop func()) {
+// keepAlive calls tick every interval until stopped (stop may be called more than once) or ctx
+// ends. Activities heartbeat from it, so that Temporal notices a dead worker within the activity's
+// heartbeat timeout and a cancel reaches ctx; the SDK throttles what it sends to the worker's
+// heartbeat throttle interval.
+func keepAlive(ctx context.Context, every time.Duration, tick func(now time.Time)) (stop func()) {
 	if every <= 0 {
 		every = time.Second
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tick := time.NewTicker(every)
-		defer tick.Stop()
+		t := time.NewTicker(every)
+		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-ctx.Done():
 				return
-			case <-tick.C:
-				activity.RecordHeartbeat(ctx)
+			case now := <-t.C:
+				tick(now)
 			}
 		}
 	})

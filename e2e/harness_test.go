@@ -368,16 +368,37 @@ func readSSE(body io.ReadCloser) <-chan sseEvent {
 // collect drains a stream until it ends or the timeout passes.
 func collect(t *testing.T, ch <-chan sseEvent, timeout time.Duration) []sseEvent {
 	t.Helper()
+	return read(t, ch, "", timeout)
+}
+
+// until reads a stream until an event of type typ (returned last); the stream ending first fails.
+func until(t *testing.T, ch <-chan sseEvent, typ string, timeout time.Duration) []sseEvent {
+	t.Helper()
+	return read(t, ch, typ, timeout)
+}
+
+// read reads ch until an event of type stop, or until the stream ends when stop is "".
+func read(t *testing.T, ch <-chan sseEvent, stop string, timeout time.Duration) []sseEvent {
+	t.Helper()
 	var evs []sseEvent
 	deadline := time.After(timeout)
 	for {
 		select {
 		case ev, ok := <-ch:
 			if !ok {
+				if stop != "" {
+					t.Fatalf("the stream ended before %s: %v", stop, types(evs))
+				}
 				return evs
 			}
 			evs = append(evs, ev)
+			if stop != "" && ev.Type == stop {
+				return evs
+			}
 		case <-deadline:
+			if stop != "" {
+				t.Fatalf("no %s within %s; got %v", stop, timeout, types(evs))
+			}
 			t.Fatalf("stream did not end within %s; got %d events: %v", timeout, len(evs), types(evs))
 		}
 	}

@@ -13,25 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// until reads ch until an event of type typ (returned last) and fails if the stream ends first.
-func until(t *testing.T, ch <-chan sseEvent, typ string, timeout time.Duration) []sseEvent {
-	t.Helper()
-	var evs []sseEvent
-	deadline := time.After(timeout)
-	for {
-		select {
-		case ev, ok := <-ch:
-			require.True(t, ok, "the stream ended before %s: %v", typ, types(evs))
-			evs = append(evs, ev)
-			if ev.Type == typ {
-				return evs
-			}
-		case <-deadline:
-			t.Fatalf("no %s within %s; got %v", typ, timeout, types(evs))
-		}
-	}
-}
-
 // listener counts the requests a URL receives: the place a prompt injection tries to send data.
 func listener(t *testing.T) (url string, hits *atomic.Int64) {
 	t.Helper()
