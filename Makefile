@@ -37,9 +37,10 @@ $(BIN)/temporal:
 	@echo ">> building the Temporal CLI $(TEMPORAL_CLI_VERSION) into bin/ (takes a few minutes once)"
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
 
-## build: the youworker binary
+## build: the youworker binary and its extraction sandbox (youworker-extract, installed next to it)
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/youworker ./cmd/youworker
+	$(GO) build -o $(BIN)/youworker-extract ./cmd/youworker-extract
 
 ## dev: Postgres, Temporal + UI, migrations, worker, API, Ollama or its stand-in; Ctrl-C stops all
 dev: tools build

@@ -87,4 +87,5 @@ func TestBombsFailOnceAndTheWorkerSurvives(t *testing.T) {
 
 	_, last := u.ingested(u.upload("after.md", []byte("# After the bombs\n\nThe worker still ingests ordinary notes about tulips.\n"), nil), 60*time.Second)
 	require.Equal(t, "run.completed", last.Type, "%v", last.Data)
+	require.NotContains(t, p.logs.String(), "youworker-extract not found", "the slim sandbox binary parses, not youworker itself")
 }

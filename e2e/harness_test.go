@@ -49,10 +49,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "youworker")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/youworker")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		panic("building youworker: " + err.Error())
+	for out, pkg := range map[string]string{binary: "./cmd/youworker", filepath.Join(dir, "youworker-extract"): "./cmd/youworker-extract"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			panic("building " + pkg + ": " + err.Error())
+		}
 	}
 	defer os.RemoveAll(dir)
 	testenv.Main(m)
