@@ -138,6 +138,7 @@ type Config struct {
 	OCRMaxPixels       int64         `env:"OCR_MAX_PIXELS" envDefault:"40000000" desc:"largest image (each page of a TIFF) given to OCR, in pixels, read from its header; 40 MP holds an A4 page scanned at 600 dpi"`
 	ExtractMaxPart     int64         `env:"EXTRACT_MAX_PART_BYTES" envDefault:"67108864" desc:"largest uncompressed part read from a zip-based document (DOCX)"`
 	ExtractMaxUnpacked int64         `env:"EXTRACT_MAX_UNPACKED_BYTES" envDefault:"134217728" desc:"uncompressed bytes read from all the parts of one zip-based document together"`
+	ExtractSandboxMin  int64         `env:"EXTRACT_SANDBOX_MIN_BYTES" envDefault:"32768" desc:"text, Markdown, HTML, CSV and JSON files smaller than this are parsed in the worker itself, larger ones (and every DOCX) in the youworker-extract child under the EXTRACT_* limits; 0 parses every one in the child"`
 
 	// Security layers.
 	CORSOrigins     []string      `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," desc:"browser origins allowed to call the API with credentials (exact scheme://host[:port]); empty = none"`
@@ -362,6 +363,9 @@ func (c Config) validate() error {
 	}
 	if c.ExtractMaxCPU != 0 && c.ExtractMaxCPU < time.Second {
 		bad("EXTRACT_MAX_CPU", "must be 0 (unlimited) or at least 1s, got %s", c.ExtractMaxCPU)
+	}
+	if c.ExtractSandboxMin < 0 || c.ExtractSandboxMin > 1<<20 {
+		bad("EXTRACT_SANDBOX_MIN_BYTES", "must be between 0 and 1 MiB (1048576): larger files parse slowly enough to need the sandbox, got %d", c.ExtractSandboxMin)
 	}
 	for _, v := range []struct {
 		name string

@@ -149,6 +149,11 @@ type Options struct {
 	// are then parsed in such a process, under the same limits as the tools, so that a parser
 	// bomb exhausts that process and not the caller. Empty parses them in this process.
 	Sandbox []string
+	// SandboxMinBytes: files of a format parsed in Go smaller than this are parsed in this process
+	// even with a Sandbox, saving the child's start for short notes (the worst input measured of
+	// 32 KiB, nested Markdown block quotes, takes 0.7 s and 15 MB here). DOCX, whose compressed
+	// size says nothing of what it unpacks to, always goes to the Sandbox. 0 sends everything.
+	SandboxMinBytes int64
 }
 
 // Default limits.
@@ -177,6 +182,7 @@ type Extractor struct {
 	maxPart      int64
 	maxUnpacked  int64
 	sandbox      []string
+	sandboxMin   int64
 }
 
 // New returns an Extractor with the defaults filled in.
@@ -198,6 +204,7 @@ func New(opts Options) *Extractor {
 		maxPart:      opts.MaxPartBytes,
 		maxUnpacked:  opts.MaxUnpackedBytes,
 		sandbox:      slices.Clone(opts.Sandbox),
+		sandboxMin:   max(opts.SandboxMinBytes, 0),
 	}
 	if e.tesseract == "" {
 		e.tesseract = "tesseract"
@@ -275,7 +282,7 @@ func (e *Extractor) Extract(ctx context.Context, mediaType, path string) (Docume
 	}
 	var doc Document
 	switch {
-	case parsedInGo(mt) && len(e.sandbox) > 0:
+	case parsedInGo(mt) && len(e.sandbox) > 0 && (mt == MediaDOCX || st.Size() >= e.sandboxMin):
 		doc, err = e.extractInSandbox(ctx, mt, path)
 	case parsedInGo(mt):
 		doc, err = e.extractInProcess(ctx, mt, path)

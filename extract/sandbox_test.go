@@ -140,3 +140,25 @@ func TestSandboxFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestSmallFilesStayInProcess: below SandboxMinBytes a format parsed in Go is parsed here (the
+// child's start would cost more than the parse); from it on, and for every DOCX whatever its
+// size, in the sandbox. The sandbox here always fails, so the outcome shows where each went.
+func TestSmallFilesStayInProcess(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	broken := []string{fakeTool(t, dir, "broken-sandbox", `echo "disk full" >&2; exit 1`)}
+	x := extract.New(extract.Options{Sandbox: broken, SandboxMinBytes: 1 << 10})
+	small := writeFile(t, "small.md", []byte("# Notes\n\nA short note about tulips.\n"))
+	doc, err := x.Extract(context.Background(), extract.MediaMarkdown, small)
+	require.NoError(t, err, "parsed in this process")
+	require.Equal(t, "Notes", doc.Title)
+
+	large := writeFile(t, "large.md", bytes.Repeat([]byte("A longer note about tulips.\n\n"), 100))
+	_, err = x.Extract(context.Background(), extract.MediaMarkdown, large)
+	require.ErrorContains(t, err, "disk full", "parsed in the sandbox")
+
+	docx := writeFile(t, "small.docx", makeDOCX(t, para("", "Tiny."), "", ""))
+	_, err = x.Extract(context.Background(), extract.MediaDOCX, docx)
+	require.ErrorContains(t, err, "disk full", "a DOCX always goes to the sandbox")
+}

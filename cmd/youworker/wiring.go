@@ -329,7 +329,7 @@ func newExtractor(cfg config.Config, log *slog.Logger) (*extract.Extractor, erro
 	}
 	x := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, Logger: log, Timeout: cfg.ExtractTimeout,
 		MaxMemory: cfg.ExtractMaxMemory, MaxCPU: cfg.ExtractMaxCPU, MaxPixels: cfg.OCRMaxPixels,
-		MaxPartBytes: cfg.ExtractMaxPart, MaxUnpackedBytes: cfg.ExtractMaxUnpacked, Sandbox: sandbox})
+		MaxPartBytes: cfg.ExtractMaxPart, MaxUnpackedBytes: cfg.ExtractMaxUnpacked, Sandbox: sandbox, SandboxMinBytes: cfg.ExtractSandboxMin})
 	if err := x.Check(); err != nil {
 		return nil, fmt.Errorf("EXTRACT_MAX_MEMORY_BYTES, EXTRACT_MAX_CPU: %w", err)
 	}
