@@ -80,6 +80,9 @@ func TestBombsFailOnceAndTheWorkerSurvives(t *testing.T) {
 		run := u.do("GET", "/v1/ingestion-runs/"+m["ingestion_run_id"].(string), nil).json(t)
 		require.EqualValues(t, 1, run["attempts"], "%s is not retried", up.name)
 		t.Logf("%s: %s after %s", up.name, e["message"], took.Round(time.Millisecond))
+		if up.name == "bomb.pdf" {
+			recordHistory(t, p, ingestWorkflowID(t, up.resp), "ingest_bad_document")
+		}
 	}
 	hwm := vmHWM(t, w.cmd.Process.Pid)
 	t.Logf("worker peak RSS: %d MiB", hwm>>20)

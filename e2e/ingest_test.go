@@ -19,6 +19,7 @@ import (
 	"github.com/youworker/youworker/extract/fixtures"
 	"github.com/youworker/youworker/standin/ollama"
 	"github.com/youworker/youworker/vectors"
+	"github.com/youworker/youworker/workflows"
 )
 
 // upload posts a multipart document and returns the ingestion response.
@@ -182,7 +183,8 @@ func countVectors(t *testing.T, p *platform, docID string) int {
 // worker starts the run completes, and the embedder saw fewer than chunks + 2 batches of texts.
 func TestWorkerKilledMidEmbed(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t, map[string]string{"CHUNK_MAX_TOKENS": "40", "CHUNK_OVERLAP": "0", "EMBED_CONCURRENCY": "1"})
+	// Small slices, so that the run embeds and indexes in several activities each.
+	p := newPlatform(t, map[string]string{"CHUNK_MAX_TOKENS": "40", "CHUNK_OVERLAP": "0", "EMBED_CONCURRENCY": "1", "INGEST_SLICE_CHUNKS": "64"})
 	p.ollama.SetEmbedDelay(40 * time.Millisecond)
 	w := p.startWorker()
 	p.startAPI()
@@ -199,6 +201,13 @@ func TestWorkerKilledMidEmbed(t *testing.T) {
 	require.Less(t, p.ollama.Stats().EmbedTexts, int64(chunks+2*16), "embedding resumed after the last saved batch")
 	run := u.do("GET", "/v1/ingestion-runs/"+r.json(t)["ingestion_run_id"].(string), nil).json(t)
 	require.GreaterOrEqual(t, run["attempts"], float64(2))
+	recordHistory(t, p, ingestWorkflowID(t, r), "ingest_worker_killed")
+}
+
+// ingestWorkflowID is the workflow id of the ingestion run an ingest or upload reply started.
+func ingestWorkflowID(t *testing.T, r reply) string {
+	t.Helper()
+	return workflows.IngestID(r.json(t)["ingestion_run_id"].(string))
 }
 
 // TestTenantsCannotSeeEachOther: user B never finds user A's canary, and cannot read, cancel or
@@ -268,10 +277,14 @@ func TestReingestingIdenticalContentAddsNothing(t *testing.T) {
 	p := newPlatform(t, nil).start()
 	u := p.signup("tara")
 	text := "Identical content about marmalade and sourdough, ingested twice."
-	first, last := u.ingested(u.do("POST", "/v1/ingest", map[string]any{"text": text}), 60*time.Second)
+	r1 := u.do("POST", "/v1/ingest", map[string]any{"text": text})
+	first, last := u.ingested(r1, 60*time.Second)
 	require.Equal(t, "run.completed", last.Type)
-	second, last := u.ingested(u.do("POST", "/v1/ingest", map[string]any{"text": text}), 60*time.Second)
+	r2 := u.do("POST", "/v1/ingest", map[string]any{"text": text})
+	second, last := u.ingested(r2, 60*time.Second)
 	require.Equal(t, "run.completed", last.Type)
+	recordHistory(t, p, ingestWorkflowID(t, r1), "ingest_completed")
+	recordHistory(t, p, ingestWorkflowID(t, r2), "ingest_duplicate")
 	require.Equal(t, first, last.Data["duplicate_of"])
 	d := u.do("GET", "/v1/documents/"+second, nil).json(t)
 	require.Equal(t, first, d["duplicate_of"])
@@ -292,6 +305,7 @@ func TestCancelAndDeleteRemoveVectors(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, u.do("POST", "/v1/ingestion-runs/"+runID+"/cancel", nil).status)
 	id, last := u.ingested(r, 30*time.Second)
 	require.Equal(t, "run.cancelled", last.Type)
+	recordHistory(t, p, ingestWorkflowID(t, r), "ingest_cancelled")
 	require.Equal(t, "cancelled", u.do("GET", "/v1/documents/"+id, nil).json(t)["status"])
 	require.Zero(t, countVectors(t, p, id))
 

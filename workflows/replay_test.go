@@ -11,8 +11,8 @@ import (
 )
 
 // TestReplayRecordedHistories replays histories recorded from real runs (see e2e/history_test.go):
-// a change to ChatTurn that would break runs already in flight fails here. Such changes go behind
-// workflow.GetVersion.
+// a change to ChatTurn or IngestDocument that would break runs already in flight fails here. Such
+// changes go behind workflow.GetVersion.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.json")
 	require.NoError(t, err)
@@ -21,6 +21,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(ChatTurn)
+			r.RegisterWorkflow(IngestDocument)
 			r.RegisterWorkflow(Probe)
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(log.NewStructuredLogger(slog.New(slog.DiscardHandler)), f))
 		})
