@@ -106,12 +106,10 @@ type StageInput struct {
 }
 
 // BeginStage marks the run running in a stage and emits the stage event (and run.started first).
+// Runs of the workflow's first shape call it as a local activity before each stage; later ones
+// have their activities announce their stages themselves (Prepare, SliceInput.Announce).
 func (a *Ingest) BeginStage(ctx context.Context, in StageInput) error {
-	fields := map[string]any{"status": models.RunRunning, "stage": in.Stage}
-	if in.Stage == models.StageFetch {
-		fields["started_at"] = time.Now().UTC()
-	}
-	if err := a.Store.UpdateRun(ctx, in.RunID, fields); err != nil {
+	if err := a.Store.BeginRunStage(ctx, in.RunID, in.Stage, time.Now().UTC()); err != nil {
 		return err
 	}
 	var events []event
@@ -122,6 +120,40 @@ func (a *Ingest) BeginStage(ctx context.Context, in StageInput) error {
 	events = append(events, event{key: "stage:" + in.Stage, typ: EventStage, data: map[string]any{
 		"stage": in.Stage, "chunks_done": in.Done, "chunks_total": in.Total}})
 	return a.log().emit(ctx, in.RunID, events...)
+}
+
+// PrepareResult is what the fetch, extract and chunk stages found.
+type PrepareResult struct {
+	DuplicateOf *uuid.UUID // identical content the owner already has ready in the same scope
+	Chunks      int
+}
+
+// Prepare runs the fetch, extract and chunk stages in one activity, announcing each as it starts
+// (the run's stage, the stage event): one activity task and one workflow task where there were
+// three of each and a local activity before each. Every stage is idempotent, so a retry redoes
+// what a failed attempt had done; a permanent failure of any stage fails it at once. It
+// heartbeats, so that a cancel stops an extraction in progress.
+func (a *Ingest) Prepare(ctx context.Context, in RunRef) (PrepareResult, error) {
+	stop := keepAlive(ctx, time.Second, func(time.Time) { activity.RecordHeartbeat(ctx) })
+	defer stop()
+	if err := a.BeginStage(ctx, StageInput{RunRef: in, Stage: models.StageFetch}); err != nil {
+		return PrepareResult{}, err
+	}
+	fetched, err := a.Fetch(ctx, in)
+	if err != nil || fetched.DuplicateOf != nil {
+		return PrepareResult{DuplicateOf: fetched.DuplicateOf}, err
+	}
+	if err := a.BeginStage(ctx, StageInput{RunRef: in, Stage: models.StageExtract}); err != nil {
+		return PrepareResult{}, err
+	}
+	if err := a.Extract(ctx, in); err != nil {
+		return PrepareResult{}, err
+	}
+	if err := a.BeginStage(ctx, StageInput{RunRef: in, Stage: models.StageChunk}); err != nil {
+		return PrepareResult{}, err
+	}
+	n, err := a.Chunk(ctx, in)
+	return PrepareResult{Chunks: n}, err
 }
 
 // noteAttempt records retries in the run's attempts column.
@@ -279,6 +311,9 @@ func (a *Ingest) Chunk(ctx context.Context, in RunRef) (int, error) {
 type SliceInput struct {
 	RunRef
 	From, To, Total int
+	// Announce: the activity announces its stage (embed, index) first, as BeginStage does: the
+	// first slice of each stage of runs whose activities announce their stages.
+	Announce bool
 }
 
 // Embed embeds the chunks of the slice that have no embedding yet, in batches, several at once,
@@ -286,6 +321,11 @@ type SliceInput struct {
 // an embedder failure) resumes after the last saved batch.
 func (a *Ingest) Embed(ctx context.Context, in SliceInput) error {
 	a.noteAttempt(ctx, in.RunID)
+	if in.Announce {
+		if err := a.BeginStage(ctx, StageInput{RunRef: in.RunRef, Stage: models.StageEmbed, Done: in.From, Total: in.Total}); err != nil {
+			return err
+		}
+	}
 	todo, err := a.Store.ChunksToEmbed(ctx, in.DocumentID, in.From, in.To)
 	if err != nil {
 		return err
@@ -418,6 +458,11 @@ type IndexResult struct {
 // retry overwrites instead of duplicating.
 func (a *Ingest) Index(ctx context.Context, in SliceInput) (IndexResult, error) {
 	a.noteAttempt(ctx, in.RunID)
+	if in.Announce {
+		if err := a.BeginStage(ctx, StageInput{RunRef: in.RunRef, Stage: models.StageIndex, Done: in.Total, Total: in.Total}); err != nil {
+			return IndexResult{}, err
+		}
+	}
 	doc, err := a.Store.DocumentByID(ctx, in.DocumentID)
 	if err != nil {
 		return IndexResult{}, permanentIfNotFound(err)
@@ -445,6 +490,16 @@ func (a *Ingest) Index(ctx context.Context, in SliceInput) (IndexResult, error) 
 		activity.RecordHeartbeat(ctx, i)
 	}
 	return IndexResult{Dim: dim}, nil
+}
+
+// EmbedAndIndex embeds a slice, then indexes it (announcing both stages when in.Announce): for a
+// document of one slice, the common case, one activity where there were two. A retry resumes the
+// embedding after its last saved batch and indexes again (the upsert overwrites).
+func (a *Ingest) EmbedAndIndex(ctx context.Context, in SliceInput) (IndexResult, error) {
+	if err := a.Embed(ctx, in); err != nil {
+		return IndexResult{}, err
+	}
+	return a.Index(ctx, in)
 }
 
 // PointID is the vector id of a chunk: derived, so re-indexing overwrites.

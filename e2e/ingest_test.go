@@ -283,6 +283,15 @@ func TestReingestingIdenticalContentAddsNothing(t *testing.T) {
 	r2 := u.do("POST", "/v1/ingest", map[string]any{"text": text})
 	second, last := u.ingested(r2, 60*time.Second)
 	require.Equal(t, "run.completed", last.Type)
+	var stages []string
+	evs := collect(t, must(u.stream(context.Background(), r1.json(t)["events_url"].(string), 0)), 10*time.Second)
+	for _, e := range evs {
+		if e.Type == "stage" {
+			stages = append(stages, e.Data["stage"].(string))
+		}
+	}
+	require.Equal(t, "run.started", evs[0].Type)
+	require.Equal(t, []string{"fetch", "extract", "chunk", "embed", "index"}, stages, "every stage is announced once, in order")
 	recordHistory(t, p, ingestWorkflowID(t, r1), "ingest_completed")
 	recordHistory(t, p, ingestWorkflowID(t, r2), "ingest_duplicate")
 	require.Equal(t, first, last.Data["duplicate_of"])

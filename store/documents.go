@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/policy"
@@ -167,6 +168,16 @@ func (s *Store) activeRuns(ctx context.Context, column string, id uuid.UUID) ([]
 func (s *Store) UpdateRun(ctx context.Context, id uuid.UUID, fields map[string]any) error {
 	return translate(s.q(ctx).Model(&models.IngestionRun{}).
 		Where("id = ? AND status IN ?", id, []string{models.RunQueued, models.RunRunning}).Updates(fields).Error)
+}
+
+// BeginRunStage marks an unfinished run running in stage; the first stage (fetch) also records
+// when the run started, once (a retried stage keeps the first time).
+func (s *Store) BeginRunStage(ctx context.Context, id uuid.UUID, stage string, at time.Time) error {
+	fields := map[string]any{"status": models.RunRunning, "stage": stage}
+	if stage == models.StageFetch {
+		fields["started_at"] = gorm.Expr("coalesce(started_at, ?)", at)
+	}
+	return s.UpdateRun(ctx, id, fields)
 }
 
 // FinishRun records a run's terminal status and, in the same transaction, its document's.

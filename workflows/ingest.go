@@ -47,7 +47,8 @@ type RunProgress struct {
 	ChunksTotal int    `json:"chunks_total"`
 }
 
-// IngestDocument runs fetch → extract → chunk → embed → index → finalize. Bytes and text go by
+// IngestDocument runs fetch → extract → chunk → embed → index → finalize: fetch, extract and chunk
+// in one activity, embed and index in one for a document of one slice. Bytes and text go by
 // reference (blob and row ids). Embedding and indexing go in slices of chunks, each an activity
 // that heartbeats and resumes after its last saved batch; the slice grows with the document so the
 // history stays bounded (at most MaxSlices activities per stage) however many chunks there are.
@@ -91,6 +92,14 @@ func runIngest(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p 
 		HeartbeatTimeout: 0, WaitForCancellation: true})
 	sliceCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: lim.EmbedTimeout, RetryPolicy: retry,
 		HeartbeatTimeout: lim.Heartbeat, WaitForCancellation: true})
+	// Version 1 runs fetch, extract and chunk in one activity (Prepare) and embeds and indexes a
+	// document of one slice in one (EmbedAndIndex), the activities announcing their stages
+	// themselves: per document three workflow tasks and two activities instead of six and five,
+	// with no local activity before each stage. The Temporal server's work per document was what
+	// bounded ingestion on a small machine.
+	if workflow.GetVersion(ctx, "stages-in-activities", workflow.DefaultVersion, 1) >= 1 {
+		return runStages(ctx, ref, lim, p, stageCtx, sliceCtx)
+	}
 	begin := func(stage string) error {
 		p.Stage = stage
 		return workflow.ExecuteLocalActivity(bookkeeping(ctx, lim.FinishTimeout), a.BeginStage, activities.StageInput{RunRef: ref, Stage: stage,
@@ -139,6 +148,48 @@ func runIngest(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p 
 	}
 	for from := 0; from < total; from += slice {
 		in := activities.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total}
+		if err := workflow.ExecuteActivity(sliceCtx, a.Index, in).Get(ctx, nil); err != nil {
+			return res, nil, err
+		}
+	}
+	p.Stage = models.StageFinalize
+	return res, nil, nil
+}
+
+// runStages is runIngest's version 1: stages announced by the activities that run them.
+func runStages(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p *RunProgress, stageCtx, sliceCtx workflow.Context) (IngestResult, *uuid.UUID, error) {
+	var a *activities.Ingest
+	var res IngestResult
+	p.Stage = models.StageFetch
+	var prep activities.PrepareResult
+	if err := workflow.ExecuteActivity(stageCtx, a.Prepare, ref).Get(ctx, &prep); err != nil {
+		return res, nil, err
+	}
+	if prep.DuplicateOf != nil {
+		return res, prep.DuplicateOf, nil
+	}
+	total := prep.Chunks
+	p.ChunksTotal, res.Chunks = total, total
+	slice := max(lim.SliceChunks, (total+lim.MaxSlices-1)/lim.MaxSlices, 1)
+	p.Stage = models.StageEmbed
+	if total <= slice {
+		in := activities.SliceInput{RunRef: ref, From: 0, To: total, Total: total, Announce: true}
+		if err := workflow.ExecuteActivity(sliceCtx, a.EmbedAndIndex, in).Get(ctx, nil); err != nil {
+			return res, nil, err
+		}
+		p.ChunksDone, p.Stage = total, models.StageFinalize
+		return res, nil, nil
+	}
+	for from := 0; from < total; from += slice {
+		in := activities.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total, Announce: from == 0}
+		if err := workflow.ExecuteActivity(sliceCtx, a.Embed, in).Get(ctx, nil); err != nil {
+			return res, nil, err
+		}
+		p.ChunksDone = in.To
+	}
+	p.Stage = models.StageIndex
+	for from := 0; from < total; from += slice {
+		in := activities.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total, Announce: from == 0}
 		if err := workflow.ExecuteActivity(sliceCtx, a.Index, in).Get(ctx, nil); err != nil {
 			return res, nil, err
 		}

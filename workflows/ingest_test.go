@@ -30,7 +30,6 @@ func newIngestEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *activities
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(IngestDocument)
 	env.RegisterActivity(ingest)
-	env.OnActivity(ingest.BeginStage, mock.Anything, mock.Anything).Return(nil)
 	fin := &activities.FinishRunInput{}
 	env.OnActivity(ingest.FinishRun, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishRunInput) error {
 		*fin = in
@@ -39,30 +38,57 @@ func newIngestEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *activities
 	return env, fin
 }
 
+// sliceLog records the slices an activity was given.
+type sliceLog []activities.SliceInput
+
+func (s *sliceLog) embed(_ context.Context, in activities.SliceInput) error {
+	*s = append(*s, in)
+	return nil
+}
+
+func (s *sliceLog) index(_ context.Context, in activities.SliceInput) (activities.IndexResult, error) {
+	*s = append(*s, in)
+	return activities.IndexResult{Dim: 8}, nil
+}
+
+// A document of one slice is prepared (fetch, extract, chunk) by one activity and embedded and
+// indexed by another, which announces both stages; no stage needs a local activity first.
+func TestIngestOfOneSliceRunsTwoActivities(t *testing.T) {
+	env, fin := newIngestEnv(t)
+	env.OnActivity(ingest.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{Chunks: 300}, nil).Once()
+	var both sliceLog
+	env.OnActivity(ingest.EmbedAndIndex, mock.Anything, mock.Anything).Return(both.index).Once()
+	env.ExecuteWorkflow(IngestDocument, ingestInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.RunCompleted, fin.Status)
+	require.Equal(t, 300, fin.Chunks)
+	require.Equal(t, sliceLog{{RunRef: both[0].RunRef, From: 0, To: 300, Total: 300, Announce: true}}, both)
+	env.AssertExpectations(t)
+	for _, name := range []string{"BeginStage", "Fetch", "Extract", "Chunk", "Embed", "Index"} {
+		env.AssertNotCalled(t, name, mock.Anything, mock.Anything)
+	}
+}
+
+// A document of several slices embeds them all, then indexes them all; the first slice of each
+// stage announces it.
 func TestIngestCompletes(t *testing.T) {
 	env, fin := newIngestEnv(t)
-	env.OnActivity(ingest.Fetch, mock.Anything, mock.Anything).Return(activities.FetchResult{}, nil)
-	env.OnActivity(ingest.Extract, mock.Anything, mock.Anything).Return(nil)
-	env.OnActivity(ingest.Chunk, mock.Anything, mock.Anything).Return(1000, nil)
-	var embedded, indexed []activities.SliceInput
-	env.OnActivity(ingest.Embed, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SliceInput) error {
-		embedded = append(embedded, in)
-		return nil
-	})
-	env.OnActivity(ingest.Index, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SliceInput) (activities.IndexResult, error) {
-		indexed = append(indexed, in)
-		return activities.IndexResult{Dim: 8}, nil
-	})
+	env.OnActivity(ingest.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{Chunks: 1000}, nil)
+	var embedded, indexed sliceLog
+	env.OnActivity(ingest.Embed, mock.Anything, mock.Anything).Return(embedded.embed)
+	env.OnActivity(ingest.Index, mock.Anything, mock.Anything).Return(indexed.index)
 	env.ExecuteWorkflow(IngestDocument, ingestInput())
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, models.RunCompleted, fin.Status)
 	require.Equal(t, 1000, fin.Chunks)
 	// Slices cover [0, 1000) exactly once, in both stages.
-	for _, slices := range [][]activities.SliceInput{embedded, indexed} {
-		require.Len(t, slices, 2)
-		require.Equal(t, 0, slices[0].From)
-		require.Equal(t, slices[0].To, slices[1].From)
-		require.Equal(t, 1000, slices[1].To)
+	for _, s := range []sliceLog{embedded, indexed} {
+		require.Len(t, s, 2)
+		require.Equal(t, 0, s[0].From)
+		require.Equal(t, s[0].To, s[1].From)
+		require.Equal(t, 1000, s[1].To)
+		require.True(t, s[0].Announce)
+		require.False(t, s[1].Announce)
 	}
 }
 
@@ -70,9 +96,7 @@ func TestIngestCompletes(t *testing.T) {
 // activities (the slice grows instead).
 func TestHugeDocumentKeepsHistoryBounded(t *testing.T) {
 	env, fin := newIngestEnv(t)
-	env.OnActivity(ingest.Fetch, mock.Anything, mock.Anything).Return(activities.FetchResult{}, nil)
-	env.OnActivity(ingest.Extract, mock.Anything, mock.Anything).Return(nil)
-	env.OnActivity(ingest.Chunk, mock.Anything, mock.Anything).Return(250_000, nil)
+	env.OnActivity(ingest.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{Chunks: 250_000}, nil)
 	calls, covered := 0, 0
 	env.OnActivity(ingest.Embed, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SliceInput) error {
 		calls++
@@ -87,21 +111,20 @@ func TestHugeDocumentKeepsHistoryBounded(t *testing.T) {
 	require.Equal(t, 250_000, covered)
 }
 
-func TestIngestDuplicateStopsAfterFetch(t *testing.T) {
+func TestIngestDuplicateStopsAfterPrepare(t *testing.T) {
 	env, fin := newIngestEnv(t)
 	dup := uuid.New()
-	env.OnActivity(ingest.Fetch, mock.Anything, mock.Anything).Return(activities.FetchResult{DuplicateOf: &dup}, nil)
+	env.OnActivity(ingest.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{DuplicateOf: &dup}, nil)
 	env.ExecuteWorkflow(IngestDocument, ingestInput())
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, models.RunCompleted, fin.Status)
 	require.Equal(t, &dup, fin.DuplicateOf)
-	env.AssertNotCalled(t, "Extract", mock.Anything, mock.Anything)
+	env.AssertNotCalled(t, "EmbedAndIndex", mock.Anything, mock.Anything)
 }
 
 func TestIngestBadDocumentFailsWithoutRetry(t *testing.T) {
 	env, fin := newIngestEnv(t)
-	env.OnActivity(ingest.Fetch, mock.Anything, mock.Anything).Return(activities.FetchResult{}, nil)
-	env.OnActivity(ingest.Extract, mock.Anything, mock.Anything).Return(
+	env.OnActivity(ingest.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{},
 		temporal.NewNonRetryableApplicationError("encrypted PDF", activities.ErrTypeBadDocument, nil)).Once()
 	env.ExecuteWorkflow(IngestDocument, ingestInput())
 	require.NoError(t, env.GetWorkflowError())
@@ -113,16 +136,13 @@ func TestIngestBadDocumentFailsWithoutRetry(t *testing.T) {
 
 func TestIngestCancelDuringEmbed(t *testing.T) {
 	env, fin := newIngestEnv(t)
-	env.OnActivity(ingest.Fetch, mock.Anything, mock.Anything).Return(activities.FetchResult{}, nil)
-	env.OnActivity(ingest.Extract, mock.Anything, mock.Anything).Return(nil)
-	env.OnActivity(ingest.Chunk, mock.Anything, mock.Anything).Return(100, nil)
-	env.OnActivity(ingest.Embed, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ activities.SliceInput) error {
+	env.OnActivity(ingest.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{Chunks: 100}, nil)
+	env.OnActivity(ingest.EmbedAndIndex, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ activities.SliceInput) (activities.IndexResult, error) {
 		<-ctx.Done()
-		return ctx.Err()
+		return activities.IndexResult{}, ctx.Err()
 	})
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalCancelRun, nil) }, time.Second)
 	env.ExecuteWorkflow(IngestDocument, ingestInput())
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, models.RunCancelled, fin.Status)
-	env.AssertNotCalled(t, "Index", mock.Anything, mock.Anything)
 }
