@@ -67,10 +67,12 @@ fmt:
 clean:
 	rm -rf $(BIN)/youworker
 
-## docs: regenerate the README's configuration table from config.Config
+## docs: regenerate the README's configuration table (config.Config) and benchmark section (bench/results)
 docs:
 	$(GO) test ./config -run TestREADMEConfigTable -update
+	$(GO) test ./bench -run TestREADMEBenchSection -update
 
-## bench: platform overhead against a bare Temporal workflow (prints a table, writes bench/results/)
+## bench: platform overhead against a bare Temporal workflow, and ingestion (writes bench/results/, renders the README's section)
 bench: tools build
 	$(GO) run ./bench
+	$(GO) test ./bench -run TestREADMEBenchSection -update

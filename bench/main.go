@@ -16,6 +16,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,12 +24,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -63,6 +66,8 @@ func main() {
 	docs := flag.Int("docs", 2000, "documents in the ingestion corpus")
 	embedDelay := flag.Duration("embed-delay", 200*time.Millisecond, "stand-in embedder latency per batch")
 	searchPoints := flag.Int("search-points", 100_000, "chunks in the embedded store for the search measurement")
+	sweepDocs := flag.Int("sweep-docs", 400, "documents ingested at each EMBED_CONCURRENCY of the sweep (1, 2, 4)")
+	pdfRuns := flag.Int("pdf-runs", 5, "uploads of the 50-page PDF timed to searchable")
 	outDir := flag.String("out", "bench/results", "where to write the results")
 	bin := flag.String("bin", "bin/youworker", "the youworker binary")
 	flag.Parse()
@@ -71,7 +76,7 @@ func main() {
 		err = runTurns(*n, *conc, *perWorker, filepath.Join(*outDir, "turns.json"), *bin)
 	}
 	if err == nil && (*suite == "ingest" || *suite == "all") {
-		err = runIngest(*docs, *embedDelay, *searchPoints, filepath.Join(*outDir, "ingest.json"), *bin)
+		err = runIngest(*docs, *sweepDocs, *pdfRuns, *embedDelay, *searchPoints, filepath.Join(*outDir, "ingest.json"), *bin)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -231,6 +236,9 @@ func runTurns(n, conc, perSession int, out, bin string) error {
 	}
 	results["reply_tokens"] = replyTokens
 	results["concurrency"] = conc
+	results["commit"] = gitCommit()
+	results["measured_at"] = time.Now().UTC().Format(time.RFC3339)
+	results["cores"] = runtime.NumCPU()
 	results["note"] = "top-level numbers are the 20 ms/token run; delay_0ms is the stand-in answering instantly"
 	fmt.Printf("\n%-11s %9s %9s %9s %7s %9s %9s %7s %8s %8s %7s\n", "run", "turn p50", "turn p95", "floor p50", "ratio",
 		"ttft p50", "floor", "ratio", "turns/s", "floor/s", "ratio")
@@ -470,6 +478,35 @@ func (e *env) post(path, body string) ([]byte, error) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 {
 		return nil, fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+// upload posts a document as multipart (the file field) to /v1/documents.
+func (e *env) upload(name string, data []byte) ([]byte, error) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, err := mw.CreateFormFile("file", name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := fw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	req, _ := http.NewRequest("POST", e.api+"/v1/documents", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return nil, fmt.Errorf("upload: %d %s", resp.StatusCode, b)
 	}
 	return b, nil
 }
