@@ -159,7 +159,7 @@ func platform(ctx context.Context, bin string, extra ...string) (e *env, stop fu
 		"COOKIE_SECURE=false", "LOG_LEVEL=" + logLevel(), "API_ADDR=" + apiAddr, "METRICS_ADDR=" + metricsAddr, "PATH=" + os.Getenv("PATH"),
 		"DATA_DIR=" + filepath.Join(dir, "data"),
 		// Limits stay on (their cost is part of the measurement) but high enough for the load.
-		"RATE_LIMIT_TURNS=1000000", "RATE_LIMIT_INGEST=1000000", "RATE_LIMIT_AUTH=1000000",
+		"RATE_LIMIT_TURNS=1000000", "RATE_LIMIT_INGEST=1000000", "RATE_LIMIT_AUTH=1000000", "RATE_LIMIT_SEARCH=1000000",
 	}, extra...)
 	for _, args := range [][]string{{"worker"}, {"api"}} {
 		cmd := exec.Command(bin, args...)
