@@ -228,8 +228,8 @@ func ingestCorpus(e *env, docs int, delay time.Duration, conc int) (corpusRun, e
 const pdfPages = 50
 
 // pdfToSearchable uploads a 50-page PDF runs times (different words each time, so none is a
-// duplicate) and times each from the start of the upload until a search for a sentence of its
-// last page finds it.
+// duplicate) and times each from the start of the upload until a search of that document finds
+// its last page.
 func pdfToSearchable(e *env, runs int) (PDFResult, error) {
 	res := PDFResult{Pages: pdfPages, Runs: runs}
 	var took []float64
@@ -262,13 +262,26 @@ func pdfToSearchable(e *env, runs int) (PDFResult, error) {
 		if err := json.Unmarshal(b, &accepted); err != nil {
 			return res, err
 		}
-		query, _ := json.Marshal(map[string]any{"query": marker, "top_k": 5})
+		// Searchable: a search of this document finds its last page (its chunks are indexed).
+		query, _ := json.Marshal(map[string]any{"query": marker, "top_k": 5, "document_ids": []string{accepted.DocumentID}})
 		for {
 			b, err := e.post("/v1/search", string(query))
 			if err != nil {
 				return res, err
 			}
-			if strings.Contains(string(b), accepted.DocumentID) {
+			var hits struct {
+				Items []struct {
+					Page *int `json:"page"`
+				} `json:"items"`
+			}
+			if err := json.Unmarshal(b, &hits); err != nil {
+				return res, err
+			}
+			if slices.ContainsFunc(hits.Items, func(h struct {
+				Page *int `json:"page"`
+			}) bool {
+				return h.Page != nil && *h.Page == pdfPages
+			}) {
 				break
 			}
 			if time.Since(start) > 5*time.Minute {
