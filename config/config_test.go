@@ -73,8 +73,6 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 
 var update = flag.Bool("update", false, "rewrite the README's configuration table")
 
-// TestREADMEConfigTable keeps the README's configuration table equal to the variables Config
-// reads. `make docs` (go test ./config -run TestREADMEConfigTable -update) regenerates it.
 func TestIPSets(t *testing.T) {
 	t.Parallel()
 	vars := base()
@@ -93,6 +91,8 @@ func TestIPSets(t *testing.T) {
 	require.False(t, c.TrustedProxyIPs().Contains("127.0.0.2"))
 }
 
+// TestREADMEConfigTable keeps the README's configuration table equal to the variables Config
+// reads. `make docs` (go test ./config -run TestREADMEConfigTable -update) regenerates it.
 func TestREADMEConfigTable(t *testing.T) {
 	const begin, end = "<!-- env:begin (make docs regenerates this table) -->\n", "<!-- env:end -->"
 	readme, err := os.ReadFile("../README.md")
