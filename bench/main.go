@@ -465,21 +465,7 @@ func (e *env) session() (string, error) {
 }
 
 func (e *env) post(path, body string) ([]byte, error) {
-	req, _ := http.NewRequest("POST", e.api+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if e.token != "" {
-		req.Header.Set("Authorization", "Bearer "+e.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return nil, fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
-	}
-	return b, nil
+	return e.send(path, "application/json", strings.NewReader(body))
 }
 
 // upload posts a document as multipart (the file field) to /v1/documents.
@@ -496,9 +482,17 @@ func (e *env) upload(name string, data []byte) ([]byte, error) {
 	if err := mw.Close(); err != nil {
 		return nil, err
 	}
-	req, _ := http.NewRequest("POST", e.api+"/v1/documents", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+e.token)
+	return e.send("/v1/documents", mw.FormDataContentType(), &body)
+}
+
+// send POSTs body to path as the bench user and returns the answer; a status of 300 or more is
+// an error.
+func (e *env) send(path, contentType string, body io.Reader) ([]byte, error) {
+	req, _ := http.NewRequest("POST", e.api+path, body)
+	req.Header.Set("Content-Type", contentType)
+	if e.token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
@@ -506,7 +500,7 @@ func (e *env) upload(name string, data []byte) ([]byte, error) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 {
-		return nil, fmt.Errorf("upload: %d %s", resp.StatusCode, b)
+		return nil, fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
 	}
 	return b, nil
 }
