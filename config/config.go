@@ -64,6 +64,7 @@ type Config struct {
 	// Temporal.
 	TemporalAddress   string        `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233" desc:"Temporal frontend host:port"`
 	TemporalNamespace string        `env:"TEMPORAL_NAMESPACE" envDefault:"default" desc:"Temporal namespace"`
+	TemporalRetention time.Duration `env:"TEMPORAL_NAMESPACE_RETENTION" envDefault:"720h" desc:"workflow history retention of the namespace when youworker migrate up registers it (an existing namespace keeps its own)"`
 	TaskQueue         string        `env:"TEMPORAL_TASK_QUEUE" envDefault:"youworker" desc:"task queue of the YouWorker worker"`
 	TemporalGzip      bool          `env:"TEMPORAL_GRPC_GZIP" envDefault:"false" desc:"gzip requests to Temporal (the SDK's default); off because workflow payloads here are ids, so it only costs CPU on both ends — turn it on across a slow link"`
 	WorkerStopTimeout time.Duration `env:"WORKER_STOP_TIMEOUT" envDefault:"30s" desc:"on SIGTERM the worker stops polling and lets running activities finish this long"`
@@ -173,6 +174,17 @@ func (c Config) ToolRules() policy.ToolRules {
 // names the offending variable.
 func FromEnv() (Config, error) {
 	return parse(env.Options{})
+}
+
+// FromEnvUnchecked reads the configuration like FromEnv but validates nothing: for commands such
+// as "youworker migrate" that use a few variables (the database and Temporal) and run before the
+// platform's secrets need to exist. Whatever it uses it must check itself.
+func FromEnvUnchecked() (Config, error) {
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{}); err != nil {
+		return Config{}, explain(err)
+	}
+	return c, nil
 }
 
 // FromMap is FromEnv over an explicit environment (tests, the dev launcher).

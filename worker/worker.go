@@ -4,7 +4,10 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"sync/atomic"
 	"time"
 
 	ollama "github.com/ollama/ollama/api"
@@ -42,6 +45,8 @@ type Deps struct {
 	Ingest        *activities.Ingest
 	// Reaper fails turns whose workflow is gone (the ReapTurns workflow, on a schedule).
 	Reaper *chat.Reaper
+	// Health follows the worker's state (NewHealth; Run updates it).
+	Health *Health
 	Logger *slog.Logger
 }
 
@@ -52,6 +57,7 @@ func New(d Deps) sdkworker.Worker {
 		MaxHeartbeatThrottleInterval:     d.HeartbeatThrottle,
 		DefaultHeartbeatThrottleInterval: d.HeartbeatThrottle,
 		Interceptors:                     []interceptor.WorkerInterceptor{&failureLogger{log: d.Logger}},
+		OnFatalError:                     d.Health.onFatal,
 	})
 	w.RegisterWorkflow(workflows.Probe)
 	w.RegisterWorkflow(workflows.ChatTurn)
@@ -74,15 +80,66 @@ func New(d Deps) sdkworker.Worker {
 
 // Run runs w until ctx is cancelled, then stops polling and waits up to the stop timeout for
 // running activities to finish (a SIGTERM during a deploy drains instead of dropping work;
-// whatever does not finish is retried by Temporal on another worker).
-func Run(ctx context.Context, w sdkworker.Worker, log *slog.Logger) error {
-	stop := make(chan any)
-	go func() {
-		<-ctx.Done()
-		log.Info("worker draining")
-		close(stop)
-	}()
-	err := w.Run(stop)
+// whatever does not finish is retried by Temporal on another worker). health, when not nil,
+// follows the worker's state for the operator endpoint; it must be the Health given to New.
+func Run(ctx context.Context, w sdkworker.Worker, health *Health, log *slog.Logger) error {
+	if err := w.Start(); err != nil {
+		return err
+	}
+	health.set(stateRunning)
+	select {
+	case <-ctx.Done():
+	case err := <-health.fatal:
+		// The SDK has stopped the worker already (e.g. its namespace was deleted).
+		health.set(stateStopped)
+		return fmt.Errorf("worker stopped: %w", err)
+	}
+	health.set(stateDraining)
+	log.Info("worker draining")
+	w.Stop()
+	health.set(stateStopped)
 	log.Info("worker stopped")
-	return err
+	return nil
+}
+
+// Worker states reported by Health.
+const (
+	stateStarting int32 = iota
+	stateRunning
+	stateDraining
+	stateStopped
+)
+
+var stateNames = [...]string{"starting", "running", "draining", "stopped"}
+
+// Health is a worker's state as its operator endpoint GET /health reports it: 200 while the
+// worker polls its task queue, 503 while it starts, drains (after SIGTERM) or has stopped, so a
+// readiness probe takes a draining worker out of rotation and a liveness probe sees a hung start.
+type Health struct {
+	state atomic.Int32
+	fatal chan error
+}
+
+// NewHealth returns the Health of a worker that is starting.
+func NewHealth() *Health { return &Health{fatal: make(chan error, 1)} }
+
+func (h *Health) set(s int32) { h.state.Store(s) }
+
+// onFatal is the SDK's OnFatalError: the worker has stopped for good.
+func (h *Health) onFatal(err error) {
+	select {
+	case h.fatal <- err:
+	default:
+	}
+}
+
+// ServeHTTP answers {"status": "running"} with 200, or the other state with 503.
+func (h *Health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	s := h.state.Load()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if s != stateRunning {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_, _ = fmt.Fprintf(w, "{\"status\":%q}\n", stateNames[s])
 }

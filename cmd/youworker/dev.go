@@ -161,7 +161,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveWorker(gctx, cfg, appLog) })
+	g.Go(func() error { return serveWorker(gctx, cfg, appLog, false) })
 	g.Go(func() error { return serveAPI(gctx, cfg, appLog) })
 	g.Go(func() error {
 		if err := waitHTTP(gctx, apiURL(*apiAddr)+"/health"); err != nil {

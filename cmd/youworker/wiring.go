@@ -15,6 +15,8 @@ import (
 	"time"
 
 	ollama "github.com/ollama/ollama/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -316,7 +318,7 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serveWorker(ctx, cfg, log)
+	return serveWorker(ctx, cfg, log, true)
 }
 
 // newExtractor builds the document extractor with the configured limits, failing when they
@@ -356,7 +358,18 @@ func sandbox(log *slog.Logger) ([]string, error) {
 	return []string{self, "extract-file"}, nil
 }
 
-func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+// serveWorker runs the worker. With operatorEndpoints it serves GET /health (the worker's state)
+// and /metrics on METRICS_ADDR; `youworker dev` runs the API in the same process, which serves them.
+func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, operatorEndpoints bool) error {
+	health := worker.NewHealth()
+	var ops net.Listener
+	if operatorEndpoints && cfg.MetricsAddr != "" {
+		var err error
+		if ops, err = metrics.Listen(cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		defer ops.Close()
+	}
 	a, err := newApp(ctx, cfg, log, true)
 	if err != nil {
 		return err
@@ -373,10 +386,24 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error
 			Chunking: chunk.Options{MaxTokens: cfg.ChunkMaxTokens, Overlap: cfg.ChunkOverlap}, Ollama: a.ollama,
 			Vectors: a.vectors, EmbedModel: cfg.EmbedModel, EmbedBatch: cfg.EmbedBatch, EmbedConcurrency: cfg.EmbedConcurrency,
 			TempDir: tempDir(cfg)},
-		Reaper: &chat.Reaper{Store: a.store, Box: a.box, Temporal: a.temporal, Grace: cfg.TurnReaperGrace, Logger: log}})
+		Reaper: &chat.Reaper{Store: a.store, Box: a.box, Temporal: a.temporal, Grace: cfg.TurnReaperGrace, Logger: log},
+		Health: health})
 	log.Info("worker starting", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 	go ensureReaperSchedule(ctx, a.temporal, cfg, log)
-	return worker.Run(ctx, w, log)
+	if ops == nil {
+		return worker.Run(ctx, w, health, log)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	// The endpoint outlives the drain (it reports "draining"), so it stops after the worker.
+	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g.Go(func() error { return metrics.Serve(opsCtx, ops, reg, map[string]http.Handler{"/health": health}, log) })
+	g.Go(func() error {
+		defer stopOps()
+		return worker.Run(gctx, w, health, log)
+	})
+	return g.Wait()
 }
 
 // toolLimits bound what a registered MCP server may offer (MCP_MAX_TOOLS_PER_SERVER, …).
