@@ -153,10 +153,14 @@ func platform(ctx context.Context, bin string, extra ...string) (e *env, stop fu
 	if err != nil {
 		return nil, stop, err
 	}
+	workerMetricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, stop, err
+	}
 	vars := append([]string{
 		"DATABASE_URL=" + pg.DSN("bench"), "TEMPORAL_ADDRESS=" + tmp.Address, "TEMPORAL_TASK_QUEUE=bench",
 		"OLLAMA_HOST=" + base, "JWT_SECRET=bench-secret-bench-secret-bench-secret", "FERNET_KEYS=" + key,
-		"COOKIE_SECURE=false", "LOG_LEVEL=" + logLevel(), "API_ADDR=" + apiAddr, "METRICS_ADDR=" + metricsAddr, "PATH=" + os.Getenv("PATH"),
+		"COOKIE_SECURE=false", "LOG_LEVEL=" + logLevel(), "API_ADDR=" + apiAddr, "METRICS_ADDR=" + metricsAddr, "WORKER_METRICS_ADDR=" + workerMetricsAddr, "PATH=" + os.Getenv("PATH"),
 		"DATA_DIR=" + filepath.Join(dir, "data"),
 		// Limits stay on (their cost is part of the measurement) but high enough for the load.
 		"RATE_LIMIT_TURNS=1000000", "RATE_LIMIT_INGEST=1000000", "RATE_LIMIT_AUTH=1000000", "RATE_LIMIT_SEARCH=1000000",

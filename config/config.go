@@ -42,6 +42,7 @@ type Config struct {
 	CookieSecure       bool          `env:"COOKIE_SECURE" envDefault:"true" desc:"mark auth cookies Secure (set false only for plain-HTTP development)"`
 	HealthCheckTimeout time.Duration `env:"HEALTH_CHECK_TIMEOUT" envDefault:"2s" desc:"per-dependency timeout of /health/detailed"`
 	MetricsAddr        string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9464" desc:"listen address of the operator endpoints /metrics and /health/detailed (unauthenticated: keep it off the public network); empty = not served (on API_ADDR /metrics is never served and /health/detailed answers administrators only)"`
+	WorkerMetricsAddr  string        `env:"WORKER_METRICS_ADDR" envDefault:"127.0.0.1:9465" desc:"listen address of the worker's operator endpoints GET /health (200 while it polls, 503 while it starts or drains) and /metrics (unauthenticated: keep it off the public network); empty = not served"`
 
 	// Authentication.
 	JWTSecret       string        `env:"JWT_SECRET" desc:"secret (at least 32 bytes) from which the keys of access tokens, CSRF tokens, MCP caller identities and the SSO state cookie are derived (HKDF, one key each); required"`
@@ -359,6 +360,11 @@ func (c Config) validate() error {
 	}
 	if c.MaxUploadBytes < 1024 {
 		bad("MAX_UPLOAD_BYTES", "must be at least 1024")
+	}
+	if c.WorkerMetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.WorkerMetricsAddr); err != nil {
+			bad("WORKER_METRICS_ADDR", "must be host:port (e.g. 127.0.0.1:9465) or empty, got %q", c.WorkerMetricsAddr)
+		}
 	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {

@@ -130,8 +130,19 @@ type proc struct {
 
 func (p *platform) spawn(args ...string) *proc {
 	p.t.Helper()
+	return p.spawnWith(nil, args...)
+}
+
+// spawnWith starts a process with p.env plus overrides of its own.
+func (p *platform) spawnWith(overrides map[string]string, args ...string) *proc {
+	p.t.Helper()
 	cmd := exec.Command(binary, args...)
 	for k, v := range p.env {
+		if _, ok := overrides[k]; !ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	for k, v := range overrides {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH"))
@@ -165,8 +176,9 @@ func (pr *proc) stop(t *testing.T) {
 	}
 }
 
+// startWorker starts a worker process with its operator endpoint on a free port.
 func (p *platform) startWorker() *proc {
-	return p.spawn("worker")
+	return p.spawnWith(map[string]string{"WORKER_METRICS_ADDR": freeAddr(p.t)}, "worker")
 }
 
 // startMCP starts built-in MCP server processes (semantic, ingest) and adds them to MCP_SERVERS;

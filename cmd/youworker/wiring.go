@@ -359,14 +359,14 @@ func sandbox(log *slog.Logger) ([]string, error) {
 }
 
 // serveWorker runs the worker. With operatorEndpoints it serves GET /health (the worker's state)
-// and /metrics on METRICS_ADDR; `youworker dev` runs the API in the same process, which serves them.
+// and /metrics on WORKER_METRICS_ADDR (`youworker dev` passes false: it has the API's).
 func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, operatorEndpoints bool) error {
 	health := worker.NewHealth()
 	var ops net.Listener
-	if operatorEndpoints && cfg.MetricsAddr != "" {
+	if operatorEndpoints && cfg.WorkerMetricsAddr != "" {
 		var err error
-		if ops, err = metrics.Listen(cfg.MetricsAddr); err != nil {
-			return fmt.Errorf("METRICS_ADDR: %w", err)
+		if ops, err = metrics.Listen(cfg.WorkerMetricsAddr); err != nil {
+			return fmt.Errorf("WORKER_METRICS_ADDR: %w", err)
 		}
 		defer ops.Close()
 	}
