@@ -3,6 +3,10 @@ SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
 TEMPORAL_CLI_VERSION := v1.5.1
+# The Temporal server (with Postgres persistence) and UI server `make cluster` runs: the newest
+# releases whose go line Go 1.26.8 accepts. See docs/operations.md, "Production topology".
+TEMPORAL_SERVER_VERSION := v1.31.0
+TEMPORAL_UI_VERSION := v2.55.0
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 # `go test` flags; CI may add -v. Race detection runs on every package: see docs/operations.md.
@@ -21,8 +25,9 @@ all: build
 # sqlite-vec's cgo bindings compile against.
 SYSTEM_PACKAGES := poppler-utils tesseract-ocr tesseract-ocr-eng util-linux libsqlite3-dev
 
-## tools: everything the build and tests need besides Go and Postgres (Debian packages, the Temporal CLI)
-tools: system-deps $(BIN)/temporal
+## tools: everything the build and tests need besides Go and Postgres (Debian packages, the Temporal
+## CLI, and the Temporal server, its SQL schema tool and schema files, and UI server for `make cluster`)
+tools: system-deps $(BIN)/temporal $(BIN)/temporal-server $(BIN)/temporal-ui-server
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -36,6 +41,26 @@ $(BIN)/temporal:
 	@mkdir -p $(BIN)
 	@echo ">> building the Temporal CLI $(TEMPORAL_CLI_VERSION) into bin/ (takes a few minutes once)"
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+# The server and its schema tool come from one module version; the schema files the tool applies
+# are copied out of that module so `make cluster` and the tests need no module cache at run time.
+$(BIN)/temporal-server:
+	@mkdir -p $(BIN) $(BIN)/.gobin-server
+	@echo ">> building the Temporal server $(TEMPORAL_SERVER_VERSION) and its SQL schema tool into bin/ (about 8 minutes once)"
+	GOBIN=$(BIN)/.gobin-server GOFLAGS=-mod=mod $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	rm -rf $(BIN)/temporal-schema && mkdir -p $(BIN)/temporal-schema
+	cp -r "$$($(GO) env GOMODCACHE)/go.temporal.io/server@$(TEMPORAL_SERVER_VERSION)/schema/postgresql" $(BIN)/temporal-schema/
+	chmod -R u+w $(BIN)/temporal-schema
+	mv $(BIN)/.gobin-server/sql $(BIN)/temporal-sql-tool
+	mv $(BIN)/.gobin-server/server $(BIN)/temporal-server
+	rmdir $(BIN)/.gobin-server
+
+$(BIN)/temporal-ui-server:
+	@mkdir -p $(BIN) $(BIN)/.gobin-ui
+	@echo ">> building the Temporal UI server $(TEMPORAL_UI_VERSION) into bin/"
+	GOBIN=$(BIN)/.gobin-ui GOFLAGS=-mod=mod $(GO) install github.com/temporalio/ui-server/v2/cmd/server@$(TEMPORAL_UI_VERSION)
+	mv $(BIN)/.gobin-ui/server $(BIN)/temporal-ui-server
+	rmdir $(BIN)/.gobin-ui
 
 ## build: the youworker binary and its extraction sandbox (youworker-extract, installed next to it)
 build:
