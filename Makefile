@@ -17,7 +17,7 @@ TESTFLAGS ?= -race -timeout 15m
 FUZZ_X ?= 1
 fuzzexecs = $(shell echo $$(( $(1) * $(FUZZ_X) )))x
 
-.PHONY: all build tools system-deps dev test lint fmt bench docs clean
+.PHONY: all build tools system-deps dev cluster test lint fmt bench docs clean
 
 all: build
 
@@ -70,6 +70,11 @@ build:
 ## dev: Postgres, Temporal + UI, migrations, worker, API, Ollama or its stand-in; Ctrl-C stops all
 dev: tools build
 	$(BIN)/youworker dev
+
+## cluster: the production topology on this machine: Temporal server on Postgres + UI, 2 APIs,
+## 2 workers, the MCP servers, the Qdrant path; state under .data/cluster/; Ctrl-C stops all
+cluster: tools build
+	$(BIN)/youworker cluster
 
 ## test: unit and integration tests against real Postgres and Temporal, then brief fuzzing
 test: tools

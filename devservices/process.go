@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -234,4 +235,82 @@ func withOutput(err error, what, tail string) error {
 		return err
 	}
 	return fmt.Errorf("%w\n--- %s ---\n%s", err, what, tail)
+}
+
+// Process is a long-running program the caller started and owns — a youworker API, worker or MCP
+// server in `youworker cluster` — with its output appended to a log file. Like the services, it
+// runs in its own process group and dies with its parent.
+type Process struct {
+	Name string
+
+	binary, logPath string
+	args, env       []string
+
+	mu sync.Mutex
+	c  *child
+}
+
+// StartProcess starts binary with args and exactly env, appending its output to logPath.
+func StartProcess(name, binary string, args, env []string, logPath string) (*Process, error) {
+	p := &Process{Name: name, binary: binary, args: args, env: env, logPath: logPath}
+	if err := p.Start(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Start starts the process again (after Kill or Stop) with the same arguments and environment;
+// a running process is left alone.
+func (p *Process) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.c != nil && !p.c.exited() {
+		return nil
+	}
+	f, err := os.OpenFile(p.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("%s: open log: %w", p.Name, err)
+	}
+	cmd := exec.Command(p.binary, p.args...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = p.env, f, f
+	c, err := startChild(cmd, syscall.SIGKILL)
+	_ = f.Close() // the child has its own descriptor
+	if err != nil {
+		return fmt.Errorf("%s: start: %w", p.Name, err)
+	}
+	p.c = c
+	return nil
+}
+
+// PID is the process id while it runs, else 0.
+func (p *Process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.c == nil || p.c.exited() {
+		return 0
+	}
+	return p.c.pid()
+}
+
+// Done is closed when the current run of the process has exited.
+func (p *Process) Done() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.c.done
+}
+
+// Kill SIGKILLs the process group (a crash) and waits for the exit.
+func (p *Process) Kill() {
+	p.mu.Lock()
+	c := p.c
+	p.mu.Unlock()
+	_ = c.stop(context.Background(), p.Name)
+}
+
+// Stop sends SIGTERM, waits up to grace for the process to exit (a drain), then SIGKILLs it.
+func (p *Process) Stop(ctx context.Context, grace time.Duration) error {
+	p.mu.Lock()
+	c := p.c
+	p.mu.Unlock()
+	return c.stop(ctx, p.Name, stopStep{syscall.SIGTERM, grace})
 }

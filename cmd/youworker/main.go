@@ -4,7 +4,9 @@
 //	youworker worker                    run the Temporal worker
 //	youworker migrate up|down|status    manage the database schema
 //	youworker dev                       run the whole platform locally (what `make dev` calls)
+//	youworker cluster                   run the production topology on this machine (make cluster)
 //	youworker ollama-standin            serve the scripted Ollama test double
+//	youworker qdrant-standin            serve the in-memory Qdrant test double (gRPC)
 //	youworker mcp NAME                  serve a built-in MCP tool server (datetime, semantic, ingest, web)
 //	youworker keys rotate               re-encrypt data at rest with the current key
 //	youworker keys generate             print a new encryption key
@@ -48,7 +50,10 @@ commands:
   worker                  run the Temporal worker
   migrate up|down|status  manage the database schema
   dev                     run the whole platform locally (make dev)
+  cluster                 run the production topology on this machine: Temporal server on Postgres + UI,
+                          2 APIs, 2 workers, the MCP servers, the Qdrant path (make cluster)
   ollama-standin          serve the scripted Ollama test double (not a language model)
+  qdrant-standin          serve the in-memory Qdrant test double (Qdrant's gRPC API, not Qdrant)
   mcp NAME                serve a built-in MCP tool server: datetime, semantic, ingest or web (streamable HTTP at /mcp)
   keys rotate             re-encrypt everything at rest with the first of FERNET_KEYS (a durable workflow)
   keys generate           print a new Fernet key for FERNET_KEYS
@@ -73,8 +78,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, rest, stdout)
 	case "dev":
 		return runDev(ctx, rest, stdout)
+	case "cluster":
+		return runCluster(ctx, rest, stdout)
 	case "ollama-standin":
 		return runStandin(ctx, rest)
+	case "qdrant-standin":
+		return runQdrantStandin(ctx, rest)
 	case "mcp":
 		return runMCP(ctx, rest)
 	case "keys":

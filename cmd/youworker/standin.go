@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/youworker/youworker/standin/ollama"
+	"github.com/youworker/youworker/standin/qdrant"
 )
 
 // runStandin serves the Ollama stand-in: a scripted test double speaking Ollama's wire protocol,
@@ -25,4 +26,24 @@ func runStandin(ctx context.Context, args []string) error {
 	return ollama.ListenAndServe(ctx, ollama.Options{
 		TokenDelay: time.Duration(*delay), Dimension: *dim, StrictModels: *strict, Logger: log,
 	}, *addr)
+}
+
+// runQdrantStandin serves the Qdrant stand-in: Qdrant's gRPC API over an in-memory store, a test
+// double for running the production vector path (QDRANT_URL) where no Qdrant binary exists.
+// Its points live as long as the process.
+func runQdrantStandin(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("qdrant-standin", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:6334", "gRPC listen address")
+	apiKey := fs.String("api-key", "", "API key required on every call (QDRANT_API_KEY of the clients)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "qdrant-standin")
+	srv, err := qdrant.Listen(qdrant.Options{Addr: *addr, APIKey: *apiKey, Logger: log})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	srv.Stop()
+	return nil
 }

@@ -31,6 +31,7 @@ const (
 
 // Options configures a [Server]. The zero value is usable.
 type Options struct {
+	Addr   string       // listen address; "" means 127.0.0.1 and an ephemeral port
 	APIKey string       // when set, required on every call but HealthCheck
 	Logger *slog.Logger // default slog.Default()
 }
@@ -58,13 +59,17 @@ func Start() (addr string, stop func(), err error) {
 	return s.Addr(), s.Stop, nil
 }
 
-// Listen serves a stand-in on 127.0.0.1 and an ephemeral port until [Server.Stop].
+// Listen serves a stand-in on opts.Addr (default 127.0.0.1 and an ephemeral port) until [Server.Stop].
 func Listen(opts Options) (*Server, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("qdrant stand-in: %w", err)
 	}
