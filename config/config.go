@@ -39,7 +39,7 @@ type Config struct {
 	ShutdownTimeout    time.Duration `env:"HTTP_SHUTDOWN_TIMEOUT" envDefault:"30s" desc:"grace period for in-flight requests and streams on SIGTERM"`
 	TrustedProxies     []string      `env:"TRUSTED_PROXIES" envSeparator:"," desc:"CIDRs or IPs whose X-Forwarded-For is believed; empty trusts none"`
 	AllowRegistration  bool          `env:"ALLOW_REGISTRATION" envDefault:"true" desc:"allow POST /v1/auth/register (403 when false)"`
-	CookieSecure       bool          `env:"COOKIE_SECURE" envDefault:"true" desc:"mark auth cookies Secure (set false only for plain-HTTP development)"`
+	CookieSecureSet    *bool         `env:"COOKIE_SECURE" desc:"mark auth cookies Secure; unset = true when PUBLIC_URL is https://, false when it is http:// (browsers drop Secure cookies over plain HTTP on any host but localhost, so login would fail)"`
 	HealthCheckTimeout time.Duration `env:"HEALTH_CHECK_TIMEOUT" envDefault:"2s" desc:"per-dependency timeout of /health/detailed"`
 	MetricsAddr        string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9464" desc:"listen address of the operator endpoints /metrics and /health/detailed (unauthenticated: keep it off the public network); empty = not served (on API_ADDR /metrics is never served and /health/detailed answers administrators only)"`
 	WorkerMetricsAddr  string        `env:"WORKER_METRICS_ADDR" envDefault:"127.0.0.1:9465" desc:"listen address of the worker's operator endpoints GET /health (200 while it polls, 503 while it starts or drains) and /metrics (unauthenticated: keep it off the public network); empty = not served"`
@@ -54,6 +54,7 @@ type Config struct {
 
 	// Postgres.
 	DatabaseURL        string        `env:"DATABASE_URL" desc:"Postgres connection URL; required"`
+	DatabasePassword   string        `env:"DATABASE_PASSWORD" desc:"password of the DATABASE_URL user, given apart so that any character (/, +, @, :, …) works: it is escaped into the URL, which then must not hold a password itself; unset = the URL's own"`
 	DBPoolSize         int           `env:"DB_POOL_SIZE" envDefault:"10" desc:"connections kept open (idle pool)"`
 	DBMaxOverflow      int           `env:"DB_MAX_OVERFLOW" envDefault:"20" desc:"extra connections allowed above the pool under load"`
 	DBConnMaxLifetime  time.Duration `env:"DB_CONN_MAX_LIFETIME" envDefault:"30m" desc:"connections are recycled after this long"`
@@ -164,6 +165,10 @@ type Config struct {
 	RateIngPerMin   int           `env:"RATE_LIMIT_INGEST" envDefault:"60" desc:"document uploads and ingestions per user per minute"`
 	AuthCacheTTL    time.Duration `env:"AUTH_CACHE_TTL" envDefault:"5s" desc:"how long an API process may reuse what it read about a login (user, memberships, still active) instead of reading it per request; changes reach every process at once through Postgres notifications, so this only bounds clock-based expiry (0 reads it on every request)"`
 	RateSync        time.Duration `env:"RATE_LIMIT_SYNC" envDefault:"100ms" desc:"how often an API process adds its request counts to the shared counters (a request never waits for Postgres; with several processes a window may admit what the others took in one interval over the limit)"`
+
+	// CookieSecure says whether auth cookies are marked Secure: COOKIE_SECURE when set, else
+	// whether PUBLIC_URL is https (FromEnv and FromMap derive it).
+	CookieSecure bool
 }
 
 // ToolRules are the operator's approval rules for tool calls.
@@ -198,10 +203,39 @@ func parse(opts env.Options) (Config, error) {
 	if err := env.ParseWithOptions(&c, opts); err != nil {
 		return Config{}, explain(err)
 	}
+	c.CookieSecure = strings.HasPrefix(strings.ToLower(c.PublicURL), "https://")
+	if c.CookieSecureSet != nil {
+		c.CookieSecure = *c.CookieSecureSet
+	}
+	if c.DatabasePassword != "" {
+		u, err := withPassword(c.DatabaseURL, c.DatabasePassword)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: DATABASE_PASSWORD: %w", err)
+		}
+		c.DatabaseURL = u
+	}
 	if err := c.validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// withPassword puts password, escaped, into the postgres:// URL raw, whose user it is.
+func withPassword(raw, password string) (string, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return "", errors.New("needs DATABASE_URL (e.g. postgres://youworker@postgres:5432/youworker)")
+	case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql"):
+		return "", errors.New("needs DATABASE_URL to be a postgres:// URL")
+	case u.User == nil || u.User.Username() == "":
+		return "", errors.New("needs DATABASE_URL to name the user (postgres://USER@host/db)")
+	}
+	if _, set := u.User.Password(); set {
+		return "", errors.New("DATABASE_URL already holds a password: give it in one place only")
+	}
+	u.User = url.UserPassword(u.User.Username(), password)
+	return u.String(), nil
 }
 
 // explain rewrites the library's parse errors, which name Go fields, to name the variable.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
 
@@ -27,7 +28,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, time.Second, c.DBSlowQuery)
 	require.Equal(t, int64(1<<20), c.MaxBodyBytes)
 	require.True(t, c.DBPrePing)
-	require.True(t, c.CookieSecure)
+	require.False(t, c.CookieSecure, "the default PUBLIC_URL is plain http")
 	require.Equal(t, "youworker", c.TaskQueue)
 }
 
@@ -68,6 +69,83 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 			_, err := FromMap(vars)
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tc.variable)
+		})
+	}
+}
+
+// Auth cookies are Secure when the API is reached over https, not over plain http (where browsers
+// would drop them on any host but localhost and login would silently fail); COOKIE_SECURE decides
+// when set.
+func TestCookieSecureFollowsPublicURL(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, publicURL, cookieSecure string
+		want                          bool
+	}{
+		{"https", "https://yw.example.com", "", true},
+		{"https upper case", "HTTPS://yw.example.com", "", true},
+		{"plain http on a LAN host", "http://192.168.1.20:8080", "", false},
+		{"explicitly secure over http", "http://192.168.1.20:8080", "true", true},
+		{"explicitly not secure over https", "https://yw.example.com", "false", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			vars := base()
+			vars["PUBLIC_URL"] = tc.publicURL
+			if tc.cookieSecure != "" {
+				vars["COOKIE_SECURE"] = tc.cookieSecure
+			}
+			c, err := FromMap(vars)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, c.CookieSecure)
+		})
+	}
+	vars := base()
+	vars["COOKIE_SECURE"] = "sometimes"
+	_, err := FromMap(vars)
+	require.ErrorContains(t, err, "COOKIE_SECURE")
+}
+
+// A password with URL metacharacters given in DATABASE_PASSWORD reaches Postgres intact: pgx
+// (what the store connects with) reads back the same password, user, host and options.
+func TestDatabasePasswordIsEscaped(t *testing.T) {
+	t.Parallel()
+	for _, pw := range []string{"a/b+c@d:e", "p@ss/w+rd?#%20&=", "plain", "  spaces  "} {
+		t.Run(pw, func(t *testing.T) {
+			t.Parallel()
+			vars := base()
+			vars["DATABASE_URL"] = "postgres://youworker@db.internal:6543/youworker?sslmode=disable"
+			vars["DATABASE_PASSWORD"] = pw
+			c, err := FromMap(vars)
+			require.NoError(t, err)
+			pc, err := pgx.ParseConfig(c.DatabaseURL)
+			require.NoError(t, err)
+			require.Equal(t, pw, pc.Password)
+			require.Equal(t, "youworker", pc.User)
+			require.Equal(t, "db.internal", pc.Host)
+			require.Equal(t, uint16(6543), pc.Port)
+			require.Equal(t, "youworker", pc.Database)
+			require.Nil(t, pc.TLSConfig, "sslmode=disable is kept")
+		})
+	}
+}
+
+func TestDatabasePasswordNeedsAUserAndNoSecondPassword(t *testing.T) {
+	t.Parallel()
+	for name, url := range map[string]string{
+		"password in both places": "postgres://youworker:other@db/youworker",
+		"no user":                 "postgres://db/youworker",
+		"not a URL":               "host=db user=youworker",
+		"no URL":                  "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			vars := base()
+			vars["DATABASE_URL"] = url
+			vars["DATABASE_PASSWORD"] = "secret"
+			_, err := FromMap(vars)
+			require.ErrorContains(t, err, "DATABASE_PASSWORD")
 		})
 	}
 }

@@ -11,6 +11,7 @@
 //	youworker keys rotate               re-encrypt data at rest with the current key
 //	youworker keys generate             print a new encryption key
 //	youworker env                       print the configuration variables (markdown)
+//	youworker probe URL                 exit 0 when URL answers 2xx (container health checks)
 //	youworker version                   print the version
 package main
 
@@ -58,6 +59,7 @@ commands:
   keys rotate             re-encrypt everything at rest with the first of FERNET_KEYS (a durable workflow)
   keys generate           print a new Fernet key for FERNET_KEYS
   env                     print every configuration variable with its default (markdown)
+  probe URL               GET URL, succeed on a 2xx answer (the container health check; the image has no curl)
   extract-file TYPE PATH  parse one document and print it as JSON (the worker's sandbox, run under the EXTRACT_* limits)
   version                 print the version
 
@@ -91,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "env":
 		printEnvTable(stdout)
 		return nil
+	case "probe":
+		return runProbe(ctx, rest, stdout)
 	case "extract-file":
 		return extract.RunChild(ctx, rest, stdout)
 	case "version":

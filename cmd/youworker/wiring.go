@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	ollama "github.com/ollama/ollama/api"
@@ -132,8 +133,7 @@ func (a *app) healthChecks() []api.Check {
 			return workerPolling(ctx, tc, cfg.TaskQueue)
 		}},
 		{Name: "llm", Required: cfg.LLMRequired, Probe: func(ctx context.Context) error {
-			_, err := llm.Version(ctx)
-			return err
+			return modelsPulled(ctx, llm, cfg)
 		}},
 		{Name: "vector_store", Required: true, Probe: a.vectors.Ping},
 	}
@@ -143,6 +143,35 @@ func (a *app) healthChecks() []api.Check {
 		}})
 	}
 	return checks
+}
+
+// modelsPulled reports whether Ollama answers and has the chat and embedding models: an Ollama
+// without them answers its version fine, yet fails every turn and every ingestion.
+func modelsPulled(ctx context.Context, llm *ollama.Client, cfg config.Config) error {
+	list, err := llm.List(ctx)
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, 2*len(list.Models))
+	for _, m := range list.Models {
+		have[modelTag(m.Name)], have[modelTag(m.Model)] = true, true
+	}
+	var missing []error
+	for _, m := range []struct{ variable, name string }{{"OLLAMA_MODEL", cfg.ChatModel}, {"OLLAMA_EMBED_MODEL", cfg.EmbedModel}} {
+		if !have[modelTag(m.name)] {
+			missing = append(missing, fmt.Errorf("%s %q is not pulled on the Ollama at %s (run: ollama pull %s)",
+				m.variable, m.name, cfg.OllamaHost, m.name))
+		}
+	}
+	return errors.Join(missing...)
+}
+
+// modelTag names a model as Ollama lists it: with the ":latest" tag when it has none.
+func modelTag(name string) string {
+	if name == "" || strings.Contains(name[strings.LastIndex(name, "/")+1:], ":") {
+		return name
+	}
+	return name + ":latest"
 }
 
 // workerPolling reports whether some worker polled the task queue in the last minute.
