@@ -29,9 +29,9 @@ const temporalVersion = "1.31.0"
 
 var (
 	// oneShot are the jobs that run to completion on every up; everything else runs for good.
-	oneShot = []string{"temporal-schema", "temporal-namespace", "ollama-pull", "migrate"}
+	oneShot = []string{"temporal-schema", "ollama-pull", "migrate"}
 	// platform is every service the platform needs.
-	platform = []string{"postgres", "temporal-schema", "temporal", "temporal-namespace", "temporal-ui", "qdrant", "ollama",
+	platform = []string{"postgres", "temporal-schema", "temporal", "temporal-ui", "qdrant", "ollama",
 		"ollama-pull", "migrate", "api", "worker", "mcp-datetime", "mcp-semantic", "mcp-ingest", "mcp-web", "lb"}
 )
 
@@ -205,8 +205,8 @@ func TestDependsOn(t *testing.T) {
 	}
 	for _, edge := range [][2]string{
 		{"temporal-schema", "postgres"}, {"temporal", "temporal-schema"}, {"temporal", "postgres"},
-		{"temporal-namespace", "temporal"}, {"temporal-ui", "temporal"}, {"ollama-pull", "ollama"},
-		{"migrate", "postgres"}, {"migrate", "temporal"}, {"migrate", "temporal-namespace"},
+		{"temporal-ui", "temporal"}, {"ollama-pull", "ollama"},
+		{"migrate", "postgres"}, {"migrate", "temporal"},
 		{"api", "migrate"}, {"worker", "migrate"}, {"worker", "ollama-pull"}, {"worker", "qdrant"},
 		{"mcp-semantic", "migrate"}, {"mcp-ingest", "migrate"}, {"mcp-web", "migrate"}, {"lb", "api"},
 	} {
@@ -231,7 +231,6 @@ func TestImagesArePinned(t *testing.T) {
 	}
 	require.Equal(t, "temporalio/server:"+temporalVersion, p.Services["temporal"].Image)
 	require.Equal(t, "temporalio/admin-tools:"+temporalVersion, p.Services["temporal-schema"].Image)
-	require.Equal(t, "temporalio/admin-tools:"+temporalVersion, p.Services["temporal-namespace"].Image)
 }
 
 // Temporal runs the real server on Postgres, after an explicit schema step for both of its
@@ -263,7 +262,9 @@ func TestTemporalPersistence(t *testing.T) {
 	} {
 		require.Contains(t, script, step)
 	}
-	require.Contains(t, strings.Join(p.Services["temporal-namespace"].Command, "\n"), "namespace create --namespace default")
+	// The namespace and the Yw* search attributes are the migrate job's (youworker migrate up).
+	require.Equal(t, []string{"migrate", "up"}, []string(p.Services["migrate"].Command))
+	require.Equal(t, "temporal:7233", envOf(p.Services["migrate"])["TEMPORAL_ADDRESS"])
 	require.NotContains(t, p.Services["temporal"].Image, "auto-setup")
 }
 

@@ -10,9 +10,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	taskqueuepb "go.temporal.io/api/taskqueue/v1"
-	"go.temporal.io/api/workflowservice/v1"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/youworker/youworker/mcpservers/datetime"
 )
@@ -59,37 +56,6 @@ func TestProbe(t *testing.T) {
 				return
 			}
 			require.ErrorContains(t, err, tc.wantErr)
-		})
-	}
-}
-
-// `youworker probe --worker` is healthy only while a worker of its own container (host) polls:
-// another container's poller or a stale one does not count.
-func TestProbeWorkerPollingFrom(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	poller := func(identity string, ago time.Duration) *taskqueuepb.PollerInfo {
-		return &taskqueuepb.PollerInfo{Identity: identity, LastAccessTime: timestamppb.New(now.Add(-ago))}
-	}
-	cases := []struct {
-		name    string
-		pollers []*taskqueuepb.PollerInfo
-		healthy bool
-	}{
-		{"this host polls", []*taskqueuepb.PollerInfo{poller("7@other@youworker", time.Second), poller("1@c0ffee@youworker", 2*time.Second)}, true},
-		{"only another host polls", []*taskqueuepb.PollerInfo{poller("1@c0ffee2@youworker", time.Second)}, false},
-		{"this host stopped polling", []*taskqueuepb.PollerInfo{poller("1@c0ffee@youworker", 2*time.Minute)}, false},
-		{"nobody polls", nil, false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			err := pollingFrom(&workflowservice.DescribeTaskQueueResponse{Pollers: tc.pollers}, "c0ffee", now)
-			if tc.healthy {
-				require.NoError(t, err)
-			} else {
-				require.ErrorContains(t, err, "no worker on c0ffee")
-			}
 		})
 	}
 }
