@@ -8,11 +8,13 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -50,7 +52,10 @@ func PrepareNamespace(ctx context.Context, c client.Client, namespace string, re
 		added, err := addMissingAttributes(ctx, c, namespace, want)
 		if err == nil {
 			setup.Added = added
-			return setup, nil
+			if !created && len(added) == 0 {
+				return setup, nil
+			}
+			return setup, waitUsable(ctx, c, namespace, want, log)
 		}
 		if !retryable(err) {
 			return setup, err
@@ -85,6 +90,43 @@ func ensureNamespace(ctx context.Context, c client.Client, namespace string, ret
 		return false, fmt.Errorf("register namespace %s: %w", namespace, err)
 	}
 	return true, nil
+}
+
+// waitUsable returns once a workflow can be started in the namespace with the attributes: every
+// frontend caches namespaces (and their search attribute mappings) and refreshes them every few
+// seconds, so a deploy that starts its APIs right after migrate would see its first workflow
+// starts refused. It starts a probe workflow that no worker runs and terminates it at once.
+func waitUsable(ctx context.Context, c client.Client, namespace string, want map[string]enumspb.IndexedValueType, log *slog.Logger) error {
+	var attrs []temporal.SearchAttributeUpdate
+	for name, typ := range want {
+		if typ == enumspb.INDEXED_VALUE_TYPE_KEYWORD {
+			attrs = append(attrs, temporal.NewSearchAttributeKeyKeyword(name).ValueSet("youworker-migrate-probe"))
+		}
+	}
+	nc, err := client.NewClientFromExisting(c, client.Options{Namespace: namespace})
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	c = nc
+	id := "youworker-migrate-probe/" + uuid.NewString()
+	delay := 200 * time.Millisecond
+	for {
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: id, TaskQueue: "youworker-migrate-probe", WorkflowExecutionTimeout: time.Minute,
+			TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		}, "YouWorkerMigrateProbe")
+		if err == nil {
+			return c.TerminateWorkflow(ctx, id, run.GetRunID(), "probe of youworker migrate up: the search attributes are usable")
+		}
+		log.Info("search attributes not usable by every frontend yet", "namespace", namespace, "error", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("search attributes in %s not usable: %w", namespace, err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
 }
 
 // addMissingAttributes registers the attributes the namespace lacks and returns their names.

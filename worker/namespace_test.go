@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/youworker/youworker/testenv"
 	"github.com/youworker/youworker/worker"
@@ -59,6 +60,14 @@ func TestPrepareNamespaceRegistersNamespaceAndAttributesOnce(t *testing.T) {
 	for name := range workflows.SearchAttributes() {
 		require.Equal(t, enumspb.INDEXED_VALUE_TYPE_KEYWORD, list.GetCustomAttributes()[name], name)
 	}
+
+	// Usable at once: a workflow starts with them right away (frontends cache the mappings).
+	nc, err := client.NewClientFromExisting(c, client.Options{Namespace: ns})
+	require.NoError(t, err)
+	defer nc.Close()
+	_, err = nc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "first", TaskQueue: "nobody",
+		TypedSearchAttributes: temporal.NewSearchAttributes(temporal.NewSearchAttributeKeyKeyword(workflows.AttrStatus).ValueSet("running"))}, "Anything")
+	require.NoError(t, err)
 
 	// A second run (another migrate, a redeploy) changes nothing.
 	setup, err = worker.PrepareNamespace(ctx, c, ns, time.Hour, workflows.SearchAttributes(), slog.Default())
