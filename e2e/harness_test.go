@@ -79,6 +79,12 @@ type platform struct {
 func newPlatform(t *testing.T, extra map[string]string) *platform {
 	t.Helper()
 	tmp := testenv.Temporal(t)
+	return newPlatformOn(t, tmp.Address, tmp.Namespace, extra)
+}
+
+// newPlatformOn is newPlatform on the Temporal frontend at address.
+func newPlatformOn(t *testing.T, address, namespace string, extra map[string]string) *platform {
+	t.Helper()
 	db := testenv.NewDB(t)
 	st, base, shutdown, err := ollama.Start(ollama.Options{Logger: quiet}, "127.0.0.1:0")
 	require.NoError(t, err)
@@ -91,8 +97,8 @@ func newPlatform(t *testing.T, extra map[string]string) *platform {
 	require.NoError(t, err)
 	env := map[string]string{
 		"DATABASE_URL":              db.DSN,
-		"TEMPORAL_ADDRESS":          tmp.Address,
-		"TEMPORAL_NAMESPACE":        tmp.Namespace,
+		"TEMPORAL_ADDRESS":          address,
+		"TEMPORAL_NAMESPACE":        namespace,
 		"TEMPORAL_TASK_QUEUE":       testenv.TaskQueue(t),
 		"OLLAMA_HOST":               base,
 		"JWT_SECRET":                "e2e-secret-e2e-secret-e2e-secret-e2e",
