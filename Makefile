@@ -17,7 +17,7 @@ TESTFLAGS ?= -race -timeout 15m
 FUZZ_X ?= 1
 fuzzexecs = $(shell echo $$(( $(1) * $(FUZZ_X) )))x
 
-.PHONY: all build tools system-deps dev cluster test lint fmt bench docs clean
+.PHONY: all build tools system-deps dev cluster test test-cluster test-deploy lint fmt bench docs clean
 
 all: build
 
@@ -76,13 +76,27 @@ dev: tools build
 cluster: tools build
 	$(BIN)/youworker cluster
 
-## test: unit and integration tests against real Postgres and Temporal, then brief fuzzing
+## test: unit and integration tests against real Postgres and Temporal, the kill matrix on the
+## Temporal server, the Helm chart's tests, then brief fuzzing
 test: tools
 	$(GO) test $(TESTFLAGS) ./...
+	$(MAKE) test-cluster test-deploy
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyAccess$$' -fuzztime $(call fuzzexecs,40000) ./auth
 	$(GO) test -run '^$$' -fuzz '^FuzzBindJSON$$' -fuzztime $(call fuzzexecs,10000) ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(call fuzzexecs,150000) ./encryption
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(call fuzzexecs,40000) ./ssrf
+
+## test-cluster: the kill matrix: the production topology (Temporal server on Postgres, 2 APIs,
+## 2 workers, the Qdrant path) with processes SIGKILLed and restarted mid-work (e2e, tag cluster)
+test-cluster: tools
+	$(GO) test $(TESTFLAGS) -tags cluster -run '^TestCluster' ./e2e
+
+## test-deploy: the Helm chart, linted, rendered and decoded with the Helm v4 SDK (a module of its
+## own, deploy/helmtest, so Kubernetes' modules stay out of the product's go.mod); no -race: it
+## runs none of its own code concurrently, and the race build of Helm takes minutes; -count=1: the
+## chart files are read through Helm's loader, which the test cache does not always see change
+test-deploy:
+	cd deploy/helmtest && $(GO) test -count=1 ./...
 
 ## lint: formatting, vet, staticcheck and Temporal's workflowcheck
 lint:
@@ -90,6 +104,8 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 	$(GO) tool workflowcheck ./workflows/...
+	$(GO) vet -tags cluster ./e2e && $(GO) tool staticcheck -tags cluster ./e2e
+	cd deploy/helmtest && $(GO) vet ./... && $(GO) tool staticcheck ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

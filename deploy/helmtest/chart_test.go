@@ -73,7 +73,7 @@ func TestSecretsAreRequired(t *testing.T) {
 }
 
 // TestProbes: the API is live on /health at API_ADDR and ready on /health/detailed at
-// METRICS_ADDR; the worker is probed on /health at METRICS_ADDR; the MCP servers, which serve no
+// METRICS_ADDR; the worker is probed on /health at WORKER_METRICS_ADDR; the MCP servers, which serve no
 // health path, by a TCP connect to the port they listen on.
 func TestProbes(t *testing.T) {
 	t.Parallel()
@@ -91,7 +91,7 @@ func TestProbes(t *testing.T) {
 
 			worker := container(t, o, "worker")
 			for _, p := range []*corev1.Probe{worker.LivenessProbe, worker.ReadinessProbe, worker.StartupProbe} {
-				requireHTTPProbe(t, worker, p, "/health", metricsPort)
+				requireHTTPProbe(t, worker, p, "/health", addrPort(t, cm["WORKER_METRICS_ADDR"]))
 			}
 
 			for _, s := range mcpServers {

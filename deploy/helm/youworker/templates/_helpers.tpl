@@ -99,6 +99,7 @@ app.kubernetes.io/component: {{ .component }}
   "DATA_DIR" .Values.dataDir.path
   "API_ADDR" (printf ":%v" .Values.api.port)
   "METRICS_ADDR" (printf ":%v" .Values.metricsPort)
+  "WORKER_METRICS_ADDR" (printf ":%v" .Values.metricsPort)
   "HTTP_SHUTDOWN_TIMEOUT" (printf "%vs" .Values.api.shutdownTimeoutSeconds)
   "WORKER_STOP_TIMEOUT" (printf "%vs" .Values.worker.stopTimeoutSeconds)
   "TEMPORAL_ADDRESS" .Values.temporal.address
