@@ -52,7 +52,7 @@ func sampleCPU() cpuSample {
 			group = "bench"
 		case comm == "postgres":
 			group = "postgres"
-		case comm == "temporal":
+		case comm == "temporal" || comm == "temporal-server":
 			group = "temporal"
 		case comm == "youworker":
 			cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))

@@ -140,7 +140,7 @@ func runIngest(docs, sweepDocs, pdfRuns int, embedDelay time.Duration, searchPoi
 // withIngestPlatform runs fn on a fresh platform whose worker embeds EMBED_BATCH=8 texts per
 // request, conc requests at once, against the stand-in embedder at delay per request.
 func withIngestPlatform(ctx context.Context, bin string, conc int, delay time.Duration, fn func(*env) error) error {
-	e, stop, err := platform(ctx, bin, fmt.Sprintf("EMBED_BATCH=%d", benchEmbedBatch),
+	e, stop, err := platform(ctx, bin, topology{}, fmt.Sprintf("EMBED_BATCH=%d", benchEmbedBatch),
 		fmt.Sprintf("EMBED_CONCURRENCY=%d", conc), "CHUNK_MAX_TOKENS=256", "CHUNK_OVERLAP=32")
 	if err != nil {
 		return err

@@ -59,7 +59,7 @@ import (
 const replyTokens = 20
 
 func main() {
-	suite := flag.String("suite", "all", "turns, ingest or all")
+	suite := flag.String("suite", "all", "turns, ingest, cluster or all")
 	n := flag.Int("n", 60, "sequential samples per turn measurement")
 	conc := flag.Int("concurrency", 16, "concurrent sessions for the throughput runs")
 	perWorker := flag.Int("per-session", 24, "turns per session in the throughput runs")
@@ -77,6 +77,9 @@ func main() {
 	}
 	if err == nil && (*suite == "ingest" || *suite == "all") {
 		err = runIngest(*docs, *sweepDocs, *pdfRuns, *embedDelay, *searchPoints, filepath.Join(*outDir, "ingest.json"), *bin)
+	}
+	if err == nil && (*suite == "cluster" || *suite == "all") {
+		err = runCluster(*n, *conc, *perWorker, filepath.Join(*outDir, "cluster.json"), *bin)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -97,9 +100,16 @@ type env struct {
 	histories []string
 }
 
+// topology says what platform runs: the Temporal CLI's dev server (the zero value) or the Temporal
+// server on Postgres, and how many worker processes.
+type topology struct {
+	server  bool
+	workers int
+}
+
 // platform starts private Postgres and Temporal (fast dispatch), the Ollama stand-in and the real
 // worker and API processes with extra environment variables; stop undoes it all.
-func platform(ctx context.Context, bin string, extra ...string) (e *env, stop func(), err error) {
+func platform(ctx context.Context, bin string, topo topology, extra ...string) (e *env, stop func(), err error) {
 	var undo []func()
 	stop = func() {
 		for i := len(undo) - 1; i >= 0; i-- {
@@ -133,12 +143,24 @@ func platform(ctx context.Context, bin string, extra ...string) (e *env, stop fu
 		return nil, stop, err
 	}
 	db.Close()
-	tmp, err := devservices.StartTemporal(ctx, devservices.TemporalOptions{Headless: true, ExtraArgs: devservices.FastDispatchArgs(),
-		SearchAttributes: workflows.SearchAttributes(), Logger: log})
-	if err != nil {
-		return nil, stop, err
+	var temporalAddr string
+	if topo.server {
+		srv, err := devservices.StartTemporalServer(ctx, devservices.TemporalServerOptions{Postgres: pg, StateDir: filepath.Join(dir, "temporal"),
+			DynamicConfig: devservices.ServerFastDispatch(), Logger: log})
+		if err != nil {
+			return nil, stop, err
+		}
+		undo = append(undo, func() { _ = srv.Stop(context.Background()) })
+		temporalAddr = srv.Address
+	} else {
+		tmp, err := devservices.StartTemporal(ctx, devservices.TemporalOptions{Headless: true, ExtraArgs: devservices.FastDispatchArgs(),
+			SearchAttributes: workflows.SearchAttributes(), Logger: log})
+		if err != nil {
+			return nil, stop, err
+		}
+		undo = append(undo, func() { _ = tmp.Stop(context.Background()) })
+		temporalAddr = tmp.Address
 	}
-	undo = append(undo, func() { _ = tmp.Stop(context.Background()) })
 	st, base, shutdown, err := ollama.Start(ollama.Options{Logger: log}, "127.0.0.1:0")
 	if err != nil {
 		return nil, stop, err
@@ -153,21 +175,35 @@ func platform(ctx context.Context, bin string, extra ...string) (e *env, stop fu
 	if err != nil {
 		return nil, stop, err
 	}
-	workerMetricsAddr, err := freeAddr()
-	if err != nil {
-		return nil, stop, err
-	}
 	vars := append([]string{
-		"DATABASE_URL=" + pg.DSN("bench"), "TEMPORAL_ADDRESS=" + tmp.Address, "TEMPORAL_TASK_QUEUE=bench",
+		"DATABASE_URL=" + pg.DSN("bench"), "TEMPORAL_ADDRESS=" + temporalAddr, "TEMPORAL_TASK_QUEUE=bench",
 		"OLLAMA_HOST=" + base, "JWT_SECRET=bench-secret-bench-secret-bench-secret", "FERNET_KEYS=" + key,
-		"COOKIE_SECURE=false", "LOG_LEVEL=" + logLevel(), "API_ADDR=" + apiAddr, "METRICS_ADDR=" + metricsAddr, "WORKER_METRICS_ADDR=" + workerMetricsAddr, "PATH=" + os.Getenv("PATH"),
+		"COOKIE_SECURE=false", "LOG_LEVEL=" + logLevel(), "API_ADDR=" + apiAddr, "METRICS_ADDR=" + metricsAddr, "PATH=" + os.Getenv("PATH"),
 		"DATA_DIR=" + filepath.Join(dir, "data"),
 		// Limits stay on (their cost is part of the measurement) but high enough for the load.
 		"RATE_LIMIT_TURNS=1000000", "RATE_LIMIT_INGEST=1000000", "RATE_LIMIT_AUTH=1000000", "RATE_LIMIT_SEARCH=1000000",
 	}, extra...)
-	for _, args := range [][]string{{"worker"}, {"api"}} {
+	if topo.server { // the namespace and search attributes, as a deploy's migrate job does them
+		migrate := exec.CommandContext(ctx, bin, "migrate", "up")
+		migrate.Env = vars
+		if out, err := migrate.CombinedOutput(); err != nil {
+			return nil, stop, fmt.Errorf("migrate up: %w\n%s", err, out)
+		}
+	}
+	procs := [][]string{{"api"}}
+	for range max(topo.workers, 1) {
+		procs = append([][]string{{"worker"}}, procs...)
+	}
+	for _, args := range procs {
 		cmd := exec.Command(bin, args...)
 		cmd.Env, cmd.Stderr = vars, os.Stderr
+		if args[0] == "worker" {
+			ops, err := freeAddr()
+			if err != nil {
+				return nil, stop, err
+			}
+			cmd.Env = append(slices.Clone(vars), "WORKER_METRICS_ADDR="+ops)
+		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			return nil, stop, fmt.Errorf("start %v (run make build first): %w", args, err)
@@ -182,7 +218,7 @@ func platform(ctx context.Context, bin string, extra ...string) (e *env, stop fu
 		return nil, stop, err
 	}
 	// The floor's client talks to Temporal as the platform's does (TEMPORAL_GRPC_GZIP off).
-	if e.tc, err = client.Dial(client.Options{HostPort: tmp.Address, Logger: quietTemporal{},
+	if e.tc, err = client.Dial(client.Options{HostPort: temporalAddr, Logger: quietTemporal{},
 		ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}}}); err != nil {
 		return nil, stop, err
 	}
@@ -194,7 +230,7 @@ func runTurns(n, conc, perSession int, out, bin string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// BENCH_ENV: extra settings for the API and worker, e.g. "TOKEN_FLUSH_INTERVAL=60ms".
-	e, stop, err := platform(ctx, bin, strings.Fields(os.Getenv("BENCH_ENV"))...)
+	e, stop, err := platform(ctx, bin, topology{}, strings.Fields(os.Getenv("BENCH_ENV"))...)
 	if err != nil {
 		return err
 	}
@@ -580,4 +616,62 @@ func logLevel() string {
 		return v
 	}
 	return "warn"
+}
+
+// runCluster measures turns on the production shape: the Temporal server on Postgres (not the dev
+// server) with 1, then 2 worker processes, at 20 ms per token, against the floor on the same
+// server. The results go to out (bench/results/cluster.json).
+func runCluster(n, conc, perSession int, out, bin string) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	results := map[string]any{}
+	var table [][]string
+	for _, workers := range []int{1, 2} {
+		r, err := measureOn(ctx, bin, topology{server: true, workers: workers}, n, conc, perSession)
+		if err != nil {
+			return err
+		}
+		label := fmt.Sprintf("workers_%d", workers)
+		results[label] = r
+		table = append(table, []string{label, f(r.TurnP50), f(r.TurnP95), f(r.FloorP50), ratio(r.TurnOverhead),
+			f(r.TTFTP50), f(r.FloorTTFTP50), ratio(r.TTFTOverhead), f(r.TurnsPerS), f(r.FloorPerS), ratio(r.ThroughputRatio)})
+		fmt.Printf("%s CPU ms per turn (turn | floor): %s | %s\n", label, cpuLine(r.TurnCPU), cpuLine(r.FloorCPU))
+	}
+	results["reply_tokens"] = replyTokens
+	results["token_delay_ms"] = 20
+	results["concurrency"] = conc
+	results["temporal"] = "Temporal server v1.31.0 on Postgres 15 (persistence and visibility), fast-dispatch dynamic config, 4 history shards"
+	results["commit"] = gitCommit()
+	results["measured_at"] = time.Now().UTC().Format(time.RFC3339)
+	results["cores"] = runtime.NumCPU()
+	fmt.Printf("\n%-11s %9s %9s %9s %7s %9s %9s %7s %8s %8s %7s\n", "run", "turn p50", "turn p95", "floor p50", "ratio",
+		"ttft p50", "floor", "ratio", "turns/s", "floor/s", "ratio")
+	for _, row := range table {
+		fmt.Printf("%-11s %9s %9s %9s %7s %9s %9s %7s %8s %8s %7s\n", toAny(row)...)
+	}
+	b, _ := json.MarshalIndent(results, "", "  ")
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Println("\nwrote", out)
+	return nil
+}
+
+// measureOn starts a platform of the given shape with the floor's worker and measures turns at
+// 20 ms per token.
+func measureOn(ctx context.Context, bin string, topo topology, n, conc, perSession int) (Result, error) {
+	e, stop, err := platform(ctx, bin, topo, strings.Fields(os.Getenv("BENCH_ENV"))...)
+	if err != nil {
+		return Result{}, err
+	}
+	defer stop()
+	fw := worker.New(e.tc, "bench-floor", worker.Options{})
+	fw.RegisterWorkflow(FloorWorkflow)
+	fw.RegisterActivity(&Floor{Base: e.ollama})
+	if err := fw.Start(); err != nil {
+		return Result{}, err
+	}
+	defer fw.Stop()
+	e.standin.SetTokenDelay(20 * time.Millisecond)
+	return e.measure(ctx, n, conc, perSession)
 }

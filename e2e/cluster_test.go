@@ -36,7 +36,7 @@ import (
 
 var (
 	tsOnce sync.Once
-	ts         *devservices.TemporalServer
+	ts     *devservices.TemporalServer
 	tsErr  error
 )
 
@@ -425,7 +425,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	c.ollama.SetEmbedDelay(20 * time.Millisecond)
 	users := make([]*user, 4)
 	for i := range users {
-		users[i] = c.on(i%2).signup(fmt.Sprintf("roll%d", i))
+		users[i] = c.on(i % 2).signup(fmt.Sprintf("roll%d", i))
 	}
 
 	type result struct {
