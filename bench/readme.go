@@ -13,6 +13,8 @@ import (
 const (
 	readmeBegin = "<!-- bench:begin (make bench writes bench/results/*.json; make docs renders this section from them) -->\n"
 	readmeEnd   = "<!-- bench:end -->"
+	// clusterBegin marks docs/operations.md's copy of the cluster measurements.
+	clusterBegin = "<!-- bench:begin (make bench writes bench/results/cluster.json; make docs renders this section from it) -->\n"
 )
 
 // turnsFile is bench/results/turns.json.
@@ -26,20 +28,60 @@ type turnsFile struct {
 	Delay20     Result `json:"delay_20ms"`
 }
 
+// clusterFile is bench/results/cluster.json.
+type clusterFile struct {
+	Commit      string `json:"commit"`
+	MeasuredAt  string `json:"measured_at"`
+	Cores       int    `json:"cores"`
+	Concurrency int    `json:"concurrency"`
+	ReplyTokens int    `json:"reply_tokens"`
+	Temporal    string `json:"temporal"`
+	Workers1    Result `json:"workers_1"`
+	Workers2    Result `json:"workers_2"`
+}
+
+// results are the results files of bench/results.
+type results struct {
+	turns   turnsFile
+	ingest  IngestResult
+	cluster clusterFile
+}
+
 // readResults reads the results files in dir.
-func readResults(dir string) (turnsFile, IngestResult, error) {
-	var t turnsFile
-	var in IngestResult
-	for name, v := range map[string]any{"turns.json": &t, "ingest.json": &in} {
+func readResults(dir string) (results, error) {
+	var r results
+	for name, v := range map[string]any{"turns.json": &r.turns, "ingest.json": &r.ingest, "cluster.json": &r.cluster} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
-			return t, in, err
+			return r, err
 		}
 		if err := json.Unmarshal(b, v); err != nil {
-			return t, in, fmt.Errorf("%s: %w", name, err)
+			return r, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	return t, in, nil
+	return r, nil
+}
+
+// clusterSection renders the cluster measurements (README and docs/operations.md).
+func clusterSection(c clusterFile) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("**Production topology** (%s): %s; %d-token replies at 20 ms per token, throughput with\n",
+		measured(c.Commit, c.MeasuredAt, c.Cores), c.Temporal, c.ReplyTokens)
+	w("%d concurrent sessions; the floor is a bare workflow on the same server:\n\n", c.Concurrency)
+	w("| workers | turn p50 | turn p95 | floor p50 | ratio | TTFT p50 | floor TTFT | turns/s | floor/s | ratio |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, row := range []struct {
+		n int
+		r Result
+	}{{1, c.Workers1}, {2, c.Workers2}} {
+		r := row.r
+		w("| %d | %.1f ms | %.1f ms | %.1f ms | %.2f | %.1f ms | %.1f ms | %.1f | %.1f | %.2f |\n", row.n, r.TurnP50, r.TurnP95, r.FloorP50,
+			r.TurnOverhead, r.TTFTP50, r.FloorTTFTP50, r.TurnsPerS, r.FloorPerS, r.ThroughputRatio)
+	}
+	w("\nCPU milliseconds per turn in the throughput runs, by process (turn | floor): 1 worker %s | %s; 2 workers %s | %s.\n",
+		cpuLine(c.Workers1.TurnCPU), cpuLine(c.Workers1.FloorCPU), cpuLine(c.Workers2.TurnCPU), cpuLine(c.Workers2.FloorCPU))
+	return b.String()
 }
 
 // measured says what and when a results file measured.
@@ -55,7 +97,8 @@ func measured(commit, at string, cores int) string {
 }
 
 // readmeSection renders the benchmark section of the README from the results.
-func readmeSection(t turnsFile, in IngestResult) string {
+func readmeSection(res results) string {
+	t, in := res.turns, res.ingest
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("**Chat turns** (%s; %d-token replies, throughput with %d concurrent sessions):\n\n",
@@ -96,7 +139,8 @@ func readmeSection(t turnsFile, in IngestResult) string {
 		thousands(in.SearchPoints), in.SearchP50, in.SearchP95)
 	w("(its own half and twenty groups: the worst case, one brute-force KNN per partition), p50 %.1f ms / p95 %.1f ms for a\n",
 		in.SearchTenantP50, in.SearchTenantP95)
-	w("typical tenant (own chunks and three groups among a hundred users and twenty groups).\n")
+	w("typical tenant (own chunks and three groups among a hundred users and twenty groups).\n\n")
+	b.WriteString(clusterSection(res.cluster))
 	return b.String()
 }
 

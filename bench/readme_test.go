@@ -9,24 +9,31 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var update = flag.Bool("update", false, "rewrite the README's benchmark section from bench/results")
+var update = flag.Bool("update", false, "rewrite the README's and docs/operations.md's benchmark sections from bench/results")
 
-// TestREADMEBenchSection keeps the README's benchmark numbers equal to bench/results/*.json: the
-// section is rendered from them (`make bench` and `make docs` regenerate it, with -update).
+// TestREADMEBenchSection keeps the benchmark numbers of the README and docs/operations.md equal
+// to bench/results/*.json: the sections are rendered from them (`make bench` and `make docs`
+// regenerate them, with -update).
 func TestREADMEBenchSection(t *testing.T) {
-	turns, ingest, err := readResults("results")
+	res, err := readResults("results")
 	require.NoError(t, err)
-	readme, err := os.ReadFile("../README.md")
-	require.NoError(t, err)
-	s := string(readme)
-	i, j := strings.Index(s, readmeBegin), strings.Index(s, readmeEnd)
-	require.True(t, i >= 0 && j > i, "README.md lacks the bench:begin/bench:end markers")
-	want := s[:i+len(readmeBegin)] + readmeSection(turns, ingest) + s[j:]
-	if *update {
-		require.NoError(t, os.WriteFile("../README.md", []byte(want), 0o644))
-		return
+	for _, doc := range []struct{ path, begin, body string }{
+		{"../README.md", readmeBegin, readmeSection(res)},
+		{"../docs/operations.md", clusterBegin, clusterSection(res.cluster)},
+	} {
+		b, err := os.ReadFile(doc.path)
+		require.NoError(t, err)
+		s := string(b)
+		i := strings.Index(s, doc.begin)
+		j := strings.Index(s[max(i, 0):], readmeEnd) + max(i, 0)
+		require.True(t, i >= 0 && j > i, "%s lacks the bench:begin/bench:end markers", doc.path)
+		want := s[:i+len(doc.begin)] + doc.body + s[j:]
+		if *update {
+			require.NoError(t, os.WriteFile(doc.path, []byte(want), 0o644))
+			continue
+		}
+		require.Equal(t, want, s, "%s's benchmark section differs from bench/results: run make docs", doc.path)
 	}
-	require.Equal(t, want, s, "README.md's benchmark section differs from bench/results: run make docs")
 }
 
 func TestThousands(t *testing.T) {

@@ -70,6 +70,8 @@ type Config struct {
 	TaskQueue         string        `env:"TEMPORAL_TASK_QUEUE" envDefault:"youworker" desc:"task queue of the YouWorker worker"`
 	TemporalGzip      bool          `env:"TEMPORAL_GRPC_GZIP" envDefault:"false" desc:"gzip requests to Temporal (the SDK's default); off because workflow payloads here are ids, so it only costs CPU on both ends — turn it on across a slow link"`
 	WorkerStopTimeout time.Duration `env:"WORKER_STOP_TIMEOUT" envDefault:"30s" desc:"on SIGTERM the worker stops polling and lets running activities finish this long"`
+	WorkerDeployment  string        `env:"WORKER_DEPLOYMENT_NAME" desc:"Temporal Worker Deployment the worker belongs to; set, it runs versioned: a turn or ingestion stays on the build it started on (pinned) while new ones go to the deployment's current build; empty = unversioned (rolling restarts with GetVersion-guarded changes)"`
+	WorkerBuildID     string        `env:"WORKER_BUILD_ID" desc:"the worker's build id within WORKER_DEPLOYMENT_NAME; empty = the binary's version (youworker version)"`
 
 	// LLM.
 	OllamaHost  string `env:"OLLAMA_HOST" envDefault:"http://127.0.0.1:11434" desc:"Ollama base URL"`

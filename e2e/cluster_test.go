@@ -74,6 +74,12 @@ type cluster struct {
 
 func newCluster(t *testing.T, extra map[string]string) *cluster {
 	t.Helper()
+	return newClusterOf(t, extra, 2)
+}
+
+// newClusterOf is newCluster with the given number of workers.
+func newClusterOf(t *testing.T, extra map[string]string, workers int) *cluster {
+	t.Helper()
 	srv := temporalServer(t)
 	qs, err := qdrant.Listen(qdrant.Options{Logger: quiet})
 	require.NoError(t, err)
@@ -96,7 +102,7 @@ func newCluster(t *testing.T, extra map[string]string) *cluster {
 	c.tc, err = client.Dial(client.Options{HostPort: srv.Address, Namespace: "default", Logger: sdklog.NewStructuredLogger(quiet)})
 	require.NoError(t, err)
 	t.Cleanup(c.tc.Close)
-	for range 2 {
+	for range workers {
 		c.workers = append(c.workers, c.startWorker())
 	}
 	for range 2 {
@@ -284,6 +290,7 @@ func TestClusterWorkerKilledMidStream(t *testing.T) {
 	require.Equal(t, "turn.completed", evs[len(evs)-1].Type, "%v", compact(evs))
 	require.Equal(t, "completed", turnStatus(t, openDB(t, c.platform), turnID))
 	c.requireSettled()
+	recordHistory(t, c.platform, turnWorkflowID(t, u, sid), "cluster_chat_turn_worker_killed")
 }
 
 // TestClusterWorkerKilledAfterToolCalls: two tool calls run, then the worker that ran them is
@@ -312,6 +319,7 @@ func TestClusterWorkerKilledAfterToolCalls(t *testing.T) {
 	require.Equal(t, 2, succeeded)
 	require.Equal(t, "completed", turnStatus(t, db, turnID))
 	c.requireSettled()
+	recordHistory(t, c.platform, wid, "cluster_chat_turn_tools_worker_killed")
 }
 
 // TestClusterWorkerKilledMidEmbed: the worker embedding a document is SIGKILLed; the other
@@ -332,6 +340,7 @@ func TestClusterWorkerKilledMidEmbed(t *testing.T) {
 	require.Greater(t, chunks, 100)
 	require.Equal(t, chunks, c.vectorCount(id))
 	c.requireSettled()
+	recordHistory(t, c.platform, ingestWorkflowID(t, r), "cluster_ingest_worker_killed")
 }
 
 // TestClusterTemporalKilledMidTurnAndIngestion: the Temporal server is SIGKILLed while a turn
@@ -365,6 +374,8 @@ func TestClusterTemporalKilledMidTurnAndIngestion(t *testing.T) {
 	require.Equal(t, "run.completed", last.Type, "%v", last.Data)
 	require.Equal(t, "completed", turnStatus(t, openDB(t, c.platform), turnID))
 	c.requireSettled()
+	recordHistory(t, c.platform, turnWorkflowID(t, u, sid), "cluster_chat_turn_temporal_killed")
+	recordHistory(t, c.platform, ingestWorkflowID(t, r), "cluster_ingest_temporal_killed")
 	u.send(sid, "the session takes the next message")
 }
 
@@ -534,4 +545,62 @@ func streamFrom(base, token, path string, lastID int64) (<-chan sseEvent, error)
 		return nil, fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return readSSE(resp.Body), nil
+}
+
+// TestClusterWorkerVersioningPinsRunningTurns: with versioned workers (WORKER_DEPLOYMENT_NAME), a
+// deploy starts workers of build b next to build a and makes b current; the turn that was
+// streaming on a finishes on a, the next turn runs on b.
+func TestClusterWorkerVersioningPinsRunningTurns(t *testing.T) {
+	deployment := "yw-" + strings.ToLower(testenv.TaskQueue(t)[len(testenv.TaskQueue(t))-8:])
+	c := newClusterOf(t, map[string]string{"WORKER_DEPLOYMENT_NAME": deployment}, 0)
+	c.ollama.SetTokenDelay(40 * time.Millisecond)
+	a := c.spawnWith(map[string]string{"WORKER_BUILD_ID": "a", "WORKER_METRICS_ADDR": freeAddr(t)}, "worker")
+	deploymentCmd := func(args ...string) (string, error) {
+		cmd := exec.Command(binary, append([]string{"deployment"}, args...)...)
+		for k, v := range c.env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	require.Eventually(t, func() bool { // the first build makes itself current
+		out, err := deploymentCmd("status")
+		return err == nil && strings.Contains(out, "current build a")
+	}, time.Minute, 200*time.Millisecond)
+
+	u := c.on(0).signup("vera")
+	first := u.newSession([]string{})
+	firstTurn, events := u.send(first, "reply-tokens 100 on build a")
+	ch, err := u.stream(context.Background(), events, 0)
+	require.NoError(t, err)
+	evs := until(t, ch, "token", 30*time.Second)
+
+	b := c.spawnWith(map[string]string{"WORKER_BUILD_ID": "b", "WORKER_METRICS_ADDR": freeAddr(t)}, "worker")
+	var out string
+	require.Eventually(t, func() bool { // b is promoted once its workers have polled
+		out, err = deploymentCmd("set-current", "b")
+		return err == nil
+	}, time.Minute, 200*time.Millisecond, "set-current b: %s", out)
+	require.Equal(t, "running", turnStatus(t, openDB(t, c.platform), firstTurn), "the deploy lands mid-turn")
+
+	second := u.newSession([]string{})
+	_, events2 := u.send(second, "reply-tokens 5 on build b")
+	evs2 := collect(t, must(u.stream(context.Background(), events2, 0)), 60*time.Second)
+	require.Equal(t, "turn.completed", evs2[len(evs2)-1].Type, "%v", compact(evs2))
+	evs = append(evs, collect(t, ch, 60*time.Second)...)
+	requireIDsContiguous(t, evs)
+	require.Equal(t, "turn.completed", evs[len(evs)-1].Type, "%v", compact(evs))
+
+	buildOf := func(sid string) string {
+		desc, err := c.tc.DescribeWorkflowExecution(context.Background(), turnWorkflowID(t, u, sid), "")
+		require.NoError(t, err)
+		info := desc.GetWorkflowExecutionInfo().GetVersioningInfo()
+		require.Equal(t, enumspb.VERSIONING_BEHAVIOR_PINNED, info.GetBehavior())
+		return info.GetDeploymentVersion().GetBuildId()
+	}
+	require.Equal(t, "a", buildOf(first), "the running turn stayed on the build it started on")
+	require.Equal(t, "b", buildOf(second), "the next turn ran on the new current build")
+	c.requireSettled()
+	a.stop(t)
+	b.stop(t)
 }

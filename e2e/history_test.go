@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/youworker/youworker/devservices"
-	"github.com/youworker/youworker/testenv"
 )
 
 // recordHistory saves a finished workflow's history under workflows/testdata/<name>.json when
@@ -24,8 +23,8 @@ func recordHistory(t *testing.T, p *platform, workflowID, name string) {
 	if os.Getenv("YW_RECORD_HISTORIES") != "1" {
 		return
 	}
-	tmp := testenv.Temporal(t)
-	c, err := client.Dial(client.Options{HostPort: tmp.Address, Namespace: tmp.Namespace})
+	// The platform's own Temporal: the dev server, or the Temporal server of the kill matrix.
+	c, err := client.Dial(client.Options{HostPort: p.env["TEMPORAL_ADDRESS"], Namespace: p.env["TEMPORAL_NAMESPACE"]})
 	require.NoError(t, err)
 	defer c.Close()
 	it := c.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)

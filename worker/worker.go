@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/chat"
@@ -47,20 +48,42 @@ type Deps struct {
 	Reaper *chat.Reaper
 	// Health follows the worker's state (NewHealth; Run updates it).
 	Health *Health
-	Logger *slog.Logger
+	// Deployment, when its Name is set, runs the worker versioned (Temporal Worker Deployments).
+	Deployment Deployment
+	Logger     *slog.Logger
 }
+
+// Deployment names the Temporal Worker Deployment version a worker runs. A versioned worker pins
+// turns and ingestions to the build they started on (they finish on the code that began them,
+// however the code changed since); the reaper and key rotation follow the current build.
+type Deployment struct {
+	Name, BuildID string
+}
+
+// Versioned says whether the worker runs versioned.
+func (d Deployment) Versioned() bool { return d.Name != "" }
 
 // New builds a worker with every workflow and activity registered.
 func New(d Deps) sdkworker.Worker {
-	w := sdkworker.New(d.Client, d.TaskQueue, sdkworker.Options{
+	opts := sdkworker.Options{
 		WorkerStopTimeout:                d.StopTimeout,
 		MaxHeartbeatThrottleInterval:     d.HeartbeatThrottle,
 		DefaultHeartbeatThrottleInterval: d.HeartbeatThrottle,
 		Interceptors:                     []interceptor.WorkerInterceptor{&failureLogger{log: d.Logger}},
 		OnFatalError:                     d.Health.onFatal,
-	})
+	}
+	pinned := workflow.RegisterOptions{}
+	if d.Deployment.Versioned() {
+		opts.DeploymentOptions = sdkworker.DeploymentOptions{
+			UseVersioning:             true,
+			Version:                   sdkworker.WorkerDeploymentVersion{DeploymentName: d.Deployment.Name, BuildID: d.Deployment.BuildID},
+			DefaultVersioningBehavior: workflow.VersioningBehaviorAutoUpgrade,
+		}
+		pinned.VersioningBehavior = workflow.VersioningBehaviorPinned
+	}
+	w := sdkworker.New(d.Client, d.TaskQueue, opts)
 	w.RegisterWorkflow(workflows.Probe)
-	w.RegisterWorkflow(workflows.ChatTurn)
+	w.RegisterWorkflowWithOptions(workflows.ChatTurn, pinned)
 	w.RegisterActivity(&activities.DB{Store: d.Store})
 	turns := &activities.Turns{Store: d.Store, Box: d.Box, Catalog: d.Catalog, Remote: d.Remote, Rules: d.ToolRules}
 	w.RegisterActivity(turns)
@@ -69,7 +92,7 @@ func New(d Deps) sdkworker.Worker {
 		HeartbeatAfter: d.HeartbeatThrottle, Turns: turns, TaintApproval: d.TaintApproval})
 	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Remote: d.Remote, Store: d.Store, Box: d.Box,
 		HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond)})
-	w.RegisterWorkflow(workflows.IngestDocument)
+	w.RegisterWorkflowWithOptions(workflows.IngestDocument, pinned)
 	w.RegisterActivity(d.Ingest)
 	w.RegisterWorkflow(workflows.ReapTurns)
 	w.RegisterActivity(&activities.Reaper{Chat: d.Reaper, Batch: 500})

@@ -4,6 +4,7 @@
 //	youworker worker                    run the Temporal worker
 //	youworker migrate up|down|status    manage the database schema
 //	youworker dev                       run the whole platform locally (what `make dev` calls)
+//	youworker deployment status|set-current BUILD   the worker deployment's current build (versioned workers)
 //	youworker cluster                   run the production topology on this machine (make cluster)
 //	youworker ollama-standin            serve the scripted Ollama test double
 //	youworker qdrant-standin            serve the in-memory Qdrant test double (gRPC)
@@ -51,6 +52,9 @@ commands:
   worker                  run the Temporal worker
   migrate up|down|status  manage the database schema
   dev                     run the whole platform locally (make dev)
+  deployment status       the current build of WORKER_DEPLOYMENT_NAME (versioned workers)
+  deployment set-current BUILD_ID
+                          send new turns and ingestions to that build; running ones stay on theirs
   cluster                 run the production topology on this machine: Temporal server on Postgres + UI,
                           2 APIs, 2 workers, the MCP servers, the Qdrant path (make cluster)
   ollama-standin          serve the scripted Ollama test double (not a language model)
@@ -82,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDev(ctx, rest, stdout)
 	case "cluster":
 		return runCluster(ctx, rest, stdout)
+	case "deployment":
+		return runDeployment(ctx, rest, stdout)
 	case "ollama-standin":
 		return runStandin(ctx, rest)
 	case "qdrant-standin":

@@ -416,9 +416,21 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, opera
 			Vectors: a.vectors, EmbedModel: cfg.EmbedModel, EmbedBatch: cfg.EmbedBatch, EmbedConcurrency: cfg.EmbedConcurrency,
 			TempDir: tempDir(cfg)},
 		Reaper: &chat.Reaper{Store: a.store, Box: a.box, Temporal: a.temporal, Grace: cfg.TurnReaperGrace, Logger: log},
-		Health: health})
-	log.Info("worker starting", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+		Health: health, Deployment: deployment(cfg)})
+	log.Info("worker starting", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress,
+		"deployment", cfg.WorkerDeployment, "build_id", deployment(cfg).BuildID)
 	go ensureReaperSchedule(ctx, a.temporal, cfg, log)
+	if d := deployment(cfg); d.Versioned() {
+		go func() {
+			promoted, err := worker.PromoteIfFirst(ctx, a.temporal, d, log)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Error("checking the worker deployment's current build failed", "deployment", d.Name, "error", err)
+			case promoted:
+				log.Info("first build of the worker deployment: made it current", "deployment", d.Name, "build_id", d.BuildID)
+			}
+		}()
+	}
 	if ops == nil {
 		return worker.Run(ctx, w, health, log)
 	}
@@ -433,6 +445,15 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, opera
 		return worker.Run(gctx, w, health, log)
 	})
 	return g.Wait()
+}
+
+// deployment is the worker's Temporal Worker Deployment version (unversioned when the name is empty).
+func deployment(cfg config.Config) worker.Deployment {
+	build := cfg.WorkerBuildID
+	if build == "" {
+		build = version
+	}
+	return worker.Deployment{Name: cfg.WorkerDeployment, BuildID: build}
 }
 
 // toolLimits bound what a registered MCP server may offer (MCP_MAX_TOOLS_PER_SERVER, …).
