@@ -192,7 +192,7 @@ func FromEnvUnchecked() (Config, error) {
 	if err := env.ParseWithOptions(&c, env.Options{}); err != nil {
 		return Config{}, explain(err)
 	}
-	return c, nil
+	return c.derive()
 }
 
 // FromMap is FromEnv over an explicit environment (tests, the dev launcher).
@@ -205,6 +205,19 @@ func parse(opts env.Options) (Config, error) {
 	if err := env.ParseWithOptions(&c, opts); err != nil {
 		return Config{}, explain(err)
 	}
+	c, err := c.derive()
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// derive computes the settings that follow from others: the cookies' Secure flag and the
+// database URL with DATABASE_PASSWORD escaped into it.
+func (c Config) derive() (Config, error) {
 	c.CookieSecure = strings.HasPrefix(strings.ToLower(c.PublicURL), "https://")
 	if c.CookieSecureSet != nil {
 		c.CookieSecure = *c.CookieSecureSet
@@ -215,9 +228,6 @@ func parse(opts env.Options) (Config, error) {
 			return Config{}, fmt.Errorf("config: DATABASE_PASSWORD: %w", err)
 		}
 		c.DatabaseURL = u
-	}
-	if err := c.validate(); err != nil {
-		return Config{}, err
 	}
 	return c, nil
 }

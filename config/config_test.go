@@ -214,3 +214,16 @@ func TestIdentityKeys(t *testing.T) {
 	require.Len(t, ownRotating.IdentityKeys(), 2)
 	require.Equal(t, own.IdentitySecret(), ownRotating.IdentitySecret())
 }
+
+// `youworker migrate` reads the configuration unchecked (no secrets needed yet); the database
+// password is escaped into the URL there too, or a compose or Helm migrate job could not log in.
+func TestUncheckedConfigHasTheDatabasePassword(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://youworker@db.internal:6543/youworker")
+	t.Setenv("DATABASE_PASSWORD", "a/b+c@d:e")
+	t.Setenv("JWT_SECRET", "")
+	c, err := FromEnvUnchecked()
+	require.NoError(t, err)
+	pc, err := pgx.ParseConfig(c.DatabaseURL)
+	require.NoError(t, err)
+	require.Equal(t, "a/b+c@d:e", pc.Password)
+}
