@@ -17,6 +17,7 @@ import (
 
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/workflows"
 )
 
 // TestKeyRotation re-encrypts everything at rest with a new key through the RotateKeys workflow,
@@ -60,6 +61,7 @@ func TestKeyRotation(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "done:")
+	recordHistory(t, p, workflows.RekeyWorkflowID, "rotate_keys")
 
 	// Every sealed value is now bound to its row and opens with the new key alone, also where
 	// unbound ciphertext is refused.

@@ -297,7 +297,7 @@ func TestClusterWorkerKilledMidStream(t *testing.T) {
 // SIGKILLed before the model's answer; the other worker finishes the turn, and each call ran once.
 func TestClusterWorkerKilledAfterToolCalls(t *testing.T) {
 	c := newCluster(t, nil)
-	c.ollama.SetTokenDelay(30 * time.Millisecond)
+	c.ollama.SetTokenDelay(60 * time.Millisecond) // the answer streams ~2 s: the kill lands in it
 	u := c.on(1).signup("cleo")
 	sid := u.newSession([]string{"time_now"})
 	turnID, events := u.send(sid, `what time is it? call time_now {"timezone":"UTC"} call time_now {"timezone":"Asia/Tokyo"}`)
@@ -326,7 +326,7 @@ func TestClusterWorkerKilledAfterToolCalls(t *testing.T) {
 // worker finishes the run with one vector per chunk in Qdrant.
 func TestClusterWorkerKilledMidEmbed(t *testing.T) {
 	c := newCluster(t, map[string]string{"CHUNK_MAX_TOKENS": "40", "CHUNK_OVERLAP": "0", "EMBED_CONCURRENCY": "1", "INGEST_SLICE_CHUNKS": "64"})
-	c.ollama.SetEmbedDelay(40 * time.Millisecond)
+	c.ollama.SetEmbedDelay(100 * time.Millisecond) // ~2 s of embedding: the kill lands mid-run
 	u := c.on(0).signup("dora")
 	r := u.do("POST", "/v1/ingest", map[string]any{"text": bigText(300), "title": "killed mid-embed"})
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
@@ -348,7 +348,7 @@ func TestClusterWorkerKilledMidEmbed(t *testing.T) {
 func TestClusterTemporalKilledMidTurnAndIngestion(t *testing.T) {
 	c := newCluster(t, map[string]string{"CHUNK_MAX_TOKENS": "40", "CHUNK_OVERLAP": "0", "EMBED_CONCURRENCY": "1"})
 	c.ollama.SetTokenDelay(40 * time.Millisecond)
-	c.ollama.SetEmbedDelay(30 * time.Millisecond)
+	c.ollama.SetEmbedDelay(150 * time.Millisecond) // ~2 s of embedding: the kill lands mid-run
 	u := c.on(0).signup("edda")
 	sid := u.newSession([]string{})
 	turnID, events := u.send(sid, "reply-tokens 80 please")
@@ -385,7 +385,7 @@ func TestClusterTemporalKilledMidTurnAndIngestion(t *testing.T) {
 func TestClusterPostgresRestartedMidTurnAndIngestion(t *testing.T) {
 	c := newCluster(t, map[string]string{"CHUNK_MAX_TOKENS": "40", "CHUNK_OVERLAP": "0", "EMBED_CONCURRENCY": "1"})
 	c.ollama.SetTokenDelay(40 * time.Millisecond)
-	c.ollama.SetEmbedDelay(30 * time.Millisecond)
+	c.ollama.SetEmbedDelay(150 * time.Millisecond)
 	u := c.on(1).signup("fern")
 	sid := u.newSession([]string{})
 	turnID, events := u.send(sid, "reply-tokens 80 please")

@@ -1,10 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/workflows"
 )
 
 // TestOperatorEndpointsOffThePublicPort: the API process serves /metrics and the detailed health
@@ -33,4 +39,23 @@ func TestOperatorEndpointsOffThePublicPort(t *testing.T) {
 	h := p.operator("/health/detailed")
 	require.Contains(t, []int{http.StatusOK, http.StatusServiceUnavailable}, h.status, "%s", h.body)
 	require.Contains(t, h.json(t)["checks"], "postgres")
+}
+
+// TestProbeWorkflow runs the operators' probe (docs/operations.md, "Health") through Temporal, a
+// worker and Postgres.
+func TestProbeWorkflow(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t, nil)
+	p.startWorker()
+	c := temporalClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id := workflows.ProbeWorkflowID + "-" + p.env["TEMPORAL_TASK_QUEUE"]
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: p.env["TEMPORAL_TASK_QUEUE"]}, workflows.Probe)
+	require.NoError(t, err)
+	var res activities.ProbeResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.True(t, res.PostgresOK, "the worker reached Postgres: %s", res.PostgresError)
+	require.NotEmpty(t, res.Host)
+	recordHistory(t, p, id, "probe")
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/youworker/youworker/devservices"
 	"github.com/youworker/youworker/mcpservers"
@@ -107,6 +109,7 @@ func TestWedgedTurnsAreReaped(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond, "the reaper fails the lost turn")
 	tj := u.do("GET", "/v1/sessions/"+sid+"/turns/"+turn, nil).json(t)
 	require.Equal(t, "TURN_LOST", tj["error"].(map[string]any)["code"])
+	recordReaperRun(t, p)
 	evs := collect(t, must(u.stream(context.Background(), "/v1/sessions/"+sid+"/turns/"+turn+"/events", 0)), 10*time.Second)
 	require.Equal(t, []string{"turn.failed"}, types(evs), "a stream following it ends")
 	_, events := u.send(sid, "hello again")
@@ -178,4 +181,24 @@ func TestPostgresOutageMidTurn(t *testing.T) {
 	_, events = u.send(sid, "are you back?")
 	evs := collect(t, must(u.stream(ctx, events, 0)), 60*time.Second)
 	require.Equal(t, "turn.completed", evs[len(evs)-1].Type, "%v", types(evs))
+}
+
+// recordReaperRun records the history of a finished ReapTurns run of the platform's task queue.
+func recordReaperRun(t *testing.T, p *platform) {
+	t.Helper()
+	if os.Getenv("YW_RECORD_HISTORIES") != "1" {
+		return
+	}
+	c := temporalClient(t)
+	q := fmt.Sprintf("WorkflowType = 'ReapTurns' AND TaskQueue = '%s' AND ExecutionStatus = 'Completed'", p.env["TEMPORAL_TASK_QUEUE"])
+	var id string
+	require.Eventually(t, func() bool {
+		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: q})
+		if err != nil || len(resp.GetExecutions()) == 0 {
+			return false
+		}
+		id = resp.GetExecutions()[0].GetExecution().GetWorkflowId()
+		return true
+	}, 30*time.Second, 200*time.Millisecond)
+	recordHistory(t, p, id, "reap_turns")
 }

@@ -198,3 +198,13 @@ func (s *Store) ExtractedBlobs(ctx context.Context, after string, limit int) (id
 	}
 	return ids, blobs, rows.Err()
 }
+
+// RekeyTables is the order key rotation goes through the sealed data: the sealed tables, then the
+// document blobs. The rotation's starter passes it to the RotateKeys workflow.
+func RekeyTables() []string {
+	out := make([]string, 0, len(SealedTables)+1)
+	for _, t := range SealedTables {
+		out = append(out, t.Name)
+	}
+	return append(out, "document_blobs")
+}

@@ -7,20 +7,10 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/youworker/youworker/activities"
-	"github.com/youworker/youworker/store"
 )
 
 // RekeyWorkflowID is the id of the key rotation: one runs at a time.
 const RekeyWorkflowID = "youworker-rekey"
-
-// RekeyTables is the order the rotation goes through the sealed data.
-func RekeyTables() []string {
-	out := make([]string, 0, len(store.SealedTables)+1)
-	for _, t := range store.SealedTables {
-		out = append(out, t.Name)
-	}
-	return append(out, "document_blobs")
-}
 
 // RekeyState is the rotation's progress; it is also the input of each continued run.
 type RekeyState struct {
@@ -38,10 +28,12 @@ const batchesPerRun = 200
 
 // RotateKeys re-encrypts every sealed value with the current key, table by table in batches. It
 // is resumable (a cursor per table; re-encrypting is idempotent) and reports progress through the
-// progress query and its memo, visible in the Temporal UI.
+// progress query and its memo, visible in the Temporal UI. The starter passes the tables
+// (store.RekeyTables): a list computed in here would change under a run in flight when a deploy
+// adds a sealed table.
 func RotateKeys(ctx workflow.Context, st RekeyState) (RekeyState, error) {
 	if len(st.Tables) == 0 {
-		st.Tables = RekeyTables()
+		return st, temporal.NewNonRetryableApplicationError("RotateKeys needs the tables to rotate in its input", "BadInput", nil)
 	}
 	if st.Batch <= 0 {
 		st.Batch = 500

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/workflows"
 )
 
@@ -59,7 +60,7 @@ func rotateKeys(ctx context.Context, args []string, stdout io.Writer) error {
 		ID: workflows.RekeyWorkflowID, TaskQueue: cfg.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.RotateKeys, workflows.RekeyState{Batch: *batch})
+	}, workflows.RotateKeys, workflows.RekeyState{Tables: store.RekeyTables(), Batch: *batch})
 	if err != nil {
 		return fmt.Errorf("start the rotation: %w", err)
 	}
