@@ -33,7 +33,9 @@ const batchesPerRun = 200
 // adds a sealed table.
 func RotateKeys(ctx workflow.Context, st RekeyState) (RekeyState, error) {
 	if len(st.Tables) == 0 {
-		return st, temporal.NewNonRetryableApplicationError("RotateKeys needs the tables to rotate in its input", "BadInput", nil)
+		// A rotation started by a binary from before the starter passed the tables: the list
+		// that binary computed, frozen, so its replay stays the same whatever store says now.
+		st.Tables = []string{"messages", "chat_sessions", "tool_runs", "turn_events", "ingestion_events", "document_blobs"}
 	}
 	if st.Batch <= 0 {
 		st.Batch = 500
