@@ -55,7 +55,7 @@ func (l eventLog) which() store.EventLog {
 
 // finishWith stores msg, the final message of its turn, finishes the turn with outcome o and
 // appends events, in one statement; it reports whether this call finished the turn.
-func (l eventLog) finishWith(ctx context.Context, msg *models.Message, o store.TurnOutcome, events ...event) (bool, error) {
+func (l eventLog) finishWith(ctx context.Context, msg *models.Message, o models.TurnOutcome, events ...event) (bool, error) {
 	if msg.TurnID == nil {
 		return false, fmt.Errorf("message %s has no turn", msg.ID)
 	}
@@ -67,7 +67,7 @@ func (l eventLog) finishWith(ctx context.Context, msg *models.Message, o store.T
 }
 
 // terminalEvent is the one event that ends a turn (chat.Terminal).
-func terminalEvent(turnID uuid.UUID, o store.TurnOutcome) event {
+func terminalEvent(turnID uuid.UUID, o models.TurnOutcome) event {
 	typ, data := chat.Terminal(turnID, o)
 	return event{key: chat.TerminalKey, typ: typ, data: data}
 }

@@ -103,7 +103,7 @@ type LLMResult struct {
 // retry after the message was stored returns it without asking the model again. A cancelled
 // activity keeps the partial answer, marked cancelled.
 func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
-	msgID := store.MessageID(in.TurnID, models.RoleAssistant, in.Step, "")
+	msgID := models.MessageID(in.TurnID, models.RoleAssistant, in.Step, "")
 	attempt := activity.GetInfo(ctx).Attempt
 	log := eventLog{store: a.Store, box: a.Box}
 	prefix := fmt.Sprintf("llm:%d:%d", in.Step, attempt)
@@ -214,7 +214,7 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	if answered && in.Finish {
 		// The answer ends the turn: store it, finish the turn and announce both in one statement.
 		// A turn that had finished already gets none of these events.
-		o := store.TurnOutcome{Status: models.TurnCompleted, Steps: in.Step,
+		o := models.TurnOutcome{Status: models.TurnCompleted, Steps: in.Step,
 			PromptTokens: in.PromptTokens + res.PromptTokens, CompletionTokens: in.CompletionTokens + res.CompletionTokens}
 		res.Finished, err = tokens.closeFinishing(ctx, m, o, append(events, terminalEvent(in.TurnID, o))...)
 		res.MessageAnnounced = res.Finished
@@ -446,7 +446,7 @@ func (t *tokenBatcher) close(ctx context.Context, msg *models.Message, closing .
 // closeFinishing is close for the answer of a turn: msg is stored and the turn finished with o
 // in the same statement. It reports whether this call finished the turn (false: it had finished
 // already, and nothing was appended).
-func (t *tokenBatcher) closeFinishing(ctx context.Context, msg *models.Message, o store.TurnOutcome, closing ...event) (finished bool, err error) {
+func (t *tokenBatcher) closeFinishing(ctx context.Context, msg *models.Message, o models.TurnOutcome, closing ...event) (finished bool, err error) {
 	err = t.closeWith(ctx, func(events []event) (werr error) {
 		finished, werr = t.log.finishWith(ctx, msg, o, events...)
 		return werr

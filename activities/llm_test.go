@@ -120,7 +120,7 @@ func TestTokenBatcherCloseFinishing(t *testing.T) {
 	require.NoError(t, err)
 	answer := &models.Message{ID: uuid.New(), SessionID: tt.SessionID, TurnID: &turn, Step: 1, Role: models.RoleAssistant,
 		Content: []byte("sealed"), Status: models.MessageComplete}
-	done := store.TurnOutcome{Status: models.TurnCompleted, Steps: 1}
+	done := models.TurnOutcome{Status: models.TurnCompleted, Steps: 1}
 	b := &tokenBatcher{log: l, turnID: turn, keyPrefix: "llm:1:1", step: 1, attempt: 1, every: time.Hour}
 	b.open(ctx, started())
 	require.NoError(t, b.add(ctx, "Hi"))

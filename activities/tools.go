@@ -59,7 +59,7 @@ type ToolResult struct {
 // (status failed); transport failures return an error so Temporal retries. Idempotent: a call
 // whose result is stored is not run again.
 func (a *Tools) CallTool(ctx context.Context, in ToolInput) (ToolResult, error) {
-	msgID := store.MessageID(in.TurnID, models.RoleTool, in.Step, in.CallID)
+	msgID := models.MessageID(in.TurnID, models.RoleTool, in.Step, in.CallID)
 	if _, err := a.Store.MessageByID(ctx, msgID); err == nil {
 		return ToolResult{Status: models.ToolSucceeded}, nil
 	} else if !errors.Is(err, models.ErrNotFound) {

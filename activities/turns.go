@@ -161,7 +161,7 @@ func (a *Turns) RecordToolOutcome(ctx context.Context, in ToolOutcome) error {
 // FinishInput is how the workflow ended a turn.
 type FinishInput struct {
 	TurnRef
-	Outcome   store.TurnOutcome
+	Outcome   models.TurnOutcome
 	MessageID uuid.UUID // the final assistant message, when completed or cancelled with a partial answer
 	// MessageAnnounced: the LLM activity announced MessageID already (LLMResult.MessageAnnounced).
 	MessageAnnounced bool
@@ -204,7 +204,7 @@ type storedCall struct {
 }
 
 func loadCall(ctx context.Context, st *store.Store, box *encryption.Box, turnID uuid.UUID, step int, callID string) (storedCall, error) {
-	m, err := st.MessageByID(ctx, store.MessageID(turnID, models.RoleAssistant, step, ""))
+	m, err := st.MessageByID(ctx, models.MessageID(turnID, models.RoleAssistant, step, ""))
 	if err != nil {
 		return storedCall{}, err
 	}
@@ -228,7 +228,7 @@ func loadCall(ctx context.Context, st *store.Store, box *encryption.Box, turnID 
 // tool.result (plus step.finished for calls that ran) in one statement, idempotently.
 func persistToolResult(ctx context.Context, st *store.Store, box *encryption.Box, ref TurnRef, step int, call storedCall,
 	status, text string, size int, truncated bool, started time.Time, attempt int32) error {
-	sealed, err := box.EncryptString(store.MessageContent(store.MessageID(ref.TurnID, models.RoleTool, step, call.ID)), text)
+	sealed, err := box.EncryptString(store.MessageContent(models.MessageID(ref.TurnID, models.RoleTool, step, call.ID)), text)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func persistToolResult(ctx context.Context, st *store.Store, box *encryption.Box
 	if echoID == "" {
 		echoID = call.ID
 	}
-	msg := &models.Message{ID: store.MessageID(ref.TurnID, models.RoleTool, step, call.ID), SessionID: ref.SessionID,
+	msg := &models.Message{ID: models.MessageID(ref.TurnID, models.RoleTool, step, call.ID), SessionID: ref.SessionID,
 		TurnID: &ref.TurnID, Step: step, Role: models.RoleTool, Content: sealed, ToolCallID: echoID, ToolName: call.Name,
 		Status: models.MessageComplete}
 	now := time.Now().UTC()

@@ -381,7 +381,7 @@ func (s *Server) postMessage(c *gin.Context) {
 		turn.ID = uuid.NewSHA1(sessionID, []byte("idempotency/"+key))
 	}
 	turn.WorkflowID = workflows.ChatTurnID(sessionID.String(), turn.ID.String())
-	sealed, err := s.box.EncryptString(store.MessageContent(store.MessageID(turn.ID, models.RoleUser, 0, "")), req.Content)
+	sealed, err := s.box.EncryptString(store.MessageContent(models.MessageID(turn.ID, models.RoleUser, 0, "")), req.Content)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -430,7 +430,7 @@ func (s *Server) storeTurn(ctx context.Context, caller models.Caller, sessionID 
 
 // reapActive finishes the session's unfinished turn with o if its workflow is gone, and reports
 // whether it did (false also when Temporal cannot tell: the conflict then stands).
-func (s *Server) reapActive(ctx context.Context, sessionID uuid.UUID, o store.TurnOutcome) bool {
+func (s *Server) reapActive(ctx context.Context, sessionID uuid.UUID, o models.TurnOutcome) bool {
 	active, err := s.store.ActiveTurn(ctx, sessionID)
 	if err != nil {
 		return false
@@ -467,7 +467,7 @@ func (s *Server) startTurnWorkflow(ctx context.Context, t *models.Turn, title st
 	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	// If this fails too (Postgres is down as well), the reaper fails the turn later.
-	if _, ferr := s.reaper.End(failCtx, t.ID, store.TurnOutcome{Status: models.TurnFailed, ErrorCode: models.CodeTemporalUnavailable,
+	if _, ferr := s.reaper.End(failCtx, t.ID, models.TurnOutcome{Status: models.TurnFailed, ErrorCode: models.CodeTemporalUnavailable,
 		ErrorMessage: "the workflow service is unavailable; your message is kept, please send it again"}); ferr != nil {
 		s.log.ErrorContext(ctx, "failing a turn whose workflow did not start failed", "turn_id", t.ID, "error", ferr)
 	}

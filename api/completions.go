@@ -85,7 +85,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		return
 	}
 	turn := &models.Turn{ID: uuid.New(), Status: models.TurnRunning, StartedAt: s.now()}
-	sealed, err := s.box.EncryptString(store.MessageContent(store.MessageID(turn.ID, models.RoleUser, 0, "")), last.Content)
+	sealed, err := s.box.EncryptString(store.MessageContent(models.MessageID(turn.ID, models.RoleUser, 0, "")), last.Content)
 	if err != nil {
 		s.fail(c, err)
 		return

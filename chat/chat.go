@@ -6,7 +6,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/youworker/youworker/models"
-	"github.com/youworker/youworker/store"
 )
 
 // TerminalKey is the event-log key of a turn's terminal event: whoever writes it (the workflow,
@@ -15,7 +14,7 @@ const TerminalKey = "terminal"
 
 // Terminal is the one event that ends a turn: turn.completed, turn.failed or turn.cancelled, with
 // the outcome's summary.
-func Terminal(turnID uuid.UUID, o store.TurnOutcome) (typ string, data map[string]any) {
+func Terminal(turnID uuid.UUID, o models.TurnOutcome) (typ string, data map[string]any) {
 	data = map[string]any{"turn_id": turnID, "status": o.Status, "steps": o.Steps,
 		"usage": map[string]int{"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens}}
 	typ = models.EventTurnCompleted

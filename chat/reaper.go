@@ -23,11 +23,11 @@ import (
 const CodeTurnLost = "TURN_LOST"
 
 // Lost is the outcome the reaper gives a turn whose workflow is gone.
-var Lost = store.TurnOutcome{Status: models.TurnFailed, ErrorCode: CodeTurnLost,
+var Lost = models.TurnOutcome{Status: models.TurnFailed, ErrorCode: CodeTurnLost,
 	ErrorMessage: "the turn stopped without an answer (its workflow ended or never started); your message is kept, please send it again"}
 
 // Cancelled is the outcome of a turn cancelled by its user after its workflow was gone.
-var Cancelled = store.TurnOutcome{Status: models.TurnCancelled}
+var Cancelled = models.TurnOutcome{Status: models.TurnCancelled}
 
 // Reaper finishes turns whose workflow is gone, so that no session stays blocked by a turn that
 // nothing will ever finish (a crash between storing a turn and starting its workflow, a workflow
@@ -51,7 +51,7 @@ var ErrWorkflowRunning = errors.New("chat: the turn's workflow is running")
 // event. It reports whether it finished the turn (false: the turn had finished already), and
 // ErrWorkflowRunning when the workflow runs. Temporal being unreachable is an error: nothing is
 // decided without knowing.
-func (r *Reaper) Finish(ctx context.Context, t *models.Turn, o store.TurnOutcome) (bool, error) {
+func (r *Reaper) Finish(ctx context.Context, t *models.Turn, o models.TurnOutcome) (bool, error) {
 	if t.Finished() {
 		return false, nil
 	}
@@ -72,7 +72,7 @@ func (r *Reaper) Finish(ctx context.Context, t *models.Turn, o store.TurnOutcome
 
 // End finishes turn id with o and its terminal event, whatever its workflow does: for a turn whose
 // workflow is known not to run (it could not be started). It reports whether it finished the turn.
-func (r *Reaper) End(ctx context.Context, id uuid.UUID, o store.TurnOutcome) (bool, error) {
+func (r *Reaper) End(ctx context.Context, id uuid.UUID, o models.TurnOutcome) (bool, error) {
 	typ, data := Terminal(id, o)
 	b, err := json.Marshal(data)
 	if err != nil {

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -129,3 +130,19 @@ type ToolRun struct {
 // output is the platform's own (the clock, a calculation), never text from outside: reading it
 // does not taint a conversation. Registered servers cannot make that claim: it is ignored on them.
 const TrustedOutputMeta = "youworker.dev/trusted-output"
+
+// MessageID derives the id of a message of a turn from the turn and its place in it, so a
+// retried write finds the row it wrote before.
+func MessageID(turnID uuid.UUID, kind string, step int, callID string) uuid.UUID {
+	return uuid.NewSHA1(turnID, fmt.Appendf(nil, "%s/%d/%s", kind, step, callID))
+}
+
+// TurnOutcome is how a turn ended.
+type TurnOutcome struct {
+	Status           string
+	ErrorCode        string
+	ErrorMessage     string
+	Steps            int
+	PromptTokens     int
+	CompletionTokens int
+}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"time"
 
@@ -130,12 +129,6 @@ func (s *Store) DeleteSession(ctx context.Context, c models.Caller, id uuid.UUID
 	})
 }
 
-// MessageID derives the id of a message of a turn from the turn and its place in it, so a
-// retried write finds the row it wrote before.
-func MessageID(turnID uuid.UUID, kind string, step int, callID string) uuid.UUID {
-	return uuid.NewSHA1(turnID, fmt.Appendf(nil, "%s/%d/%s", kind, step, callID))
-}
-
 // startTurnSQL stores the turn, the user's message and the session's last activity in one
 // statement (one round trip), only if the caller can see the session.
 const startTurnSQL = `
@@ -168,7 +161,7 @@ func (s *Store) StartTurn(ctx context.Context, c models.Caller, sessionID uuid.U
 	}
 	err := translate(s.q(ctx).Raw(startTurnSQL, map[string]any{
 		"sid": sessionID, "uid": c.UserID, "groups": groups, "tid": t.ID, "wf": t.WorkflowID, "key": t.IdempotencyKey,
-		"model": t.Model, "at": t.StartedAt, "mid": MessageID(t.ID, models.RoleUser, 0, ""), "content": content,
+		"model": t.Model, "at": t.StartedAt, "mid": models.MessageID(t.ID, models.RoleUser, 0, ""), "content": content,
 	}).Scan(&row).Error)
 	switch {
 	case errors.Is(err, models.ErrConflict):
@@ -262,16 +255,6 @@ func (s *Store) PutToolRun(ctx context.Context, r *models.ToolRun) error {
 	}).Create(r).Error)
 }
 
-// TurnOutcome is how a turn ended.
-type TurnOutcome struct {
-	Status           string
-	ErrorCode        string
-	ErrorMessage     string
-	Steps            int
-	PromptTokens     int
-	CompletionTokens int
-}
-
 // SetTurnStatus moves a running turn between running and waiting_approval.
 func (s *Store) SetTurnStatus(ctx context.Context, turnID uuid.UUID, status string) error {
 	return translate(s.q(ctx).Model(&models.Turn{}).
@@ -283,8 +266,8 @@ func (s *Store) SetTurnStatus(ctx context.Context, turnID uuid.UUID, status stri
 // its terminal event) in one statement: both happen or neither. It reports whether this call
 // finished the turn (given at least one event: the terminal one): finishing an already finished
 // turn changes nothing and appends nothing.
-func (s *Store) FinishTurn(ctx context.Context, turnID uuid.UUID, o TurnOutcome, at time.Time, events []models.Event) (bool, error) {
-	last, err := s.appendEvents(ctx, TurnLog, turnID, events, alongside{change: finishTurn, args: o.args(at)})
+func (s *Store) FinishTurn(ctx context.Context, turnID uuid.UUID, o models.TurnOutcome, at time.Time, events []models.Event) (bool, error) {
+	last, err := s.appendEvents(ctx, TurnLog, turnID, events, alongside{change: finishTurn, args: outcomeArgs(o, at)})
 	if errors.Is(err, models.ErrNotFound) {
 		return false, nil // the turn is gone (its session was deleted): nothing left to finish
 	}
@@ -314,18 +297,18 @@ func (s *Store) ActiveTurn(ctx context.Context, sessionID uuid.UUID) (*models.Tu
 // outcome and appends events, in one statement: what FinishTurn does, with the answer. It reports
 // whether this call finished the turn; when the turn had finished already, m is still stored but
 // no event is appended.
-func (s *Store) FinishTurnWithMessage(ctx context.Context, m *models.Message, o TurnOutcome, at time.Time, events []models.Event) (bool, error) {
+func (s *Store) FinishTurnWithMessage(ctx context.Context, m *models.Message, o models.TurnOutcome, at time.Time, events []models.Event) (bool, error) {
 	args, err := messageArgs(m)
 	if err != nil {
 		return false, err
 	}
-	maps.Copy(args, o.args(at))
+	maps.Copy(args, outcomeArgs(o, at))
 	last, err := s.appendEvents(ctx, TurnLog, *m.TurnID, events, alongside{with: putMessage, change: finishTurn, args: args})
 	return last > 0, err
 }
 
-// args are the named arguments of finishTurn.
-func (o TurnOutcome) args(at time.Time) map[string]any {
+// outcomeArgs are the named arguments of finishTurn.
+func outcomeArgs(o models.TurnOutcome, at time.Time) map[string]any {
 	return map[string]any{"status": o.Status, "error_code": o.ErrorCode, "error_message": o.ErrorMessage, "steps": o.Steps,
 		"prompt_tokens": o.PromptTokens, "completion_tokens": o.CompletionTokens, "finished_at": at}
 }

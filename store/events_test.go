@@ -132,11 +132,11 @@ func TestFinishTurnRecordsOutcomeAndEventsOnce(t *testing.T) {
 	st := open(t, time.Second, &testenv.Buffer{})
 	ctx := context.Background()
 	turn := newTurn(t, st)
-	out := store.TurnOutcome{Status: models.TurnCompleted, Steps: 2, PromptTokens: 7, CompletionTokens: 3}
+	out := models.TurnOutcome{Status: models.TurnCompleted, Steps: 2, PromptTokens: 7, CompletionTokens: 3}
 	finished, err := st.FinishTurn(ctx, turn, out, time.Now(), []models.Event{ev("message"), ev("terminal")})
 	require.NoError(t, err)
 	require.True(t, finished)
-	failed := store.TurnOutcome{Status: models.TurnFailed, ErrorCode: "X"}
+	failed := models.TurnOutcome{Status: models.TurnFailed, ErrorCode: "X"}
 	finished, err = st.FinishTurn(ctx, turn, failed, time.Now(), []models.Event{ev("terminal"), ev("late")})
 	require.NoError(t, err)
 	require.False(t, finished, "a finished turn is not finished again")
@@ -193,7 +193,7 @@ func TestFinishTurnWithMessage(t *testing.T) {
 	t.Parallel()
 	st, m := newAnswer(t, 2)
 	ctx, turn := context.Background(), *m.TurnID
-	out := store.TurnOutcome{Status: models.TurnCompleted, Steps: 2, PromptTokens: 9, CompletionTokens: 4}
+	out := models.TurnOutcome{Status: models.TurnCompleted, Steps: 2, PromptTokens: 9, CompletionTokens: 4}
 	finished, err := st.FinishTurnWithMessage(ctx, m, out, time.Now(), []models.Event{ev("tok"), ev("message"), ev("terminal")})
 	require.NoError(t, err)
 	require.True(t, finished)
@@ -208,7 +208,7 @@ func TestFinishTurnWithMessage(t *testing.T) {
 	require.Equal(t, []byte("sealed answer"), stored.Content)
 
 	// Again (a retried statement): nothing changes, nothing is appended, and it says so.
-	failed := store.TurnOutcome{Status: models.TurnFailed, ErrorCode: "X"}
+	failed := models.TurnOutcome{Status: models.TurnFailed, ErrorCode: "X"}
 	finished, err = st.FinishTurnWithMessage(ctx, m, failed, time.Now(), []models.Event{ev("late"), ev("terminal")})
 	require.NoError(t, err)
 	require.False(t, finished)

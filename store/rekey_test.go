@@ -67,13 +67,13 @@ func TestRekeyBindsLikeTheWriters(t *testing.T) {
 	turn := newTurn(t, st) // its user message is sealed as "sealed"
 	tt, err := st.Turn(ctx, turn)
 	require.NoError(t, err)
-	user := store.MessageID(turn, models.RoleUser, 0, "")
+	user := models.MessageID(turn, models.RoleUser, 0, "")
 	_, err = st.SQL().Exec(`UPDATE messages SET content = $1 WHERE id = $2`, []byte(store.MessageContent(user).String()), user)
 	require.NoError(t, err)
 	_, err = st.SQL().Exec(`UPDATE chat_sessions SET system_prompt = $1 WHERE id = $2`, []byte(store.SessionPrompt(tt.SessionID).String()), tt.SessionID)
 	require.NoError(t, err)
 
-	answer := store.MessageID(turn, models.RoleAssistant, 1, "")
+	answer := models.MessageID(turn, models.RoleAssistant, 1, "")
 	require.NoError(t, st.PutMessageWithEvents(ctx, &models.Message{ID: answer, SessionID: tt.SessionID, TurnID: &turn, Step: 1,
 		Role: models.RoleAssistant, Content: []byte(store.MessageContent(answer).String()),
 		ToolCalls: []byte(store.MessageToolCalls(answer).String()), Status: models.MessageComplete},

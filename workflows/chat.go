@@ -11,7 +11,6 @@ import (
 
 	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/models"
-	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
 )
 
@@ -169,7 +168,7 @@ func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
 	var turns *activities.Turns
 	finErr := workflow.ExecuteLocalActivity(t.localOpts(fin), turns.FinishTurn, activities.FinishInput{
 		TurnRef: t.ref,
-		Outcome: store.TurnOutcome{Status: res.Status, ErrorCode: res.ErrorCode, ErrorMessage: msg, Steps: res.Steps,
+		Outcome: models.TurnOutcome{Status: res.Status, ErrorCode: res.ErrorCode, ErrorMessage: msg, Steps: res.Steps,
 			PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens},
 		MessageID:        res.MessageID,
 		MessageAnnounced: t.messageAnnounced,
@@ -434,7 +433,7 @@ func upsertStatus(ctx workflow.Context, status string) error {
 
 // partialMessage is the id the LLM activity stores a cancelled partial answer under.
 func partialMessage(turnID uuid.UUID, step int) uuid.UUID {
-	return store.MessageID(turnID, models.RoleAssistant, step, "")
+	return models.MessageID(turnID, models.RoleAssistant, step, "")
 }
 
 // turnFailure names a failed turn's error for its user.
