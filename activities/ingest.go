@@ -26,16 +26,6 @@ import (
 	"github.com/youworker/youworker/vectors"
 )
 
-// Run event types: the SSE event names of GET /v1/ingestion-runs/:id/events.
-const (
-	EventRunStarted   = "run.started"
-	EventStage        = "stage"
-	EventProgress     = "progress"
-	EventRunCompleted = "run.completed"
-	EventRunFailed    = "run.failed"
-	EventRunCancelled = "run.cancelled"
-)
-
 // Error types of the ingestion activities; the workflow maps them onto the run's error code.
 const (
 	ErrTypeBadDocument  = "BAD_DOCUMENT"     // corrupt, encrypted, empty: never retried
@@ -114,10 +104,10 @@ func (a *Ingest) BeginStage(ctx context.Context, in StageInput) error {
 	}
 	var events []event
 	if in.Stage == models.StageFetch {
-		events = append(events, event{key: "run.started", typ: EventRunStarted, data: map[string]any{
+		events = append(events, event{key: "run.started", typ: models.EventRunStarted, data: map[string]any{
 			"run_id": in.RunID, "document_id": in.DocumentID}})
 	}
-	events = append(events, event{key: "stage:" + in.Stage, typ: EventStage, data: map[string]any{
+	events = append(events, event{key: "stage:" + in.Stage, typ: models.EventStage, data: map[string]any{
 		"stage": in.Stage, "chunks_done": in.Done, "chunks_total": in.Total}})
 	return a.log().emit(ctx, in.RunID, events...)
 }
@@ -445,7 +435,7 @@ func (a *Ingest) progress(ctx context.Context, in SliceInput, done int) {
 	total := in.Total
 	n := in.From + done
 	_ = a.Store.UpdateRun(ctx, in.RunID, map[string]any{"chunks_done": n})
-	_ = a.log().emit(ctx, in.RunID, event{key: fmt.Sprintf("progress:embed:%d", n), typ: EventProgress, data: map[string]any{
+	_ = a.log().emit(ctx, in.RunID, event{key: fmt.Sprintf("progress:embed:%d", n), typ: models.EventProgress, data: map[string]any{
 		"stage": models.StageEmbed, "chunks_done": n, "chunks_total": total}})
 }
 
@@ -521,7 +511,7 @@ type FinishRunInput struct {
 // cancelled or failed run's partial vectors are removed.
 func (a *Ingest) FinishRun(ctx context.Context, in FinishRunInput) error {
 	doc := map[string]any{}
-	typ := EventRunCompleted
+	typ := models.EventRunCompleted
 	switch in.Status {
 	case models.RunCompleted:
 		doc["status"], doc["chunk_count"], doc["embedding_model"], doc["error"] = models.DocReady, in.Chunks, a.EmbedModel, ""
@@ -529,10 +519,10 @@ func (a *Ingest) FinishRun(ctx context.Context, in FinishRunInput) error {
 			doc["duplicate_of"], doc["chunk_count"] = *in.DuplicateOf, 0
 		}
 	case models.RunCancelled:
-		typ = EventRunCancelled
+		typ = models.EventRunCancelled
 		doc["status"] = models.DocCancelled
 	default:
-		typ = EventRunFailed
+		typ = models.EventRunFailed
 		doc["status"], doc["error"] = models.DocFailed, in.Message
 	}
 	if in.Status != models.RunCompleted {

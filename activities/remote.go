@@ -19,10 +19,6 @@ import (
 // RemotePrefix marks a tool's server as a registered (third-party) one: "reg:<server id>".
 const RemotePrefix = "reg:"
 
-// ToolSeparator joins a registered server's name and its tool's name into the name the model
-// sees ("notes__search"), so a registered server can never shadow a built-in tool.
-const ToolSeparator = "__"
-
 // Remote reaches the MCP servers users registered: always through the SSRF guard's HTTP client,
 // checked against the caller's current rights at every use, and only with approved tool
 // descriptions.
@@ -83,7 +79,7 @@ func (r *Remote) Tools(ctx context.Context, c models.Caller) (tools []toolbox.To
 		approvals := store.ToolApprovals(srv)
 		changed := map[string]models.ToolApproval{}
 		for i, t := range listed {
-			exposed := srv.Name + ToolSeparator + t.Name
+			exposed := srv.Name + toolbox.Separator + t.Name
 			if lerr := r.Limits.Fit(t); lerr != nil || (r.Limits.MaxTools > 0 && i >= r.Limits.MaxTools) {
 				r.logger().WarnContext(ctx, "registered MCP tool not offered: over the limits", "server_id", srv.ID, "tool", t.Name, "error", lerr)
 				unavailable = append(unavailable, exposed)
@@ -123,7 +119,7 @@ func (r *Remote) Call(ctx context.Context, c models.Caller, server, exposed stri
 		}
 		return toolbox.Result{}, err
 	}
-	tool := strings.TrimPrefix(exposed, srv.Name+ToolSeparator)
+	tool := strings.TrimPrefix(exposed, srv.Name+toolbox.Separator)
 	return r.catalog(srv).Call(ctx, srv.Name, tool, args, toolbox.Identity{})
 }
 

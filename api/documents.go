@@ -12,7 +12,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
-	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/intake"
 	"github.com/youworker/youworker/knowledge"
 	"github.com/youworker/youworker/models"
@@ -362,7 +361,7 @@ func (s *Server) getRun(c *gin.Context) {
 }
 
 func runTerminal(typ string) bool {
-	return typ == activities.EventRunCompleted || typ == activities.EventRunFailed || typ == activities.EventRunCancelled
+	return typ == models.EventRunCompleted || typ == models.EventRunFailed || typ == models.EventRunCancelled
 }
 
 func (s *Server) runEvents(c *gin.Context) {

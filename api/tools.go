@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
-	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/policy"
 	"github.com/youworker/youworker/store"
@@ -229,7 +228,7 @@ func (s *Server) listTools(c *gin.Context) {
 	for i := range servers {
 		srv := toMCPServerJSON(caller, &servers[i])
 		for _, t := range srv.Tools {
-			name := srv.Name + activities.ToolSeparator + t.Name
+			name := srv.Name + toolbox.Separator + t.Name
 			out = append(out, toolJSON{Name: name, Description: t.Description, Server: srv.Name, ServerID: srv.ID.String(),
 				RequiresApproval: rules.NeedsApproval(policy.Tool{Name: name, ServerRequires: srv.RequiresApproval, Outbound: true}),
 				Outbound:         true, UntrustedOutput: true, Enabled: t.Enabled})

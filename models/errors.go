@@ -47,16 +47,20 @@ func Errorf(kind error, code, format string, args ...any) *Error {
 	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// WithDetails returns e with details attached.
+// WithDetails returns a copy of e with details attached. e itself is left alone, so a
+// package-level error value can be decorated by concurrent requests.
 func (e *Error) WithDetails(kv map[string]any) *Error {
-	e.Details = kv
-	return e
+	c := *e
+	c.Details = kv
+	return &c
 }
 
-// Wrap attaches a cause to e.
+// Wrap returns a copy of e with cause attached (for logs). e itself is left alone, so a
+// package-level error value (errTurnFinished, say) can be wrapped by concurrent requests.
 func (e *Error) Wrap(cause error) *Error {
-	e.Err = cause
-	return e
+	c := *e
+	c.Err = cause
+	return &c
 }
 
 // Invalid reports a validation failure of one field.

@@ -15,3 +15,14 @@ const (
 	EventTurnFailed       = "turn.failed"
 	EventTurnCancelled    = "turn.cancelled"
 )
+
+// Ingestion run event types: the SSE event names of GET /v1/ingestion-runs/:id/events, written
+// by the ingestion activities, read by the API's streams.
+const (
+	EventRunStarted   = "run.started"
+	EventStage        = "stage"
+	EventProgress     = "progress"
+	EventRunCompleted = "run.completed"
+	EventRunFailed    = "run.failed"
+	EventRunCancelled = "run.cancelled"
+)

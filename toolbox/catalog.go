@@ -23,6 +23,10 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
+// Separator joins a registered server's name and its tool's name into the name the model sees
+// ("notes__search"), so a registered server can never shadow a built-in tool.
+const Separator = "__"
+
 // Server is an MCP server the platform can call (streamable HTTP only — never a command to run).
 type Server struct {
 	ID   string // optional (registered servers have a uuid); "" for built-ins
