@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
@@ -66,10 +65,10 @@ func (l eventLog) finishWith(ctx context.Context, msg *models.Message, o models.
 	return l.store.FinishTurnWithMessage(ctx, msg, o, time.Now().UTC(), rows)
 }
 
-// terminalEvent is the one event that ends a turn (chat.Terminal).
+// terminalEvent is the one event that ends a turn (models.Terminal).
 func terminalEvent(turnID uuid.UUID, o models.TurnOutcome) event {
-	typ, data := chat.Terminal(turnID, o)
-	return event{key: chat.TerminalKey, typ: typ, data: data}
+	typ, data := models.Terminal(turnID, o)
+	return event{key: models.TerminalKey, typ: typ, data: data}
 }
 
 // seal encodes and encrypts events of the log of parent id into log rows, each bound to its key.

@@ -4,13 +4,16 @@ import (
 	"context"
 
 	"go.temporal.io/sdk/activity"
-
-	"github.com/youworker/youworker/chat"
 )
+
+// sweeper fails the unfinished turns whose workflow is gone (chat.Reaper).
+type sweeper interface {
+	Sweep(ctx context.Context, batch int, beat func()) (int, error)
+}
 
 // Reaper runs the chat reaper for the ReapTurns workflow.
 type Reaper struct {
-	Chat  *chat.Reaper
+	Chat  sweeper
 	Batch int // turns looked at per run
 }
 

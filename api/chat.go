@@ -8,12 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/models"
@@ -332,7 +329,7 @@ func (s *Server) deleteSession(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	err = s.store.DeleteSession(ctx, callerOf(c), id)
-	if errors.Is(err, store.ErrTurnInProgress) && s.reapActive(ctx, id, chat.Cancelled) {
+	if errors.Is(err, store.ErrTurnInProgress) && s.chat.ReapActive(ctx, id, chat.Cancelled) {
 		err = s.store.DeleteSession(ctx, callerOf(c), id) // the turn in the way had no workflow left
 	}
 	if err != nil {
@@ -346,13 +343,11 @@ type postMessageRequest struct {
 	Content string `json:"content" binding:"required"`
 }
 
-const maxIdempotencyKey = 200
+const maxIdempotencyKey = chat.MaxIdempotencyKey
 
 // postMessage stores the user's message and starts the turn's workflow. The same request twice
 // (same Idempotency-Key) gives the same turn; a second message while a turn runs is a 409.
 func (s *Server) postMessage(c *gin.Context) {
-	ctx := c.Request.Context()
-	caller := callerOf(c)
 	sessionID, err := pathID(c, "id", "SESSION", "session")
 	if err != nil {
 		s.fail(c, err)
@@ -363,44 +358,12 @@ func (s *Server) postMessage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if strings.TrimSpace(req.Content) == "" {
-		s.fail(c, models.Invalid("content", "content must not be empty"))
-		return
-	}
-	if n := utf8.RuneCountInString(req.Content); n > s.cfg.MaxMessageChars {
-		s.fail(c, models.Invalid("content", "content is %d characters; the limit is %d", n, s.cfg.MaxMessageChars))
-		return
-	}
-	turn := &models.Turn{ID: uuid.New(), Status: models.TurnRunning, StartedAt: s.now()}
-	if key := c.GetHeader("Idempotency-Key"); key != "" {
-		if len(key) > maxIdempotencyKey {
-			s.fail(c, models.Invalid("Idempotency-Key", "Idempotency-Key must be at most %d characters", maxIdempotencyKey))
-			return
-		}
-		turn.IdempotencyKey = &key
-		turn.ID = uuid.NewSHA1(sessionID, []byte("idempotency/"+key))
-	}
-	turn.WorkflowID = workflows.ChatTurnID(sessionID.String(), turn.ID.String())
-	sealed, err := s.box.EncryptString(store.MessageContent(models.MessageID(turn.ID, models.RoleUser, 0, "")), req.Content)
+	t, created, err := s.chat.Post(c.Request.Context(), callerOf(c),
+		chat.Message{SessionID: sessionID, Content: req.Content, IdempotencyKey: c.GetHeader("Idempotency-Key")})
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	t0 := time.Now()
-	t, title, created, err := s.storeTurn(ctx, caller, sessionID, turn, sealed)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	t1 := time.Now()
-	if !t.Finished() {
-		if err := s.startTurnWorkflow(ctx, t, title); err != nil {
-			s.fail(c, err)
-			return
-		}
-	}
-	s.log.DebugContext(ctx, "turn started", "turn_id", t.ID, "created", created,
-		"store", t1.Sub(t0), "temporal", time.Since(t1))
 	if wantsEventStream(c) {
 		s.streamTurn(c, t.ID, 0)
 		return
@@ -414,64 +377,6 @@ func (s *Server) postMessage(c *gin.Context) {
 
 func wantsEventStream(c *gin.Context) bool {
 	return strings.Contains(c.GetHeader("Accept"), "text/event-stream")
-}
-
-// storeTurn stores the user's message and a running turn (store.StartTurn). When another turn of
-// the session seems to run but its workflow is gone (a crash between storing a turn and starting
-// its workflow, a workflow that ended without recording the outcome), that turn is failed with
-// TURN_LOST and the message is stored: a session is never blocked by a turn nothing will finish.
-func (s *Server) storeTurn(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn, sealed []byte) (*models.Turn, string, bool, error) {
-	t, title, created, err := s.store.StartTurn(ctx, caller, sessionID, turn, sealed)
-	if !errors.Is(err, store.ErrTurnInProgress) || !s.reapActive(ctx, sessionID, chat.Lost) {
-		return t, title, created, err
-	}
-	return s.store.StartTurn(ctx, caller, sessionID, turn, sealed)
-}
-
-// reapActive finishes the session's unfinished turn with o if its workflow is gone, and reports
-// whether it did (false also when Temporal cannot tell: the conflict then stands).
-func (s *Server) reapActive(ctx context.Context, sessionID uuid.UUID, o models.TurnOutcome) bool {
-	active, err := s.store.ActiveTurn(ctx, sessionID)
-	if err != nil {
-		return false
-	}
-	finished, err := s.reaper.Finish(ctx, active, o)
-	if err != nil && !errors.Is(err, chat.ErrWorkflowRunning) {
-		s.log.WarnContext(ctx, "checking a running turn's workflow failed", "turn_id", active.ID, "error", err)
-	}
-	return finished
-}
-
-// startTurnWorkflow starts ChatTurn for t. Starting is idempotent (the id derives from the turn,
-// USE_EXISTING while it runs, REJECT_DUPLICATE after), so a retried request that finds the turn
-// already stored re-runs this safely, which also repairs a crash between storing and starting.
-// When Temporal cannot be reached the turn is failed (the message is kept) and the caller gets 503.
-func (s *Server) startTurnWorkflow(ctx context.Context, t *models.Turn, title string) error {
-	opts := client.StartWorkflowOptions{
-		ID:        t.WorkflowID,
-		TaskQueue: s.cfg.TaskQueue,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			temporal.NewSearchAttributeKeyKeyword(workflows.AttrUserID).ValueSet(t.UserID.String()),
-			temporal.NewSearchAttributeKeyKeyword(workflows.AttrSessionID).ValueSet(t.SessionID.String()),
-			temporal.NewSearchAttributeKeyKeyword(workflows.AttrModel).ValueSet(t.Model),
-			temporal.NewSearchAttributeKeyKeyword(workflows.AttrStatus).ValueSet(models.TurnRunning),
-		),
-		Memo: map[string]any{"session_title": title, "turn_id": t.ID.String()},
-	}
-	in := workflows.ChatTurnInput{TurnID: t.ID, SessionID: t.SessionID, UserID: t.UserID, Limits: s.turnLimits()}
-	err := workflows.Start(ctx, s.temporal, opts, workflows.ChatTurn, in)
-	if err == nil {
-		return nil
-	}
-	s.log.ErrorContext(ctx, "starting turn workflow failed", "turn_id", t.ID, "error", err)
-	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	// If this fails too (Postgres is down as well), the reaper fails the turn later.
-	if _, ferr := s.reaper.End(failCtx, t.ID, models.TurnOutcome{Status: models.TurnFailed, ErrorCode: models.CodeTemporalUnavailable,
-		ErrorMessage: "the workflow service is unavailable; your message is kept, please send it again"}); ferr != nil {
-		s.log.ErrorContext(ctx, "failing a turn whose workflow did not start failed", "turn_id", t.ID, "error", ferr)
-	}
-	return err
 }
 
 func (s *Server) turnLimits() workflows.TurnLimits {

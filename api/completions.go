@@ -10,9 +10,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
-	"github.com/youworker/youworker/workflows"
 )
 
 type completionMessage struct {
@@ -46,6 +46,14 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	if last.Role != models.RoleUser || strings.TrimSpace(last.Content) == "" {
 		s.fail(c, models.Invalid("messages", "the last message must be a non-empty user message"))
 		return
+	}
+	// Every message is held to MAX_MESSAGE_CHARS, as on /v1/sessions/:id/messages, before
+	// anything is stored.
+	for i, m := range req.Messages {
+		if err := s.chat.ValidateLength(fmt.Sprintf("messages[%d].content", i), m.Content); err != nil {
+			s.fail(c, err)
+			return
+		}
 	}
 	model, err := s.chatModel(req.Model)
 	if err != nil {
@@ -84,19 +92,8 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	turn := &models.Turn{ID: uuid.New(), Status: models.TurnRunning, StartedAt: s.now()}
-	sealed, err := s.box.EncryptString(store.MessageContent(models.MessageID(turn.ID, models.RoleUser, 0, "")), last.Content)
+	t, _, err := s.chat.Post(ctx, caller, chat.Message{SessionID: cs.ID, Content: last.Content})
 	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	turn.WorkflowID = workflows.ChatTurnID(cs.ID.String(), turn.ID.String())
-	t, title, _, err := s.storeTurn(ctx, caller, cs.ID, turn, sealed)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if err := s.startTurnWorkflow(ctx, t, title); err != nil {
 		s.fail(c, err)
 		return
 	}

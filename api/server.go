@@ -74,6 +74,7 @@ type Server struct {
 	trustedProxies config.IPSet
 	events         *eventHub
 	reaper         *chat.Reaper
+	chat           *chat.Service
 	limits         *limiter
 	callers        *callerCache // nil when AUTH_CACHE_TTL is 0
 	// stopping ends long-lived streams when the server shuts down; clients resume elsewhere with
@@ -125,6 +126,8 @@ func New(d Deps) (*Server, error) {
 	s.temporal, s.box, s.intake, s.searcher, s.tools, s.mcpGuard = d.Temporal, d.Box, d.Intake, d.Searcher, d.Tools, d.MCPGuard
 	s.toolLimits = d.ToolLimits
 	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
+	s.chat = &chat.Service{Store: s.store, Box: s.box, Temporal: s.temporal, Reaper: s.reaper, TaskQueue: s.cfg.TaskQueue,
+		Limits: s.turnLimits(), MaxMessageChars: s.cfg.MaxMessageChars, Now: s.now, Log: s.log}
 	s.sso = s.newOIDC()
 	s.trustedProxies = s.cfg.TrustedProxyIPs()
 	s.publicOrigin = originOf(s.cfg.PublicURL)

@@ -73,16 +73,16 @@ func (r *Reaper) Finish(ctx context.Context, t *models.Turn, o models.TurnOutcom
 // End finishes turn id with o and its terminal event, whatever its workflow does: for a turn whose
 // workflow is known not to run (it could not be started). It reports whether it finished the turn.
 func (r *Reaper) End(ctx context.Context, id uuid.UUID, o models.TurnOutcome) (bool, error) {
-	typ, data := Terminal(id, o)
+	typ, data := models.Terminal(id, o)
 	b, err := json.Marshal(data)
 	if err != nil {
 		return false, err
 	}
-	sealed, err := r.Box.Encrypt(store.TurnLog.EventData(id, TerminalKey), b)
+	sealed, err := r.Box.Encrypt(store.TurnLog.EventData(id, models.TerminalKey), b)
 	if err != nil {
 		return false, err
 	}
-	return r.Store.FinishTurn(ctx, id, o, time.Now().UTC(), []models.Event{{Key: TerminalKey, Type: typ, Data: sealed}})
+	return r.Store.FinishTurn(ctx, id, o, time.Now().UTC(), []models.Event{{Key: models.TerminalKey, Type: typ, Data: sealed}})
 }
 
 // Sweep fails, with Lost, every unfinished turn older than Grace whose workflow is gone, up to

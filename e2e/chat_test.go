@@ -579,3 +579,31 @@ func TestOpenAICompatibleCompletions(t *testing.T) {
 	bad := u.do("POST", "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "assistant", "content": "x"}}})
 	require.Equal(t, http.StatusBadRequest, bad.status)
 }
+
+// Both chat routes hold messages to MAX_MESSAGE_CHARS, before anything is stored: the
+// OpenAI-compatible route used to skip the check.
+func TestMessageLimitOnBothChatRoutes(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t, map[string]string{"MAX_MESSAGE_CHARS": "50"}).start()
+	u := p.signup("lena")
+	long := strings.Repeat("é", 51)
+
+	sid := u.newSession([]string{})
+	r := u.do("POST", "/v1/sessions/"+sid+"/messages", map[string]any{"content": long})
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "content is 51 characters; the limit is 50")
+
+	r = u.do("POST", "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "user", "content": long}}})
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "messages[0].content is 51 characters; the limit is 50")
+	r = u.do("POST", "/v1/chat/completions", map[string]any{"messages": []map[string]any{
+		{"role": "user", "content": long}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "short"}}})
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "messages[0].content")
+
+	var sessions int
+	require.NoError(t, openDB(t, p).QueryRow(`SELECT count(*) FROM chat_sessions`).Scan(&sessions))
+	require.Equal(t, 1, sessions, "a refused completion stores no session")
+	r = u.do("POST", "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "user", "content": "short enough"}}})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+}

@@ -1,0 +1,158 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/workflows"
+)
+
+// MaxIdempotencyKey bounds an Idempotency-Key header.
+const MaxIdempotencyKey = 200
+
+// Service posts user messages and starts their turns. The native route
+// (POST /v1/sessions/:id/messages) and the OpenAI-compatible one (POST /v1/chat/completions) both
+// go through Post: one validation, one store write, one workflow start, one compensation.
+type Service struct {
+	Store    *store.Store
+	Box      *encryption.Box
+	Temporal client.Client
+	Reaper   *Reaper
+	// TaskQueue is the worker's task queue; Limits bound every turn.
+	TaskQueue string
+	Limits    workflows.TurnLimits
+	// MaxMessageChars bounds a message's length in characters (MAX_MESSAGE_CHARS).
+	MaxMessageChars int
+	Now             func() time.Time
+	Log             *slog.Logger
+}
+
+// Message is a user message to post.
+type Message struct {
+	SessionID uuid.UUID
+	Content   string
+	// IdempotencyKey, when set, makes a retried post find the turn the first one started.
+	IdempotencyKey string
+}
+
+// ValidateContent checks a message's content: not blank, at most MaxMessageChars characters.
+// field names it in the error (content, messages[2].content, …).
+func (s *Service) ValidateContent(field, content string) error {
+	if strings.TrimSpace(content) == "" {
+		return models.Invalid(field, "%s must not be empty", field)
+	}
+	return s.ValidateLength(field, content)
+}
+
+// ValidateLength checks that content is at most MaxMessageChars characters (earlier messages of
+// an imported conversation may be empty, not longer).
+func (s *Service) ValidateLength(field, content string) error {
+	if n := utf8.RuneCountInString(content); n > s.MaxMessageChars {
+		return models.Invalid(field, "%s is %d characters; the limit is %d", field, n, s.MaxMessageChars)
+	}
+	return nil
+}
+
+// Post stores the message with a running turn and starts the turn's workflow. created is false
+// when the idempotency key found an earlier turn (returned as it is; its workflow is started
+// again if it was not, which repairs a crash between storing and starting).
+func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t *models.Turn, created bool, err error) {
+	if err := s.ValidateContent("content", m.Content); err != nil {
+		return nil, false, err
+	}
+	turn := &models.Turn{ID: uuid.New(), Status: models.TurnRunning, StartedAt: s.Now()}
+	if key := m.IdempotencyKey; key != "" {
+		if len(key) > MaxIdempotencyKey {
+			return nil, false, models.Invalid("Idempotency-Key", "Idempotency-Key must be at most %d characters", MaxIdempotencyKey)
+		}
+		turn.IdempotencyKey = &key
+		turn.ID = uuid.NewSHA1(m.SessionID, []byte("idempotency/"+key))
+	}
+	turn.WorkflowID = workflows.ChatTurnID(m.SessionID.String(), turn.ID.String())
+	sealed, err := s.Box.EncryptString(store.MessageContent(models.MessageID(turn.ID, models.RoleUser, 0, "")), m.Content)
+	if err != nil {
+		return nil, false, err
+	}
+	t0 := time.Now()
+	t, title, created, err := s.storeTurn(ctx, caller, m.SessionID, turn, sealed)
+	if err != nil {
+		return nil, false, err
+	}
+	t1 := time.Now()
+	if !t.Finished() {
+		if err := s.startWorkflow(ctx, t, title); err != nil {
+			return nil, false, err
+		}
+	}
+	s.Log.DebugContext(ctx, "turn started", "turn_id", t.ID, "created", created, "store", t1.Sub(t0), "temporal", time.Since(t1))
+	return t, created, nil
+}
+
+// storeTurn stores the user's message and a running turn (store.StartTurn). When another turn of
+// the session seems to run but its workflow is gone (a crash between storing a turn and starting
+// its workflow, a workflow that ended without recording the outcome), that turn is failed with
+// TURN_LOST and the message is stored: a session is never blocked by a turn nothing will finish.
+func (s *Service) storeTurn(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn, sealed []byte) (*models.Turn, string, bool, error) {
+	t, title, created, err := s.Store.StartTurn(ctx, caller, sessionID, turn, sealed)
+	if !errors.Is(err, store.ErrTurnInProgress) || !s.ReapActive(ctx, sessionID, Lost) {
+		return t, title, created, err
+	}
+	return s.Store.StartTurn(ctx, caller, sessionID, turn, sealed)
+}
+
+// ReapActive finishes the session's unfinished turn with o if its workflow is gone, and reports
+// whether it did (false also when Temporal cannot tell: the conflict then stands).
+func (s *Service) ReapActive(ctx context.Context, sessionID uuid.UUID, o models.TurnOutcome) bool {
+	active, err := s.Store.ActiveTurn(ctx, sessionID)
+	if err != nil {
+		return false
+	}
+	finished, err := s.Reaper.Finish(ctx, active, o)
+	if err != nil && !errors.Is(err, ErrWorkflowRunning) {
+		s.Log.WarnContext(ctx, "checking a running turn's workflow failed", "turn_id", active.ID, "error", err)
+	}
+	return finished
+}
+
+// startWorkflow starts ChatTurn for t. Starting is idempotent (the id derives from the turn,
+// USE_EXISTING while it runs, REJECT_DUPLICATE after), so a retried request that finds the turn
+// already stored re-runs this safely. When Temporal cannot be reached the turn is failed (the
+// message is kept) and the caller gets 503.
+func (s *Service) startWorkflow(ctx context.Context, t *models.Turn, title string) error {
+	opts := client.StartWorkflowOptions{
+		ID:        t.WorkflowID,
+		TaskQueue: s.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			temporal.NewSearchAttributeKeyKeyword(workflows.AttrUserID).ValueSet(t.UserID.String()),
+			temporal.NewSearchAttributeKeyKeyword(workflows.AttrSessionID).ValueSet(t.SessionID.String()),
+			temporal.NewSearchAttributeKeyKeyword(workflows.AttrModel).ValueSet(t.Model),
+			temporal.NewSearchAttributeKeyKeyword(workflows.AttrStatus).ValueSet(models.TurnRunning),
+		),
+		Memo: map[string]any{"session_title": title, "turn_id": t.ID.String()},
+	}
+	in := workflows.ChatTurnInput{TurnID: t.ID, SessionID: t.SessionID, UserID: t.UserID, Limits: s.Limits}
+	err := workflows.Start(ctx, s.Temporal, opts, workflows.ChatTurn, in)
+	if err == nil {
+		return nil
+	}
+	s.Log.ErrorContext(ctx, "starting turn workflow failed", "turn_id", t.ID, "error", err)
+	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	// If this fails too (Postgres is down as well), the reaper fails the turn later.
+	if _, ferr := s.Reaper.End(failCtx, t.ID, models.TurnOutcome{Status: models.TurnFailed, ErrorCode: models.CodeTemporalUnavailable,
+		ErrorMessage: "the workflow service is unavailable; your message is kept, please send it again"}); ferr != nil {
+		s.Log.ErrorContext(ctx, "failing a turn whose workflow did not start failed", "turn_id", t.ID, "error", ferr)
+	}
+	return err
+}
