@@ -275,8 +275,9 @@ func (s *Server) getSession(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	// The latest turns, oldest first like the messages.
 	tj := make([]turnJSON, 0, len(turns))
-	for i := range turns {
+	for i := len(turns) - 1; i >= 0; i-- {
 		tj = append(tj, toTurnJSON(&turns[i]))
 	}
 	c.JSON(http.StatusOK, gin.H{"session": out, "messages": mj, "messages_truncated": truncated, "turns": tj})

@@ -158,7 +158,7 @@ func TestTurnCallingATool(t *testing.T) {
 func turnWorkflowID(t *testing.T, u *user, sid string) string {
 	t.Helper()
 	turns := u.do("GET", "/v1/sessions/"+sid, nil).json(t)["turns"].([]any)
-	return turns[0].(map[string]any)["workflow_id"].(string)
+	return turns[len(turns)-1].(map[string]any)["workflow_id"].(string) // the latest: oldest first
 }
 
 // TestWorkerKilledMidStream SIGKILLs the worker while the model streams: a new worker retries the
@@ -284,7 +284,12 @@ func TestSecondMessageWhileTurnRunsIsConflict(t *testing.T) {
 	require.Contains(t, string(r.body), "TURN_IN_PROGRESS")
 	collect(t, must(u.stream(context.Background(), events, 0)), 30*time.Second)
 	// Once the turn is done the session takes the next message.
-	u.send(sid, "now it is my turn")
+	second, _ := u.send(sid, "now it is my turn")
+
+	// The session lists its turns oldest first, like its messages.
+	turns := u.do("GET", "/v1/sessions/"+sid, nil).json(t)["turns"].([]any)
+	require.Len(t, turns, 2)
+	require.Equal(t, second, turns[1].(map[string]any)["id"], "the latest turn is last")
 }
 
 func TestCancelMidStream(t *testing.T) {
