@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,71 +27,114 @@ func (s *Server) exportAccount(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	// Read everything first, so that an error is still an error envelope, not a broken download.
-	groups, err := s.store.GroupsOf(ctx, caller.UserID)
+	s.audit(c, &caller.UserID, "account.export", "user", caller.UserID.String(), nil)
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="youworker-export-%s.json"`, u.ID))
+	c.Header("Cache-Control", "no-store")
+	c.Header("Content-Type", "application/json; charset=utf-8")
+	c.Status(http.StatusOK)
+	w := bufio.NewWriterSize(c.Writer, 64<<10)
+	out := &jsonStream{w: w}
+	// One consistent snapshot, streamed page by page: memory stays flat however many messages and
+	// chunks the account holds.
+	err = s.store.Snapshot(ctx, func(tx *store.Store) error { return s.writeExport(ctx, tx, caller, u, out) })
 	if err != nil {
-		s.fail(c, err)
-		return
+		// The status line is gone: the document ends with what went wrong instead, still valid JSON.
+		s.log.ErrorContext(ctx, "account export failed midway", "user_id", caller.UserID, "error", err)
+		out.abort(map[string]any{"code": "EXPORT_INCOMPLETE",
+			"message": "the export stopped before the end; what precedes is correct but incomplete: please retry"})
 	}
-	keys, err := s.store.UserAPIKeys(ctx, caller.UserID)
+	_ = w.Flush()
+}
+
+// exportPage is how many messages or chunks an export reads at a time (Server.exportPage).
+const exportPage = 500
+
+// writeExport writes the account export document: the same members as before it streamed
+// (exported_at, user, groups, api_keys, sessions with their messages, tool_runs, documents with
+// their chunks, audit), every decryption or decoding error reported.
+func (s *Server) writeExport(ctx context.Context, tx *store.Store, caller models.Caller, u *models.User, out *jsonStream) error {
+	out.open('{')
+	out.member("exported_at", s.now())
+	out.member("user", toUserJSON(u))
+	groups, err := tx.GroupsOf(ctx, caller.UserID)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return err
 	}
-	sessions, err := s.store.OwnedSessions(ctx, caller.UserID)
+	gj := make([]userGroupJSON, 0, len(groups))
+	for _, g := range groups {
+		gj = append(gj, userGroupJSON{ID: g.ID, Name: g.Name, Role: g.Role})
+	}
+	out.member("groups", gj)
+	keys, err := tx.UserAPIKeys(ctx, caller.UserID)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return err
 	}
-	type sessionExport struct {
-		sessionJSON
-		Messages []messageJSON `json:"messages"`
+	kj := make([]apiKeyJSON, 0, len(keys))
+	for i := range keys {
+		kj = append(kj, toAPIKeyJSON(&keys[i]))
 	}
-	sx := make([]sessionExport, 0, len(sessions))
+	out.member("api_keys", kj)
+
+	sessions, err := tx.OwnedSessions(ctx, caller.UserID)
+	if err != nil {
+		return err
+	}
+	out.openMember("sessions", '[')
 	for i := range sessions {
 		sj, err := s.toSessionJSON(caller, &sessions[i])
 		if err != nil {
-			s.fail(c, err)
-			return
+			return err
 		}
-		msgs, err := s.store.Messages(ctx, sessions[i].ID, 1_000_000, false)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		e := sessionExport{sessionJSON: sj, Messages: make([]messageJSON, 0, len(msgs))}
-		for j := range msgs {
-			m, err := s.toMessageJSON(&msgs[j])
+		out.openObjectWith(sj)
+		out.openMember("messages", '[')
+		for after := int64(0); ; {
+			page, err := tx.MessagesAfter(ctx, sessions[i].ID, after, s.exportPage)
 			if err != nil {
-				s.fail(c, err)
-				return
+				return err
 			}
-			e.Messages = append(e.Messages, m)
+			for j := range page {
+				m, err := s.toMessageJSON(&page[j])
+				if err != nil {
+					return err
+				}
+				out.element(m)
+				after = page[j].Seq
+			}
+			if len(page) < s.exportPage {
+				break
+			}
 		}
-		sx = append(sx, e)
+		out.close() // messages
+		out.close() // the session
+		if err := out.err; err != nil {
+			return err
+		}
 	}
-	runs, err := s.store.UserToolRuns(ctx, caller.UserID)
+	out.close() // sessions
+
+	runs, err := tx.UserToolRuns(ctx, caller.UserID)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return err
 	}
-	tr := make([]toolRunJSON, 0, len(runs))
+	out.openMember("tool_runs", '[')
 	for i := range runs {
 		j := toToolRunJSON(&runs[i])
 		if len(runs[i].Arguments) > 0 {
 			raw, err := s.box.Decrypt(store.ToolRunArguments(runs[i].TurnID, runs[i].CallID), runs[i].Arguments)
 			if err != nil {
-				s.fail(c, err)
-				return
+				return err
 			}
-			_ = json.Unmarshal(raw, &j.Arguments)
+			if err := json.Unmarshal(raw, &j.Arguments); err != nil {
+				return fmt.Errorf("tool run %s: arguments: %w", runs[i].ID, err)
+			}
 		}
-		tr = append(tr, j)
+		out.element(j)
 	}
-	docs, err := s.store.OwnedDocuments(ctx, caller.UserID)
+	out.close()
+
+	docs, err := tx.OwnedDocuments(ctx, caller.UserID)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return err
 	}
 	type chunkExport struct {
 		Index       int      `json:"index"`
@@ -97,48 +142,141 @@ func (s *Server) exportAccount(c *gin.Context) {
 		Page        *int     `json:"page"`
 		HeadingPath []string `json:"heading_path"`
 	}
-	type documentExport struct {
-		documentJSON
-		Chunks []chunkExport `json:"chunks"`
-	}
-	dx := make([]documentExport, 0, len(docs))
+	out.openMember("documents", '[')
 	for i := range docs {
-		chunks, err := s.store.DocumentChunks(ctx, docs[i].ID)
-		if err != nil {
-			s.fail(c, err)
-			return
+		out.openObjectWith(toDocumentJSON(caller, &docs[i]))
+		out.openMember("chunks", '[')
+		for after := -1; ; {
+			page, err := tx.DocumentChunksAfter(ctx, docs[i].ID, after, s.exportPage)
+			if err != nil {
+				return err
+			}
+			for _, ch := range page {
+				out.element(chunkExport{Index: ch.Idx, Text: ch.Text, Page: ch.Page, HeadingPath: []string(ch.HeadingPath)})
+				after = ch.Idx
+			}
+			if len(page) < s.exportPage {
+				break
+			}
 		}
-		e := documentExport{documentJSON: toDocumentJSON(caller, &docs[i]), Chunks: make([]chunkExport, 0, len(chunks))}
-		for _, ch := range chunks {
-			e.Chunks = append(e.Chunks, chunkExport{Index: ch.Idx, Text: ch.Text, Page: ch.Page, HeadingPath: []string(ch.HeadingPath)})
+		out.close() // chunks
+		out.close() // the document
+		if err := out.err; err != nil {
+			return err
 		}
-		dx = append(dx, e)
 	}
-	audit, err := s.store.AccountAudit(ctx, caller, auditPageAll)
+	out.close() // documents
+
+	audit, err := tx.AccountAudit(ctx, caller, auditPageAll)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return err
 	}
-	gj := make([]userGroupJSON, 0, len(groups))
-	for _, g := range groups {
-		gj = append(gj, userGroupJSON{ID: g.ID, Name: g.Name, Role: g.Role})
-	}
-	kj := make([]apiKeyJSON, 0, len(keys))
-	for i := range keys {
-		kj = append(kj, toAPIKeyJSON(&keys[i]))
-	}
-	s.audit(c, &caller.UserID, "account.export", "user", caller.UserID.String(), nil)
-	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="youworker-export-%s.json"`, u.ID))
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{
-		"exported_at": s.now(), "user": toUserJSON(u), "groups": gj, "api_keys": kj, "sessions": sx,
-		"tool_runs": tr, "documents": dx, "audit": toAuditJSON(audit),
-	})
+	out.member("audit", toAuditJSON(audit))
+	out.close()
+	return out.err
 }
 
-// deleteAccount deletes the caller and everything they own: running turns and ingestions are
-// cancelled, vectors and document bytes removed, then every row, in one transaction. Group content
-// owned by others stays; groups left without an admin get one.
+// jsonStream writes one JSON document piece by piece, remembering which objects and arrays are
+// open, so that a failure midway can still end it as valid JSON (abort).
+type jsonStream struct {
+	w     *bufio.Writer
+	stack []byte // closers of the open objects and arrays, innermost last
+	first bool   // nothing written yet in the innermost open container
+	err   error
+}
+
+func (j *jsonStream) raw(b []byte) {
+	if j.err == nil {
+		_, j.err = j.w.Write(b)
+	}
+}
+
+func (j *jsonStream) comma() {
+	if !j.first {
+		j.raw([]byte{','})
+	}
+	j.first = false
+}
+
+func (j *jsonStream) open(c byte) {
+	j.raw([]byte{c})
+	j.stack = append(j.stack, map[byte]byte{'{': '}', '[': ']'}[c])
+	j.first = true
+}
+
+func (j *jsonStream) close() {
+	if len(j.stack) == 0 {
+		return
+	}
+	j.raw(j.stack[len(j.stack)-1:])
+	j.stack = j.stack[:len(j.stack)-1]
+	j.first = false
+}
+
+func (j *jsonStream) key(k string) {
+	j.comma()
+	b, _ := json.Marshal(k)
+	j.raw(append(b, ':'))
+}
+
+func (j *jsonStream) marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil && j.err == nil {
+		j.err = err
+	}
+	return b
+}
+
+// member writes "k": v in the open object.
+func (j *jsonStream) member(k string, v any) {
+	b := j.marshal(v)
+	j.key(k)
+	j.raw(b)
+}
+
+// openMember opens "k": { or [ in the open object.
+func (j *jsonStream) openMember(k string, c byte) {
+	j.key(k)
+	j.open(c)
+}
+
+// element writes v in the open array.
+func (j *jsonStream) element(v any) {
+	b := j.marshal(v)
+	j.comma()
+	j.raw(b)
+}
+
+// openObjectWith opens, in the open array, an object holding v's members (v marshals to an
+// object), so that more members can follow.
+func (j *jsonStream) openObjectWith(v any) {
+	b := bytes.TrimSpace(j.marshal(v))
+	j.comma()
+	if len(b) < 2 || b[0] != '{' {
+		if j.err == nil {
+			j.err = fmt.Errorf("export: %T is not an object", v)
+		}
+		return
+	}
+	j.raw(b[:len(b)-1])
+	j.stack = append(j.stack, '}')
+	j.first = len(bytes.TrimSpace(b[1:len(b)-1])) == 0
+}
+
+// abort ends the document after a failure: it closes everything open inside the top-level
+// object and adds an "error" member to it.
+func (j *jsonStream) abort(e map[string]any) {
+	j.err = nil
+	for len(j.stack) > 1 {
+		j.close()
+	}
+	if len(j.stack) == 0 { // nothing was written yet
+		j.open('{')
+	}
+	j.member("error", e)
+	j.close()
+}
+
 func (s *Server) deleteAccount(c *gin.Context) {
 	ctx := c.Request.Context()
 	caller := callerOf(c)

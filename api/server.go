@@ -75,6 +75,7 @@ type Server struct {
 	events         *eventHub
 	reaper         *chat.Reaper
 	chat           *chat.Service
+	exportPage     int // messages or chunks an account export reads at a time
 	limits         *limiter
 	callers        *callerCache // nil when AUTH_CACHE_TTL is 0
 	// stopping ends long-lived streams when the server shuts down; clients resume elsewhere with
@@ -125,6 +126,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.temporal, s.box, s.intake, s.searcher, s.tools, s.mcpGuard = d.Temporal, d.Box, d.Intake, d.Searcher, d.Tools, d.MCPGuard
 	s.toolLimits = d.ToolLimits
+	s.exportPage = exportPage
 	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
 	s.chat = &chat.Service{Store: s.store, Box: s.box, Temporal: s.temporal, Reaper: s.reaper, TaskQueue: s.cfg.TaskQueue,
 		Limits: s.turnLimits(), MaxMessageChars: s.cfg.MaxMessageChars, Now: s.now, Log: s.log}

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/youworker/youworker/models"
 )
@@ -81,4 +83,30 @@ WHERE group_id = ? AND user_id = (SELECT user_id FROM group_memberships WHERE gr
 		}
 		return tx.q(ctx).Exec(`DELETE FROM users WHERE id = ?`, userID).Error
 	})
+}
+
+// Snapshot runs fn in a read-only, repeatable-read transaction: every read inside sees the
+// database as of the first one (an account export is one consistent picture, however long it
+// takes to stream).
+func (s *Store) Snapshot(ctx context.Context, fn func(tx *Store) error) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(&Store{db: tx})
+	}, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	return translate(err)
+}
+
+// MessagesAfter returns up to limit messages of a session after sequence number after, oldest
+// first: a page of a session's whole history.
+func (s *Store) MessagesAfter(ctx context.Context, sessionID uuid.UUID, after int64, limit int) ([]models.Message, error) {
+	var out []models.Message
+	err := s.q(ctx).Where("session_id = ? AND seq > ?", sessionID, after).Order("seq").Limit(limit).Find(&out).Error
+	return out, translate(err)
+}
+
+// DocumentChunksAfter returns up to limit chunks of a document after index after (-1 for the
+// first page), in order, without their embeddings.
+func (s *Store) DocumentChunksAfter(ctx context.Context, documentID uuid.UUID, after, limit int) ([]models.DocumentChunk, error) {
+	var out []models.DocumentChunk
+	err := s.q(ctx).Omit("embedding").Where("document_id = ? AND idx > ?", documentID, after).Order("idx").Limit(limit).Find(&out).Error
+	return out, translate(err)
 }
