@@ -5,11 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
 
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
@@ -280,29 +280,24 @@ func (j *jsonStream) abort(e map[string]any) {
 func (s *Server) deleteAccount(c *gin.Context) {
 	ctx := c.Request.Context()
 	caller := callerOf(c)
-	turns, err := s.store.ActiveTurns(ctx, caller.UserID)
-	if err != nil {
+	// The deletion is a workflow (resumable, visible in the Temporal UI): cancelling turns and
+	// stopping ingestion runs can take a while, and no step may be left half done.
+	id := workflows.DeleteAccountID(caller.UserID.String())
+	opts := client.StartWorkflowOptions{ID: id, TaskQueue: s.cfg.TaskQueue,
+		Memo: map[string]any{"username": caller.Username}}
+	in := workflows.DeleteAccountInput{UserID: caller.UserID, Username: caller.Username}
+	if err := workflows.Start(ctx, s.temporal, opts, workflows.DeleteAccount, in); err != nil {
 		s.fail(c, err)
 		return
 	}
-	for i := range turns {
-		err := s.signalTurn(ctx, &turns[i], workflows.SignalCancel, workflows.CancelSignal{Reason: "account deleted"})
-		if err != nil && !errors.Is(err, errTurnFinished) {
-			s.fail(c, err)
-			return
-		}
+	// Locked out now, not when the workflow gets to it: this login included.
+	if err := s.store.DisableUser(ctx, caller.UserID, s.now()); err != nil {
+		s.log.WarnContext(ctx, "locking a deleted account out failed; its workflow does it", "user_id", caller.UserID, "error", err)
 	}
-	docs, err := s.intake.DeleteOwner(ctx, caller.UserID, func(ctx context.Context) error {
-		return s.store.DeleteAccount(ctx, caller.UserID)
-	})
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeAudit(c, &models.AuditEntry{Action: "account.delete", ResourceType: "user", ResourceID: caller.UserID.String(),
-		Details: map[string]any{"username": caller.Username, "documents": docs}, Outcome: "success"})
+	s.writeAudit(c, &models.AuditEntry{ActorID: &caller.UserID, Action: "account.delete", ResourceType: "user", ResourceID: caller.UserID.String(),
+		Details: map[string]any{"username": caller.Username, "workflow_id": id}, Outcome: "accepted"})
 	s.clearAuthCookies(c)
-	c.Status(http.StatusNoContent)
+	c.JSON(http.StatusAccepted, gin.H{"status": "deleting", "workflow_id": id})
 }
 
 // auditPageAll is the whole audit log of a caller (for the export).

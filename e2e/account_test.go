@@ -227,8 +227,17 @@ func TestAccountExportAndDeletion(t *testing.T) {
 	require.NoError(t, rows.Close())
 	require.NotEmpty(t, blobs, "the document's bytes are stored")
 
-	require.Equal(t, http.StatusNoContent, leaver.do("DELETE", "/v1/account", nil).status)
-	require.Equal(t, http.StatusUnauthorized, leaver.do("GET", "/v1/auth/me", nil).status)
+	del := leaver.do("DELETE", "/v1/account", nil)
+	require.Equal(t, http.StatusAccepted, del.status, "%s", del.body)
+	require.Equal(t, "deleting", del.json(t)["status"])
+	require.Equal(t, http.StatusUnauthorized, leaver.do("GET", "/v1/auth/me", nil).status, "locked out at once")
+	wid := del.json(t)["workflow_id"].(string)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var res workflows.DeleteAccountResult
+	require.NoError(t, temporalClient(t).GetWorkflow(ctx, wid, "").Get(ctx, &res), "the DeleteAccount workflow finishes")
+	require.Equal(t, 1, res.Documents, "the one document the leaver owned")
+	recordHistory(t, p, wid, "delete_account")
 	var n int
 	for _, b := range blobs {
 		require.NoError(t, db.QueryRow(`SELECT count(*) FROM document_blobs WHERE id = $1`, b).Scan(&n))

@@ -363,9 +363,10 @@ func (s *Service) Delete(ctx context.Context, c models.Caller, id uuid.UUID) (*m
 }
 
 // DeleteOwner removes what intake keeps for an account being deleted: the owner's runs are
-// stopped, their vectors removed, deleteRows deletes the rows (the documents with the account),
-// then the document bytes go. It returns how many documents the owner had. Bytes that cannot be
-// removed once the rows are gone are logged, not returned: the account is deleted either way.
+// stopped, their vectors removed, the document bytes deleted, then deleteRows deletes the rows
+// (the documents with the account). It returns how many documents the owner had. Every step is
+// idempotent and the rows go last, so a retry after any failure (a crashed worker running the
+// DeleteAccount workflow) finds what is left and finishes it.
 func (s *Service) DeleteOwner(ctx context.Context, ownerID uuid.UUID, deleteRows func(context.Context) error) (int, error) {
 	runs, err := s.Store.OwnerActiveRuns(ctx, ownerID)
 	if err != nil {
@@ -381,13 +382,13 @@ func (s *Service) DeleteOwner(ctx context.Context, ownerID uuid.UUID, deleteRows
 	if err := s.Vectors.DeleteOwner(ctx, ownerID); err != nil {
 		return 0, fmt.Errorf("remove vectors: %w", err)
 	}
-	if err := deleteRows(ctx); err != nil {
-		return 0, err
-	}
 	for i := range docs {
 		if err := s.deleteBlobs(ctx, &docs[i]); err != nil {
-			s.log().ErrorContext(ctx, "deleting a document's bytes failed", "document_id", docs[i].ID, "error", err)
+			return 0, fmt.Errorf("delete the bytes of document %s: %w", docs[i].ID, err)
 		}
+	}
+	if err := deleteRows(ctx); err != nil {
+		return 0, err
 	}
 	return len(docs), nil
 }
@@ -416,11 +417,4 @@ func (s *Service) deleteBlobs(ctx context.Context, d *models.Document) error {
 		}
 	}
 	return nil
-}
-
-func (s *Service) log() *slog.Logger {
-	if s.Log != nil {
-		return s.Log
-	}
-	return slog.Default()
 }

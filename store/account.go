@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -109,4 +110,16 @@ func (s *Store) DocumentChunksAfter(ctx context.Context, documentID uuid.UUID, a
 	var out []models.DocumentChunk
 	err := s.q(ctx).Omit("embedding").Where("document_id = ? AND idx > ?", documentID, after).Order("idx").Limit(limit).Find(&out).Error
 	return out, translate(err)
+}
+
+// DisableUser locks an account out at once (the first step of deleting it): the user can no
+// longer log in, and every login and API key stops working (the users trigger tells every API
+// process to drop its cached caller). Idempotent: the first time stays.
+func (s *Store) DisableUser(ctx context.Context, userID uuid.UUID, now time.Time) error {
+	return s.InTx(ctx, func(tx *Store) error {
+		if err := tx.q(ctx).Exec(`UPDATE users SET disabled_at = coalesce(disabled_at, ?) WHERE id = ?`, now, userID).Error; err != nil {
+			return err
+		}
+		return tx.q(ctx).Exec(`UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, now, userID).Error
+	})
 }

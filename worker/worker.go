@@ -46,6 +46,8 @@ type Deps struct {
 	Ingest        *activities.Ingest
 	// Reaper fails turns whose workflow is gone (the ReapTurns workflow, on a schedule).
 	Reaper *chat.Reaper
+	// Account runs the DeleteAccount workflow's steps.
+	Account *activities.Account
 	// Health follows the worker's state (NewHealth; Run updates it).
 	Health *Health
 	// Deployment, when its Name is set, runs the worker versioned (Temporal Worker Deployments).
@@ -96,6 +98,8 @@ func New(d Deps) sdkworker.Worker {
 	w.RegisterActivity(d.Ingest)
 	w.RegisterWorkflow(workflows.ReapTurns)
 	w.RegisterActivity(&activities.Reaper{Chat: d.Reaper, Batch: 500})
+	w.RegisterWorkflowWithOptions(workflows.DeleteAccount, pinned)
+	w.RegisterActivity(d.Account)
 	w.RegisterWorkflow(workflows.RotateKeys)
 	w.RegisterActivity(&activities.Rekey{Store: d.Store, Blobs: d.Ingest.Blobs, Box: d.Box})
 	return w

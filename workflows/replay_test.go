@@ -20,6 +20,7 @@ func replayer() worker.WorkflowReplayer {
 	r.RegisterWorkflow(Probe)
 	r.RegisterWorkflow(RotateKeys)
 	r.RegisterWorkflow(ReapTurns)
+	r.RegisterWorkflow(DeleteAccount)
 	return r
 }
 
@@ -34,7 +35,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	seen := map[string]bool{}
 	for _, f := range files {
 		name := filepath.Base(f)
-		for _, wf := range []string{"chat_turn", "ingest", "probe", "rotate_keys", "reap_turns"} {
+		for _, wf := range []string{"chat_turn", "ingest", "probe", "rotate_keys", "reap_turns", "delete_account"} {
 			if strings.HasPrefix(strings.TrimPrefix(name, "cluster_"), wf) {
 				seen[wf] = true
 			}
@@ -43,7 +44,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			require.NoError(t, replayer().ReplayWorkflowHistoryFromJSONFile(log.NewStructuredLogger(slog.New(slog.DiscardHandler)), f))
 		})
 	}
-	for _, wf := range []string{"chat_turn", "ingest", "probe", "rotate_keys", "reap_turns"} {
+	for _, wf := range []string{"chat_turn", "ingest", "probe", "rotate_keys", "reap_turns", "delete_account"} {
 		require.True(t, seen[wf], "no recorded history of %s in workflows/testdata", wf)
 	}
 }

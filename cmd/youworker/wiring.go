@@ -23,6 +23,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/youworker/youworker/account"
 	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/api"
 	"github.com/youworker/youworker/chat"
@@ -416,7 +417,8 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, opera
 			Vectors: a.vectors, EmbedModel: cfg.EmbedModel, EmbedBatch: cfg.EmbedBatch, EmbedConcurrency: cfg.EmbedConcurrency,
 			TempDir: tempDir(cfg)},
 		Reaper: &chat.Reaper{Store: a.store, Box: a.box, Temporal: a.temporal, Grace: cfg.TurnReaperGrace, Logger: log},
-		Health: health, Deployment: deployment(cfg)})
+		Health: health, Deployment: deployment(cfg),
+		Account: &activities.Account{Deleter: &account.Deleter{Store: a.store, Intake: a.intake, Temporal: a.temporal, Log: log}}})
 	log.Info("worker starting", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress,
 		"deployment", cfg.WorkerDeployment, "build_id", deployment(cfg).BuildID)
 	go ensureReaperSchedule(ctx, a.temporal, cfg, log)

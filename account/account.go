@@ -1,0 +1,64 @@
+// Package account holds the account processes that outgrew a request: deleting an account is
+// the DeleteAccount workflow, whose steps (lock the account out, cancel its turns, delete its
+// data) live here and run as activities.
+package account
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+
+	"github.com/youworker/youworker/intake"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/workflows"
+)
+
+// Deleter runs the steps of deleting an account. Each is idempotent: the workflow retries a
+// step until it succeeds, and a retry finds whatever an earlier attempt left.
+type Deleter struct {
+	Store    *store.Store
+	Intake   *intake.Service
+	Temporal client.Client
+	Log      *slog.Logger
+}
+
+// Lock locks the account out at once: no login, no token, no API key works any more.
+func (d *Deleter) Lock(ctx context.Context, userID uuid.UUID) error {
+	return d.Store.DisableUser(ctx, userID, time.Now().UTC())
+}
+
+// CancelTurns asks the account's running turns to stop and returns how many it asked.
+func (d *Deleter) CancelTurns(ctx context.Context, userID uuid.UUID) (int, error) {
+	turns, err := d.Store.ActiveTurns(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	for i := range turns {
+		err := workflows.Signal(ctx, d.Temporal, turns[i].WorkflowID, workflows.SignalCancel, workflows.CancelSignal{Reason: "account deleted"})
+		if err != nil && !errors.Is(err, workflows.ErrEnded) {
+			return 0, err
+		}
+	}
+	return len(turns), nil
+}
+
+// DeleteData removes everything the account owns: its ingestion runs are stopped, its vectors,
+// document bytes and rows deleted, then the user row with what cascades from it (sessions,
+// messages, keys, memberships; a group it alone administered passes to its oldest member or
+// goes). It returns how many documents the account had.
+func (d *Deleter) DeleteData(ctx context.Context, userID uuid.UUID) (int, error) {
+	return d.Intake.DeleteOwner(ctx, userID, func(ctx context.Context) error {
+		return d.Store.DeleteAccount(ctx, userID)
+	})
+}
+
+// Audit records that the account is gone.
+func (d *Deleter) Audit(ctx context.Context, userID uuid.UUID, username string, documents int) error {
+	return d.Store.Audit(ctx, &models.AuditEntry{Action: "account.deleted", ResourceType: "user", ResourceID: userID.String(),
+		Details: map[string]any{"username": username, "documents": documents}, Outcome: "success"})
+}
