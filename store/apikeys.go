@@ -5,16 +5,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	"github.com/youworker/youworker/models"
 )
-
-// ownedBy scopes a query on a user-owned table to the caller. Every query of user-owned objects
-// goes through a scope like this one; the methods that need it take the caller as an argument.
-func ownedBy(c models.Caller, column string) func(*gorm.DB) *gorm.DB {
-	return func(db *gorm.DB) *gorm.DB { return db.Where(column+" = ?", c.UserID) }
-}
 
 // CreateAPIKey stores a key for the caller.
 func (s *Store) CreateAPIKey(ctx context.Context, c models.Caller, k *models.APIKey) error {

@@ -7,29 +7,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/policy"
 )
-
-// visibleTo scopes a query on a table with owner and group columns to what the caller may read:
-// their own rows and their groups' rows. Memberships come fresh with every request's caller.
-func visibleTo(c models.Caller, table string) func(*gorm.DB) *gorm.DB {
-	return func(db *gorm.DB) *gorm.DB {
-		groups := c.GroupIDs()
-		if len(groups) == 0 {
-			return db.Where(table+".owner_id = ?", c.UserID)
-		}
-		return db.Where("("+table+".owner_id = ? OR "+table+".group_id IN ?)", c.UserID, groups)
-	}
-}
-
-// canModify reports whether the caller may change or delete an object (the policy decides).
-func canModify(c models.Caller, ownerID uuid.UUID, groupID *uuid.UUID) bool {
-	return policy.Allow(c, policy.Object{OwnerID: ownerID, GroupID: groupID}, policy.Update)
-}
 
 // ErrTurnInProgress is the 409 for a second message while a turn of the session runs.
 var ErrTurnInProgress = models.Errorf(models.ErrConflict, "TURN_IN_PROGRESS", "another turn of this session is still running")
