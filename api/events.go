@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
@@ -124,38 +123,16 @@ func (h *eventHub) run(ctx context.Context) {
 }
 
 func (h *eventHub) listen(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, h.dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{store.TurnLog.Channel(), store.RunLog.Channel(), store.CallersChannel} {
-		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
-			return err
-		}
-	}
-	h.callers.listening(true)
-	defer h.callers.listening(false)
-	h.deliver(uuid.Nil, nil, true)
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		if n.Channel == store.CallersChannel {
-			if id, err := uuid.Parse(n.Payload); err == nil {
-				h.callers.drop(id)
-			}
-			continue
-		}
-		id, events, err := store.ParseNotification(n.Payload)
-		if err != nil {
-			h.log.Warn("unreadable event notification", "channel", n.Channel, "error", err)
-			if id == uuid.Nil {
-				continue
-			}
-			events = nil // the stream reads its log
-		}
-		h.deliver(id, events, false)
-	}
+	return store.Listen(ctx, h.dsn, store.Notifications{
+		Ready: func() {
+			h.callers.listening(true)
+			h.deliver(uuid.Nil, nil, true)
+		},
+		Closed:        func() { h.callers.listening(false) },
+		Appended:      func(id uuid.UUID, events []models.Event) { h.deliver(id, events, false) },
+		CallerChanged: h.callers.drop,
+		Unreadable: func(channel string, err error) {
+			h.log.Warn("unreadable event notification", "channel", channel, "error", err)
+		},
+	})
 }

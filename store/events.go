@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/youworker/youworker/models"
 )
@@ -219,4 +220,60 @@ func (s *Store) HasEvent(ctx context.Context, log EventLog, id uuid.UUID, key st
 	var n int64
 	err := s.q(ctx).Table(log.table).Where(log.fk+" = ? AND key = ?", id, key).Count(&n).Error
 	return n > 0, translate(err)
+}
+
+// Notifications are what one LISTEN connection hears, already parsed: the three channels the
+// API follows (the turn and run logs, and caller changes).
+type Notifications struct {
+	// Ready is called once the connection listens (after every reconnect): notifications sent
+	// while disconnected are lost, so whoever waits on them should look again.
+	Ready func()
+	// Closed is called when the connection is lost.
+	Closed func()
+	// Appended receives the events appended to a log's parent (nil when they did not fit in the
+	// notification or could not be read: read the log).
+	Appended func(id uuid.UUID, events []models.Event)
+	// CallerChanged receives the id of a user whose account or memberships changed.
+	CallerChanged func(userID uuid.UUID)
+	// Unreadable receives a notification that could not be parsed at all.
+	Unreadable func(channel string, err error)
+}
+
+// Listen opens one connection to dsn, LISTENs on the logs' channels and the callers channel, and
+// hands what it hears to n until ctx ends or the connection fails (the error says why; callers
+// reconnect). It is the receiving side of the NOTIFYs the appends and the users trigger send.
+func Listen(ctx context.Context, dsn string, n Notifications) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, ch := range []string{TurnLog.Channel(), RunLog.Channel(), CallersChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return err
+		}
+	}
+	n.Ready()
+	defer n.Closed()
+	for {
+		msg, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if msg.Channel == CallersChannel {
+			if id, err := uuid.Parse(msg.Payload); err == nil {
+				n.CallerChanged(id)
+			}
+			continue
+		}
+		id, events, err := ParseNotification(msg.Payload)
+		if err != nil {
+			n.Unreadable(msg.Channel, err)
+			if id == uuid.Nil {
+				continue
+			}
+			events = nil // the reader reads its log
+		}
+		n.Appended(id, events)
+	}
 }
