@@ -16,16 +16,22 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/youworker/youworker/account"
 	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/chat"
+	"github.com/youworker/youworker/chunk"
 	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/extract"
+	"github.com/youworker/youworker/intake"
 	"github.com/youworker/youworker/policy"
+	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
+	"github.com/youworker/youworker/vectors"
 	"github.com/youworker/youworker/workflows"
 )
 
-// Deps are the worker's dependencies, wired in cmd/youworker.
+// Deps are the worker's dependencies, wired in cmd/youworker; New builds every activity from them.
 type Deps struct {
 	Client      client.Client
 	TaskQueue   string
@@ -43,16 +49,30 @@ type Deps struct {
 	TaintApproval bool
 	TokenFlush    time.Duration
 	HistoryLimit  int
-	Ingest        *activities.Ingest
-	// Reaper fails turns whose workflow is gone (the ReapTurns workflow, on a schedule).
-	Reaper *chat.Reaper
-	// Account runs the DeleteAccount workflow's steps.
-	Account *activities.Account
+	// Ingestion: where documents come from and go to, and how they are cut and embedded.
+	Ingest IngestDeps
+	// ReaperGrace is how long a turn may run without a workflow before the reaper fails it.
+	ReaperGrace time.Duration
+	// Intake stops an account's runs and deletes its documents (DeleteAccount).
+	Intake *intake.Service
 	// Health follows the worker's state (NewHealth; Run updates it).
 	Health *Health
 	// Deployment, when its Name is set, runs the worker versioned (Temporal Worker Deployments).
 	Deployment Deployment
 	Logger     *slog.Logger
+}
+
+// IngestDeps are what the ingestion activities need besides the store, the box and Ollama.
+type IngestDeps struct {
+	Blobs            *store.Blobs
+	Guard            *ssrf.Guard
+	Extractor        *extract.Extractor
+	Vectors          vectors.Store
+	Chunking         chunk.Options
+	EmbedModel       string
+	EmbedBatch       int
+	EmbedConcurrency int
+	TempDir          string
 }
 
 // Deployment names the Temporal Worker Deployment version a worker runs. A versioned worker pins
@@ -95,13 +115,17 @@ func New(d Deps) sdkworker.Worker {
 	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Remote: d.Remote, Store: d.Store, Box: d.Box,
 		HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond)})
 	w.RegisterWorkflowWithOptions(workflows.IngestDocument, pinned)
-	w.RegisterActivity(d.Ingest)
+	in := d.Ingest
+	w.RegisterActivity(&activities.Ingest{Store: d.Store, Blobs: in.Blobs, Box: d.Box, Guard: in.Guard, Extractor: in.Extractor,
+		Chunking: in.Chunking, Ollama: d.Ollama, Vectors: in.Vectors, EmbedModel: in.EmbedModel, EmbedBatch: in.EmbedBatch,
+		EmbedConcurrency: in.EmbedConcurrency, TempDir: in.TempDir})
 	w.RegisterWorkflow(workflows.ReapTurns)
-	w.RegisterActivity(&activities.Reaper{Chat: d.Reaper, Batch: 500})
+	reaper := &chat.Reaper{Store: d.Store, Box: d.Box, Temporal: d.Client, Grace: d.ReaperGrace, Logger: d.Logger}
+	w.RegisterActivity(&activities.Reaper{Chat: reaper, Batch: 500})
 	w.RegisterWorkflowWithOptions(workflows.DeleteAccount, pinned)
-	w.RegisterActivity(d.Account)
+	w.RegisterActivity(&activities.Account{Deleter: &account.Deleter{Store: d.Store, Intake: d.Intake, Temporal: d.Client, Log: d.Logger}})
 	w.RegisterWorkflow(workflows.RotateKeys)
-	w.RegisterActivity(&activities.Rekey{Store: d.Store, Blobs: d.Ingest.Blobs, Box: d.Box})
+	w.RegisterActivity(&activities.Rekey{Store: d.Store, Blobs: in.Blobs, Box: d.Box})
 	return w
 }
 

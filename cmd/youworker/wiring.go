@@ -23,10 +23,8 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/youworker/youworker/account"
 	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/api"
-	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/chunk"
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/encryption"
@@ -412,13 +410,11 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, opera
 	w := worker.New(worker.Deps{Client: a.temporal, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout,
 		HeartbeatThrottle: cfg.HeartbeatThrottle, Store: a.store, Box: a.box, Ollama: a.ollama, Catalog: a.catalog, Remote: a.remote,
 		ToolRules: cfg.ToolRules(), TaintApproval: cfg.TaintApproval, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, Logger: log,
-		Ingest: &activities.Ingest{Store: a.store, Blobs: a.blobs, Box: a.box, Guard: a.guard, Extractor: extractor,
-			Chunking: chunk.Options{MaxTokens: cfg.ChunkMaxTokens, Overlap: cfg.ChunkOverlap}, Ollama: a.ollama,
-			Vectors: a.vectors, EmbedModel: cfg.EmbedModel, EmbedBatch: cfg.EmbedBatch, EmbedConcurrency: cfg.EmbedConcurrency,
+		Ingest: worker.IngestDeps{Blobs: a.blobs, Guard: a.guard, Extractor: extractor,
+			Chunking: chunk.Options{MaxTokens: cfg.ChunkMaxTokens, Overlap: cfg.ChunkOverlap},
+			Vectors:  a.vectors, EmbedModel: cfg.EmbedModel, EmbedBatch: cfg.EmbedBatch, EmbedConcurrency: cfg.EmbedConcurrency,
 			TempDir: tempDir(cfg)},
-		Reaper: &chat.Reaper{Store: a.store, Box: a.box, Temporal: a.temporal, Grace: cfg.TurnReaperGrace, Logger: log},
-		Health: health, Deployment: deployment(cfg),
-		Account: &activities.Account{Deleter: &account.Deleter{Store: a.store, Intake: a.intake, Temporal: a.temporal, Log: log}}})
+		ReaperGrace: cfg.TurnReaperGrace, Intake: a.intake, Health: health, Deployment: deployment(cfg)})
 	log.Info("worker starting", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress,
 		"deployment", cfg.WorkerDeployment, "build_id", deployment(cfg).BuildID)
 	go ensureReaperSchedule(ctx, a.temporal, cfg, log)
