@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/google/uuid"
+
+	"github.com/youworker/youworker/activities/spec"
 )
 
 // accountDeleter runs the steps of deleting an account (account.Deleter).
@@ -19,11 +21,7 @@ type Account struct {
 	Deleter accountDeleter
 }
 
-// AccountInput names the account being deleted.
-type AccountInput struct {
-	UserID   uuid.UUID `json:"user_id"`
-	Username string    `json:"username"`
-}
+type AccountInput = spec.AccountInput
 
 // LockAccount locks the account out (no login, token or key works).
 func (a *Account) LockAccount(ctx context.Context, in AccountInput) error {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/store"
 )
 
@@ -16,13 +17,7 @@ type DB struct {
 	Store *store.Store
 }
 
-// ProbeResult is what a worker reports to the Probe workflow.
-type ProbeResult struct {
-	Host           string `json:"host"`
-	PostgresOK     bool   `json:"postgres_ok"`
-	PostgresError  string `json:"postgres_error,omitempty"`
-	PostgresMillis int64  `json:"postgres_ms"`
-}
+type ProbeResult = spec.ProbeResult
 
 // Probe reports the worker's host and whether it reaches Postgres.
 func (a *DB) Probe(ctx context.Context) (ProbeResult, error) {

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/chunk"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/extract"
@@ -28,12 +29,12 @@ import (
 
 // Error types of the ingestion activities; the workflow maps them onto the run's error code.
 const (
-	ErrTypeBadDocument  = "BAD_DOCUMENT"     // corrupt, encrypted, empty: never retried
-	ErrTypeUnsupported  = "UNSUPPORTED_TYPE" // unknown media type: never retried
-	ErrTypeNoAudio      = "AUDIO_NOT_CONFIGURED"
-	ErrTypeFetchBlocked = "FETCH_BLOCKED" // the SSRF guard refused the URL
-	ErrTypeFetchFailed  = "FETCH_FAILED"
-	ErrTypeEmbedFailed  = "EMBEDDING_UNAVAILABLE"
+	ErrTypeBadDocument  = spec.ErrTypeBadDocument
+	ErrTypeUnsupported  = spec.ErrTypeUnsupported
+	ErrTypeNoAudio      = spec.ErrTypeNoAudio
+	ErrTypeFetchBlocked = spec.ErrTypeFetchBlocked
+	ErrTypeFetchFailed  = spec.ErrTypeFetchFailed
+	ErrTypeEmbedFailed  = spec.ErrTypeEmbedFailed
 )
 
 // Ingest holds the activities of the IngestDocument workflow.
@@ -78,22 +79,11 @@ func (a *Ingest) acquire(ctx context.Context, progress int) error {
 
 func (a *Ingest) release() { <-a.slots }
 
-// RunRef identifies an ingestion run and its document.
-type RunRef struct {
-	RunID      uuid.UUID
-	DocumentID uuid.UUID
-	OwnerID    uuid.UUID
-}
+type RunRef = spec.RunRef
 
 func (a *Ingest) log() eventLog { return eventLog{store: a.Store, box: a.Box, log: store.RunLog} }
 
-// StageInput announces a stage.
-type StageInput struct {
-	RunRef
-	Stage string
-	// Progress, when set, goes with the stage event.
-	Done, Total int
-}
+type StageInput = spec.StageInput
 
 // BeginStage marks the run running in a stage and emits the stage event (and run.started first).
 // Runs of the workflow's first shape call it as a local activity before each stage; later ones
@@ -112,11 +102,7 @@ func (a *Ingest) BeginStage(ctx context.Context, in StageInput) error {
 	return a.log().emit(ctx, in.RunID, events...)
 }
 
-// PrepareResult is what the fetch, extract and chunk stages found.
-type PrepareResult struct {
-	DuplicateOf *uuid.UUID // identical content the owner already has ready in the same scope
-	Chunks      int
-}
+type PrepareResult = spec.PrepareResult
 
 // Prepare runs the fetch, extract and chunk stages in one activity, announcing each as it starts
 // (the run's stage, the stage event): one activity task and one workflow task where there were
@@ -153,10 +139,7 @@ func (a *Ingest) noteAttempt(ctx context.Context, runID uuid.UUID) {
 	}
 }
 
-// FetchResult says what the fetch stage found.
-type FetchResult struct {
-	DuplicateOf *uuid.UUID // identical content the owner already has ready in the same scope
-}
+type FetchResult = spec.FetchResult
 
 // Fetch makes sure the document's bytes are stored: uploads and texts already are; URLs are
 // fetched through the SSRF guard. Identical content the owner already has ready in the same
@@ -297,14 +280,7 @@ func (a *Ingest) Chunk(ctx context.Context, in RunRef) (int, error) {
 	return len(rows), nil
 }
 
-// SliceInput is a range of chunks [From, To) of a document of Total chunks.
-type SliceInput struct {
-	RunRef
-	From, To, Total int
-	// Announce: the activity announces its stage (embed, index) first, as BeginStage does: the
-	// first slice of each stage of runs whose activities announce their stages.
-	Announce bool
-}
+type SliceInput = spec.SliceInput
 
 // Embed embeds the chunks of the slice that have no embedding yet, in batches, several at once,
 // saving each batch as it completes and heartbeating progress. A retry (after a worker crash or
@@ -439,10 +415,7 @@ func (a *Ingest) progress(ctx context.Context, in SliceInput, done int) {
 		"stage": models.StageEmbed, "chunks_done": n, "chunks_total": total}})
 }
 
-// IndexResult reports the embedding dimension the slice was indexed with.
-type IndexResult struct {
-	Dim int
-}
+type IndexResult = spec.IndexResult
 
 // Index upserts the slice's vectors under ids derived from the document and chunk index, so a
 // retry overwrites instead of duplicating.
@@ -497,15 +470,7 @@ func PointID(documentID uuid.UUID, idx int) uuid.UUID {
 	return uuid.NewSHA1(documentID, fmt.Appendf(nil, "chunk/%d", idx))
 }
 
-// FinishRunInput is how the workflow ended a run.
-type FinishRunInput struct {
-	RunRef
-	Status      string // models.RunCompleted, RunFailed, RunCancelled
-	ErrorCode   string
-	Message     string
-	Chunks      int
-	DuplicateOf *uuid.UUID
-}
+type FinishRunInput = spec.FinishRunInput
 
 // FinishRun records the outcome on the run and the document and emits the terminal event. A
 // cancelled or failed run's partial vectors are removed.
@@ -526,7 +491,7 @@ func (a *Ingest) FinishRun(ctx context.Context, in FinishRunInput) error {
 		doc["status"], doc["error"] = models.DocFailed, in.Message
 	}
 	if in.Status != models.RunCompleted {
-		if err := RemoveVectors(ctx, a.Store, a.Vectors, a.EmbedModel, in.DocumentID); err != nil {
+		if err := a.Store.RemoveDocumentVectors(ctx, a.Vectors, a.EmbedModel, in.DocumentID); err != nil {
 			return err
 		}
 	}
@@ -611,13 +576,4 @@ func truncateRunes(s string, n int) string {
 		return s
 	}
 	return string(r[:n])
-}
-
-// RemoveVectors deletes a document's vectors (their collection follows from the stored embeddings).
-func RemoveVectors(ctx context.Context, st *store.Store, vs vectors.Store, model string, documentID uuid.UUID) error {
-	dim, err := st.EmbeddingDim(ctx, documentID)
-	if err != nil || dim == 0 {
-		return err
-	}
-	return vs.DeleteDocument(ctx, vectors.Collection{Model: model, Dim: dim}, documentID)
 }

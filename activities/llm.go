@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
@@ -24,9 +25,9 @@ import (
 
 // Error types of the LLM activity; the workflow branches on them.
 const (
-	ErrTypeLLMUnavailable   = "LLM_UNAVAILABLE"
-	ErrTypeLLMModelNotFound = "LLM_MODEL_NOT_FOUND"
-	ErrTypeLLMBadRequest    = "LLM_BAD_REQUEST"
+	ErrTypeLLMUnavailable   = spec.ErrTypeLLMUnavailable
+	ErrTypeLLMModelNotFound = spec.ErrTypeLLMModelNotFound
+	ErrTypeLLMBadRequest    = spec.ErrTypeLLMBadRequest
 )
 
 // LLM runs chat completions against Ollama and streams tokens into the turn's event log.
@@ -52,51 +53,11 @@ type LLM struct {
 	TaintApproval bool
 }
 
-// LLMInput asks for the assistant message of one step of a turn.
-type LLMInput struct {
-	TurnRef
-	Step  int
-	Model string
-	Tools []toolbox.Tool
-	// LoadContext asks the activity to resolve the turn's model and tools itself and to announce
-	// the turn (turn.started) with step.started; LLMResult.Context returns what it found. The
-	// first step of a turn does this, so the first workflow task schedules the model call at once.
-	LoadContext bool
-	// Finish asks the activity to finish the turn itself when the model answers without tools:
-	// the answer, the turn's outcome and turn.completed go out in the statement that stores the
-	// answer (LLMResult.Finished), so the workflow has nothing left to write.
-	Finish bool
-	// PromptTokens and CompletionTokens are the turn's usage before this step (for Finish).
-	PromptTokens, CompletionTokens int
-}
+type LLMInput = spec.LLMInput
 
-// ToolCallRef is a tool call the model made; its arguments stay in Postgres (encrypted).
-type ToolCallRef struct {
-	CallID string
-	Name   string
-}
+type ToolCallRef = spec.ToolCallRef
 
-// LLMResult is the outcome of one LLM step.
-type LLMResult struct {
-	MessageID        uuid.UUID
-	ToolCalls        []ToolCallRef
-	PromptTokens     int
-	CompletionTokens int
-	DoneReason       string
-	// Context is the turn's context, when LLMInput.LoadContext asked for it.
-	Context *LoadContextResult
-	// MessageAnnounced reports that the answer (no tool calls) went out as the message event
-	// with step.finished, so finishing the turn need not read it back.
-	MessageAnnounced bool
-	// Finished reports that this call finished the turn (LLMInput.Finish): completed, with
-	// turn.completed appended.
-	Finished bool
-	// Tainted reports that the conversation the model read holds untrusted content (the output of
-	// a tool whose output is not the platform's own: web pages, documents, a registered server):
-	// its tool calls may follow instructions planted there, so every outbound one waits for the
-	// user's approval. Always false unless LLM.TaintApproval.
-	Tainted bool
-}
+type LLMResult = spec.LLMResult
 
 // Generate streams one assistant message from Ollama. Tokens go to the turn's event log in
 // batches; the message is stored encrypted under an id derived from the turn and step, so a

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/youworker/youworker/activities/spec"
 )
 
 // sweeper fails the unfinished turns whose workflow is gone (chat.Reaper).
@@ -17,10 +19,7 @@ type Reaper struct {
 	Batch int // turns looked at per run
 }
 
-// ReapResult is what one reaper run did.
-type ReapResult struct {
-	Reaped int // turns failed with TURN_LOST
-}
+type ReapResult = spec.ReapResult
 
 // ReapLostTurns fails the unfinished turns whose workflow is gone (chat.Reaper.Sweep),
 // heartbeating after each turn it looks at.

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
 
+	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/store"
 )
@@ -19,19 +20,9 @@ type Rekey struct {
 	Box   *encryption.Box
 }
 
-// RekeyInput is one batch of one table.
-type RekeyInput struct {
-	Table string   // a store.SealedTables name, or "document_blobs" for extracted texts
-	After []string // cursor; nil = from the start
-	Limit int
-}
+type RekeyInput = spec.RekeyInput
 
-// RekeyResult is a batch's outcome; Next is nil when the table is done.
-type RekeyResult struct {
-	Next      []string
-	Scanned   int
-	Rewritten int
-}
+type RekeyResult = spec.RekeyResult
 
 // ReencryptBatch re-encrypts one batch: values sealed with an older key, and legacy values sealed
 // before ciphertext was bound to its place (Fernet tokens), are opened and sealed again, bound,

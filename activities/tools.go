@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
@@ -19,7 +20,7 @@ import (
 )
 
 // ErrTypeToolRejected marks a tool call the server refused outright.
-const ErrTypeToolRejected = "TOOL_REJECTED"
+const ErrTypeToolRejected = spec.ErrTypeToolRejected
 
 // Tools calls MCP tools for the agent.
 type Tools struct {
@@ -38,21 +39,9 @@ func ToolCallKey(turnID uuid.UUID, callID string) string {
 	return "turn/" + turnID.String() + "/call/" + callID
 }
 
-// ToolInput is one tool call of a turn. The arguments are read from the stored assistant message.
-type ToolInput struct {
-	TurnRef
-	Step   int
-	CallID string
-	Server string
-	Tool   string
-}
+type ToolInput = spec.ToolInput
 
-// ToolResult is the outcome of a call; its content stays in Postgres (encrypted).
-type ToolResult struct {
-	Status    string
-	Bytes     int
-	Truncated bool
-}
+type ToolResult = spec.ToolResult
 
 // CallTool runs one tool call. The caller's identity (user and current groups, read now) goes to
 // the server out of band; the model cannot set it. A tool-level error is a result the model sees

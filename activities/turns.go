@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/policy"
@@ -34,22 +35,9 @@ type Turns struct {
 
 func (a *Turns) log() eventLog { return eventLog{store: a.Store, box: a.Box} }
 
-// TurnRef identifies a turn.
-type TurnRef struct {
-	TurnID    uuid.UUID
-	SessionID uuid.UUID
-	UserID    uuid.UUID
-}
+type TurnRef = spec.TurnRef
 
-// LoadContextResult is what the workflow needs to run the agent loop. Message content is not in
-// it: the LLM activity reads the history itself, so plaintext stays out of workflow history.
-type LoadContextResult struct {
-	Model string
-	// Tools are the tools the session allows that the catalog offers now.
-	Tools []toolbox.Tool
-	// Unavailable lists allowed tools no server offers at the moment.
-	Unavailable []string
-}
+type LoadContextResult = spec.LoadContextResult
 
 // LoadContext reads the session's model and allowed tools, lists the tool catalog and announces
 // the turn (turn.started). Turns started before the first LLM call loaded their context itself
@@ -112,15 +100,7 @@ func (a *Turns) contextOf(ctx context.Context, in TurnRef, setting *store.TurnSe
 	return res, started, nil
 }
 
-// ApprovalRequest announces a tool call that waits for the user.
-type ApprovalRequest struct {
-	TurnRef
-	Step      int
-	CallID    string
-	Tool      string
-	ExpiresAt time.Time
-	Reason    string // why the call needs approval: "policy" or "untrusted_content"
-}
+type ApprovalRequest = spec.ApprovalRequest
 
 // RequestApproval marks the turn waiting_approval and emits approval.required.
 func (a *Turns) RequestApproval(ctx context.Context, in ApprovalRequest) error {
@@ -137,16 +117,7 @@ func (a *Turns) Resume(ctx context.Context, in TurnRef) error {
 	return a.Store.SetTurnStatus(ctx, in.TurnID, models.TurnRunning)
 }
 
-// ToolOutcome records a tool call that did not run or did not finish: the model sees Text as the
-// tool's result, the run is recorded with Status.
-type ToolOutcome struct {
-	TurnRef
-	Step   int
-	CallID string
-	Tool   string
-	Status string // models.ToolDenied, ToolFailed, ToolTimedOut, ToolCancelled
-	Text   string
-}
+type ToolOutcome = spec.ToolOutcome
 
 // RecordToolOutcome writes the tool message, the tool run and tool.result for a call that was
 // denied, timed out or failed for good. Idempotent.
@@ -158,14 +129,7 @@ func (a *Turns) RecordToolOutcome(ctx context.Context, in ToolOutcome) error {
 	return persistToolResult(ctx, a.Store, a.Box, in.TurnRef, in.Step, call, in.Status, in.Text, len(in.Text), false, time.Now(), 0)
 }
 
-// FinishInput is how the workflow ended a turn.
-type FinishInput struct {
-	TurnRef
-	Outcome   models.TurnOutcome
-	MessageID uuid.UUID // the final assistant message, when completed or cancelled with a partial answer
-	// MessageAnnounced: the LLM activity announced MessageID already (LLMResult.MessageAnnounced).
-	MessageAnnounced bool
-}
+type FinishInput = spec.FinishInput
 
 // FinishTurn records the outcome and emits the final message and exactly one terminal event, in
 // one statement.

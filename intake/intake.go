@@ -20,7 +20,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/youworker/youworker/activities"
 	"github.com/youworker/youworker/extract"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/ssrf"
@@ -350,7 +349,7 @@ func (s *Service) Delete(ctx context.Context, c models.Caller, id uuid.UUID) (*m
 	if err := s.stopRuns(ctx, runs); err != nil {
 		return nil, err
 	}
-	if err := activities.RemoveVectors(ctx, s.Store, s.Vectors, s.EmbedModel, d.ID); err != nil {
+	if err := s.Store.RemoveDocumentVectors(ctx, s.Vectors, s.EmbedModel, d.ID); err != nil {
 		return nil, fmt.Errorf("remove vectors: %w", err)
 	}
 	if err := s.Store.DeleteDocument(ctx, d.ID); err != nil {

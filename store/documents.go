@@ -10,6 +10,7 @@ import (
 
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/policy"
+	"github.com/youworker/youworker/vectors"
 )
 
 // ErrRunInProgress is the 409 for changing a document whose ingestion still runs.
@@ -301,4 +302,14 @@ func (s *Store) EmbeddingDim(ctx context.Context, documentID uuid.UUID) (int, er
 		return 0, translate(err)
 	}
 	return dim[0], nil
+}
+
+// RemoveDocumentVectors deletes a document's vectors from vs (their collection follows from the
+// dimension of the stored embeddings; a document without any has none).
+func (s *Store) RemoveDocumentVectors(ctx context.Context, vs vectors.Store, model string, documentID uuid.UUID) error {
+	dim, err := s.EmbeddingDim(ctx, documentID)
+	if err != nil || dim == 0 {
+		return err
+	}
+	return vs.DeleteDocument(ctx, vectors.Collection{Model: model, Dim: dim}, documentID)
 }

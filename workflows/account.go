@@ -6,7 +6,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/activities/spec"
 )
 
 // DeleteAccountID is the workflow id of the deletion of an account (one at a time: a second
@@ -14,7 +14,7 @@ import (
 func DeleteAccountID(userID string) string { return "delete-account/" + userID }
 
 // DeleteAccountInput names the account to delete.
-type DeleteAccountInput = activities.AccountInput
+type DeleteAccountInput = spec.AccountInput
 
 // DeleteAccountResult is what a deletion did.
 type DeleteAccountResult struct {
@@ -33,21 +33,20 @@ func DeleteAccount(ctx workflow.Context, in DeleteAccountInput) (DeleteAccountRe
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
 	step := func(name string) { _ = workflow.UpsertMemo(ctx, map[string]any{"step": name}) }
-	var a *activities.Account
 	step("lock")
-	if err := workflow.ExecuteActivity(ctx, a.LockAccount, in).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(ctx, spec.LockAccount, in).Get(ctx, nil); err != nil {
 		return res, err
 	}
 	step("cancel turns")
-	if err := workflow.ExecuteActivity(ctx, a.CancelAccountTurns, in).Get(ctx, &res.TurnsCancelled); err != nil {
+	if err := workflow.ExecuteActivity(ctx, spec.CancelAccountTurns, in).Get(ctx, &res.TurnsCancelled); err != nil {
 		return res, err
 	}
 	step("delete data")
-	if err := workflow.ExecuteActivity(ctx, a.DeleteAccountData, in).Get(ctx, &res.Documents); err != nil {
+	if err := workflow.ExecuteActivity(ctx, spec.DeleteAccountData, in).Get(ctx, &res.Documents); err != nil {
 		return res, err
 	}
 	step("audit")
-	if err := workflow.ExecuteActivity(ctx, a.AuditAccountDeletion, in, res.Documents).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(ctx, spec.AuditAccountDeletion, in, res.Documents).Get(ctx, nil); err != nil {
 		return res, err
 	}
 	step("done")

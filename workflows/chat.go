@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/toolbox"
 )
@@ -17,7 +17,7 @@ import (
 // Error codes a turn can fail with (turn.failed, GET turn).
 const (
 	CodeStepLimit      = "STEP_LIMIT_EXCEEDED"
-	CodeLLMUnavailable = activities.ErrTypeLLMUnavailable
+	CodeLLMUnavailable = spec.ErrTypeLLMUnavailable
 	CodeInternal       = "TURN_FAILED"
 )
 
@@ -91,7 +91,7 @@ type CancelSignal struct {
 
 type turn struct {
 	in        ChatTurnInput
-	ref       activities.TurnRef
+	ref       spec.TurnRef
 	progress  Progress
 	cancelled bool
 	decisions map[string]ApproveSignal
@@ -107,7 +107,7 @@ type turn struct {
 // unavailable beyond its retry budget. Every step is idempotent, so a worker dying anywhere in
 // the turn costs a retry, never a duplicate message.
 func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
-	t := &turn{in: in, ref: activities.TurnRef{TurnID: in.TurnID, SessionID: in.SessionID, UserID: in.UserID},
+	t := &turn{in: in, ref: spec.TurnRef{TurnID: in.TurnID, SessionID: in.SessionID, UserID: in.UserID},
 		progress: Progress{Status: models.TurnRunning}, decisions: map[string]ApproveSignal{}}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return t.progress, nil }); err != nil {
 		return ChatTurnResult{}, err
@@ -165,8 +165,7 @@ func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
 	if t.finished {
 		return res, nil // the answer, the outcome and turn.completed are stored already
 	}
-	var turns *activities.Turns
-	finErr := workflow.ExecuteLocalActivity(t.localOpts(fin), turns.FinishTurn, activities.FinishInput{
+	finErr := workflow.ExecuteLocalActivity(t.localOpts(fin), spec.FinishTurn, spec.FinishInput{
 		TurnRef: t.ref,
 		Outcome: models.TurnOutcome{Status: res.Status, ErrorCode: res.ErrorCode, ErrorMessage: msg, Steps: res.Steps,
 			PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens},
@@ -179,8 +178,6 @@ func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
 func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 	var res ChatTurnResult
 	lim := t.in.Limits
-	var turns *activities.Turns
-	var llm *activities.LLM
 
 	// Version 1 loads the turn's context in the first LLM call, so the first workflow task
 	// schedules it at once; older runs load it in a local activity first. Version 2 (same change
@@ -188,9 +185,9 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 	// turn; older runs finish it in a local activity after.
 	shape := workflow.GetVersion(ctx, "context-in-first-llm-call", workflow.DefaultVersion, 2)
 	contextInLLM, finishInLLM := shape >= 1, shape >= 2
-	var lc activities.LoadContextResult
+	var lc spec.LoadContextResult
 	if !contextInLLM {
-		if err := workflow.ExecuteLocalActivity(t.localOpts(ctx), turns.LoadContext, t.ref).Get(ctx, &lc); err != nil {
+		if err := workflow.ExecuteLocalActivity(t.localOpts(ctx), spec.LoadContext, t.ref).Get(ctx, &lc); err != nil {
 			return res, err
 		}
 	}
@@ -200,7 +197,7 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 		WaitForCancellation: true,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, BackoffCoefficient: 2,
 			MaximumInterval: 10 * time.Second, MaximumAttempts: lim.LLMMaxAttempts,
-			NonRetryableErrorTypes: []string{activities.ErrTypeLLMModelNotFound, activities.ErrTypeLLMBadRequest}},
+			NonRetryableErrorTypes: []string{spec.ErrTypeLLMModelNotFound, spec.ErrTypeLLMBadRequest}},
 	})
 	toolCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: lim.ToolTimeout,
@@ -221,8 +218,8 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 		}
 		t.progress.CurrentStep = step
 		t.startStep(ctx, StepInfo{Step: step, Kind: "llm"})
-		var out activities.LLMResult
-		err := workflow.ExecuteActivity(llmCtx, llm.Generate, activities.LLMInput{TurnRef: t.ref, Step: step, Model: lc.Model, Tools: lc.Tools,
+		var out spec.LLMResult
+		err := workflow.ExecuteActivity(llmCtx, spec.Generate, spec.LLMInput{TurnRef: t.ref, Step: step, Model: lc.Model, Tools: lc.Tools,
 			LoadContext: contextInLLM && step == 1, Finish: finishInLLM,
 			PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens}).Get(ctx, &out)
 		if err != nil {
@@ -260,8 +257,7 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 // concurrently when parallel. Outcomes the model should know about (not allowed, denied, failed
 // for good) become the tool's result, not a failed turn. When the conversation the model read was
 // tainted (it holds untrusted content), every outbound call needs approval: the taint rule.
-func (t *turn) runTools(ctx, toolCtx workflow.Context, step int, calls []activities.ToolCallRef, offered []toolbox.Tool, parallel, tainted bool) error {
-	var tools *activities.Tools
+func (t *turn) runTools(ctx, toolCtx workflow.Context, step int, calls []spec.ToolCallRef, offered []toolbox.Tool, parallel, tainted bool) error {
 	var started []startedCall
 	for _, call := range calls {
 		i := slices.IndexFunc(offered, func(tl toolbox.Tool) bool { return tl.Name == call.Name })
@@ -271,8 +267,8 @@ func (t *turn) runTools(ctx, toolCtx workflow.Context, step int, calls []activit
 			}
 			continue
 		}
-		spec := offered[i]
-		if why := approvalReason(spec, tainted); why != "" {
+		offer := offered[i]
+		if why := approvalReason(offer, tainted); why != "" {
 			approved, reason, err := t.awaitApproval(ctx, step, call, why)
 			if err != nil {
 				return err
@@ -285,8 +281,8 @@ func (t *turn) runTools(ctx, toolCtx workflow.Context, step int, calls []activit
 			}
 		}
 		t.startStep(ctx, StepInfo{Step: step, Kind: "tool", Name: call.Name, CallID: call.CallID})
-		sc := startedCall{call: call, future: workflow.ExecuteActivity(toolCtx, tools.CallTool, activities.ToolInput{TurnRef: t.ref, Step: step,
-			CallID: call.CallID, Server: spec.Server, Tool: call.Name})}
+		sc := startedCall{call: call, future: workflow.ExecuteActivity(toolCtx, spec.CallTool, spec.ToolInput{TurnRef: t.ref, Step: step,
+			CallID: call.CallID, Server: offer.Server, Tool: call.Name})}
 		if !parallel {
 			if err := t.settle(ctx, step, sc); err != nil {
 				return err
@@ -304,13 +300,13 @@ func (t *turn) runTools(ctx, toolCtx workflow.Context, step int, calls []activit
 }
 
 type startedCall struct {
-	call   activities.ToolCallRef
+	call   spec.ToolCallRef
 	future workflow.Future
 }
 
 // settle waits for a started tool call and records how it ended.
 func (t *turn) settle(ctx workflow.Context, step int, sc startedCall) error {
-	var res activities.ToolResult
+	var res spec.ToolResult
 	err := sc.future.Get(ctx, &res)
 	switch {
 	case err == nil:
@@ -328,9 +324,8 @@ func (t *turn) settle(ctx workflow.Context, step int, sc startedCall) error {
 	}
 }
 
-func (t *turn) recordOutcome(ctx workflow.Context, step int, call activities.ToolCallRef, status, text string) error {
-	var turns *activities.Turns
-	return workflow.ExecuteLocalActivity(t.localOpts(ctx), turns.RecordToolOutcome, activities.ToolOutcome{
+func (t *turn) recordOutcome(ctx workflow.Context, step int, call spec.ToolCallRef, status, text string) error {
+	return workflow.ExecuteLocalActivity(t.localOpts(ctx), spec.RecordToolOutcome, spec.ToolOutcome{
 		TurnRef: t.ref, Step: step, CallID: call.CallID, Tool: call.Name, Status: status, Text: text}).Get(ctx, nil)
 }
 
@@ -340,23 +335,22 @@ const (
 	ApprovalByTainted = "untrusted_content" // an outbound call after the model read untrusted content
 )
 
-// approvalReason says why a call of spec needs the user's approval, "" when it does not.
-func approvalReason(spec toolbox.Tool, tainted bool) string {
+// approvalReason says why a call of tool needs the user's approval, "" when it does not.
+func approvalReason(tool toolbox.Tool, tainted bool) string {
 	switch {
-	case spec.RequiresApproval:
+	case tool.RequiresApproval:
 		return ApprovalByRule
-	case tainted && spec.Outbound:
+	case tainted && tool.Outbound:
 		return ApprovalByTainted
 	}
 	return ""
 }
 
 // awaitApproval waits durably for the user's decision, the approval timeout or cancellation.
-func (t *turn) awaitApproval(ctx workflow.Context, step int, call activities.ToolCallRef, why string) (bool, string, error) {
-	var turns *activities.Turns
+func (t *turn) awaitApproval(ctx workflow.Context, step int, call spec.ToolCallRef, why string) (bool, string, error) {
 	timeout := t.in.Limits.ApprovalTimeout
 	expires := workflow.Now(ctx).Add(timeout)
-	if err := workflow.ExecuteLocalActivity(t.localOpts(ctx), turns.RequestApproval, activities.ApprovalRequest{
+	if err := workflow.ExecuteLocalActivity(t.localOpts(ctx), spec.RequestApproval, spec.ApprovalRequest{
 		TurnRef: t.ref, Step: step, CallID: call.CallID, Tool: call.Name, ExpiresAt: expires, Reason: why}).Get(ctx, nil); err != nil {
 		return false, "", err
 	}
@@ -374,7 +368,7 @@ func (t *turn) awaitApproval(ctx workflow.Context, step int, call activities.Too
 	}
 	t.progress.Status, t.progress.PendingApproval = models.TurnRunning, ""
 	_ = upsertStatus(ctx, models.TurnRunning)
-	if err := workflow.ExecuteLocalActivity(t.localOpts(ctx), turns.Resume, t.ref).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(t.localOpts(ctx), spec.Resume, t.ref).Get(ctx, nil); err != nil {
 		return false, "", err
 	}
 	if !decided {
@@ -441,8 +435,8 @@ var turnFailure = failure{
 	timeoutCode: CodeLLMUnavailable, timeoutMessage: "the language model did not answer in time",
 	otherCode: CodeInternal, otherMessage: "the turn failed",
 	messages: map[string]string{
-		CodeStepLimit:                    "the model kept calling tools beyond the step limit",
-		activities.ErrTypeLLMUnavailable: "the language model is unavailable; your message is kept, please retry later",
+		CodeStepLimit:              "the model kept calling tools beyond the step limit",
+		spec.ErrTypeLLMUnavailable: "the language model is unavailable; your message is kept, please retry later",
 	},
 }
 

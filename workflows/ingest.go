@@ -7,7 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/models"
 )
 
@@ -53,7 +53,7 @@ type RunProgress struct {
 // that heartbeats and resumes after its last saved batch; the slice grows with the document so the
 // history stays bounded (at most MaxSlices activities per stage) however many chunks there are.
 func IngestDocument(ctx workflow.Context, in IngestInput) (IngestResult, error) {
-	ref := activities.RunRef{RunID: in.RunID, DocumentID: in.DocumentID, OwnerID: in.OwnerID}
+	ref := spec.RunRef{RunID: in.RunID, DocumentID: in.DocumentID, OwnerID: in.OwnerID}
 	p := RunProgress{Status: models.RunRunning}
 	if err := workflow.SetQueryHandler(ctx, QueryRunProgress, func() (RunProgress, error) { return p, nil }); err != nil {
 		return IngestResult{}, err
@@ -68,7 +68,7 @@ func IngestDocument(ctx workflow.Context, in IngestInput) (IngestResult, error) 
 
 	res, dup, err := runIngest(work, ref, in.Limits, &p)
 	fin, _ := workflow.NewDisconnectedContext(ctx)
-	out := activities.FinishRunInput{RunRef: ref, Status: models.RunCompleted, Chunks: res.Chunks, DuplicateOf: dup}
+	out := spec.FinishRunInput{RunRef: ref, Status: models.RunCompleted, Chunks: res.Chunks, DuplicateOf: dup}
 	switch {
 	case cancelled || ctx.Err() != nil || (err != nil && temporal.IsCanceledError(err)):
 		out.Status = models.RunCancelled
@@ -77,17 +77,15 @@ func IngestDocument(ctx workflow.Context, in IngestInput) (IngestResult, error) 
 		out.ErrorCode, out.Message = ingestFailure.describe(err)
 	}
 	p.Status = out.Status
-	var a *activities.Ingest
-	finErr := workflow.ExecuteLocalActivity(bookkeeping(fin, in.Limits.FinishTimeout), a.FinishRun, out).Get(fin, nil)
+	finErr := workflow.ExecuteLocalActivity(bookkeeping(fin, in.Limits.FinishTimeout), spec.FinishRun, out).Get(fin, nil)
 	return IngestResult{Status: out.Status, ErrorCode: out.ErrorCode, Chunks: res.Chunks}, finErr
 }
 
-func runIngest(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p *RunProgress) (IngestResult, *uuid.UUID, error) {
-	var a *activities.Ingest
+func runIngest(ctx workflow.Context, ref spec.RunRef, lim IngestLimits, p *RunProgress) (IngestResult, *uuid.UUID, error) {
 	var res IngestResult
 	retry := &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 1.5, MaximumInterval: 5 * time.Second,
-		MaximumAttempts: lim.MaxAttempts, NonRetryableErrorTypes: []string{activities.ErrTypeBadDocument, activities.ErrTypeUnsupported,
-			activities.ErrTypeNoAudio, activities.ErrTypeFetchBlocked}}
+		MaximumAttempts: lim.MaxAttempts, NonRetryableErrorTypes: []string{spec.ErrTypeBadDocument, spec.ErrTypeUnsupported,
+			spec.ErrTypeNoAudio, spec.ErrTypeFetchBlocked}}
 	stageCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: lim.StageTimeout, RetryPolicy: retry,
 		HeartbeatTimeout: 0, WaitForCancellation: true})
 	sliceCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: lim.EmbedTimeout, RetryPolicy: retry,
@@ -102,15 +100,15 @@ func runIngest(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p 
 	}
 	begin := func(stage string) error {
 		p.Stage = stage
-		return workflow.ExecuteLocalActivity(bookkeeping(ctx, lim.FinishTimeout), a.BeginStage, activities.StageInput{RunRef: ref, Stage: stage,
+		return workflow.ExecuteLocalActivity(bookkeeping(ctx, lim.FinishTimeout), spec.BeginStage, spec.StageInput{RunRef: ref, Stage: stage,
 			Done: p.ChunksDone, Total: p.ChunksTotal}).Get(ctx, nil)
 	}
 
 	if err := begin(models.StageFetch); err != nil {
 		return res, nil, err
 	}
-	var fetched activities.FetchResult
-	if err := workflow.ExecuteActivity(stageCtx, a.Fetch, ref).Get(ctx, &fetched); err != nil {
+	var fetched spec.FetchResult
+	if err := workflow.ExecuteActivity(stageCtx, spec.Fetch, ref).Get(ctx, &fetched); err != nil {
 		return res, nil, err
 	}
 	if fetched.DuplicateOf != nil {
@@ -119,14 +117,14 @@ func runIngest(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p 
 	if err := begin(models.StageExtract); err != nil {
 		return res, nil, err
 	}
-	if err := workflow.ExecuteActivity(stageCtx, a.Extract, ref).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(stageCtx, spec.Extract, ref).Get(ctx, nil); err != nil {
 		return res, nil, err
 	}
 	if err := begin(models.StageChunk); err != nil {
 		return res, nil, err
 	}
 	var total int
-	if err := workflow.ExecuteActivity(stageCtx, a.Chunk, ref).Get(ctx, &total); err != nil {
+	if err := workflow.ExecuteActivity(stageCtx, spec.Chunk, ref).Get(ctx, &total); err != nil {
 		return res, nil, err
 	}
 	p.ChunksTotal = total
@@ -137,8 +135,8 @@ func runIngest(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p 
 		return res, nil, err
 	}
 	for from := 0; from < total; from += slice {
-		in := activities.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total}
-		if err := workflow.ExecuteActivity(sliceCtx, a.Embed, in).Get(ctx, nil); err != nil {
+		in := spec.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total}
+		if err := workflow.ExecuteActivity(sliceCtx, spec.Embed, in).Get(ctx, nil); err != nil {
 			return res, nil, err
 		}
 		p.ChunksDone = in.To
@@ -147,8 +145,8 @@ func runIngest(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p 
 		return res, nil, err
 	}
 	for from := 0; from < total; from += slice {
-		in := activities.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total}
-		if err := workflow.ExecuteActivity(sliceCtx, a.Index, in).Get(ctx, nil); err != nil {
+		in := spec.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total}
+		if err := workflow.ExecuteActivity(sliceCtx, spec.Index, in).Get(ctx, nil); err != nil {
 			return res, nil, err
 		}
 	}
@@ -157,12 +155,11 @@ func runIngest(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p 
 }
 
 // runStages is runIngest's version 1: stages announced by the activities that run them.
-func runStages(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p *RunProgress, stageCtx, sliceCtx workflow.Context) (IngestResult, *uuid.UUID, error) {
-	var a *activities.Ingest
+func runStages(ctx workflow.Context, ref spec.RunRef, lim IngestLimits, p *RunProgress, stageCtx, sliceCtx workflow.Context) (IngestResult, *uuid.UUID, error) {
 	var res IngestResult
 	p.Stage = models.StageFetch
-	var prep activities.PrepareResult
-	if err := workflow.ExecuteActivity(stageCtx, a.Prepare, ref).Get(ctx, &prep); err != nil {
+	var prep spec.PrepareResult
+	if err := workflow.ExecuteActivity(stageCtx, spec.Prepare, ref).Get(ctx, &prep); err != nil {
 		return res, nil, err
 	}
 	if prep.DuplicateOf != nil {
@@ -173,24 +170,24 @@ func runStages(ctx workflow.Context, ref activities.RunRef, lim IngestLimits, p 
 	slice := max(lim.SliceChunks, (total+lim.MaxSlices-1)/lim.MaxSlices, 1)
 	p.Stage = models.StageEmbed
 	if total <= slice {
-		in := activities.SliceInput{RunRef: ref, From: 0, To: total, Total: total, Announce: true}
-		if err := workflow.ExecuteActivity(sliceCtx, a.EmbedAndIndex, in).Get(ctx, nil); err != nil {
+		in := spec.SliceInput{RunRef: ref, From: 0, To: total, Total: total, Announce: true}
+		if err := workflow.ExecuteActivity(sliceCtx, spec.EmbedAndIndex, in).Get(ctx, nil); err != nil {
 			return res, nil, err
 		}
 		p.ChunksDone, p.Stage = total, models.StageFinalize
 		return res, nil, nil
 	}
 	for from := 0; from < total; from += slice {
-		in := activities.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total, Announce: from == 0}
-		if err := workflow.ExecuteActivity(sliceCtx, a.Embed, in).Get(ctx, nil); err != nil {
+		in := spec.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total, Announce: from == 0}
+		if err := workflow.ExecuteActivity(sliceCtx, spec.Embed, in).Get(ctx, nil); err != nil {
 			return res, nil, err
 		}
 		p.ChunksDone = in.To
 	}
 	p.Stage = models.StageIndex
 	for from := 0; from < total; from += slice {
-		in := activities.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total, Announce: from == 0}
-		if err := workflow.ExecuteActivity(sliceCtx, a.Index, in).Get(ctx, nil); err != nil {
+		in := spec.SliceInput{RunRef: ref, From: from, To: min(from+slice, total), Total: total, Announce: from == 0}
+		if err := workflow.ExecuteActivity(sliceCtx, spec.Index, in).Get(ctx, nil); err != nil {
 			return res, nil, err
 		}
 	}

@@ -10,22 +10,21 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/activities/spec"
 )
 
 // ReapTurns is one run of the turn reaper, started by the reaper schedule (ReaperScheduleID)
 // every TURN_REAPER_INTERVAL: it fails the turns whose workflow is gone (a crash between storing
 // a turn and starting its workflow, a workflow that ended without recording its outcome), so that
 // no session stays blocked by a turn nothing will finish. Each run is visible in the Temporal UI.
-func ReapTurns(ctx workflow.Context) (activities.ReapResult, error) {
+func ReapTurns(ctx workflow.Context) (spec.ReapResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
 		HeartbeatTimeout:    time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
 	})
-	var a *activities.Reaper
-	var res activities.ReapResult
-	err := workflow.ExecuteActivity(ctx, a.ReapLostTurns).Get(ctx, &res)
+	var res spec.ReapResult
+	err := workflow.ExecuteActivity(ctx, spec.ReapLostTurns).Get(ctx, &res)
 	return res, err
 }
 

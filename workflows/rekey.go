@@ -6,7 +6,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/activities/spec"
 )
 
 // RekeyWorkflowID is the id of the key rotation: one runs at a time.
@@ -47,14 +47,13 @@ func RotateKeys(ctx workflow.Context, st RekeyState) (RekeyState, error) {
 		StartToCloseTimeout: 5 * time.Minute, HeartbeatTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
-	var a *activities.Rekey
 	for batches := 0; st.Table < len(st.Tables); batches++ {
 		if batches == batchesPerRun {
 			return st, workflow.NewContinueAsNewError(ctx, RotateKeys, st)
 		}
-		var res activities.RekeyResult
-		in := activities.RekeyInput{Table: st.Tables[st.Table], After: st.After, Limit: st.Batch}
-		if err := workflow.ExecuteActivity(ctx, a.ReencryptBatch, in).Get(ctx, &res); err != nil {
+		var res spec.RekeyResult
+		in := spec.RekeyInput{Table: st.Tables[st.Table], After: st.After, Limit: st.Batch}
+		if err := workflow.ExecuteActivity(ctx, spec.ReencryptBatch, in).Get(ctx, &res); err != nil {
 			return st, err
 		}
 		st.Scanned += res.Scanned
