@@ -348,6 +348,13 @@ const maxIdempotencyKey = chat.MaxIdempotencyKey
 
 // postMessage stores the user's message and starts the turn's workflow. The same request twice
 // (same Idempotency-Key) gives the same turn; a second message while a turn runs is a 409.
+// chatService is what the chat handlers need of chat.Service (a fake in the handlers' tests).
+type chatService interface {
+	Post(ctx context.Context, caller models.Caller, m chat.Message) (*models.Turn, bool, error)
+	ReapActive(ctx context.Context, sessionID uuid.UUID, o models.TurnOutcome) bool
+	ValidateLength(field, content string) error
+}
+
 func (s *Server) postMessage(c *gin.Context) {
 	sessionID, err := pathID(c, "id", "SESSION", "session")
 	if err != nil {

@@ -74,7 +74,7 @@ type Server struct {
 	trustedProxies config.IPSet
 	events         *eventHub
 	reaper         *chat.Reaper
-	chat           *chat.Service
+	chat           chatService
 	exportPage     int // messages or chunks an account export reads at a time
 	limits         *limiter
 	callers        *callerCache // nil when AUTH_CACHE_TTL is 0
