@@ -1,20 +1,18 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
+	"github.com/youworker/youworker/apitest"
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/migrations"
@@ -110,36 +108,15 @@ func (r response) errCode(t *testing.T) string {
 
 func (c *apiClient) do(method, path string, body any, extra ...string) response {
 	c.e.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		require.NoError(c.e.t, err)
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, c.e.http.URL+path, rd)
-	require.NoError(c.e.t, err)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range c.headers {
-		req.Header.Set(k, v)
-	}
+	headers := map[string]string{}
 	for i := 0; i+1 < len(extra); i += 2 {
-		req.Header.Set(extra[i], extra[i+1])
+		headers[extra[i]] = extra[i+1]
 	}
-	hc := &http.Client{Jar: c.jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Do(req)
+	cl := apitest.Client{Base: c.e.http.URL, Headers: c.headers,
+		HTTP: &http.Client{Jar: c.jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	r, err := cl.Do(context.Background(), method, path, body, headers)
 	require.NoError(c.e.t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(c.e.t, err)
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return response{Status: r.Status, Header: r.Header, Body: r.Body}
 }
 
 const testPassword = "correct horse battery staple"

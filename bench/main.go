@@ -16,7 +16,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
@@ -45,6 +43,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/youworker/youworker/apitest"
 	"github.com/youworker/youworker/devservices"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/migrations"
@@ -505,44 +504,28 @@ func (e *env) session() (string, error) {
 }
 
 func (e *env) post(path, body string) ([]byte, error) {
-	return e.send(path, "application/json", strings.NewReader(body))
+	return answer(path)(e.client().Do(context.Background(), http.MethodPost, path, body, nil))
 }
 
 // upload posts a document as multipart (the file field) to /v1/documents.
 func (e *env) upload(name string, data []byte) ([]byte, error) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, err := mw.CreateFormFile("file", name)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := fw.Write(data); err != nil {
-		return nil, err
-	}
-	if err := mw.Close(); err != nil {
-		return nil, err
-	}
-	return e.send("/v1/documents", mw.FormDataContentType(), &body)
+	return answer("/v1/documents")(e.client().Upload(context.Background(), "/v1/documents", name, data, nil, nil))
 }
 
-// send POSTs body to path as the bench user and returns the answer; a status of 300 or more is
-// an error.
-func (e *env) send(path, contentType string, body io.Reader) ([]byte, error) {
-	req, _ := http.NewRequest("POST", e.api+path, body)
-	req.Header.Set("Content-Type", contentType)
-	if e.token != "" {
-		req.Header.Set("Authorization", "Bearer "+e.token)
+// client is the API client of the bench user.
+func (e *env) client() *apitest.Client { return &apitest.Client{Base: e.api, Token: e.token} }
+
+// answer turns a response of path into its body; a status of 300 or more is an error.
+func answer(path string) func(apitest.Response, error) ([]byte, error) {
+	return func(r apitest.Response, err error) ([]byte, error) {
+		if err != nil {
+			return nil, err
+		}
+		if r.Status >= 300 {
+			return nil, fmt.Errorf("%s: %d %s", path, r.Status, r.Body)
+		}
+		return r.Body, nil
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return nil, fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
-	}
-	return b, nil
 }
 
 func login(api string) (string, error) {

@@ -28,6 +28,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/youworker/youworker/apitest"
 	"github.com/youworker/youworker/devservices"
 	"github.com/youworker/youworker/standin/qdrant"
 	"github.com/youworker/youworker/testenv"
@@ -527,24 +528,8 @@ func (c *cluster) followResuming(u *user, events string, api int, timeout time.D
 
 // streamFrom opens a turn's event stream on the API at base.
 func streamFrom(base, token, path string, lastID int64) (<-chan sseEvent, error) {
-	req, err := http.NewRequest("GET", base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "text/event-stream")
-	if lastID > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastID, 10))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		_ = resp.Body.Close()
-		return nil, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return readSSE(resp.Body), nil
+	cl := apitest.Client{Base: base, Token: token}
+	return cl.Stream(context.Background(), path, lastID)
 }
 
 // TestClusterWorkerVersioningPinsRunningTurns: with versioned workers (WORKER_DEPLOYMENT_NAME), a

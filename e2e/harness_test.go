@@ -4,11 +4,8 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/youworker/youworker/apitest"
 	"github.com/youworker/youworker/devservices"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/mcpservers/datetime"
@@ -280,29 +277,10 @@ func (r reply) json(t *testing.T) map[string]any {
 
 func (p *platform) request(method, path, token string, body any, headers map[string]string) reply {
 	p.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(p.t, err)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, p.apiURL+path, rd)
+	cl := apitest.Client{Base: p.apiURL, Token: token}
+	r, err := cl.Do(context.Background(), method, path, body, headers)
 	require.NoError(p.t, err)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(p.t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(p.t, err)
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+	return reply{status: r.Status, header: r.Header, body: r.Body}
 }
 
 func (u *user) do(method, path string, body any) reply {
@@ -325,65 +303,17 @@ func (u *user) send(sessionID, content string) (turnID, eventsURL string) {
 	return m["turn_id"].(string), m["events_url"].(string)
 }
 
-type sseEvent struct {
-	ID   int64
-	Type string
-	Data map[string]any
-}
+// sseEvent is one server-sent event.
+type sseEvent = apitest.Event
 
 // stream reads an SSE response into events until it ends; events arrive on the channel as they
 // are read, and the channel closes at the end of the stream.
 func (u *user) stream(ctx context.Context, path string, lastID int64) (<-chan sseEvent, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", u.p.apiURL+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+u.token)
-	req.Header.Set("Accept", "text/event-stream")
-	if lastID > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastID, 10))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return nil, fmt.Errorf("status %d: %s", resp.StatusCode, b)
-	}
-	return readSSE(resp.Body), nil
+	cl := apitest.Client{Base: u.p.apiURL, Token: u.token}
+	return cl.Stream(ctx, path, lastID)
 }
 
-func readSSE(body io.ReadCloser) <-chan sseEvent {
-	out := make(chan sseEvent, 1024)
-	go func() {
-		defer close(out)
-		defer body.Close()
-		sc := bufio.NewScanner(body)
-		sc.Buffer(make([]byte, 1<<20), 1<<22)
-		var ev sseEvent
-		var data strings.Builder
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if ev.Type != "" {
-					_ = json.Unmarshal([]byte(data.String()), &ev.Data)
-					out <- ev
-				}
-				ev, data = sseEvent{}, strings.Builder{}
-			case strings.HasPrefix(line, "id: "):
-				ev.ID, _ = strconv.ParseInt(line[4:], 10, 64)
-			case strings.HasPrefix(line, "event: "):
-				ev.Type = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				data.WriteString(line[6:])
-			}
-		}
-	}()
-	return out
-}
+func readSSE(body io.ReadCloser) <-chan sseEvent { return apitest.ReadSSE(body) }
 
 // collect drains a stream until it ends or the timeout passes.
 func collect(t *testing.T, ch <-chan sseEvent, timeout time.Duration) []sseEvent {

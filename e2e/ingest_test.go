@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/youworker/youworker/apitest"
 	"github.com/youworker/youworker/extract/fixtures"
 	"github.com/youworker/youworker/standin/ollama"
 	"github.com/youworker/youworker/vectors"
@@ -31,28 +30,10 @@ func (u *user) upload(filename string, content []byte, fields map[string]string)
 // uploadWith is upload with extra request headers.
 func (u *user) uploadWith(filename string, content []byte, fields, headers map[string]string) reply {
 	u.p.t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for k, v := range fields {
-		require.NoError(u.p.t, mw.WriteField(k, v))
-	}
-	fw, err := mw.CreateFormFile("file", filename)
+	cl := apitest.Client{Base: u.p.apiURL, Token: u.token}
+	r, err := cl.Upload(context.Background(), "/v1/documents", filename, content, fields, headers)
 	require.NoError(u.p.t, err)
-	_, err = fw.Write(content)
-	require.NoError(u.p.t, err)
-	require.NoError(u.p.t, mw.Close())
-	req, err := http.NewRequest("POST", u.p.apiURL+"/v1/documents", &body)
-	require.NoError(u.p.t, err)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+u.token)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(u.p.t, err)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+	return reply{status: r.Status, header: r.Header, body: r.Body}
 }
 
 // ingested waits for a run to finish and returns its terminal event.
