@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -76,6 +77,16 @@ func toRunJSON(r *models.IngestionRun) runJSON {
 		out.Error = &errorJSON{Code: r.ErrorCode, Message: r.ErrorMessage}
 	}
 	return out
+}
+
+// documentIntake is what the document handlers need of intake.Service (a fake in their tests).
+type documentIntake interface {
+	SpoolUpload(r io.Reader, filename string) (*intake.Spool, error)
+	FromSpool(ctx context.Context, c models.Caller, sp *intake.Spool, meta intake.Meta) (*models.Document, *models.IngestionRun, bool, error)
+	Text(ctx context.Context, c models.Caller, text string, meta intake.Meta) (*models.Document, *models.IngestionRun, bool, error)
+	URL(ctx context.Context, c models.Caller, raw string, meta intake.Meta) (*models.Document, *models.IngestionRun, bool, error)
+	Cancel(ctx context.Context, c models.Caller, runID uuid.UUID) (*models.IngestionRun, error)
+	Delete(ctx context.Context, c models.Caller, id uuid.UUID) (*models.Document, error)
 }
 
 func accepted(c *gin.Context, d *models.Document, r *models.IngestionRun, created bool) {

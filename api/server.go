@@ -63,7 +63,7 @@ type Server struct {
 
 	temporal client.Client
 	box      *encryption.Box
-	intake   *intake.Service
+	intake   documentIntake
 	searcher *knowledge.Searcher
 	tools    *toolbox.Catalog
 	mcpGuard *ssrf.Guard
@@ -124,7 +124,10 @@ func New(d Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.temporal, s.box, s.intake, s.searcher, s.tools, s.mcpGuard = d.Temporal, d.Box, d.Intake, d.Searcher, d.Tools, d.MCPGuard
+	s.temporal, s.box, s.searcher, s.tools, s.mcpGuard = d.Temporal, d.Box, d.Searcher, d.Tools, d.MCPGuard
+	if d.Intake != nil { // a nil *intake.Service must stay a nil interface
+		s.intake = d.Intake
+	}
 	s.toolLimits = d.ToolLimits
 	s.exportPage = exportPage
 	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
