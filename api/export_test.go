@@ -1,11 +1,8 @@
 package api
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"testing"
@@ -22,7 +19,7 @@ import (
 func TestExportStreamsEveryMessageInPages(t *testing.T) {
 	t.Parallel()
 	e := newAPI(t, nil)
-	e.srv.exportPage = 2
+	e.srv.exporter.PageSize = 2
 	cl, _ := e.signup("paula")
 	r := cl.do("POST", "/v1/sessions", map[string]any{"title": "long"})
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
@@ -52,32 +49,4 @@ func TestExportStreamsEveryMessageInPages(t *testing.T) {
 	for _, k := range []string{"exported_at", "user", "groups", "api_keys", "tool_runs", "documents", "audit"} {
 		require.Contains(t, doc, k)
 	}
-}
-
-// A failure midway ends the document as valid JSON with an error member, whatever was open.
-func TestJSONStreamAbortStaysValid(t *testing.T) {
-	t.Parallel()
-	var b bytes.Buffer
-	w := bufio.NewWriter(&b)
-	j := &jsonStream{w: w}
-	j.open('{')
-	j.member("user", map[string]any{"name": "x"})
-	j.openMember("sessions", '[')
-	j.openObjectWith(map[string]any{"id": 1})
-	j.openMember("messages", '[')
-	j.element("first")
-	j.err = errors.New("database gone")
-	j.abort(map[string]any{"code": "EXPORT_INCOMPLETE"})
-	require.NoError(t, w.Flush())
-	var doc map[string]any
-	require.NoError(t, json.Unmarshal(b.Bytes(), &doc), "%s", b.String())
-	require.Equal(t, "EXPORT_INCOMPLETE", doc["error"].(map[string]any)["code"])
-	require.Equal(t, []any{"first"}, doc["sessions"].([]any)[0].(map[string]any)["messages"])
-
-	b.Reset()
-	w = bufio.NewWriter(&b)
-	j = &jsonStream{w: w}
-	j.abort(map[string]any{"code": "EXPORT_INCOMPLETE"}) // nothing written yet
-	require.NoError(t, w.Flush())
-	require.JSONEq(t, `{"error":{"code":"EXPORT_INCOMPLETE"}}`, b.String())
 }

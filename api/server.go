@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.temporal.io/sdk/client"
 
+	"github.com/youworker/youworker/account"
 	"github.com/youworker/youworker/auth"
 	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/config"
@@ -75,7 +76,7 @@ type Server struct {
 	events         *eventHub
 	reaper         *chat.Reaper
 	chat           chatService
-	exportPage     int // messages or chunks an account export reads at a time
+	exporter       *account.Exporter
 	limits         *limiter
 	callers        *callerCache // nil when AUTH_CACHE_TTL is 0
 	// stopping ends long-lived streams when the server shuts down; clients resume elsewhere with
@@ -129,7 +130,7 @@ func New(d Deps) (*Server, error) {
 		s.intake = d.Intake
 	}
 	s.toolLimits = d.ToolLimits
-	s.exportPage = exportPage
+	s.exporter = &account.Exporter{Store: s.store, Now: s.now}
 	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
 	s.chat = &chat.Service{Store: s.store, Box: s.box, Temporal: s.temporal, Reaper: s.reaper, TaskQueue: s.cfg.TaskQueue,
 		Limits: s.turnLimits(), MaxMessageChars: s.cfg.MaxMessageChars, Now: s.now, Log: s.log}
