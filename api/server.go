@@ -66,7 +66,7 @@ type Server struct {
 	box      *encryption.Box
 	intake   documentIntake
 	searcher *knowledge.Searcher
-	tools    *toolbox.Catalog
+	tools    toolCatalog
 	mcpGuard *ssrf.Guard
 	// toolLimits bound a registered server's tools (MCP_MAX_TOOLS_PER_SERVER, …).
 	toolLimits toolbox.Limits
@@ -125,7 +125,10 @@ func New(d Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.temporal, s.box, s.searcher, s.tools, s.mcpGuard = d.Temporal, d.Box, d.Searcher, d.Tools, d.MCPGuard
+	s.temporal, s.box, s.searcher, s.mcpGuard = d.Temporal, d.Box, d.Searcher, d.MCPGuard
+	if d.Tools != nil { // a nil *toolbox.Catalog must stay a nil interface
+		s.tools = d.Tools
+	}
 	if d.Intake != nil { // a nil *intake.Service must stay a nil interface
 		s.intake = d.Intake
 	}

@@ -205,6 +205,11 @@ type toolJSON struct {
 	Enabled         bool `json:"enabled"`
 }
 
+// toolCatalog is what the tool handlers need of toolbox.Catalog (a fake in their tests).
+type toolCatalog interface {
+	Tools(ctx context.Context) ([]toolbox.Tool, error)
+}
+
 // listTools lists the tools the caller may use: the built-in servers' and those of the registered
 // servers they may use (names prefixed with the server's), with their state.
 func (s *Server) listTools(c *gin.Context) {
