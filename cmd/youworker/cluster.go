@@ -45,15 +45,12 @@ func runCluster(ctx context.Context, args []string, stdout io.Writer) error {
 	if *apis < 1 || *workers < 1 {
 		return errors.New("cluster: --apis and --workers must be at least 1")
 	}
-	dir, err := filepath.Abs(*dataDir)
+	dir, err := stateDir(*dataDir)
 	if err != nil {
 		return err
 	}
 	logDir := filepath.Join(dir, "logs")
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
-		return err
-	}
-	if err := os.Chmod(dir, 0o711); err != nil { // Postgres, run as its own user, reaches its dir inside
 		return err
 	}
 	self, err := os.Executable()
@@ -66,17 +63,11 @@ func runCluster(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	log.Info("starting postgres", "data_dir", filepath.Join(dir, "postgres"))
-	pg, err := devservices.StartPostgres(ctx, devservices.PostgresOptions{
-		DataDir: filepath.Join(dir, "postgres"), Port: portOrFree(*pgPort), Logger: log,
-	})
+	pg, err := startLocalPostgres(ctx, dir, *pgPort, log)
 	if err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	defer stopQuietly(log, "postgres", pg.Stop)
-	if err := ensureDatabase(ctx, pg, "youworker"); err != nil {
 		return err
 	}
+	defer stopQuietly(log, "postgres", pg.Stop)
 
 	log.Info("starting the temporal server on postgres", "state", filepath.Join(dir, "temporal"))
 	tmp, err := devservices.StartTemporalServer(ctx, devservices.TemporalServerOptions{

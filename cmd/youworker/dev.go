@@ -52,16 +52,8 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	dir, err := filepath.Abs(*dataDir)
+	dir, err := stateDir(*dataDir)
 	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	// Others may pass through (not list): as root, Postgres runs as the postgres user and must
-	// reach its data directory inside; the dev secrets stay 0600.
-	if err := os.Chmod(dir, 0o711); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -69,18 +61,11 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-
-	log.Info("starting postgres", "data_dir", filepath.Join(dir, "postgres"))
-	pg, err := devservices.StartPostgres(ctx, devservices.PostgresOptions{
-		DataDir: filepath.Join(dir, "postgres"), Port: portOrFree(*pgPort), Logger: log,
-	})
+	pg, err := startLocalPostgres(ctx, dir, *pgPort, log)
 	if err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	defer stopQuietly(log, "postgres", pg.Stop)
-	if err := ensureDatabase(ctx, pg, "youworker"); err != nil {
 		return err
 	}
+	defer stopQuietly(log, "postgres", pg.Stop)
 	dsn := pg.DSN("youworker")
 	if err := migrateUp(ctx, dsn, log); err != nil {
 		return err
@@ -234,6 +219,37 @@ func (b *builtinMCP) close() {
 	for _, ln := range b.listeners {
 		_ = ln.Close()
 	}
+}
+
+// stateDir makes the data directory (absolute) that `make dev` and `make cluster` keep their
+// state in. Others may pass through it (not list): as root, Postgres runs as the postgres user
+// and must reach its data directory inside; the secrets files stay 0600.
+func stateDir(dataDir string) (string, error) {
+	dir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, os.Chmod(dir, 0o711)
+}
+
+// startLocalPostgres starts the private cluster under dir/postgres (on port, or a free one when
+// it is taken) with the youworker database; the caller stops it.
+func startLocalPostgres(ctx context.Context, dir string, port int, log *slog.Logger) (*devservices.Postgres, error) {
+	log.Info("starting postgres", "data_dir", filepath.Join(dir, "postgres"))
+	pg, err := devservices.StartPostgres(ctx, devservices.PostgresOptions{
+		DataDir: filepath.Join(dir, "postgres"), Port: portOrFree(port), Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := ensureDatabase(ctx, pg, "youworker"); err != nil {
+		stopQuietly(log, "postgres", pg.Stop)
+		return nil, err
+	}
+	return pg, nil
 }
 
 func envOr(name, def string) string {
