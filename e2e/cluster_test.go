@@ -224,6 +224,38 @@ func (c *cluster) requireSettled() {
 	require.NoError(c.t, docs.Err())
 }
 
+// underWay is a streaming turn and an ingestion, both running.
+type underWay struct {
+	u                   *user
+	sid, turnID, events string
+	run                 reply
+	ch                  <-chan sseEvent
+	evs                 []sseEvent // read so far: up to the first token
+}
+
+// turnAndIngestionUnderWay starts, on API api, a slow turn (80 tokens at 40 ms) and the ingestion of
+// a 200-paragraph text (embedding ~2 s), and returns once the turn streams and the embedding has
+// begun, with both still running: the moment to break something.
+func (c *cluster) turnAndIngestionUnderWay(api int, name string) underWay {
+	t := c.t
+	t.Helper()
+	c.ollama.SetTokenDelay(40 * time.Millisecond)
+	c.ollama.SetEmbedDelay(150 * time.Millisecond)
+	w := underWay{u: c.on(api).signup(name)}
+	w.sid = w.u.newSession([]string{})
+	w.turnID, w.events = w.u.send(w.sid, "reply-tokens 80 please")
+	w.run = w.u.do("POST", "/v1/ingest", map[string]any{"text": bigText(200), "title": "under way"})
+	require.Equal(t, http.StatusAccepted, w.run.status, "%s", w.run.body)
+	var err error
+	w.ch, err = w.u.stream(context.Background(), w.events, 0)
+	require.NoError(t, err)
+	w.evs = until(t, w.ch, "token", 30*time.Second)
+	require.Eventually(t, func() bool { return c.ollama.Stats().EmbedTexts >= 20 }, 60*time.Second, 10*time.Millisecond)
+	require.Equal(t, "running", turnStatus(t, openDB(t, c.platform), w.turnID), "the break lands mid-turn")
+	require.Equal(t, "running", runStatus(t, w.u, w.run), "the break lands mid-ingestion")
+	return w
+}
+
 // runStatus is an ingestion run's status as the API reports it ("" while the API cannot answer).
 func runStatus(t *testing.T, u *user, r reply) string {
 	t.Helper()
@@ -348,19 +380,8 @@ func TestClusterWorkerKilledMidEmbed(t *testing.T) {
 // streams and a document is embedded, and started again: both finish.
 func TestClusterTemporalKilledMidTurnAndIngestion(t *testing.T) {
 	c := newCluster(t, map[string]string{"CHUNK_MAX_TOKENS": "40", "CHUNK_OVERLAP": "0", "EMBED_CONCURRENCY": "1"})
-	c.ollama.SetTokenDelay(40 * time.Millisecond)
-	c.ollama.SetEmbedDelay(150 * time.Millisecond) // ~2 s of embedding: the kill lands mid-run
-	u := c.on(0).signup("edda")
-	sid := u.newSession([]string{})
-	turnID, events := u.send(sid, "reply-tokens 80 please")
-	r := u.do("POST", "/v1/ingest", map[string]any{"text": bigText(200), "title": "through a crash"})
-	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
-	ch, err := u.stream(context.Background(), events, 0)
-	require.NoError(t, err)
-	evs := until(t, ch, "token", 30*time.Second)
-	require.Eventually(t, func() bool { return c.ollama.Stats().EmbedTexts >= 20 }, 60*time.Second, 10*time.Millisecond)
-	require.Equal(t, "running", turnStatus(t, openDB(t, c.platform), turnID), "the kill lands mid-turn")
-	require.Equal(t, "running", runStatus(t, u, r), "the kill lands mid-ingestion")
+	w := c.turnAndIngestionUnderWay(0, "edda")
+	u, sid, turnID, r, ch, evs := w.u, w.sid, w.turnID, w.run, w.ch, w.evs
 
 	c.srv.Kill()
 	time.Sleep(2 * time.Second)
@@ -385,20 +406,9 @@ func TestClusterTemporalKilledMidTurnAndIngestion(t *testing.T) {
 // failed cleanly, nothing is lost or doubled, and the session takes the next message.
 func TestClusterPostgresRestartedMidTurnAndIngestion(t *testing.T) {
 	c := newCluster(t, map[string]string{"CHUNK_MAX_TOKENS": "40", "CHUNK_OVERLAP": "0", "EMBED_CONCURRENCY": "1"})
-	c.ollama.SetTokenDelay(40 * time.Millisecond)
-	c.ollama.SetEmbedDelay(150 * time.Millisecond)
-	u := c.on(1).signup("fern")
-	sid := u.newSession([]string{})
-	turnID, events := u.send(sid, "reply-tokens 80 please")
-	r := u.do("POST", "/v1/ingest", map[string]any{"text": bigText(200), "title": "through a restart"})
-	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
-	ch, err := u.stream(context.Background(), events, 0)
-	require.NoError(t, err)
-	evs := until(t, ch, "token", 30*time.Second)
-	require.Eventually(t, func() bool { return c.ollama.Stats().EmbedTexts >= 20 }, 60*time.Second, 10*time.Millisecond)
-
-	require.Equal(t, "running", turnStatus(t, openDB(t, c.platform), turnID), "the restart lands mid-turn")
-	require.Equal(t, "running", runStatus(t, u, r), "the restart lands mid-ingestion")
+	w := c.turnAndIngestionUnderWay(1, "fern")
+	u, sid, turnID, events, r, ch, evs := w.u, w.sid, w.turnID, w.events, w.run, w.ch, w.evs
+	var err error
 	pg := testenv.PostgresCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
