@@ -184,6 +184,21 @@ func (h *Health) onFatal(err error) {
 	}
 }
 
+// Live is the liveness endpoint (GET /livez): 200 while the process has a worker that starts,
+// runs or drains, 503 once it stopped for good. A liveness probe on /health would restart a
+// worker in the middle of its drain.
+func (h *Health) Live() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		s := h.state.Load()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if s == stateStopped {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = fmt.Fprintf(w, "{\"status\":%q}\n", stateNames[s])
+	})
+}
+
 // ServeHTTP answers {"status": "running"} with 200, or the other state with 503.
 func (h *Health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	s := h.state.Load()

@@ -24,6 +24,12 @@ func healthOf(t *testing.T, h *worker.Health) (int, string) {
 	return rec.Code, strings.TrimSpace(rec.Body.String())
 }
 
+func liveOf(h *worker.Health) int {
+	rec := httptest.NewRecorder()
+	h.Live().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/livez", nil))
+	return rec.Code
+}
+
 func TestHealthFollowsTheWorker(t *testing.T) {
 	c := dial(t)
 	h := worker.NewHealth()
@@ -33,6 +39,7 @@ func TestHealthFollowsTheWorker(t *testing.T) {
 	code, body := healthOf(t, h)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.JSONEq(t, `{"status":"starting"}`, body)
+	require.Equal(t, http.StatusOK, liveOf(h), "a starting worker is alive")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -40,10 +47,12 @@ func TestHealthFollowsTheWorker(t *testing.T) {
 	require.Eventually(t, func() bool { code, _ := healthOf(t, h); return code == http.StatusOK }, 30*time.Second, 10*time.Millisecond)
 	_, body = healthOf(t, h)
 	require.JSONEq(t, `{"status":"running"}`, body)
+	require.Equal(t, http.StatusOK, liveOf(h))
 
 	cancel()
 	require.NoError(t, <-done)
 	code, body = healthOf(t, h)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.JSONEq(t, `{"status":"stopped"}`, body)
+	require.Equal(t, http.StatusServiceUnavailable, liveOf(h), "a stopped worker is dead")
 }

@@ -437,7 +437,9 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, opera
 	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g.Go(func() error { return metrics.Serve(opsCtx, ops, reg, map[string]http.Handler{"/health": health}, log) })
+	g.Go(func() error {
+		return metrics.Serve(opsCtx, ops, reg, map[string]http.Handler{"/health": health, "/livez": health.Live()}, log)
+	})
 	g.Go(func() error {
 		defer stopOps()
 		return worker.Run(gctx, w, health, log)

@@ -73,7 +73,7 @@ func TestSecretsAreRequired(t *testing.T) {
 }
 
 // TestProbes: the API is live on /health at API_ADDR and ready on /health/detailed at
-// METRICS_ADDR; the worker is probed on /health at WORKER_METRICS_ADDR; the MCP servers, which serve no
+// METRICS_ADDR; the worker is ready on /health and live on /livez at WORKER_METRICS_ADDR; the MCP servers, which serve no
 // health path, by a TCP connect to the port they listen on.
 func TestProbes(t *testing.T) {
 	t.Parallel()
@@ -90,9 +90,12 @@ func TestProbes(t *testing.T) {
 			requireHTTPProbe(t, api, api.StartupProbe, "/health", apiPort)
 
 			worker := container(t, o, "worker")
-			for _, p := range []*corev1.Probe{worker.LivenessProbe, worker.ReadinessProbe, worker.StartupProbe} {
-				requireHTTPProbe(t, worker, p, "/health", addrPort(t, cm["WORKER_METRICS_ADDR"]))
+			workerOps := addrPort(t, cm["WORKER_METRICS_ADDR"])
+			for _, p := range []*corev1.Probe{worker.ReadinessProbe, worker.StartupProbe} {
+				requireHTTPProbe(t, worker, p, "/health", workerOps)
 			}
+			// Liveness must not fail while the worker drains (its /health answers 503 then).
+			requireHTTPProbe(t, worker, worker.LivenessProbe, "/livez", workerOps)
 
 			for _, s := range mcpServers {
 				c := container(t, o, "mcp-"+s)
