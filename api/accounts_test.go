@@ -243,6 +243,19 @@ func TestAPIKeys(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, r.Status)
 	require.Equal(t, "INVALID_API_KEY", r.errCode(t))
 
+	// As a bearer token, the way the OpenAI SDKs and most clients send a key, it is the same key.
+	b := e.client()
+	b.jar = nil
+	b.headers["Authorization"] = "Bearer " + key
+	me = b.do("GET", "/v1/auth/me", nil)
+	require.Equal(t, http.StatusOK, me.Status, "%s", me.Body)
+	require.Equal(t, "api_key", me.JSON(t)["auth_method"])
+	require.Equal(t, http.StatusForbidden, b.do("POST", "/v1/account/api-keys", map[string]any{"name": "x"}).Status, "still a key")
+	b.headers["Authorization"] = "Bearer " + wrong.headers["X-API-Key"]
+	r = b.do("GET", "/v1/auth/me", nil)
+	require.Equal(t, http.StatusUnauthorized, r.Status)
+	require.Equal(t, "INVALID_API_KEY", r.errCode(t))
+
 	// Another user cannot revoke it: not found, and it keeps working.
 	other, _ := e.signup("leo")
 	require.Equal(t, http.StatusNotFound, other.do("DELETE", "/v1/account/api-keys/"+id, nil).Status)

@@ -60,7 +60,11 @@ func (s *Server) identify(c *gin.Context) (*models.Caller, error) {
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 			return nil, unauthenticated("INVALID_TOKEN", "Authorization must be 'Bearer <token>'")
 		}
-		caller, err := s.identifyToken(c, strings.TrimSpace(token), models.AuthBearer)
+		token = strings.TrimSpace(token)
+		if auth.LooksLikeAPIKey(token) { // what the OpenAI SDKs and most clients send
+			return s.identifyAPIKey(c, token)
+		}
+		caller, err := s.identifyToken(c, token, models.AuthBearer)
 		if err != nil {
 			return nil, err
 		}

@@ -220,6 +220,10 @@ func NewAPIKey(id uuid.UUID) (key string, hash []byte, lastFour string) {
 	return key, HashSecret(secret), secret[len(secret)-4:]
 }
 
+// LooksLikeAPIKey says whether a credential is an API key (by its prefix) rather than an access
+// token: clients such as the OpenAI SDKs send any key as "Authorization: Bearer <key>".
+func LooksLikeAPIKey(s string) bool { return strings.HasPrefix(s, apiKeyPrefix) }
+
 // ParseAPIKey splits a key into its id and secret.
 func ParseAPIKey(key string) (uuid.UUID, string, error) {
 	rest, ok := strings.CutPrefix(key, apiKeyPrefix)
