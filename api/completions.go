@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -55,7 +56,18 @@ func (s *Server) chatCompletions(c *gin.Context) {
 			return
 		}
 	}
-	model, err := s.chatModel(req.Model)
+	requested := req.Model
+	if m, ok := s.cfg.Aliases()[requested]; ok {
+		requested = m
+	}
+	// A model Ollama does not have is refused before anything is stored, in OpenAI's shape (a
+	// client default such as gpt-4o-mini would otherwise fail inside the turn).
+	if list, ok := s.chatModels(ctx); ok && requested != "" && !slices.ContainsFunc(list, func(m openAIModel) bool { return sameModel(m.ID, requested) }) {
+		openAIError(c, http.StatusNotFound, "invalid_request_error", "model_not_found", "model",
+			"The model '"+req.Model+"' does not exist (GET /v1/models lists the models; MODEL_ALIASES maps other names to them)")
+		return
+	}
+	model, err := s.chatModel(requested)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -87,6 +87,8 @@ var routeRules = map[string]routeRule{
 	"POST /v1/sessions/:id/turns/:turn_id/approvals/:call_id": anyOf(models.ScopeChat),
 	"GET /v1/tool-runs":                                       orRead(models.ScopeChat),
 	"POST /v1/chat/completions":                               anyOf(models.ScopeChat),
+	"GET /v1/models":                                          orRead(models.ScopeChat),
+	"GET /v1/models/*id":                                      orRead(models.ScopeChat),
 	"GET /v1/tools":                                           orRead(models.ScopeChat),
 
 	"POST /v1/documents":                 anyOf(models.ScopeDocuments),

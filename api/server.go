@@ -45,7 +45,9 @@ type Deps struct {
 	MCPGuard *ssrf.Guard
 	// ToolLimits bound what a registered MCP server may offer; registration over them is refused.
 	ToolLimits toolbox.Limits
-	Logger     *slog.Logger
+	// Models lists Ollama's models (GET /v1/models; the model check of /v1/chat/completions).
+	Models modelLister
+	Logger *slog.Logger
 	// Registry receives the API's metrics; nil makes a private one.
 	Registry *prometheus.Registry
 }
@@ -77,6 +79,7 @@ type Server struct {
 	reaper         *chat.Reaper
 	chat           chatService
 	exporter       *account.Exporter
+	models         modelLister
 	limits         *limiter
 	callers        *callerCache // nil when AUTH_CACHE_TTL is 0
 	// stopping ends long-lived streams when the server shuts down; clients resume elsewhere with
@@ -134,6 +137,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.toolLimits = d.ToolLimits
 	s.exporter = &account.Exporter{Store: s.store, Now: s.now}
+	s.models = d.Models
 	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
 	s.chat = &chat.Service{Store: s.store, Box: s.box, Temporal: s.temporal, Reaper: s.reaper, TaskQueue: s.cfg.TaskQueue,
 		Limits: s.turnLimits(), MaxMessageChars: s.cfg.MaxMessageChars, Now: s.now, Log: s.log}
@@ -245,6 +249,8 @@ func (s *Server) routes() error {
 	sess.POST("/:id/turns/:turn_id/cancel", s.cancelTurn)
 	sess.POST("/:id/turns/:turn_id/approvals/:call_id", s.approveToolCall)
 	v1.GET("/tool-runs", s.requireCaller, s.listToolRuns)
+	v1.GET("/models", s.requireCaller, s.listModels)
+	v1.GET("/models/*id", s.requireCaller, s.getModel)
 	v1.POST("/chat/completions", s.requireCaller, s.rateLimit("turns", s.cfg.RateTurnsPerMin, true), s.chatCompletions)
 
 	docs := v1.Group("/documents", s.requireCaller)

@@ -118,7 +118,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	require.NoError(t, json.Unmarshal(r.Body, &doc))
 	require.True(t, strings.HasPrefix(doc.OpenAPI, "3."))
 
-	param := regexp.MustCompile(`:([a-z_]+)`)
+	param := regexp.MustCompile(`[:*]([a-z_]+)`) // :id and the catch-all *id are both {id}
 	var served []string
 	for _, rt := range e.srv.engine.Routes() {
 		p := param.ReplaceAllString(rt.Path, "{$1}")

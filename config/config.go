@@ -74,10 +74,11 @@ type Config struct {
 	WorkerBuildID     string        `env:"WORKER_BUILD_ID" desc:"the worker's build id within WORKER_DEPLOYMENT_NAME; empty = the binary's version (youworker version)"`
 
 	// LLM.
-	OllamaHost  string `env:"OLLAMA_HOST" envDefault:"http://127.0.0.1:11434" desc:"Ollama base URL"`
-	ChatModel   string `env:"OLLAMA_MODEL" envDefault:"llama3.1:8b" desc:"default chat model of new sessions"`
-	EmbedModel  string `env:"OLLAMA_EMBED_MODEL" envDefault:"nomic-embed-text" desc:"embedding model"`
-	LLMRequired bool   `env:"LLM_REQUIRED" envDefault:"true" desc:"whether /health/detailed answers 503 when Ollama is down"`
+	OllamaHost   string   `env:"OLLAMA_HOST" envDefault:"http://127.0.0.1:11434" desc:"Ollama base URL"`
+	ChatModel    string   `env:"OLLAMA_MODEL" envDefault:"llama3.1:8b" desc:"default chat model of new sessions"`
+	ModelAliases []string `env:"MODEL_ALIASES" envSeparator:"," desc:"model names clients may use for Ollama models on /v1/chat/completions and /v1/models, as alias=model pairs, e.g. gpt-4o-mini=llama3.1:8b"`
+	EmbedModel   string   `env:"OLLAMA_EMBED_MODEL" envDefault:"nomic-embed-text" desc:"embedding model"`
+	LLMRequired  bool     `env:"LLM_REQUIRED" envDefault:"true" desc:"whether /health/detailed answers 503 when Ollama is down"`
 
 	// Encryption at rest.
 	FernetKeys  []string `env:"FERNET_KEYS" envSeparator:"," desc:"comma-separated Fernet keys; the first encrypts, all decrypt (youworker keys generate); required"`
@@ -171,6 +172,17 @@ type Config struct {
 	// CookieSecure says whether auth cookies are marked Secure: COOKIE_SECURE when set, else
 	// whether PUBLIC_URL is https (FromEnv and FromMap derive it).
 	CookieSecure bool
+}
+
+// Aliases maps each alias of MODEL_ALIASES to its Ollama model.
+func (c Config) Aliases() map[string]string {
+	out := make(map[string]string, len(c.ModelAliases))
+	for _, a := range c.ModelAliases {
+		if alias, model, ok := strings.Cut(a, "="); ok {
+			out[strings.TrimSpace(alias)] = strings.TrimSpace(model)
+		}
+	}
+	return out
 }
 
 // ToolRules are the operator's approval rules for tool calls.
@@ -406,6 +418,11 @@ func (c Config) validate() error {
 	}
 	if c.MaxUploadBytes < 1024 {
 		bad("MAX_UPLOAD_BYTES", "must be at least 1024")
+	}
+	for _, a := range c.ModelAliases {
+		if alias, model, ok := strings.Cut(a, "="); !ok || strings.TrimSpace(alias) == "" || strings.TrimSpace(model) == "" {
+			bad("MODEL_ALIASES", "entries are alias=model, got %q", a)
+		}
 	}
 	if c.WorkerMetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.WorkerMetricsAddr); err != nil {

@@ -54,6 +54,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"bad fernet key", "FERNET_KEYS", "not-a-key"},
 		{"bad mcp server", "MCP_SERVERS", "datetime"},
 		{"worker metrics not host:port", "WORKER_METRICS_ADDR", "9465"},
+		{"model alias without a model", "MODEL_ALIASES", "gpt-4o-mini="},
 		{"zero steps", "TURN_MAX_STEPS", "0"},
 		{"bad allowlist entry", "IP_ALLOWLIST", "10.0.0.0/8,intranet"},
 		{"bad proxy entry", "TRUSTED_PROXIES", "10.0.0.300"},

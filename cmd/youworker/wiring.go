@@ -313,7 +313,7 @@ func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer a.close()
 	srv, err := api.New(api.Deps{Config: cfg, Store: a.store, Temporal: a.temporal, Box: a.box, Intake: a.intake,
-		Searcher: a.searcher, Tools: a.catalog, MCPGuard: a.mcpGuard, ToolLimits: toolLimits(cfg), Checks: a.healthChecks(), Logger: log})
+		Searcher: a.searcher, Tools: a.catalog, Models: a.ollama, MCPGuard: a.mcpGuard, ToolLimits: toolLimits(cfg), Checks: a.healthChecks(), Logger: log})
 	if err != nil {
 		return err
 	}
