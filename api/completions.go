@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,6 +30,10 @@ type completionRequest struct {
 	User        string   `json:"user"`
 	Temperature *float64 `json:"temperature"`
 	MaxTokens   *int     `json:"max_tokens"`
+	// StreamOptions.IncludeUsage adds, before [DONE], a chunk with no choices and the usage.
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
 }
 
 // chatCompletions is an OpenAI-compatible chat completion run as a durable turn: the request's
@@ -111,7 +116,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	}
 	id := "chatcmpl-" + t.ID.String()
 	if req.Stream {
-		s.streamCompletion(c, t, id, model)
+		s.streamCompletion(c, t, id, model, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 		return
 	}
 	final, err := s.awaitTurn(ctx, t.ID)
@@ -186,10 +191,23 @@ func turnError(o turnOutcome) error {
 	return models.Errorf(models.ErrUnprocessable, code, "%s", msg)
 }
 
+// usageChunk writes the chunk stream_options.include_usage asks for: no choices, the turn's usage.
+func (s *Server) usageChunk(ctx context.Context, w io.Writer, t *models.Turn, id, model string) {
+	done, err := s.store.Turn(ctx, t.ID)
+	if err != nil {
+		s.log.WarnContext(ctx, "reading a finished turn's usage failed", "turn_id", t.ID, "error", err)
+		return
+	}
+	b, _ := json.Marshal(gin.H{"id": id, "object": "chat.completion.chunk", "created": t.StartedAt.Unix(), "model": model,
+		"choices": []gin.H{}, "usage": gin.H{"prompt_tokens": done.PromptTokens, "completion_tokens": done.CompletionTokens,
+			"total_tokens": done.PromptTokens + done.CompletionTokens}})
+	fmt.Fprintf(w, "data: %s\n\n", b)
+}
+
 // streamCompletion relays a turn as OpenAI chat.completion.chunk events. A model call retried
 // after it had started streaming restarts its text (the native event stream marks the attempt;
 // this format cannot, so the retry's text follows a blank line).
-func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model string) {
+func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model string, includeUsage bool) {
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -221,6 +239,9 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 				finish = "error"
 			}
 			chunk(gin.H{}, finish)
+			if includeUsage {
+				s.usageChunk(c.Request.Context(), w, t, id, model)
+			}
 			fmt.Fprint(w, "data: [DONE]\n\n")
 			w.Flush()
 			return true

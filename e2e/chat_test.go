@@ -581,6 +581,30 @@ func TestOpenAICompatibleCompletions(t *testing.T) {
 	require.True(t, strings.HasSuffix(strings.TrimSpace(string(body)), "data: [DONE]"))
 	require.Equal(t, "w1 w2 w3 w4 w5", strings.TrimSpace(text.String()))
 
+	// stream_options.include_usage: a last chunk with no choices and the usage, before [DONE].
+	req, err = http.NewRequest("POST", p.apiURL+"/v1/chat/completions", strings.NewReader(
+		`{"stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "reply-tokens 3"}]}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+u.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp2, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp2.Body.Close()
+	body, err = io.ReadAll(resp2.Body)
+	require.NoError(t, err)
+	var chunks []map[string]any
+	for _, line := range strings.Split(string(body), "\n") {
+		if data, ok := strings.CutPrefix(line, "data: "); ok && data != "[DONE]" {
+			var ch map[string]any
+			require.NoError(t, json.Unmarshal([]byte(data), &ch))
+			chunks = append(chunks, ch)
+		}
+	}
+	last := chunks[len(chunks)-1]
+	require.Empty(t, last["choices"])
+	require.Equal(t, float64(3), last["usage"].(map[string]any)["completion_tokens"], "%s", body)
+	require.NotContains(t, chunks[len(chunks)-2], "usage", "only the last chunk carries it")
+
 	bad := u.do("POST", "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "assistant", "content": "x"}}})
 	require.Equal(t, http.StatusBadRequest, bad.status)
 }
