@@ -233,7 +233,7 @@ func (a *LLM) request(in LLMInput, systemPrompt []byte, history []models.Message
 		tools = append(tools, ollama.Tool{Type: "function", Function: ollama.ToolFunction{Name: t.Name, Description: t.Description, Parameters: params}})
 	}
 	stream := true
-	return &ollama.ChatRequest{Model: in.Model, Messages: msgs, Tools: tools, Stream: &stream}, nil
+	return &ollama.ChatRequest{Model: in.Model, Messages: msgs, Tools: tools, Stream: &stream, Options: in.Options}, nil
 }
 
 func (a *LLM) toOllama(m models.Message) (ollama.Message, error) {

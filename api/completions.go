@@ -26,10 +26,14 @@ type completionRequest struct {
 	Model    string              `json:"model" binding:"max=100"`
 	Messages []completionMessage `json:"messages" binding:"required,min=1,max=500,dive"`
 	Stream   bool                `json:"stream"`
-	// User, temperature and the like are accepted for compatibility and ignored.
-	User        string   `json:"user"`
-	Temperature *float64 `json:"temperature"`
-	MaxTokens   *int     `json:"max_tokens"`
+	// User is accepted for compatibility and ignored; the sampling options go to the model.
+	User                string          `json:"user"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Stop                json.RawMessage `json:"stop"`
+	Seed                *int            `json:"seed"`
 	// StreamOptions.IncludeUsage adds, before [DONE], a chunk with no choices and the usage.
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
@@ -60,6 +64,11 @@ func (s *Server) chatCompletions(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
+	}
+	options, err := samplingOptions(req)
+	if err != nil {
+		s.fail(c, err)
+		return
 	}
 	requested := req.Model
 	if m, ok := s.cfg.Aliases()[requested]; ok {
@@ -109,7 +118,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	t, _, err := s.chat.Post(ctx, caller, chat.Message{SessionID: cs.ID, Content: last.Content})
+	t, _, err := s.chat.Post(ctx, caller, chat.Message{SessionID: cs.ID, Content: last.Content, Options: options})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -189,6 +198,54 @@ func turnError(o turnOutcome) error {
 		return models.Errorf(models.ErrUnavailable, code, "%s", msg)
 	}
 	return models.Errorf(models.ErrUnprocessable, code, "%s", msg)
+}
+
+// samplingOptions maps the request's OpenAI sampling parameters onto Ollama's options
+// (temperature, top_p, num_predict, stop, seed), checking their ranges.
+func samplingOptions(req completionRequest) (map[string]any, error) {
+	o := map[string]any{}
+	if t := req.Temperature; t != nil {
+		if *t < 0 || *t > 2 {
+			return nil, models.Invalid("temperature", "temperature must be between 0 and 2")
+		}
+		o["temperature"] = *t
+	}
+	if p := req.TopP; p != nil {
+		if *p < 0 || *p > 1 {
+			return nil, models.Invalid("top_p", "top_p must be between 0 and 1")
+		}
+		o["top_p"] = *p
+	}
+	for field, n := range map[string]*int{"max_tokens": req.MaxTokens, "max_completion_tokens": req.MaxCompletionTokens} {
+		if n != nil {
+			if *n < 1 {
+				return nil, models.Invalid(field, "%s must be at least 1", field)
+			}
+			o["num_predict"] = *n
+		}
+	}
+	if len(req.Stop) > 0 && string(req.Stop) != "null" {
+		var one string
+		var many []string
+		switch {
+		case json.Unmarshal(req.Stop, &one) == nil:
+			many = []string{one}
+		case json.Unmarshal(req.Stop, &many) == nil:
+		default:
+			return nil, models.Invalid("stop", "stop must be a string or an array of strings")
+		}
+		if len(many) > 4 {
+			return nil, models.Invalid("stop", "at most 4 stop sequences")
+		}
+		o["stop"] = many
+	}
+	if req.Seed != nil {
+		o["seed"] = *req.Seed
+	}
+	if len(o) == 0 {
+		return nil, nil
+	}
+	return o, nil
 }
 
 // usageChunk writes the chunk stream_options.include_usage asks for: no choices, the turn's usage.

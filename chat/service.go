@@ -44,6 +44,8 @@ type Message struct {
 	Content   string
 	// IdempotencyKey, when set, makes a retried post find the turn the first one started.
 	IdempotencyKey string
+	// Options are the model's sampling options for this turn (workflows.ChatTurnInput.Options).
+	Options map[string]any
 }
 
 // ValidateContent checks a message's content: not blank, at most MaxMessageChars characters.
@@ -91,7 +93,7 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 	}
 	t1 := time.Now()
 	if !t.Finished() {
-		if err := s.startWorkflow(ctx, t, title); err != nil {
+		if err := s.startWorkflow(ctx, t, title, m.Options); err != nil {
 			return nil, false, err
 		}
 	}
@@ -129,7 +131,7 @@ func (s *Service) ReapActive(ctx context.Context, sessionID uuid.UUID, o models.
 // USE_EXISTING while it runs, REJECT_DUPLICATE after), so a retried request that finds the turn
 // already stored re-runs this safely. When Temporal cannot be reached the turn is failed (the
 // message is kept) and the caller gets 503.
-func (s *Service) startWorkflow(ctx context.Context, t *models.Turn, title string) error {
+func (s *Service) startWorkflow(ctx context.Context, t *models.Turn, title string, options map[string]any) error {
 	opts := client.StartWorkflowOptions{
 		ID:        t.WorkflowID,
 		TaskQueue: s.TaskQueue,
@@ -141,7 +143,7 @@ func (s *Service) startWorkflow(ctx context.Context, t *models.Turn, title strin
 		),
 		Memo: map[string]any{"session_title": title, "turn_id": t.ID.String()},
 	}
-	in := workflows.ChatTurnInput{TurnID: t.ID, SessionID: t.SessionID, UserID: t.UserID, Limits: s.Limits}
+	in := workflows.ChatTurnInput{TurnID: t.ID, SessionID: t.SessionID, UserID: t.UserID, Limits: s.Limits, Options: options}
 	err := workflows.Start(ctx, s.Temporal, opts, workflows.ChatTurn, in)
 	if err == nil {
 		return nil

@@ -605,6 +605,18 @@ func TestOpenAICompatibleCompletions(t *testing.T) {
 	require.Equal(t, float64(3), last["usage"].(map[string]any)["completion_tokens"], "%s", body)
 	require.NotContains(t, chunks[len(chunks)-2], "usage", "only the last chunk carries it")
 
+	// Sampling options reach the model: max_tokens is Ollama's num_predict, which the stand-in honours.
+	capped := u.do("POST", "/v1/chat/completions", map[string]any{"max_tokens": 2, "temperature": 0.2, "seed": 7, "stop": "zz",
+		"messages": []map[string]any{{"role": "user", "content": "reply-tokens 10"}}})
+	require.Equal(t, http.StatusOK, capped.status, "%s", capped.body)
+	capMsg := capped.json(t)["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)
+	require.Equal(t, "w1 w2", strings.TrimSpace(capMsg["content"].(string)))
+	for _, opts := range []map[string]any{{"temperature": 3}, {"top_p": -1}, {"max_tokens": 0}, {"stop": 5}} {
+		opts["messages"] = []map[string]any{{"role": "user", "content": "x"}}
+		r := u.do("POST", "/v1/chat/completions", opts)
+		require.Equal(t, http.StatusBadRequest, r.status, "%v: %s", opts, r.body)
+	}
+
 	bad := u.do("POST", "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "assistant", "content": "x"}}})
 	require.Equal(t, http.StatusBadRequest, bad.status)
 }

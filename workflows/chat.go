@@ -44,6 +44,9 @@ type ChatTurnInput struct {
 	SessionID uuid.UUID
 	UserID    uuid.UUID
 	Limits    TurnLimits
+	// Options are the model's sampling options for this turn (Ollama's names: temperature,
+	// top_p, num_predict, stop, seed), from an OpenAI-compatible request; nil = the model's own.
+	Options map[string]any `json:",omitempty"`
 }
 
 // ChatTurnResult is the outcome of a turn.
@@ -219,7 +222,7 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 		t.progress.CurrentStep = step
 		t.startStep(ctx, StepInfo{Step: step, Kind: "llm"})
 		var out spec.LLMResult
-		err := workflow.ExecuteActivity(llmCtx, spec.Generate, spec.LLMInput{TurnRef: t.ref, Step: step, Model: lc.Model, Tools: lc.Tools,
+		err := workflow.ExecuteActivity(llmCtx, spec.Generate, spec.LLMInput{TurnRef: t.ref, Step: step, Model: lc.Model, Tools: lc.Tools, Options: t.in.Options,
 			LoadContext: contextInLLM && step == 1, Finish: finishInLLM,
 			PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens}).Get(ctx, &out)
 		if err != nil {

@@ -19,6 +19,8 @@ type LLMInput struct {
 	Step  int
 	Model string
 	Tools []toolbox.Tool
+	// Options are sampling options passed to Ollama as they are (ChatTurnInput.Options).
+	Options map[string]any `json:",omitempty"`
 	// LoadContext asks the activity to resolve the turn's model and tools itself and to announce
 	// the turn (turn.started) with step.started; LLMResult.Context returns what it found. The
 	// first step of a turn does this, so the first workflow task schedules the model call at once.
