@@ -53,8 +53,7 @@ func TestMain(m *testing.M) {
 			panic("building " + pkg + ": " + err.Error())
 		}
 	}
-	defer os.RemoveAll(dir)
-	testenv.Main(m)
+	testenv.Main(m, func() { _ = os.RemoveAll(dir) })
 }
 
 // platform is one private YouWorker deployment: its own database and task queue on the shared

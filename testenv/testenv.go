@@ -42,14 +42,19 @@ var (
 	dirErr  error
 )
 
-// Main runs the package's tests, then stops the services they started and removes their
+// Main runs the package's tests, then stops the services they started, runs cleanups (what the
+// TestMain set up itself: os.Exit would skip its deferred calls) and removes their
 // temporary directory (unless YW_TEST_KEEP=1), whatever the tests' outcome. Should the process
 // die before that (a panic, a timeout, a signal), the services get a parent-death signal, and the
 // directory is removed by the next test binary that uses testenv.
-func Main(m *testing.M) {
+func Main(m *testing.M, cleanups ...func()) {
 	mainRunning.Store(true)
 	code := m.Run()
 	shutdown()
+	// os.Exit skips deferred calls: whatever the test binary set up for itself goes here.
+	for _, c := range cleanups {
+		c()
+	}
 	os.Exit(code)
 }
 
