@@ -144,9 +144,8 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{
 		"id": id, "object": "chat.completion", "created": t.StartedAt.Unix(), "model": model,
-		"choices": []gin.H{{"index": 0, "message": gin.H{"role": "assistant", "content": final.content}, "finish_reason": "stop"}},
-		"usage": gin.H{"prompt_tokens": done.PromptTokens, "completion_tokens": done.CompletionTokens,
-			"total_tokens": done.PromptTokens + done.CompletionTokens},
+		"choices":    []gin.H{{"index": 0, "message": gin.H{"role": "assistant", "content": final.content}, "finish_reason": "stop"}},
+		"usage":      usageOf(done),
 		"session_id": cs.ID, "turn_id": t.ID,
 	})
 }
@@ -255,9 +254,18 @@ func (s *Server) usageChunk(ctx context.Context, w io.Writer, t *models.Turn, id
 		s.log.WarnContext(ctx, "reading a finished turn's usage failed", "turn_id", t.ID, "error", err)
 		return
 	}
-	b, _ := json.Marshal(gin.H{"id": id, "object": "chat.completion.chunk", "created": t.StartedAt.Unix(), "model": model,
-		"choices": []gin.H{}, "usage": gin.H{"prompt_tokens": done.PromptTokens, "completion_tokens": done.CompletionTokens,
-			"total_tokens": done.PromptTokens + done.CompletionTokens}})
+	writeChunk(w, gin.H{"id": id, "object": "chat.completion.chunk", "created": t.StartedAt.Unix(), "model": model,
+		"choices": []gin.H{}, "usage": usageOf(done)})
+}
+
+// usageOf is a finished turn's token usage in OpenAI's shape.
+func usageOf(t *models.Turn) gin.H {
+	return gin.H{"prompt_tokens": t.PromptTokens, "completion_tokens": t.CompletionTokens, "total_tokens": t.PromptTokens + t.CompletionTokens}
+}
+
+// writeChunk writes one server-sent event of a streamed completion.
+func writeChunk(w io.Writer, chunk gin.H) {
+	b, _ := json.Marshal(chunk)
 	fmt.Fprintf(w, "data: %s\n\n", b)
 }
 
@@ -272,9 +280,8 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 	c.Status(http.StatusOK)
 	w := c.Writer
 	chunk := func(delta gin.H, finish any) {
-		b, _ := json.Marshal(gin.H{"id": id, "object": "chat.completion.chunk", "created": t.StartedAt.Unix(), "model": model,
+		writeChunk(w, gin.H{"id": id, "object": "chat.completion.chunk", "created": t.StartedAt.Unix(), "model": model,
 			"choices": []gin.H{{"index": 0, "delta": delta, "finish_reason": finish}}})
-		fmt.Fprintf(w, "data: %s\n\n", b)
 	}
 	chunk(gin.H{"role": "assistant"}, nil)
 	w.Flush()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -44,13 +45,7 @@ func (s *Server) chatModels(ctx context.Context) (list []openAIModel, ok bool) {
 		list = append(list, openAIModel{ID: m.Name, Object: "model", Created: m.ModifiedAt.Unix(), OwnedBy: "ollama"})
 	}
 	aliases := s.cfg.Aliases()
-	for _, alias := range slices.Sorted(func(yield func(string) bool) {
-		for a := range aliases {
-			if !yield(a) {
-				return
-			}
-		}
-	}) {
+	for _, alias := range slices.Sorted(maps.Keys(aliases)) {
 		for name, created := range have {
 			if sameModel(name, aliases[alias]) {
 				list = append(list, openAIModel{ID: alias, Object: "model", Created: created, OwnedBy: "youworker alias of " + name})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/testenv"
 	"github.com/youworker/youworker/workflows"
 )
 
@@ -235,7 +236,7 @@ func TestAccountExportAndDeletion(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var res workflows.DeleteAccountResult
-	require.NoError(t, temporalClient(t).GetWorkflow(ctx, wid, "").Get(ctx, &res), "the DeleteAccount workflow finishes")
+	require.NoError(t, testenv.TemporalClient(t).GetWorkflow(ctx, wid, "").Get(ctx, &res), "the DeleteAccount workflow finishes")
 	require.Equal(t, 1, res.Documents, "the one document the leaver owned")
 	recordHistory(t, p, wid, "delete_account")
 	var n int

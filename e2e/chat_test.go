@@ -15,21 +15,11 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/youworker/youworker/standin/ollama"
 	"github.com/youworker/youworker/testenv"
 )
-
-func temporalClient(t *testing.T) client.Client {
-	t.Helper()
-	tmp := testenv.Temporal(t)
-	c, err := client.Dial(client.Options{HostPort: tmp.Address, Namespace: tmp.Namespace})
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return c
-}
 
 func openDB(t *testing.T, p *platform) *sql.DB {
 	t.Helper()
@@ -371,7 +361,7 @@ func TestLLMDownFailsTheTurnAndKeepsTheMessage(t *testing.T) {
 	require.Equal(t, "LLM_UNAVAILABLE", last.Data["error"].(map[string]any)["code"])
 	recordHistory(t, p, turnWorkflowID(t, u, sid), "chat_turn_llm_down")
 	// Operators find a user's failed turns in Temporal by search attributes (README).
-	tc := temporalClient(t)
+	tc := testenv.TemporalClient(t)
 	query := fmt.Sprintf("YwUserId = '%s' AND YwStatus = 'failed'", u.id)
 	require.Eventually(t, func() bool {
 		resp, err := tc.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})

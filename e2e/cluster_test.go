@@ -113,9 +113,6 @@ func newClusterOf(t *testing.T, extra map[string]string, workers int) *cluster {
 	return c
 }
 
-// u returns u (whose requests go to the platform's current API): c.on(i).u(u) reads as "u, on API i".
-func (c *cluster) u(u *user) *user { return u }
-
 // on points the platform's requests (every user's) at API i.
 func (c *cluster) on(i int) *cluster {
 	c.apiURL = c.urls[i]
@@ -284,7 +281,8 @@ func TestClusterStreamResumesOnTheOtherAPI(t *testing.T) {
 	turnID, events := u.send(sid, "reply-tokens 60 please")
 
 	ctx, drop := context.WithCancel(context.Background())
-	ch, err := c.on(1).u(u).stream(ctx, events, 0)
+	c.on(1)
+	ch, err := u.stream(ctx, events, 0)
 	require.NoError(t, err)
 	var evs []sseEvent
 	for len(evs) < 10 {
@@ -295,7 +293,7 @@ func TestClusterStreamResumesOnTheOtherAPI(t *testing.T) {
 	drop()
 	c.apis[0].kill()
 
-	rest := collect(t, must(c.on(1).u(u).stream(context.Background(), events, evs[len(evs)-1].ID)), 60*time.Second)
+	rest := collect(t, must(u.stream(context.Background(), events, evs[len(evs)-1].ID)), 60*time.Second) // still on API 2
 	all := append(evs, rest...)
 	requireIDsContiguous(t, all)
 	require.Equal(t, "turn.completed", all[len(all)-1].Type)
@@ -367,7 +365,8 @@ func TestClusterWorkerKilledMidEmbed(t *testing.T) {
 	victim := c.workerRunning(ingestWorkflowID(t, r), "Embed", 10*time.Second)
 	c.workers[victim].kill()
 
-	id, last := c.on(1).u(u).ingested(r, 120*time.Second)
+	c.on(1)
+	id, last := u.ingested(r, 120*time.Second)
 	require.Equal(t, "run.completed", last.Type, "%v", last.Data)
 	chunks := int(u.do("GET", "/v1/documents/"+id, nil).json(t)["chunk_count"].(float64))
 	require.Greater(t, chunks, 100)
@@ -500,7 +499,8 @@ func TestClusterRollingRestart(t *testing.T) {
 	}
 	require.Positive(t, reconnects, "the API restarts cut streams, which resumed elsewhere")
 	for i, r := range runs {
-		_, last := c.on(i%2).u(users[i]).ingested(r, 3*time.Minute)
+		c.on(i % 2)
+		_, last := users[i].ingested(r, 3*time.Minute)
 		require.Equal(t, "run.completed", last.Type, "run %d: %v", i, last.Data)
 	}
 	c.requireSettled()

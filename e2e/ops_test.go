@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/youworker/youworker/activities"
+	"github.com/youworker/youworker/testenv"
 	"github.com/youworker/youworker/workflows"
 )
 
@@ -47,7 +48,7 @@ func TestProbeWorkflow(t *testing.T) {
 	t.Parallel()
 	p := newPlatform(t, nil)
 	p.startWorker()
-	c := temporalClient(t)
+	c := testenv.TemporalClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	id := workflows.ProbeWorkflowID + "-" + p.env["TEMPORAL_TASK_QUEUE"]

@@ -21,6 +21,7 @@ import (
 	"github.com/youworker/youworker/devservices"
 	"github.com/youworker/youworker/mcpservers"
 	"github.com/youworker/youworker/migrations"
+	"github.com/youworker/youworker/testenv"
 	"github.com/youworker/youworker/toolbox"
 )
 
@@ -189,7 +190,7 @@ func recordReaperRun(t *testing.T, p *platform) {
 	if os.Getenv("YW_RECORD_HISTORIES") != "1" {
 		return
 	}
-	c := temporalClient(t)
+	c := testenv.TemporalClient(t)
 	q := fmt.Sprintf("WorkflowType = 'ReapTurns' AND TaskQueue = '%s' AND ExecutionStatus = 'Completed'", p.env["TEMPORAL_TASK_QUEUE"])
 	var id string
 	require.Eventually(t, func() bool {

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"go.temporal.io/sdk/client"
 	"maps"
 	"path/filepath"
 	"sync"
@@ -69,4 +70,16 @@ func startTemporal(searchAttributes map[string]string) (*devservices.Temporal, e
 // each other's tasks.
 func TaskQueue(t testing.TB) string {
 	return "test-" + sanitize(t.Name(), '-', 100) + "-" + randomHex(4)
+}
+
+// TemporalClient is a client of the test binary's dev server (Temporal), closed after the test.
+func TemporalClient(t testing.TB) client.Client {
+	t.Helper()
+	srv := Temporal(t)
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace})
+	if err != nil {
+		t.Fatalf("testenv: dial temporal: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }

@@ -26,15 +26,6 @@ func TestMain(m *testing.M) {
 	testenv.Main(m)
 }
 
-func dial(t *testing.T) client.Client {
-	t.Helper()
-	srv := testenv.Temporal(t)
-	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace})
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return c
-}
-
 func newNamespace() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -42,7 +33,7 @@ func newNamespace() string {
 }
 
 func TestPrepareNamespaceRegistersNamespaceAndAttributesOnce(t *testing.T) {
-	c := dial(t)
+	c := testenv.TemporalClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ns := newNamespace()
@@ -80,7 +71,7 @@ func TestPrepareNamespaceRegistersNamespaceAndAttributesOnce(t *testing.T) {
 }
 
 func TestPrepareNamespaceAddsOnlyWhatIsMissing(t *testing.T) {
-	c := dial(t)
+	c := testenv.TemporalClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ns := newNamespace()
@@ -94,7 +85,7 @@ func TestPrepareNamespaceAddsOnlyWhatIsMissing(t *testing.T) {
 }
 
 func TestPrepareNamespaceRefusesAnAttributeOfAnotherType(t *testing.T) {
-	c := dial(t)
+	c := testenv.TemporalClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ns := newNamespace()

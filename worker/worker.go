@@ -190,21 +190,21 @@ func (h *Health) onFatal(err error) {
 func (h *Health) Live() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		s := h.state.Load()
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		if s == stateStopped {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_, _ = fmt.Fprintf(w, "{\"status\":%q}\n", stateNames[s])
+		writeState(w, s, s != stateStopped)
 	})
 }
 
 // ServeHTTP answers {"status": "running"} with 200, or the other state with 503.
 func (h *Health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	s := h.state.Load()
+	writeState(w, s, s == stateRunning)
+}
+
+// writeState answers {"status": <state>}: 200 when ok, else 503.
+func writeState(w http.ResponseWriter, s int32, ok bool) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	if s != stateRunning {
+	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_, _ = fmt.Fprintf(w, "{\"status\":%q}\n", stateNames[s])

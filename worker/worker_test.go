@@ -31,7 +31,7 @@ func liveOf(h *worker.Health) int {
 }
 
 func TestHealthFollowsTheWorker(t *testing.T) {
-	c := dial(t)
+	c := testenv.TemporalClient(t)
 	h := worker.NewHealth()
 	w := sdkworker.New(c, testenv.TaskQueue(t), sdkworker.Options{})
 	w.RegisterWorkflow(workflows.Probe)

@@ -17,15 +17,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func dial(t *testing.T) client.Client {
-	t.Helper()
-	srv := testenv.Temporal(t)
-	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace})
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return c
-}
-
 func runID(t *testing.T, c client.Client, id string) string {
 	t.Helper()
 	d, err := c.DescribeWorkflowExecution(context.Background(), id, "")
@@ -35,7 +26,7 @@ func runID(t *testing.T, c client.Client, id string) string {
 
 // No worker polls the task queue: the execution stays open until the test terminates it.
 func TestStartIsIdempotentWhileRunningAndAfterTheEnd(t *testing.T) {
-	c, ctx := dial(t), context.Background()
+	c, ctx := testenv.TemporalClient(t), context.Background()
 	id := "client-test/" + uuid.NewString()
 	opts := client.StartWorkflowOptions{ID: id, TaskQueue: testenv.TaskQueue(t)}
 
