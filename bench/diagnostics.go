@@ -16,56 +16,92 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-// cpuSample is the CPU time (user+system, in clock ticks) of this machine's processes, grouped
-// by what they are: postgres, temporal, the youworker api and worker, and this bench process
-// (client, stand-in and floor worker).
+// cpuSample is the CPU time (user+system, in clock ticks) of this bench's processes, grouped by
+// what they are: postgres, temporal, the youworker api and worker, and this bench process
+// (client, stand-in and floor worker). Only this process and its descendants count: tests or
+// another bench running on the machine at the same time do not.
 type cpuSample map[string]int64
 
 const clockTicks = 100 // USER_HZ on Linux
 
+// procStat is what sampleCPU reads of one process.
+type procStat struct {
+	pid, ppid int
+	comm      string
+	ticks     int64
+}
+
 func sampleCPU() cpuSample {
-	out := cpuSample{}
 	self := os.Getpid()
+	procs := map[int]procStat{}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		stat, err := os.ReadFile(filepath.Join(d, "stat"))
-		if err != nil {
+		if p, ok := readStat(d); ok {
+			procs[p.pid] = p
+		}
+	}
+	out := cpuSample{}
+	for pid, p := range procs {
+		if !descends(procs, pid, self) {
 			continue
 		}
-		// Fields after the command (which may hold spaces) start after the last ')'.
-		s := string(stat)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		comm := s[strings.IndexByte(s, '(')+1 : i]
-		f := strings.Fields(s[i+2:])
-		if len(f) < 13 {
-			continue
-		}
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
 		group := ""
 		switch {
 		case pid == self:
 			group = "bench"
-		case comm == "postgres":
+		case p.comm == "postgres":
 			group = "postgres"
-		case comm == "temporal" || comm == "temporal-server":
+		case p.comm == "temporal" || p.comm == "temporal-server":
 			group = "temporal"
-		case comm == "youworker":
-			cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-			args := strings.Split(string(cmdline), "\x00")
-			if len(args) > 1 {
+		case p.comm == "youworker":
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+			if args := strings.Split(string(cmdline), "\x00"); len(args) > 1 {
 				group = "youworker " + args[1]
 			}
 		}
 		if group != "" {
-			out[group] += utime + stime
+			out[group] += p.ticks
 		}
 	}
 	return out
+}
+
+// readStat parses /proc/<pid>/stat: the parent, the command and the CPU ticks used.
+func readStat(dir string) (procStat, bool) {
+	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return procStat{}, false
+	}
+	// Fields after the command (which may hold spaces) start after the last ')'.
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	f := strings.Fields(s[i+2:])
+	if len(f) < 13 {
+		return procStat{}, false
+	}
+	pid, _ := strconv.Atoi(filepath.Base(dir))
+	ppid, _ := strconv.Atoi(f[1])
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return procStat{pid: pid, ppid: ppid, comm: s[strings.IndexByte(s, '(')+1 : i], ticks: utime + stime}, true
+}
+
+// descends reports whether pid is root or one of its descendants.
+func descends(procs map[int]procStat, pid, root int) bool {
+	for range len(procs) + 1 { // bounded: a cycle cannot hang it
+		if pid == root {
+			return true
+		}
+		p, ok := procs[pid]
+		if !ok || p.ppid == 0 {
+			return false
+		}
+		pid = p.ppid
+	}
+	return false
 }
 
 // perUnit returns how much each counter grew between two samples per unit of work, times scale,

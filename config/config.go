@@ -94,7 +94,7 @@ type Config struct {
 	ToolHeartbeat      time.Duration `env:"TOOL_HEARTBEAT_TIMEOUT" envDefault:"10s" desc:"a tool call whose worker went silent this long is retried on another worker (with the same idempotency key)"`
 	ToolMaxAttempts    int           `env:"TOOL_MAX_ATTEMPTS" envDefault:"3" desc:"attempts per tool call on transport failures; then the model is told the tool failed"`
 	ApprovalTimeout    time.Duration `env:"APPROVAL_TIMEOUT" envDefault:"15m" desc:"how long a tool call waits for the user's approval before it counts as denied"`
-	TokenFlushInterval time.Duration `env:"TOKEN_FLUSH_INTERVAL" envDefault:"30ms" desc:"streamed tokens are written to the event log in batches at most this often"`
+	TokenFlushInterval time.Duration `env:"TOKEN_FLUSH_INTERVAL" envDefault:"100ms" desc:"streamed tokens are written to the event log in batches at most this often (the first at once)"`
 	HistoryLimit       int           `env:"CHAT_HISTORY_LIMIT" envDefault:"100" desc:"most recent messages of a session sent to the model"`
 	TurnReaperEvery    time.Duration `env:"TURN_REAPER_INTERVAL" envDefault:"1m" desc:"how often the reaper (a Temporal schedule run by the worker) fails turns whose workflow is gone, so no session stays blocked"`
 	TurnReaperGrace    time.Duration `env:"TURN_REAPER_GRACE" envDefault:"1m" desc:"how old a turn without a workflow must be before it counts as lost (a new turn's workflow may still be starting)"`
