@@ -62,3 +62,29 @@ func (d *Deleter) Audit(ctx context.Context, userID uuid.UUID, username string, 
 	return d.Store.Audit(ctx, &models.AuditEntry{Action: "account.deleted", ResourceType: "user", ResourceID: userID.String(),
 		Details: map[string]any{"username": username, "documents": documents}, Outcome: "success"})
 }
+
+// Closer starts the deletion of an account on behalf of its owner: the DeleteAccount workflow,
+// and the lock-out at once rather than when the workflow gets to it.
+type Closer struct {
+	Store     *store.Store
+	Temporal  client.Client
+	TaskQueue string
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Close starts deleting caller's account and returns the workflow to follow. Starting again while
+// a deletion runs finds that one. The account is locked out before Close returns when Postgres
+// allows; otherwise the workflow's first step does it.
+func (c *Closer) Close(ctx context.Context, caller models.Caller) (workflowID string, err error) {
+	id := workflows.DeleteAccountID(caller.UserID.String())
+	opts := client.StartWorkflowOptions{ID: id, TaskQueue: c.TaskQueue, Memo: map[string]any{"username": caller.Username}}
+	in := workflows.DeleteAccountInput{UserID: caller.UserID, Username: caller.Username}
+	if err := workflows.Start(ctx, c.Temporal, opts, workflows.DeleteAccount, in); err != nil {
+		return "", err
+	}
+	if err := c.Store.DisableUser(ctx, caller.UserID, c.Now()); err != nil {
+		c.Log.WarnContext(ctx, "locking a deleted account out failed; its workflow does it", "user_id", caller.UserID, "error", err)
+	}
+	return id, nil
+}

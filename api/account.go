@@ -1,18 +1,28 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"go.temporal.io/sdk/client"
 
 	"github.com/youworker/youworker/account"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
-	"github.com/youworker/youworker/workflows"
 )
+
+// accountExporter writes an account's export (account.Exporter).
+type accountExporter interface {
+	Write(ctx context.Context, caller models.Caller, u *models.User, w io.Writer, sh account.Shapes) error
+}
+
+// accountCloser starts deleting an account (account.Closer).
+type accountCloser interface {
+	Close(ctx context.Context, caller models.Caller) (workflowID string, err error)
+}
 
 // exportAccount streams everything the caller owns as one JSON document (a download): profile,
 // groups, API keys (never secrets), sessions with their messages decrypted, tool runs, documents with
@@ -65,24 +75,16 @@ func (s *Server) exportShapes() account.Shapes {
 }
 
 func (s *Server) deleteAccount(c *gin.Context) {
-	ctx := c.Request.Context()
 	caller := callerOf(c)
 	// The deletion is a workflow (resumable, visible in the Temporal UI): cancelling turns and
 	// stopping ingestion runs can take a while, and no step may be left half done.
-	id := workflows.DeleteAccountID(caller.UserID.String())
-	opts := client.StartWorkflowOptions{ID: id, TaskQueue: s.cfg.TaskQueue,
-		Memo: map[string]any{"username": caller.Username}}
-	in := workflows.DeleteAccountInput{UserID: caller.UserID, Username: caller.Username}
-	if err := workflows.Start(ctx, s.temporal, opts, workflows.DeleteAccount, in); err != nil {
+	id, err := s.closer.Close(c.Request.Context(), caller)
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	// Locked out now, not when the workflow gets to it: this login included.
-	if err := s.store.DisableUser(ctx, caller.UserID, s.now()); err != nil {
-		s.log.WarnContext(ctx, "locking a deleted account out failed; its workflow does it", "user_id", caller.UserID, "error", err)
-	}
 	s.writeAudit(c, &models.AuditEntry{ActorID: &caller.UserID, Action: "account.delete", ResourceType: "user", ResourceID: caller.UserID.String(),
-		Details: map[string]any{"username": caller.Username, "workflow_id": id}, Outcome: "accepted"})
+		Details: map[string]any{"username": caller.Username, "workflow_id": id}, Outcome: "success"})
 	s.clearAuthCookies(c)
 	c.JSON(http.StatusAccepted, gin.H{"status": "deleting", "workflow_id": id})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/youworker/youworker/account"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 )
@@ -19,7 +20,7 @@ import (
 func TestExportStreamsEveryMessageInPages(t *testing.T) {
 	t.Parallel()
 	e := newAPI(t, nil)
-	e.srv.exporter.PageSize = 2
+	e.srv.exporter.(*account.Exporter).PageSize = 2
 	cl, _ := e.signup("paula")
 	r := cl.do("POST", "/v1/sessions", map[string]any{"title": "long"})
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)

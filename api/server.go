@@ -78,7 +78,8 @@ type Server struct {
 	events         *eventHub
 	reaper         *chat.Reaper
 	chat           chatService
-	exporter       *account.Exporter
+	exporter       accountExporter
+	closer         accountCloser
 	models         modelLister
 	limits         *limiter
 	callers        *callerCache // nil when AUTH_CACHE_TTL is 0
@@ -137,6 +138,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.toolLimits = d.ToolLimits
 	s.exporter = &account.Exporter{Store: s.store, Now: s.now}
+	s.closer = &account.Closer{Store: s.store, Temporal: s.temporal, TaskQueue: s.cfg.TaskQueue, Now: s.now, Log: s.log}
 	s.models = d.Models
 	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
 	s.chat = &chat.Service{Store: s.store, Box: s.box, Temporal: s.temporal, Reaper: s.reaper, TaskQueue: s.cfg.TaskQueue,
