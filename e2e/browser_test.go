@@ -11,6 +11,7 @@ import (
 	"time"
 
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -117,6 +118,15 @@ func get[T any](b *browser, timeout time.Duration, action chromedp.Action[T]) T 
 func eval[T any](b *browser, expr string) T {
 	b.t.Helper()
 	return get(b, 10*time.Second, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
+// deleteCookie removes the browser's cookie name for url, as its expiry would.
+func (b *browser) deleteCookie(name, url string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	_, err := chromedp.Call(ctx, network.DeleteCookies, network.DeleteCookiesParams{Name: name, URL: url + "/"})
+	require.NoError(b.t, err)
 }
 
 // waitFor evaluates expr (returning a JSON value) every 40 ms, handing each value to done, until

@@ -201,6 +201,14 @@ func TestBrowserConsole(t *testing.T) {
 	require.Equal(t, done.Document, first)
 	b.screenshot("console-search")
 
+	// An expired access token: after a reload the page renews the login with the refresh cookie
+	// (and the CSRF cookie, the in-memory token being gone) instead of asking for the password.
+	b.deleteCookie("access_token", p.apiURL)
+	require.Equal(t, http.StatusUnauthorized, eval[int](b, `fetch('/v1/auth/me').then((r) => r.status)`))
+	b.do(30*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#who")))
+	require.Equal(t, http.StatusOK, eval[int](b, `fetch('/v1/auth/me').then((r) => r.status)`), "a new access cookie")
+	require.False(t, eval[bool](b, `document.getElementById('login-view').checkVisibility()`))
+
 	require.Empty(t, b.reported(), "script errors or policy violations in the console")
 
 	// The browser enforces the page's policy: an inline style is refused (and reported), and
