@@ -42,6 +42,8 @@ var routeRules = map[string]routeRule{
 	"GET /health":          noScope,
 	"GET /health/detailed": noScope,
 	"GET /openapi.json":    noScope,
+	"GET /":                noScope,
+	"GET /console/*path":   noScope,
 
 	"POST /v1/auth/register":       noScope,
 	"POST /v1/auth/login":          noScope,

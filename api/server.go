@@ -203,6 +203,8 @@ func (s *Server) routes() error {
 	e.GET("/health", s.health)
 	e.GET("/health/detailed", s.requireCaller, s.requireAdmin, s.healthDetailed)
 	e.GET("/openapi.json", s.openAPI)
+	e.GET("/", s.consoleHome)
+	e.GET(consolePath+"*path", s.consoleFile)
 
 	v1 := e.Group("/v1")
 	a := v1.Group("/auth", s.clearCallersAfter)

@@ -219,7 +219,21 @@ func freeAddr(t *testing.T) string {
 // until it answers.
 func (p *platform) startAPI() *proc {
 	p.t.Helper()
+	return p.startAPIAt(freeAddr(p.t))
+}
+
+// startPublicAPI is startAPI with PUBLIC_URL set to the API's own address, as a deployment sets
+// it: requests that pages the API serves (the console) make to it are then same-origin.
+func (p *platform) startPublicAPI() *proc {
+	p.t.Helper()
 	addr := freeAddr(p.t)
+	p.env["PUBLIC_URL"] = "http://" + addr
+	return p.startAPIAt(addr)
+}
+
+// startAPIAt starts an API process listening on addr.
+func (p *platform) startAPIAt(addr string) *proc {
+	p.t.Helper()
 	p.env["API_ADDR"] = addr
 	p.env["METRICS_ADDR"] = freeAddr(p.t)
 	pr := p.spawn("api")

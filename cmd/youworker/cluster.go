@@ -320,6 +320,7 @@ func waitTCP(ctx context.Context, addr string) error {
 func clusterBanner(apis, ops, workers []string, ui, temporal, dsn, llm, mcp, dir, logs string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nYouWorker cluster is up (the production topology, one process per part).\n")
+	fmt.Fprintf(&b, "  Console      %s/console/   (in a browser, on API 1: PUBLIC_URL's origin)\n", apis[0])
 	for i, u := range apis {
 		fmt.Fprintf(&b, "  API %d        %s   (operator: %s/metrics, %s/health/detailed)\n", i+1, u, ops[i], ops[i])
 	}

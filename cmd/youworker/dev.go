@@ -421,6 +421,7 @@ func devBanner(api, metrics, ui, dsn, llm, dir string) string {
 	body := fmt.Sprintf(`{"username":"%s","password":"change-me-please"}`, user)
 	return fmt.Sprintf(`
 YouWorker is up.
+  Console      %[1]s/console/   (in a browser; log in as the user the curl below registers)
   API          %[1]s   (OpenAPI: %[1]s/openapi.json)
   Metrics      %[7]s
   Temporal UI  %[2]s

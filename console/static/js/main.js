@@ -1,0 +1,86 @@
+// main.js: the console's entry point: logging in and out, and the Chat, Documents and Search tabs.
+
+import { APIError, currentUser, login, logout } from './api.js';
+import { $, show } from './dom.js';
+import { createChat } from './chat.js';
+import { createDocuments } from './documents.js';
+import { createSearch } from './search.js';
+
+const VIEWS = ['loading', 'login-view', 'chat-view', 'documents-view', 'search-view'];
+
+// report shows an error to the user; a 401 means the login has ended.
+function report(err) {
+  if (err instanceof APIError && err.status === 401) {
+    loggedOut('Your login has ended; log in again.');
+    return;
+  }
+  const notice = $('notice');
+  const ref = err instanceof APIError && err.code ? ` (${err.code}${err.requestID ? `, request ${err.requestID}` : ''})` : '';
+  notice.textContent = `${err.message}${ref}`;
+  notice.hidden = false;
+}
+
+function dismiss() {
+  $('notice').hidden = true;
+}
+
+const tabs = {
+  chat: createChat(report),
+  documents: createDocuments(report),
+  search: createSearch(report),
+};
+
+function openTab(name) {
+  dismiss();
+  for (const b of document.querySelectorAll('#tabs .tab')) b.setAttribute('aria-selected', String(b.dataset.tab === name));
+  show(VIEWS, `${name}-view`);
+  Promise.resolve(tabs[name].enter()).catch(report);
+}
+
+function loggedIn(user) {
+  $('username').textContent = user.username;
+  $('who').hidden = false;
+  $('tabs').hidden = false;
+  openTab('chat');
+}
+
+function loggedOut(message) {
+  for (const t of Object.values(tabs)) t.reset();
+  $('who').hidden = true;
+  $('tabs').hidden = true;
+  show(VIEWS, 'login-view');
+  if (message) report(new Error(message));
+  else dismiss();
+  $('login-form').elements.username.focus();
+}
+
+$('login-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  try {
+    const user = await login(form.elements.username.value.trim(), form.elements.password.value);
+    form.reset();
+    loggedIn(user);
+  } catch (err) {
+    report(err.status === 401 ? new Error('Wrong username or password.') : err);
+  }
+});
+
+$('logout').addEventListener('click', async () => {
+  try {
+    await logout();
+  } catch (err) {
+    if (!(err instanceof APIError && err.status === 401)) report(err);
+  }
+  loggedOut();
+});
+
+for (const b of document.querySelectorAll('#tabs .tab')) {
+  b.addEventListener('click', () => openTab(b.dataset.tab));
+}
+$('notice').addEventListener('click', dismiss);
+
+currentUser().then((user) => (user ? loggedIn(user) : loggedOut()), (err) => {
+  loggedOut();
+  report(err);
+});

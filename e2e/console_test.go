@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// What the console shows of the latest turn and the latest ingestion run.
+type turnSnap struct {
+	N      int        `json:"n"` // the number of turns shown
+	Status string     `json:"status"`
+	Text   string     `json:"text"`
+	Tools  []toolSnap `json:"tools"`
+}
+
+type toolSnap struct {
+	Name     string `json:"name"`
+	Status   string `json:"status"`
+	Approval bool   `json:"approval"`
+	Result   string `json:"result"`
+}
+
+type runSnap struct {
+	Status   string  `json:"status"`
+	Document string  `json:"document"`
+	Stage    string  `json:"stage"`
+	Value    float64 `json:"value"`
+	Max      float64 `json:"max"`
+	Counts   string  `json:"counts"`
+}
+
+const lastTurnJS = `(() => {
+  const all = document.querySelectorAll('#transcript li.turn');
+  const t = all[all.length - 1];
+  if (!t) return {n: 0, status: '', text: '', tools: []};
+  return {
+    n: all.length,
+    status: t.dataset.status,
+    text: [...t.querySelectorAll('.msg.assistant .text')].map((e) => e.textContent).join('\n'),
+    tools: [...t.querySelectorAll('li.tool')].map((e) => ({
+      name: e.querySelector('code').textContent, status: e.dataset.status,
+      approval: !!e.querySelector('.approval button.approve'),
+      result: (e.querySelector('pre.result') || {}).textContent || ''})),
+  };
+})()`
+
+const lastRunJS = `(() => {
+  const r = document.querySelector('#runs li.run');
+  if (!r) return {};
+  const bar = r.querySelector('progress');
+  return {status: r.dataset.status, document: r.dataset.document || '', stage: r.querySelector('.stage').textContent,
+    value: bar.value, max: bar.max, counts: r.querySelector('.counts').textContent};
+})()`
+
+// TestBrowserConsole uses the console in headless Chromium against the whole platform, as a
+// person would: it logs in with the form (cookies + CSRF), creates a session, watches an answer
+// stream in token by token, cancels a running turn, approves a tool call from its buttons,
+// uploads a document and watches its ingestion progress to done, searches it, and logs out.
+// Along the way no script error and no CSP or Trusted Types violation may be reported; at the
+// end the test checks that the browser does enforce the policy on the page. Screenshots go to
+// $YW_SCREENSHOT_DIR or e2e/testdata/screenshots.
+func TestBrowserConsole(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	p := newPlatform(t, map[string]string{"TOOLS_REQUIRE_APPROVAL": "time_now",
+		"CHUNK_MAX_TOKENS": "20", "CHUNK_OVERLAP": "0", "EMBED_BATCH": "2"})
+	p.startWorker()
+	p.startPublicAPI()
+	u := p.signup("alice")
+	p.ollama.SetTokenDelay(40 * time.Millisecond)
+	p.ollama.SetEmbedDelay(150 * time.Millisecond)
+
+	// / leads to the console, which asks for a login.
+	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/"), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	require.Equal(t, "/console/", eval[string](b, `location.pathname`))
+	b.do(30*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#login-form input[name=username]"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("#login-form input[name=password]"), "correct horse battery staple"),
+		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#who")))
+	require.Equal(t, "alice", get(b, 10*time.Second, chromedp.Text(chromedp.CSS("#username"))))
+
+	b.do(30*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#new-session input[name=title]"), "Browser test"),
+		chromedp.Click(chromedp.CSS("#new-session button[type=submit]")))
+	waitFor(b, "the new session opens", `document.getElementById('session-title').textContent === 'Browser test' &&
+		!document.getElementById('send').disabled`, 30*time.Second, func(ok bool) bool { return ok })
+	sessions := u.do("GET", "/v1/sessions", nil).json(t)["items"].([]any)
+	require.Len(t, sessions, 1, "the console created the session through the API")
+	sid := sessions[0].(map[string]any)["id"].(string)
+
+	// send sends a message from the composer and waits until its turn is shown.
+	turnsShown := 0
+	send := func(message string) {
+		t.Helper()
+		b.do(30*time.Second,
+			chromedp.SendKeys(chromedp.CSS("#composer textarea"), message),
+			chromedp.Click(chromedp.CSS("#send")))
+		turnsShown++
+		waitFor(b, "the new turn is shown", lastTurnJS, 30*time.Second, func(s turnSnap) bool { return s.N == turnsShown })
+	}
+
+	// A streamed answer: the text grows while the turn runs, then it is the whole answer.
+	send("reply-tokens 40 please")
+	var partial []string
+	final := waitFor(b, "the streamed turn completes", lastTurnJS, 60*time.Second, func(s turnSnap) bool {
+		if n := len(strings.Fields(s.Text)); s.Status == "running" && n > 0 && n < 40 {
+			partial = append(partial, s.Text)
+		}
+		return s.Status == "completed" || s.Status == "failed"
+	})
+	require.Equal(t, "completed", final.Status)
+	words := make([]string, 40)
+	for i := range words {
+		words[i] = fmt.Sprintf("w%d", i+1)
+	}
+	require.Equal(t, strings.Join(words, " "), strings.TrimSpace(final.Text))
+	require.NotEmpty(t, partial, "tokens appeared before the turn finished")
+	require.Less(t, len(strings.Fields(partial[0])), 40)
+	waitFor(b, "Send is enabled again", `!document.getElementById('send').disabled`, 10*time.Second, func(ok bool) bool { return ok })
+
+	// Cancel a running turn.
+	send("reply-tokens 400 please")
+	waitFor(b, "the long answer starts", lastTurnJS, 30*time.Second, func(s turnSnap) bool { return len(strings.Fields(s.Text)) >= 3 })
+	b.do(10*time.Second, chromedp.Click(chromedp.CSS("#cancel-turn")))
+	cancelled := waitFor(b, "the turn is cancelled", lastTurnJS, 30*time.Second, func(s turnSnap) bool { return s.Status != "running" })
+	require.Equal(t, "cancelled", cancelled.Status)
+	require.Less(t, len(strings.Fields(cancelled.Text)), 400)
+	turns := u.do("GET", "/v1/sessions/"+sid, nil).json(t)["turns"].([]any)
+	require.Equal(t, "cancelled", turns[len(turns)-1].(map[string]any)["status"])
+
+	// A tool call that needs approval: the buttons appear, Approve runs the tool, the turn ends.
+	p.ollama.SetTokenDelay(5 * time.Millisecond)
+	send(`call time_now {"timezone":"UTC"}`)
+	waiting := waitFor(b, "the approval buttons", lastTurnJS, 60*time.Second, func(s turnSnap) bool {
+		return len(s.Tools) == 1 && s.Tools[0].Approval
+	})
+	require.Equal(t, "waiting_approval", waiting.Status)
+	require.Equal(t, "time_now", waiting.Tools[0].Name)
+	b.screenshot("console-approval")
+	b.do(10*time.Second, chromedp.Click(chromedp.CSS("#transcript li.turn:last-child .approval button.approve")))
+	approved := waitFor(b, "the approved turn completes", lastTurnJS, 60*time.Second, func(s turnSnap) bool {
+		return s.Status == "completed" || s.Status == "failed"
+	})
+	require.Equal(t, "completed", approved.Status)
+	require.Equal(t, "succeeded", approved.Tools[0].Status)
+	require.False(t, approved.Tools[0].Approval, "the buttons are gone once decided")
+	require.Contains(t, approved.Tools[0].Result, "UTC")
+	require.Contains(t, approved.Text, "Tool time_now returned:")
+	b.screenshot("console-chat")
+
+	// Upload a document and watch its run to done.
+	var sentences []string
+	for i := range 24 {
+		sentences = append(sentences, fmt.Sprintf("Paragraph %d: the lighthouse keeper polishes brass lanterns and logs passing ships number %d.", i, i))
+	}
+	doc := filepath.Join(t.TempDir(), "harbour.md")
+	require.NoError(t, os.WriteFile(doc, []byte("# Harbour guide\n\n"+strings.Join(sentences, "\n\n")+"\n"), 0o644))
+	b.do(30*time.Second,
+		chromedp.Click(chromedp.CSS(`#tabs button[data-tab=documents]`)),
+		chromedp.WaitVisible(chromedp.CSS("#upload")),
+		chromedp.SetUploadFiles(chromedp.CSS("#upload input[type=file]"), []string{doc}),
+		chromedp.Click(chromedp.CSS("#upload button[type=submit]")))
+	var stages []string
+	done := waitFor(b, "the ingestion run finishes", lastRunJS, 120*time.Second, func(r runSnap) bool {
+		if r.Status == "running" && !slices.Contains(stages, r.Stage) {
+			stages = append(stages, r.Stage)
+		}
+		return r.Status == "completed" || r.Status == "failed" || r.Status == "cancelled"
+	})
+	require.Equal(t, "completed", done.Status, "%+v", done)
+	require.Equal(t, "done", done.Stage)
+	require.Contains(t, stages, "embed", "the run's stages were shown live: %v", stages)
+	d := u.do("GET", "/v1/documents/"+done.Document, nil)
+	require.Equal(t, http.StatusOK, d.status, "%s", d.body)
+	chunks := d.json(t)["chunk_count"].(float64)
+	require.Greater(t, chunks, 2.0)
+	require.Equal(t, chunks, done.Max, "the bar counts the document's chunks")
+	require.Equal(t, done.Max, done.Value, "the bar is full")
+	require.Equal(t, fmt.Sprintf("%d/%d chunks", int(chunks), int(chunks)), done.Counts)
+	waitFor(b, "the document is listed as ready", fmt.Sprintf(`(document.querySelector('#documents li[data-document="%s"]') || {dataset: {}}).dataset.status || ''`, done.Document),
+		30*time.Second, func(s string) bool { return s == "ready" })
+	b.screenshot("console-documents")
+
+	// Search finds it.
+	b.do(30*time.Second,
+		chromedp.Click(chromedp.CSS(`#tabs button[data-tab=search]`)),
+		chromedp.SendKeys(chromedp.CSS("#search-form input[name=query]"), "lighthouse keeper brass lanterns"),
+		chromedp.Click(chromedp.CSS("#search-form button[type=submit]")))
+	first := waitFor(b, "search results", `(document.querySelector('#results li.hit') || {dataset: {}}).dataset.document || ''`,
+		30*time.Second, func(s string) bool { return s != "" })
+	require.Equal(t, done.Document, first)
+	b.screenshot("console-search")
+
+	// An expired access token: after a reload the page renews the login with the refresh cookie
+	// (and the CSRF cookie, the in-memory token being gone) instead of asking for the password.
+	b.deleteCookie("access_token", p.apiURL)
+	require.Equal(t, http.StatusUnauthorized, eval[int](b, `fetch('/v1/auth/me').then((r) => r.status)`))
+	b.do(30*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#who")))
+	require.Equal(t, http.StatusOK, eval[int](b, `fetch('/v1/auth/me').then((r) => r.status)`), "a new access cookie")
+	require.False(t, eval[bool](b, `document.getElementById('login-view').checkVisibility()`))
+
+	require.Empty(t, b.reported(), "script errors or policy violations in the console")
+
+	// The browser enforces the page's policy: an inline style is refused (and reported), and
+	// HTML cannot be written from a string.
+	eval[bool](b, `(() => { const s = document.createElement('style'); s.append('body { color: red }'); document.head.append(s); return true })()`)
+	waitFor(b, "the inline style is reported", `true`, 10*time.Second, func(bool) bool { return len(b.reported()) > 0 })
+	require.Contains(t, strings.Join(b.reported(), "\n"), "style-src")
+	html := eval[string](b, `(() => { try { document.body.insertAdjacentHTML('beforeend', '<b>x</b>'); return 'written' } catch (e) { return e.name } })()`)
+	require.Equal(t, "TypeError", html, "Trusted Types refuse HTML from strings")
+
+	// Log out: the login form again, and the cookies no longer authenticate, even after a reload.
+	b.do(30*time.Second, chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	b.do(30*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	require.Equal(t, http.StatusUnauthorized, eval[int](b, `fetch('/v1/auth/me').then((r) => r.status)`))
+}
