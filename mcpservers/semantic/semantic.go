@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -74,7 +73,7 @@ func search(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallTool
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	docs, err := documentIDs(req)
+	docs, err := mcpservers.UUIDsArg(req, "document_ids", "document", maxDocumentIDs)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
@@ -106,31 +105,6 @@ func search(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallTool
 		fmt.Fprintf(&b, " (score %.2f, document %s)\n%s\n\n", r.Score, r.DocumentID, r.Text)
 	}
 	return mcp.NewToolResultStructured(map[string]any{"results": res}, strings.TrimSpace(b.String())), nil
-}
-
-// documentIDs reads the optional document_ids argument: a list of document ids.
-func documentIDs(req mcp.CallToolRequest) ([]uuid.UUID, error) {
-	v, ok := req.GetArguments()["document_ids"]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	list, ok := v.([]any)
-	if !ok {
-		return nil, mcpservers.ArgError("document_ids", "must be a list of document ids, got %T", v)
-	}
-	if len(list) > maxDocumentIDs {
-		return nil, mcpservers.ArgError("document_ids", "at most %d ids", maxDocumentIDs)
-	}
-	out := make([]uuid.UUID, 0, len(list))
-	for _, item := range list {
-		raw, _ := item.(string)
-		id, err := uuid.Parse(raw)
-		if err != nil {
-			return nil, mcpservers.ArgError("document_ids", "%v is not a document id", item)
-		}
-		out = append(out, id)
-	}
-	return out, nil
 }
 
 // Handler serves the server at /mcp behind the identity check.
