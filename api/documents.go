@@ -98,29 +98,6 @@ func accepted(c *gin.Context, d *models.Document, r *models.IngestionRun, create
 		"events_url": "/v1/ingestion-runs/" + r.ID.String() + "/events"})
 }
 
-const (
-	maxTags     = 20
-	maxTagChars = 50
-)
-
-func parseTags(raw []string) ([]string, error) {
-	var tags []string
-	for _, r := range raw {
-		for t := range strings.SplitSeq(r, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				if len([]rune(t)) > maxTagChars {
-					return nil, models.Invalid("tags", "a tag may be at most %d characters", maxTagChars)
-				}
-				tags = append(tags, t)
-			}
-		}
-	}
-	if len(tags) > maxTags {
-		return nil, models.Invalid("tags", "at most %d tags", maxTags)
-	}
-	return tags, nil
-}
-
 func idempotencyKey(c *gin.Context) (*string, error) {
 	key := c.GetHeader("Idempotency-Key")
 	if key == "" {
@@ -201,7 +178,7 @@ func (s *Server) uploadDocument(c *gin.Context) {
 		s.fail(c, models.Invalid("file", "file is required"))
 		return
 	}
-	if meta.Tags, err = parseTags(rawTags); err != nil {
+	if meta.Tags, err = intake.ParseTags(rawTags); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -237,7 +214,7 @@ func (s *Server) failUpload(c *gin.Context, err error) {
 type ingestRequest struct {
 	URL     string     `json:"url" binding:"omitempty,max=2048"`
 	Text    string     `json:"text"`
-	Title   string     `json:"title" binding:"max=500"`
+	Title   string     `json:"title"`
 	GroupID *uuid.UUID `json:"group_id"`
 	Tags    []string   `json:"tags" binding:"omitempty,max=20"`
 }
@@ -251,7 +228,7 @@ func (s *Server) ingest(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	tags, err := parseTags(req.Tags)
+	tags, err := intake.ParseTags(req.Tags)
 	if err != nil {
 		s.fail(c, err)
 		return
