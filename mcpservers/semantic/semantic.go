@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -58,10 +57,10 @@ func NewServer(d Deps) *server.MCPServer {
 
 // Bounds of knowledge_search's arguments.
 const (
-	maxQueryLen    = 2000
+	maxQueryLen    = knowledge.MaxQueryChars
 	defaultTopK    = 5
 	maxTopK        = 20
-	maxDocumentIDs = 100
+	maxDocumentIDs = knowledge.MaxDocumentIDs
 )
 
 func search(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -90,21 +89,10 @@ func search(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallTool
 		d.Logger.WarnContext(ctx, "knowledge search failed", "error", err)
 		return mcp.NewToolResultError("the search failed; try again later"), nil
 	}
-	if len(res) == 0 {
-		return mcp.NewToolResultStructured(map[string]any{"results": res}, "No passage of your documents matches this query."), nil
+	if res == nil {
+		res = []knowledge.Result{}
 	}
-	var b strings.Builder
-	for i, r := range res {
-		fmt.Fprintf(&b, "[%d] %s", i+1, r.DocumentTitle)
-		if r.Page != nil {
-			fmt.Fprintf(&b, ", page %d", *r.Page)
-		}
-		if len(r.HeadingPath) > 0 {
-			fmt.Fprintf(&b, ", %s", strings.Join(r.HeadingPath, " > "))
-		}
-		fmt.Fprintf(&b, " (score %.2f, document %s)\n%s\n\n", r.Score, r.DocumentID, r.Text)
-	}
-	return mcp.NewToolResultStructured(map[string]any{"results": res}, strings.TrimSpace(b.String())), nil
+	return mcp.NewToolResultStructured(map[string]any{"results": res}, knowledge.Passages(res)), nil
 }
 
 // Handler serves the server at /mcp behind the identity check.
