@@ -112,29 +112,33 @@ func (s *Server) authorize() gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		caller := v.(models.Caller)
-		rule, known := routeRules[c.Request.Method+" "+c.FullPath()]
-		if !known {
-			rule = loginOnly // fail closed for keys; the table test keeps this from happening
-		}
-		if caller.Method == models.AuthAPIKey {
-			if rule.login {
-				s.fail(c, errAPIKeyRefused)
-				return
-			}
-			if len(rule.scopes) > 0 && !hasAnyScope(caller, rule.scopes) {
-				s.fail(c, insufficientScope(rule.scopes))
-				return
-			}
-		}
-		if rule.fresh {
-			if err := s.requireFresh(caller); err != nil {
-				s.fail(c, err)
-				return
-			}
+		if err := s.permit(v.(models.Caller), c.Request.Method+" "+c.FullPath()); err != nil {
+			s.fail(c, err)
+			return
 		}
 		c.Next()
 	}
+}
+
+// permit checks the caller against the rule of route ("METHOD /path" as in routeRules): for a
+// request, the route it matched; for a tool of the MCP endpoint, the route doing the same.
+func (s *Server) permit(caller models.Caller, route string) error {
+	rule, known := routeRules[route]
+	if !known {
+		rule = loginOnly // fail closed for keys; the table test keeps this from happening
+	}
+	if caller.Method == models.AuthAPIKey {
+		if rule.login {
+			return errAPIKeyRefused
+		}
+		if len(rule.scopes) > 0 && !hasAnyScope(caller, rule.scopes) {
+			return insufficientScope(rule.scopes)
+		}
+	}
+	if rule.fresh {
+		return s.requireFresh(caller)
+	}
+	return nil
 }
 
 var errAPIKeyRefused = models.Errorf(models.ErrForbidden, "API_KEY_NOT_ALLOWED",

@@ -67,7 +67,7 @@ type Server struct {
 	temporal client.Client
 	box      *encryption.Box
 	intake   documentIntake
-	searcher *knowledge.Searcher
+	searcher searcher
 	tools    toolCatalog
 	mcpGuard *ssrf.Guard
 	// toolLimits bound a registered server's tools (MCP_MAX_TOOLS_PER_SERVER, …).
@@ -128,7 +128,10 @@ func New(d Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.temporal, s.box, s.searcher, s.mcpGuard = d.Temporal, d.Box, d.Searcher, d.MCPGuard
+	s.temporal, s.box, s.mcpGuard = d.Temporal, d.Box, d.MCPGuard
+	if d.Searcher != nil { // a nil *knowledge.Searcher must stay a nil interface
+		s.searcher = d.Searcher
+	}
 	if d.Tools != nil { // a nil *toolbox.Catalog must stay a nil interface
 		s.tools = d.Tools
 	}
@@ -204,7 +207,7 @@ func (s *Server) routes() error {
 
 	v1 := e.Group("/v1")
 	a := v1.Group("/auth", s.clearCallersAfter)
-	authLimit := s.rateLimit("auth", s.cfg.RateAuthPerMin, false)
+	authLimit := s.rateLimit(s.authRate())
 	a.POST("/register", authLimit, s.register)
 	a.POST("/login", authLimit, s.login)
 	a.POST("/refresh", authLimit, s.refresh)
@@ -243,7 +246,7 @@ func (s *Server) routes() error {
 	sess.GET("/:id", s.getSession)
 	sess.PATCH("/:id", s.updateSession)
 	sess.DELETE("/:id", s.deleteSession)
-	sess.POST("/:id/messages", s.rateLimit("turns", s.cfg.RateTurnsPerMin, true), s.postMessage)
+	sess.POST("/:id/messages", s.rateLimit(s.turnRate()), s.postMessage)
 	sess.GET("/:id/turns/:turn_id", s.getTurn)
 	sess.GET("/:id/turns/:turn_id/events", s.turnEvents)
 	sess.POST("/:id/turns/:turn_id/cancel", s.cancelTurn)
@@ -251,10 +254,10 @@ func (s *Server) routes() error {
 	v1.GET("/tool-runs", s.requireCaller, s.listToolRuns)
 	v1.GET("/models", s.requireCaller, s.listModels)
 	v1.GET("/models/*id", s.requireCaller, s.getModel)
-	v1.POST("/chat/completions", s.requireCaller, s.rateLimit("turns", s.cfg.RateTurnsPerMin, true), s.chatCompletions)
+	v1.POST("/chat/completions", s.requireCaller, s.rateLimit(s.turnRate()), s.chatCompletions)
 
 	docs := v1.Group("/documents", s.requireCaller)
-	ingestLimit := s.rateLimit("ingest", s.cfg.RateIngPerMin, true)
+	ingestLimit := s.rateLimit(s.ingestRate())
 	docs.POST("", ingestLimit, s.uploadDocument)
 	docs.GET("", s.listDocuments)
 	docs.GET("/:id", s.getDocument)
@@ -265,7 +268,7 @@ func (s *Server) routes() error {
 	runs.GET("/:id", s.getRun)
 	runs.GET("/:id/events", s.runEvents)
 	runs.POST("/:id/cancel", s.cancelRun)
-	v1.POST("/search", s.requireCaller, s.rateLimit("search", s.cfg.RateSearch, true), s.search)
+	v1.POST("/search", s.requireCaller, s.rateLimit(s.searchRate()), s.search)
 
 	v1.GET("/tools", s.requireCaller, s.listTools)
 	mcp := v1.Group("/mcp-servers", s.requireCaller)
