@@ -36,7 +36,8 @@ func orRead(s models.Scope) routeRule { return anyOf(s, models.ScopeRead) }
 // group audit logs, MCP server registration and tool approval, and revoking API keys. Reads of a
 // domain need read or that domain's scope, so a chat key can follow its own turns. Minting keys,
 // the export and deleting the account take a fresh login (never a key); so does linking single
-// sign-on (GET /v1/auth/oidc/login?link=true, checked by its handler). A route missing here
+// sign-on (GET /v1/auth/oidc/login?link=true, checked by its handler). The tools of the MCP
+// endpoint (POST /mcp) are checked against the rules of the routes doing the same. A route missing here
 // refuses every API key; TestRouteRulesCoverRoutes keeps the table complete.
 var routeRules = map[string]routeRule{
 	"GET /health":          noScope,
@@ -101,6 +102,10 @@ var routeRules = map[string]routeRule{
 	"GET /v1/ingestion-runs/:id/events":  orRead(models.ScopeDocuments),
 	"POST /v1/ingestion-runs/:id/cancel": anyOf(models.ScopeDocuments),
 	"POST /v1/search":                    orRead(models.ScopeDocuments),
+
+	// The MCP endpoint takes any key that may read documents; each tool then needs the scope of
+	// the route doing the same (mcpTools), so a read-only key searches but cannot ingest.
+	"POST /mcp": orRead(models.ScopeDocuments),
 }
 
 // authorize applies routeRules to the caller authenticate established (anonymous requests pass:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/mark3labs/mcp-go/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.temporal.io/sdk/client"
@@ -23,6 +24,7 @@ import (
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/intake"
 	"github.com/youworker/youworker/knowledge"
+	"github.com/youworker/youworker/mcpservers"
 	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
@@ -89,6 +91,9 @@ type Server struct {
 
 	// publicOrigin is PUBLIC_URL's origin, the only one counted as the API's own.
 	publicOrigin string
+	// mcp serves the MCP endpoint (api/mcp.go) to the browser origins mcpOrigins allows.
+	mcp        *server.StreamableHTTPServer
+	mcpOrigins mcpservers.Origins
 }
 
 type httpMetrics struct {
@@ -147,6 +152,8 @@ func New(d Deps) (*Server, error) {
 	s.sso = s.newOIDC()
 	s.trustedProxies = s.cfg.TrustedProxyIPs()
 	s.publicOrigin = originOf(s.cfg.PublicURL)
+	s.mcpOrigins = mcpservers.NewOrigins(s.cfg.MCPOrigins)
+	s.mcp = s.newMCP()
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.events = newEventHub(d.Config.DatabaseURL, s.log)
 	if s.cfg.AuthCacheTTL > 0 {
@@ -276,6 +283,10 @@ func (s *Server) routes() error {
 	mcp.POST("", s.registerMCPServer)
 	mcp.DELETE("/:id", s.deleteMCPServer)
 	mcp.POST("/:id/tools/:tool/approve", s.approveMCPTool)
+
+	// The MCP endpoint for outside agents (api/mcp.go): stateless, so POST only (GET is a 405, as
+	// the transport allows for a server that opens no stream).
+	e.POST(mcpservers.EndpointPath, s.mcpOrigin, s.requireCaller, s.serveMCP)
 
 	s.engine = e
 	return nil
