@@ -89,36 +89,25 @@ type documentIntake interface {
 	Delete(ctx context.Context, c models.Caller, id uuid.UUID) (*models.Document, error)
 }
 
+// ingestionJSON answers a request that started (or, under an idempotency key, found) an ingestion.
+type ingestionJSON struct {
+	DocumentID     uuid.UUID `json:"document_id"`
+	IngestionRunID uuid.UUID `json:"ingestion_run_id"`
+	Status         string    `json:"status"`
+	EventsURL      string    `json:"events_url"`
+}
+
+func toIngestionJSON(d *models.Document, r *models.IngestionRun) ingestionJSON {
+	return ingestionJSON{DocumentID: d.ID, IngestionRunID: r.ID, Status: r.Status,
+		EventsURL: "/v1/ingestion-runs/" + r.ID.String() + "/events"}
+}
+
 func accepted(c *gin.Context, d *models.Document, r *models.IngestionRun, created bool) {
 	status := http.StatusAccepted
 	if !created {
 		status = http.StatusOK
 	}
-	c.JSON(status, gin.H{"document_id": d.ID, "ingestion_run_id": r.ID, "status": r.Status,
-		"events_url": "/v1/ingestion-runs/" + r.ID.String() + "/events"})
-}
-
-const (
-	maxTags     = 20
-	maxTagChars = 50
-)
-
-func parseTags(raw []string) ([]string, error) {
-	var tags []string
-	for _, r := range raw {
-		for t := range strings.SplitSeq(r, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				if len([]rune(t)) > maxTagChars {
-					return nil, models.Invalid("tags", "a tag may be at most %d characters", maxTagChars)
-				}
-				tags = append(tags, t)
-			}
-		}
-	}
-	if len(tags) > maxTags {
-		return nil, models.Invalid("tags", "at most %d tags", maxTags)
-	}
-	return tags, nil
+	c.JSON(status, toIngestionJSON(d, r))
 }
 
 func idempotencyKey(c *gin.Context) (*string, error) {
@@ -201,7 +190,7 @@ func (s *Server) uploadDocument(c *gin.Context) {
 		s.fail(c, models.Invalid("file", "file is required"))
 		return
 	}
-	if meta.Tags, err = parseTags(rawTags); err != nil {
+	if meta.Tags, err = intake.ParseTags(rawTags); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -237,7 +226,7 @@ func (s *Server) failUpload(c *gin.Context, err error) {
 type ingestRequest struct {
 	URL     string     `json:"url" binding:"omitempty,max=2048"`
 	Text    string     `json:"text"`
-	Title   string     `json:"title" binding:"max=500"`
+	Title   string     `json:"title"`
 	GroupID *uuid.UUID `json:"group_id"`
 	Tags    []string   `json:"tags" binding:"omitempty,max=20"`
 }
@@ -251,7 +240,7 @@ func (s *Server) ingest(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	tags, err := parseTags(req.Tags)
+	tags, err := intake.ParseTags(req.Tags)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -291,17 +280,27 @@ func (s *Server) listDocuments(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	docs, err := s.store.Documents(c.Request.Context(), caller, page)
+	out, err := s.documentPage(c.Request.Context(), caller, page)
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// documentPage is a page of the documents the caller can see, newest first (GET /v1/documents and
+// the MCP tool list_documents).
+func (s *Server) documentPage(ctx context.Context, caller models.Caller, page store.Page) (list[documentJSON], error) {
+	docs, err := s.store.Documents(ctx, caller, page)
+	if err != nil {
+		return list[documentJSON]{}, err
 	}
 	docs, next := store.Trim(docs, page.Limit, func(d models.Document) store.Cursor { return store.Cursor{T: d.CreatedAt, ID: d.ID} })
 	out := make([]documentJSON, 0, len(docs))
 	for i := range docs {
 		out = append(out, toDocumentJSON(caller, &docs[i]))
 	}
-	c.JSON(http.StatusOK, newList(out, next))
+	return newList(out, next), nil
 }
 
 func (s *Server) getDocument(c *gin.Context) {
@@ -416,14 +415,26 @@ func (s *Server) search(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	res, err := s.searcher.Search(c.Request.Context(), callerOf(c), knowledge.Request{Query: req.Query, TopK: req.TopK,
+	res, err := s.searchKnowledge(c.Request.Context(), callerOf(c), knowledge.Request{Query: req.Query, TopK: req.TopK,
 		GroupID: req.GroupID, DocumentIDs: req.DocumentIDs})
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if res == nil {
+	c.JSON(http.StatusOK, gin.H{"items": res})
+}
+
+// searcher answers semantic searches (knowledge.Searcher; a fake in the handlers' tests).
+type searcher interface {
+	Search(ctx context.Context, c models.Caller, req knowledge.Request) ([]knowledge.Result, error)
+}
+
+// searchKnowledge is a semantic search of what the caller may read (POST /v1/search and the MCP
+// tool knowledge_search); no result is an empty list.
+func (s *Server) searchKnowledge(ctx context.Context, caller models.Caller, req knowledge.Request) ([]knowledge.Result, error) {
+	res, err := s.searcher.Search(ctx, caller, req)
+	if res == nil && err == nil {
 		res = []knowledge.Result{}
 	}
-	c.JSON(http.StatusOK, gin.H{"items": res})
+	return res, err
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -55,7 +56,15 @@ func (s *Server) fail(c *gin.Context, err error) {
 }
 
 func (s *Server) render(c *gin.Context, err error) (int, errorBody) {
-	rid := logging.RequestID(c.Request.Context())
+	status, detail := s.describe(c.Request.Context(), err, c.FullPath())
+	return status, errorBody{detail}
+}
+
+// describe maps err to its HTTP status and what the caller is told, for a response or an MCP tool
+// error alike. Unknown errors are logged with the request id and where they happened (a route or
+// a tool) and shown as "internal error".
+func (s *Server) describe(ctx context.Context, err error, where string) (int, errorDetail) {
+	rid := logging.RequestID(ctx)
 	detail := errorDetail{Code: "INTERNAL_ERROR", Message: "internal error", Details: map[string]any{}, RequestID: rid}
 	for _, m := range statusOf {
 		if !errors.Is(err, m.kind) {
@@ -75,10 +84,10 @@ func (s *Server) render(c *gin.Context, err error) (int, errorBody) {
 			}
 		}
 		if m.status == http.StatusServiceUnavailable {
-			s.log.WarnContext(c.Request.Context(), "dependency unavailable", "error", err)
+			s.log.WarnContext(ctx, "dependency unavailable", "error", err)
 		}
-		return m.status, errorBody{detail}
+		return m.status, detail
 	}
-	s.log.ErrorContext(c.Request.Context(), "internal error", "error", err, "path", c.FullPath())
-	return http.StatusInternalServerError, errorBody{detail}
+	s.log.ErrorContext(ctx, "internal error", "error", err, "path", where)
+	return http.StatusInternalServerError, detail
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/youworker/youworker/logging"
+	"github.com/youworker/youworker/mcpservers"
 	"github.com/youworker/youworker/models"
 )
 
@@ -94,6 +95,9 @@ func (s *Server) limitBody() gin.HandlerFunc {
 		limit := s.cfg.MaxBodyBytes
 		if uploadRoutes[c.FullPath()] && c.Request.Method == http.MethodPost {
 			limit = s.cfg.MaxUploadBytes + 64<<10
+		}
+		if c.FullPath() == mcpservers.EndpointPath {
+			limit = s.mcpBodyLimit()
 		}
 		if c.Request.ContentLength > limit {
 			c.Header("Connection", "close")

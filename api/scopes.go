@@ -36,7 +36,8 @@ func orRead(s models.Scope) routeRule { return anyOf(s, models.ScopeRead) }
 // group audit logs, MCP server registration and tool approval, and revoking API keys. Reads of a
 // domain need read or that domain's scope, so a chat key can follow its own turns. Minting keys,
 // the export and deleting the account take a fresh login (never a key); so does linking single
-// sign-on (GET /v1/auth/oidc/login?link=true, checked by its handler). A route missing here
+// sign-on (GET /v1/auth/oidc/login?link=true, checked by its handler). The tools of the MCP
+// endpoint (POST /mcp) are checked against the rules of the routes doing the same. A route missing here
 // refuses every API key; TestRouteRulesCoverRoutes keeps the table complete.
 var routeRules = map[string]routeRule{
 	"GET /health":          noScope,
@@ -103,6 +104,10 @@ var routeRules = map[string]routeRule{
 	"GET /v1/ingestion-runs/:id/events":  orRead(models.ScopeDocuments),
 	"POST /v1/ingestion-runs/:id/cancel": anyOf(models.ScopeDocuments),
 	"POST /v1/search":                    orRead(models.ScopeDocuments),
+
+	// The MCP endpoint takes any key that may read documents; each tool then needs the scope of
+	// the route doing the same (mcpTools), so a read-only key searches but cannot ingest.
+	"POST /mcp": orRead(models.ScopeDocuments),
 }
 
 // authorize applies routeRules to the caller authenticate established (anonymous requests pass:
@@ -114,29 +119,33 @@ func (s *Server) authorize() gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		caller := v.(models.Caller)
-		rule, known := routeRules[c.Request.Method+" "+c.FullPath()]
-		if !known {
-			rule = loginOnly // fail closed for keys; the table test keeps this from happening
-		}
-		if caller.Method == models.AuthAPIKey {
-			if rule.login {
-				s.fail(c, errAPIKeyRefused)
-				return
-			}
-			if len(rule.scopes) > 0 && !hasAnyScope(caller, rule.scopes) {
-				s.fail(c, insufficientScope(rule.scopes))
-				return
-			}
-		}
-		if rule.fresh {
-			if err := s.requireFresh(caller); err != nil {
-				s.fail(c, err)
-				return
-			}
+		if err := s.permit(v.(models.Caller), c.Request.Method+" "+c.FullPath()); err != nil {
+			s.fail(c, err)
+			return
 		}
 		c.Next()
 	}
+}
+
+// permit checks the caller against the rule of route ("METHOD /path" as in routeRules): for a
+// request, the route it matched; for a tool of the MCP endpoint, the route doing the same.
+func (s *Server) permit(caller models.Caller, route string) error {
+	rule, known := routeRules[route]
+	if !known {
+		rule = loginOnly // fail closed for keys; the table test keeps this from happening
+	}
+	if caller.Method == models.AuthAPIKey {
+		if rule.login {
+			return errAPIKeyRefused
+		}
+		if len(rule.scopes) > 0 && !hasAnyScope(caller, rule.scopes) {
+			return insufficientScope(rule.scopes)
+		}
+	}
+	if rule.fresh {
+		return s.requireFresh(caller)
+	}
+	return nil
 }
 
 var errAPIKeyRefused = models.Errorf(models.ErrForbidden, "API_KEY_NOT_ALLOWED",

@@ -125,32 +125,55 @@ func (s *Server) ipAllowlist() gin.HandlerFunc {
 	}
 }
 
-// rateLimit limits a route class to perMinute requests per key (the client IP for the auth routes,
-// the user for the others). Counters are shared through Postgres without a round trip per
-// request (see limiter).
-func (s *Server) rateLimit(class string, perMinute int, byUser bool) gin.HandlerFunc {
+// rateClass is a class of requests limited together, perMinute per key: the client IP, or the
+// caller's user when byUser. The API's MCP tools count against the class of the route doing the
+// same, so an agent cannot get around a route's limit through /mcp.
+type rateClass struct {
+	name      string
+	perMinute int
+	byUser    bool
+}
+
+func (s *Server) authRate() rateClass   { return rateClass{"auth", s.cfg.RateAuthPerMin, false} }
+func (s *Server) turnRate() rateClass   { return rateClass{"turns", s.cfg.RateTurnsPerMin, true} }
+func (s *Server) ingestRate() rateClass { return rateClass{"ingest", s.cfg.RateIngPerMin, true} }
+func (s *Server) searchRate() rateClass { return rateClass{"search", s.cfg.RateSearch, true} }
+
+// rateLimit limits a route class (see rateClass). Counters are shared through Postgres without a
+// round trip per request (see limiter).
+func (s *Server) rateLimit(rc rateClass) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !s.cfg.RateLimits || perMinute <= 0 {
-			c.Next()
-			return
-		}
-		key := class + ":ip:" + c.ClientIP()
-		if byUser {
+		key := "ip:" + c.ClientIP()
+		if rc.byUser {
 			v, ok := c.Get(callerKey)
 			if !ok {
 				c.Next()
 				return
 			}
-			key = class + ":user:" + v.(models.Caller).UserID.String()
+			key = userRateKey(v.(models.Caller))
 		}
-		count, end := s.limits.hit(key, time.Minute, s.now())
-		if count > perMinute {
-			wait := int(math.Ceil(time.Until(end).Seconds()))
-			c.Header("Retry-After", strconv.Itoa(max(wait, 1)))
-			s.fail(c, models.Errorf(models.ErrRateLimited, "RATE_LIMITED", "too many requests; retry in %d s", max(wait, 1)).
-				WithDetails(map[string]any{"limit": perMinute, "window_seconds": 60}))
+		if wait, err := s.spend(rc, key); err != nil {
+			c.Header("Retry-After", strconv.Itoa(wait))
+			s.fail(c, err)
 			return
 		}
 		c.Next()
 	}
+}
+
+func userRateKey(c models.Caller) string { return "user:" + c.UserID.String() }
+
+// spend counts one request of class rc against key. Over the limit it returns RATE_LIMITED and the
+// seconds until the window ends.
+func (s *Server) spend(rc rateClass, key string) (int, error) {
+	if !s.cfg.RateLimits || rc.perMinute <= 0 {
+		return 0, nil
+	}
+	count, end := s.limits.hit(rc.name+":"+key, time.Minute, s.now())
+	if count <= rc.perMinute {
+		return 0, nil
+	}
+	wait := max(int(math.Ceil(time.Until(end).Seconds())), 1)
+	return wait, models.Errorf(models.ErrRateLimited, "RATE_LIMITED", "too many requests; retry in %d s", wait).
+		WithDetails(map[string]any{"limit": rc.perMinute, "window_seconds": 60, "retry_after_seconds": wait})
 }

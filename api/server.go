@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/mark3labs/mcp-go/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.temporal.io/sdk/client"
@@ -23,6 +24,7 @@ import (
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/intake"
 	"github.com/youworker/youworker/knowledge"
+	"github.com/youworker/youworker/mcpservers"
 	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
@@ -67,7 +69,7 @@ type Server struct {
 	temporal client.Client
 	box      *encryption.Box
 	intake   documentIntake
-	searcher *knowledge.Searcher
+	searcher searcher
 	tools    toolCatalog
 	mcpGuard *ssrf.Guard
 	// toolLimits bound a registered server's tools (MCP_MAX_TOOLS_PER_SERVER, …).
@@ -90,6 +92,9 @@ type Server struct {
 
 	// publicOrigin is PUBLIC_URL's origin, the only one counted as the API's own.
 	publicOrigin string
+	// mcp serves the MCP endpoint (api/mcp.go) to the browser origins mcpOrigins allows.
+	mcp        *server.StreamableHTTPServer
+	mcpOrigins mcpservers.Origins
 }
 
 type httpMetrics struct {
@@ -129,7 +134,10 @@ func New(d Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.temporal, s.box, s.searcher, s.mcpGuard = d.Temporal, d.Box, d.Searcher, d.MCPGuard
+	s.temporal, s.box, s.mcpGuard = d.Temporal, d.Box, d.MCPGuard
+	if d.Searcher != nil { // a nil *knowledge.Searcher must stay a nil interface
+		s.searcher = d.Searcher
+	}
 	if d.Tools != nil { // a nil *toolbox.Catalog must stay a nil interface
 		s.tools = d.Tools
 	}
@@ -146,6 +154,8 @@ func New(d Deps) (*Server, error) {
 	s.sso = s.newOIDC()
 	s.trustedProxies = s.cfg.TrustedProxyIPs()
 	s.publicOrigin = originOf(s.cfg.PublicURL)
+	s.mcpOrigins = mcpservers.NewOrigins(s.cfg.MCPOrigins)
+	s.mcp = s.newMCP()
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.events = newEventHub(d.Config.DatabaseURL, s.log)
 	if s.cfg.AuthCacheTTL > 0 {
@@ -208,7 +218,7 @@ func (s *Server) routes() error {
 
 	v1 := e.Group("/v1")
 	a := v1.Group("/auth", s.clearCallersAfter)
-	authLimit := s.rateLimit("auth", s.cfg.RateAuthPerMin, false)
+	authLimit := s.rateLimit(s.authRate())
 	a.POST("/register", authLimit, s.register)
 	a.POST("/login", authLimit, s.login)
 	a.POST("/refresh", authLimit, s.refresh)
@@ -247,7 +257,7 @@ func (s *Server) routes() error {
 	sess.GET("/:id", s.getSession)
 	sess.PATCH("/:id", s.updateSession)
 	sess.DELETE("/:id", s.deleteSession)
-	sess.POST("/:id/messages", s.rateLimit("turns", s.cfg.RateTurnsPerMin, true), s.postMessage)
+	sess.POST("/:id/messages", s.rateLimit(s.turnRate()), s.postMessage)
 	sess.GET("/:id/turns/:turn_id", s.getTurn)
 	sess.GET("/:id/turns/:turn_id/events", s.turnEvents)
 	sess.POST("/:id/turns/:turn_id/cancel", s.cancelTurn)
@@ -255,10 +265,10 @@ func (s *Server) routes() error {
 	v1.GET("/tool-runs", s.requireCaller, s.listToolRuns)
 	v1.GET("/models", s.requireCaller, s.listModels)
 	v1.GET("/models/*id", s.requireCaller, s.getModel)
-	v1.POST("/chat/completions", s.requireCaller, s.rateLimit("turns", s.cfg.RateTurnsPerMin, true), s.chatCompletions)
+	v1.POST("/chat/completions", s.requireCaller, s.rateLimit(s.turnRate()), s.chatCompletions)
 
 	docs := v1.Group("/documents", s.requireCaller)
-	ingestLimit := s.rateLimit("ingest", s.cfg.RateIngPerMin, true)
+	ingestLimit := s.rateLimit(s.ingestRate())
 	docs.POST("", ingestLimit, s.uploadDocument)
 	docs.GET("", s.listDocuments)
 	docs.GET("/:id", s.getDocument)
@@ -269,7 +279,7 @@ func (s *Server) routes() error {
 	runs.GET("/:id", s.getRun)
 	runs.GET("/:id/events", s.runEvents)
 	runs.POST("/:id/cancel", s.cancelRun)
-	v1.POST("/search", s.requireCaller, s.rateLimit("search", s.cfg.RateSearch, true), s.search)
+	v1.POST("/search", s.requireCaller, s.rateLimit(s.searchRate()), s.search)
 
 	v1.GET("/tools", s.requireCaller, s.listTools)
 	mcp := v1.Group("/mcp-servers", s.requireCaller)
@@ -277,6 +287,10 @@ func (s *Server) routes() error {
 	mcp.POST("", s.registerMCPServer)
 	mcp.DELETE("/:id", s.deleteMCPServer)
 	mcp.POST("/:id/tools/:tool/approve", s.approveMCPTool)
+
+	// The MCP endpoint for outside agents (api/mcp.go): stateless, so POST only (GET is a 405, as
+	// the transport allows for a server that opens no stream).
+	e.POST(mcpservers.EndpointPath, s.mcpOrigin, s.requireCaller, s.serveMCP)
 
 	s.engine = e
 	return nil

@@ -116,7 +116,11 @@ type Config struct {
 	WebSearchURL   string        `env:"WEB_SEARCH_URL" desc:"SearXNG-compatible search endpoint for the web tool's search; unset = search disabled"`
 	MCPIdentityKey string        `env:"MCP_IDENTITY_SECRET" desc:"secret the caller identity sent to MCP servers is keyed with, instead of JWT_SECRET (so MCP servers need not share it)"`
 	MCPIdentityOld string        `env:"MCP_IDENTITY_SECRET_PREVIOUS" desc:"a second MCP_IDENTITY_SECRET still accepted by the MCP servers, never signing (rotation); unset = none"`
-	MCPOrigins     []string      `env:"MCP_ALLOWED_ORIGINS" envSeparator:"," desc:"browser origins (exact scheme://host[:port]) the built-in MCP servers answer; a request with any other Origin header gets 403 (DNS-rebinding guard), one without Origin passes; empty = none"`
+	MCPOrigins     []string      `env:"MCP_ALLOWED_ORIGINS" envSeparator:"," desc:"browser origins (exact scheme://host[:port]) the built-in MCP servers and the API's /mcp endpoint answer; a request with any other Origin header gets 403 (DNS-rebinding guard), one without Origin passes; empty = none"`
+
+	// The API's MCP endpoint (/mcp): the caller's documents as tools for outside agents.
+	MCPMaxResults   int   `env:"MCP_ENDPOINT_MAX_RESULTS" envDefault:"20" desc:"most passages (knowledge_search) or documents (list_documents) one call of the API's /mcp endpoint returns, 1-50"`
+	MCPMaxTextBytes int64 `env:"MCP_ENDPOINT_MAX_TEXT_BYTES" envDefault:"262144" desc:"largest text ingest_text of the API's /mcp endpoint accepts, in bytes (a tool error naming the argument above it); at most MAX_UPLOAD_BYTES"`
 
 	// Documents and ingestion.
 	MaxUploadBytes   int64         `env:"MAX_UPLOAD_BYTES" envDefault:"52428800" desc:"largest document upload or inline text (413 above it, refused before it is read)"`
@@ -418,6 +422,12 @@ func (c Config) validate() error {
 	}
 	if c.MaxUploadBytes < 1024 {
 		bad("MAX_UPLOAD_BYTES", "must be at least 1024")
+	}
+	if c.MCPMaxResults < 1 || c.MCPMaxResults > 50 {
+		bad("MCP_ENDPOINT_MAX_RESULTS", "must be between 1 and 50, got %d", c.MCPMaxResults)
+	}
+	if c.MCPMaxTextBytes < 1 || c.MCPMaxTextBytes > c.MaxUploadBytes {
+		bad("MCP_ENDPOINT_MAX_TEXT_BYTES", "must be between 1 and MAX_UPLOAD_BYTES (%d), got %d", c.MaxUploadBytes, c.MCPMaxTextBytes)
 	}
 	for _, a := range c.ModelAliases {
 		if alias, model, ok := strings.Cut(a, "="); !ok || strings.TrimSpace(alias) == "" || strings.TrimSpace(model) == "" {

@@ -30,6 +30,8 @@ func TestDefaults(t *testing.T) {
 	require.True(t, c.DBPrePing)
 	require.False(t, c.CookieSecure, "the default PUBLIC_URL is plain http")
 	require.Equal(t, "youworker", c.TaskQueue)
+	require.Equal(t, 20, c.MCPMaxResults)
+	require.Equal(t, int64(256<<10), c.MCPMaxTextBytes)
 }
 
 func TestBadValuesNameTheVariable(t *testing.T) {
@@ -61,6 +63,9 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"MCP origin with a path", "MCP_ALLOWED_ORIGINS", "https://app.example/ui"},
 		{"short previous secret", "JWT_SECRET_PREVIOUS", "short"},
 		{"previous identity secret alone", "MCP_IDENTITY_SECRET_PREVIOUS", strings.Repeat("i", 32)},
+		{"no MCP results", "MCP_ENDPOINT_MAX_RESULTS", "0"},
+		{"more MCP results than a search returns", "MCP_ENDPOINT_MAX_RESULTS", "51"},
+		{"MCP text over the upload cap", "MCP_ENDPOINT_MAX_TEXT_BYTES", "52428801"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/client"
@@ -49,6 +50,43 @@ type Meta struct {
 	GroupID        *uuid.UUID
 	Tags           []string
 	IdempotencyKey *string
+}
+
+// Bounds of a document's metadata, whichever way it arrives.
+const (
+	MaxTitleChars = 500
+	MaxTags       = 20
+	MaxTagChars   = 50
+)
+
+// check refuses metadata over the bounds, naming the field.
+func (m Meta) check() error {
+	if utf8.RuneCountInString(m.Title) > MaxTitleChars {
+		return models.Invalid("title", "title must be at most %d characters", MaxTitleChars)
+	}
+	if len(m.Tags) > MaxTags {
+		return models.Invalid("tags", "at most %d tags", MaxTags)
+	}
+	for _, t := range m.Tags {
+		if utf8.RuneCountInString(t) > MaxTagChars {
+			return models.Invalid("tags", "a tag may be at most %d characters", MaxTagChars)
+		}
+	}
+	return nil
+}
+
+// ParseTags reads tags as clients send them: each value may hold several, comma-separated; blanks
+// are dropped and the bounds checked.
+func ParseTags(raw []string) ([]string, error) {
+	var tags []string
+	for _, r := range raw {
+		for t := range strings.SplitSeq(r, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				tags = append(tags, t)
+			}
+		}
+	}
+	return tags, Meta{Tags: tags}.check()
 }
 
 // Spool is an upload written to a temporary file while it streams in, with its size, hash and
@@ -189,6 +227,9 @@ func (s *Service) resume(ctx context.Context, d *models.Document, r *models.Inge
 // FromSpool stores a spooled upload and starts its ingestion. A retry under the same
 // Idempotency-Key answers from the first request's run without storing the bytes again.
 func (s *Service) FromSpool(ctx context.Context, c models.Caller, sp *Spool, meta Meta) (*models.Document, *models.IngestionRun, bool, error) {
+	if err := meta.check(); err != nil {
+		return nil, nil, false, err
+	}
 	fp := fingerprint(models.SourceUpload, sp.SHA256, sp.Filename, meta)
 	if d, r, found, err := s.replay(ctx, c, meta, fp); found || err != nil {
 		return d, r, false, err
@@ -219,6 +260,9 @@ func (s *Service) FromSpool(ctx context.Context, c models.Caller, sp *Spool, met
 func (s *Service) Text(ctx context.Context, c models.Caller, text string, meta Meta) (*models.Document, *models.IngestionRun, bool, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, nil, false, models.Invalid("text", "text must not be empty")
+	}
+	if err := meta.check(); err != nil {
+		return nil, nil, false, err
 	}
 	if int64(len(text)) > s.MaxUpload {
 		return nil, nil, false, s.tooLarge()
@@ -260,6 +304,9 @@ func (s *Service) URL(ctx context.Context, c models.Caller, raw string, meta Met
 	u, err := s.Guard.CheckURL(raw)
 	if err != nil {
 		return nil, nil, false, models.Invalid("url", "this URL cannot be fetched: %v", err)
+	}
+	if err := meta.check(); err != nil {
+		return nil, nil, false, err
 	}
 	doc := &models.Document{ID: uuid.New(), SourceKind: models.SourceURL, SourceURL: u.String(), Title: meta.Title}
 	return s.create(ctx, c, doc, meta, u.String(), fingerprint(models.SourceURL, []byte(u.String()), "", meta))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	ollama "github.com/ollama/ollama/api"
@@ -45,8 +46,12 @@ type Result struct {
 	End           int       `json:"end_offset"`
 }
 
-// MaxTopK bounds a search.
-const MaxTopK = 50
+// Bounds of a search.
+const (
+	MaxTopK        = 50
+	MaxQueryChars  = 2000
+	MaxDocumentIDs = 100
+)
 
 // Search returns the chunks nearest to the query that the caller may read now: the vector store
 // filters by the caller's user and groups, and the hits are checked again against Postgres, so a
@@ -55,6 +60,12 @@ func (s *Searcher) Search(ctx context.Context, c models.Caller, req Request) ([]
 	q := strings.TrimSpace(req.Query)
 	if q == "" {
 		return nil, models.Invalid("query", "query must not be empty")
+	}
+	if utf8.RuneCountInString(q) > MaxQueryChars {
+		return nil, models.Invalid("query", "query must be at most %d characters", MaxQueryChars)
+	}
+	if len(req.DocumentIDs) > MaxDocumentIDs {
+		return nil, models.Invalid("document_ids", "at most %d document ids", MaxDocumentIDs)
 	}
 	if req.TopK <= 0 {
 		req.TopK = 10
@@ -112,4 +123,24 @@ func (s *Searcher) Search(ctx context.Context, c models.Caller, req Request) ([]
 			Score: h.Score, Page: ch.Page, HeadingPath: hp, Start: ch.StartOffset, End: ch.EndOffset})
 	}
 	return out, nil
+}
+
+// Passages renders results as text for a model or an agent to read and cite: each passage with
+// its document's title, page and section, score and document id.
+func Passages(res []Result) string {
+	if len(res) == 0 {
+		return "No passage of your documents matches this query."
+	}
+	var b strings.Builder
+	for i, r := range res {
+		fmt.Fprintf(&b, "[%d] %s", i+1, r.DocumentTitle)
+		if r.Page != nil {
+			fmt.Fprintf(&b, ", page %d", *r.Page)
+		}
+		if len(r.HeadingPath) > 0 {
+			fmt.Fprintf(&b, ", %s", strings.Join(r.HeadingPath, " > "))
+		}
+		fmt.Fprintf(&b, " (score %.2f, document %s)\n%s\n\n", r.Score, r.DocumentID, r.Text)
+	}
+	return strings.TrimSpace(b.String())
 }

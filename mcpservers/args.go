@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -52,4 +53,44 @@ func IntArg(req mcp.CallToolRequest, name string, def, lo, hi int) (int, error) 
 		return 0, ArgError(name, "must be between %d and %d", lo, hi)
 	}
 	return int(f), nil
+}
+
+// UUIDArg returns the id argument name, nil when it is absent, null or blank; what names the kind
+// of object in the error ("group").
+func UUIDArg(req mcp.CallToolRequest, name, what string, required bool) (*uuid.UUID, error) {
+	raw, err := StringArg(req, name, required, 64)
+	if err != nil || raw == "" {
+		return nil, err
+	}
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return nil, ArgError(name, "%q is not a %s id", raw, what)
+	}
+	return &id, nil
+}
+
+// UUIDsArg returns the optional list of ids name, at most maxItems of them; what names the kind of
+// object in the error ("document").
+func UUIDsArg(req mcp.CallToolRequest, name, what string, maxItems int) ([]uuid.UUID, error) {
+	v, ok := req.GetArguments()[name]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, ArgError(name, "must be a list of %s ids, got %T", what, v)
+	}
+	if len(list) > maxItems {
+		return nil, ArgError(name, "at most %d ids", maxItems)
+	}
+	out := make([]uuid.UUID, 0, len(list))
+	for _, item := range list {
+		raw, _ := item.(string)
+		id, err := uuid.Parse(raw)
+		if err != nil {
+			return nil, ArgError(name, "%v is not a %s id", item, what)
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }

@@ -55,34 +55,57 @@ func TrustedOutput() mcp.ToolOption {
 // 404. (mcp-go's handler answers on any path: WithEndpointPath only applies to its own Start.)
 // Requests from a browser origin other than allowedOrigins are refused (see CheckOrigin).
 func Mount(srv *server.MCPServer, log *slog.Logger, allowedOrigins ...string) http.Handler {
-	h := server.NewStreamableHTTPServer(srv,
-		server.WithStateLess(true),
-		server.WithDisableStreaming(true),
-		server.WithStreamableHTTPLogger(log),
-	)
 	mux := http.NewServeMux()
-	mux.Handle(EndpointPath, http.MaxBytesHandler(h, MaxRequestBytes))
+	mux.Handle(EndpointPath, http.MaxBytesHandler(Streamable(srv, log), MaxRequestBytes))
 	return CheckOrigin(allowedOrigins, mux)
 }
 
-// CheckOrigin answers 403 to a request whose Origin header is not one of allowed (exact
-// scheme://host[:port], compared case-insensitively), as the MCP streamable HTTP transport
-// requires: otherwise a web page the user visits could reach a server on their machine or network
-// by DNS rebinding. A request without Origin passes: browsers always send one with a POST, and
-// the worker and other server-side clients send none. Same-origin requests get no exemption, since
-// a rebound name makes the attacker's page same-origin with the server.
+// Streamable is srv's streamable HTTP handler as every YouWorker MCP endpoint serves it: stateless
+// (each POST stands alone, so any process of a deployment can answer it), answering with JSON
+// rather than a stream. extra adds options of the endpoint's own.
+func Streamable(srv *server.MCPServer, log *slog.Logger, extra ...server.StreamableHTTPOption) *server.StreamableHTTPServer {
+	opts := append([]server.StreamableHTTPOption{
+		server.WithStateLess(true),
+		server.WithDisableStreaming(true),
+		server.WithStreamableHTTPLogger(log),
+	}, extra...)
+	return server.NewStreamableHTTPServer(srv, opts...)
+}
+
+// CheckOrigin answers 403 to a request whose Origin header is not one of allowed (see Origins),
+// as the MCP streamable HTTP transport requires: otherwise a web page the user visits could reach
+// a server on their machine or network by DNS rebinding.
 func CheckOrigin(allowed []string, next http.Handler) http.Handler {
-	ok := make(map[string]bool, len(allowed))
-	for _, o := range allowed {
-		ok[normalOrigin(o)] = true
-	}
+	origins := NewOrigins(allowed)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if origins := r.Header.Values("Origin"); len(origins) > 0 && (len(origins) > 1 || !ok[normalOrigin(origins[0])]) {
+		if !origins.Allow(r) {
 			http.Error(w, "origin not allowed", http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Origins are the browser origins (exact scheme://host[:port], compared case-insensitively)
+// allowed to call an MCP endpoint.
+type Origins map[string]bool
+
+// NewOrigins returns the set of allowed origins.
+func NewOrigins(allowed []string) Origins {
+	ok := make(Origins, len(allowed))
+	for _, o := range allowed {
+		ok[normalOrigin(o)] = true
+	}
+	return ok
+}
+
+// Allow reports whether r may be served: it carries no Origin header, or exactly one that is
+// allowed. A request without Origin passes: browsers always send one with a POST, and the worker
+// and other server-side clients send none. Same-origin requests get no exemption, since a rebound
+// name makes the attacker's page same-origin with the server.
+func (o Origins) Allow(r *http.Request) bool {
+	origins := r.Header.Values("Origin")
+	return len(origins) == 0 || (len(origins) == 1 && o[normalOrigin(origins[0])])
 }
 
 func normalOrigin(o string) string {

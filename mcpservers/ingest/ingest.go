@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -69,16 +68,8 @@ func ingestURL(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallT
 	if meta.Title, err = mcpservers.StringArg(req, "title", false, maxTitleLen); err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	g, err := mcpservers.StringArg(req, "group_id", false, 64)
-	if err != nil {
+	if meta.GroupID, err = mcpservers.UUIDArg(req, "group_id", "group", false); err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
-	}
-	if g != "" {
-		id, err := uuid.Parse(g)
-		if err != nil {
-			return mcp.NewToolResultError(mcpservers.ArgError("group_id", "%q is not a group id", g).Error()), nil
-		}
-		meta.GroupID = &id
 	}
 	c, err := caller.From(ctx, d.Store)
 	if err != nil {

@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
-	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -59,10 +57,10 @@ func NewServer(d Deps) *server.MCPServer {
 
 // Bounds of knowledge_search's arguments.
 const (
-	maxQueryLen    = 2000
+	maxQueryLen    = knowledge.MaxQueryChars
 	defaultTopK    = 5
 	maxTopK        = 20
-	maxDocumentIDs = 100
+	maxDocumentIDs = knowledge.MaxDocumentIDs
 )
 
 func search(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -74,7 +72,7 @@ func search(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallTool
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	docs, err := documentIDs(req)
+	docs, err := mcpservers.UUIDsArg(req, "document_ids", "document", maxDocumentIDs)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
@@ -91,46 +89,10 @@ func search(ctx context.Context, d Deps, req mcp.CallToolRequest) (*mcp.CallTool
 		d.Logger.WarnContext(ctx, "knowledge search failed", "error", err)
 		return mcp.NewToolResultError("the search failed; try again later"), nil
 	}
-	if len(res) == 0 {
-		return mcp.NewToolResultStructured(map[string]any{"results": res}, "No passage of your documents matches this query."), nil
+	if res == nil {
+		res = []knowledge.Result{}
 	}
-	var b strings.Builder
-	for i, r := range res {
-		fmt.Fprintf(&b, "[%d] %s", i+1, r.DocumentTitle)
-		if r.Page != nil {
-			fmt.Fprintf(&b, ", page %d", *r.Page)
-		}
-		if len(r.HeadingPath) > 0 {
-			fmt.Fprintf(&b, ", %s", strings.Join(r.HeadingPath, " > "))
-		}
-		fmt.Fprintf(&b, " (score %.2f, document %s)\n%s\n\n", r.Score, r.DocumentID, r.Text)
-	}
-	return mcp.NewToolResultStructured(map[string]any{"results": res}, strings.TrimSpace(b.String())), nil
-}
-
-// documentIDs reads the optional document_ids argument: a list of document ids.
-func documentIDs(req mcp.CallToolRequest) ([]uuid.UUID, error) {
-	v, ok := req.GetArguments()["document_ids"]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	list, ok := v.([]any)
-	if !ok {
-		return nil, mcpservers.ArgError("document_ids", "must be a list of document ids, got %T", v)
-	}
-	if len(list) > maxDocumentIDs {
-		return nil, mcpservers.ArgError("document_ids", "at most %d ids", maxDocumentIDs)
-	}
-	out := make([]uuid.UUID, 0, len(list))
-	for _, item := range list {
-		raw, _ := item.(string)
-		id, err := uuid.Parse(raw)
-		if err != nil {
-			return nil, mcpservers.ArgError("document_ids", "%v is not a document id", item)
-		}
-		out = append(out, id)
-	}
-	return out, nil
+	return mcp.NewToolResultStructured(map[string]any{"results": res}, knowledge.Passages(res)), nil
 }
 
 // Handler serves the server at /mcp behind the identity check.
