@@ -219,7 +219,13 @@ func freeAddr(t *testing.T) string {
 // until it answers.
 func (p *platform) startAPI() *proc {
 	p.t.Helper()
-	addr := freeAddr(p.t)
+	return p.startAPIAt(freeAddr(p.t))
+}
+
+// startAPIAt starts an API process listening on addr (a restarted API on its old address: what
+// its clients reconnect to) and waits until it answers.
+func (p *platform) startAPIAt(addr string) *proc {
+	p.t.Helper()
 	p.env["API_ADDR"] = addr
 	p.env["METRICS_ADDR"] = freeAddr(p.t)
 	pr := p.spawn("api")
