@@ -4,7 +4,6 @@
 package apitest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,6 +13,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/youworker/youworker/sse"
 )
 
 // Client sends requests to the API at Base.
@@ -151,32 +152,26 @@ func (c *Client) Stream(ctx context.Context, path string, lastID int64) (<-chan 
 	return ReadSSE(resp.Body), nil
 }
 
-// ReadSSE reads server-sent events from body until it ends, then closes it.
+// ReadSSE reads server-sent events from body until it ends, then closes it. Events without an
+// event type (none in this API's streams) are skipped.
 func ReadSSE(body io.ReadCloser) <-chan Event {
 	out := make(chan Event, 1024)
 	go func() {
 		defer close(out)
 		defer body.Close()
-		sc := bufio.NewScanner(body)
-		sc.Buffer(make([]byte, 1<<20), 1<<22)
-		var ev Event
-		var data strings.Builder
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if ev.Type != "" {
-					_ = json.Unmarshal([]byte(data.String()), &ev.Data)
-					out <- ev
-				}
-				ev, data = Event{}, strings.Builder{}
-			case strings.HasPrefix(line, "id: "):
-				ev.ID, _ = strconv.ParseInt(line[4:], 10, 64)
-			case strings.HasPrefix(line, "event: "):
-				ev.Type = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				data.WriteString(line[6:])
+		r := sse.NewReader(body)
+		for {
+			e, err := r.Next()
+			if err != nil {
+				return
 			}
+			if e.Type == "" {
+				continue
+			}
+			ev := Event{Type: e.Type}
+			ev.ID, _ = strconv.ParseInt(e.ID, 10, 64)
+			_ = json.Unmarshal(e.Data, &ev.Data)
+			out <- ev
 		}
 	}()
 	return out

@@ -231,7 +231,8 @@ func (p *platform) startPublicAPI() *proc {
 	return p.startAPIAt(addr)
 }
 
-// startAPIAt starts an API process listening on addr.
+// startAPIAt starts an API process listening on addr (a restarted API on its old address: what
+// its clients reconnect to) and waits until it answers.
 func (p *platform) startAPIAt(addr string) *proc {
 	p.t.Helper()
 	p.env["API_ADDR"] = addr

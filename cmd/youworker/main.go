@@ -1,4 +1,4 @@
-// Command youworker is the one YouWorker binary. Subcommands:
+// Command youworker is the one YouWorker binary. Server commands:
 //
 //	youworker api                       serve the REST API
 //	youworker worker                    run the Temporal worker
@@ -14,6 +14,9 @@
 //	youworker env                       print the configuration variables (markdown)
 //	youworker probe URL                 exit 0 when URL answers 2xx (container health checks)
 //	youworker version                   print the version
+//
+// Client commands, which talk to a running API (package cli): login, logout, chat, ask, ingest,
+// runs, search and sessions.
 package main
 
 import (
@@ -27,6 +30,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/youworker/youworker/cli"
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/extract"
 )
@@ -35,6 +39,9 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && cli.IsCommand(os.Args[1]) {
+		os.Exit(cli.Main(os.Args[1:], version)) // Ctrl-C belongs to the command (cancel a turn first)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -45,9 +52,9 @@ func main() {
 	}
 }
 
-const usage = `usage: youworker <command> [flags]
+var usage = `usage: youworker <command> [flags]
 
-commands:
+server commands (run the platform; configured by environment variables, see README.md):
   api                     serve the REST API
   worker                  run the Temporal worker
   migrate up|down|status  manage the database schema
@@ -67,7 +74,7 @@ commands:
   extract-file TYPE PATH  parse one document and print it as JSON (the worker's sandbox, run under the EXTRACT_* limits)
   version                 print the version
 
-Configuration comes from environment variables; see README.md.`
+` + cli.Usage()
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
