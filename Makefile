@@ -23,8 +23,9 @@ all: build
 
 # Debian packages the product uses: document extraction (pdftotext, tesseract) and the headers
 # sqlite-vec's cgo bindings compile against; and what the tests use: chromium, the headless
-# browser the console's tests drive (e2e TestBrowserConsole).
-SYSTEM_PACKAGES := poppler-utils tesseract-ocr tesseract-ocr-eng util-linux libsqlite3-dev chromium
+# browser the console's tests drive (e2e TestBrowserConsole), and curl, which runs the `make dev`
+# banner's commands as printed (e2e TestDevFirstFiveMinutes).
+SYSTEM_PACKAGES := poppler-utils tesseract-ocr tesseract-ocr-eng util-linux libsqlite3-dev chromium curl
 
 ## tools: everything the build and tests need besides Go and Postgres (Debian packages, the Temporal
 ## CLI, and the Temporal server, its SQL schema tool and schema files, and UI server for `make cluster`)

@@ -434,6 +434,10 @@ Try it (registers a user, logs in, asks who you are):
   curl -sf -c %[5]s/cookies.txt %[1]s/v1/auth/login -H 'Content-Type: application/json' -d '%[6]s' >/dev/null && \
   curl -s -b %[5]s/cookies.txt %[1]s/v1/auth/me
 
+Then chat from a terminal as that user (the password is change-me-please):
+  echo change-me-please | bin/youworker login --url %[1]s --username %[8]s
+  bin/youworker chat
+
 Ctrl-C stops everything.
-`, api, ui, dsn, llm, dir, body, metrics)
+`, api, ui, dsn, llm, dir, body, metrics, user)
 }
