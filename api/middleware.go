@@ -120,5 +120,5 @@ func (s *Server) noRoute(c *gin.Context) {
 func (s *Server) noMethod(c *gin.Context) {
 	c.Status(http.StatusMethodNotAllowed)
 	_, body := s.render(c, models.Errorf(models.ErrInvalid, "METHOD_NOT_ALLOWED", "method %s is not allowed here", c.Request.Method))
-	c.AbortWithStatusJSON(http.StatusMethodNotAllowed, body)
+	s.answerError(c, http.StatusMethodNotAllowed, body)
 }

@@ -67,9 +67,14 @@ func sameModel(a, b string) bool {
 	return tag(a) == tag(b)
 }
 
-// openAIError answers in OpenAI's error shape, which the OpenAI SDKs read.
+// openAIError answers in OpenAI's error shape, which the OpenAI SDKs read, with OpenAI's own
+// type and code (model_not_found); other errors of these routes take it through fail.
 func openAIError(c *gin.Context, status int, typ, code, param, msg string) {
-	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"message": msg, "type": typ, "param": param, "code": code}})
+	var p any
+	if param != "" {
+		p = param
+	}
+	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"message": msg, "type": typ, "param": p, "code": code}})
 }
 
 func (s *Server) listModels(c *gin.Context) {
