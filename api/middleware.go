@@ -92,8 +92,11 @@ var uploadRoutes = map[string]bool{"/v1/documents": true, "/v1/ingest": true}
 func (s *Server) limitBody() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		limit := s.cfg.MaxBodyBytes
-		if uploadRoutes[c.FullPath()] && c.Request.Method == http.MethodPost {
+		switch {
+		case uploadRoutes[c.FullPath()] && c.Request.Method == http.MethodPost:
 			limit = s.cfg.MaxUploadBytes + 64<<10
+		case c.FullPath() == completionsRoute && c.Request.Method == http.MethodPost:
+			limit = s.cfg.CompletionBodyBytes() // images come as base64 data: URLs
 		}
 		if c.Request.ContentLength > limit {
 			c.Header("Connection", "close")

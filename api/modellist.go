@@ -11,9 +11,11 @@ import (
 	ollama "github.com/ollama/ollama/api"
 )
 
-// modelLister is what the model routes need of the Ollama client.
+// modelLister is what the model routes need of the Ollama client: the models, and a model's
+// capabilities (whether it takes images).
 type modelLister interface {
 	List(ctx context.Context) (*ollama.ListResponse, error)
+	Show(ctx context.Context, req *ollama.ShowRequest) (*ollama.ShowResponse, error)
 }
 
 // openAIModel is one entry of GET /v1/models, in OpenAI's shape.
