@@ -96,7 +96,11 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 			return res, err
 		}
 	}
-	req, err := a.request(in, setting.SystemPrompt, history)
+	client, err := a.clientTools(in.SessionID, setting.ClientTools, in.Tools)
+	if err != nil {
+		return LLMResult{}, err
+	}
+	req, err := a.request(in, setting.SystemPrompt, history, client)
 	if err != nil {
 		return LLMResult{}, err
 	}
@@ -150,22 +154,37 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		return LLMResult{}, classifyLLMError(chatErr)
 	}
 
+	// A message calling a client-side function ends the turn with those calls, for the client to
+	// run: only they are kept (another name in the same message is not offered to the client and
+	// would have no result in its next request); the workflow gets no call to run.
+	if slices.ContainsFunc(calls, func(c ollama.ToolCall) bool { return isClientTool(client, c.Function.Name) }) {
+		calls = slices.DeleteFunc(calls, func(c ollama.ToolCall) bool { return !isClientTool(client, c.Function.Name) })
+	}
 	stored := make([]storedCall, 0, len(calls))
 	refs := make([]ToolCallRef, 0, len(calls))
 	events := []event{stepEnd("succeeded")}
 	for i, c := range calls {
 		sc := storedCall{ID: fmt.Sprintf("%d-%d", in.Step, i), ModelID: c.ID, Name: c.Function.Name, Arguments: c.Function.Arguments.ToMap()}
+		data := map[string]any{"call_id": sc.ID, "name": sc.Name, "arguments": sc.Arguments, "step": in.Step}
+		if isClientTool(client, sc.Name) {
+			// The client answers with this id (tool_call_id): the model's own, or one derived from
+			// the turn when the model gave none.
+			if sc.ModelID == "" {
+				sc.ModelID = "call_" + strings.ReplaceAll(models.MessageID(in.TurnID, "client-call", in.Step, sc.ID).String(), "-", "")[:24]
+			}
+			sc.Client = true
+			data["client"], data["id"] = true, sc.ModelID
+		} else {
+			refs = append(refs, ToolCallRef{CallID: sc.ID, Name: sc.Name})
+		}
 		stored = append(stored, sc)
-		refs = append(refs, ToolCallRef{CallID: sc.ID, Name: sc.Name})
-		events = append(events, event{key: "tool.call:" + sc.ID, typ: models.EventToolCall, data: map[string]any{
-			"call_id": sc.ID, "name": sc.Name, "arguments": sc.Arguments, "step": in.Step,
-		}})
+		events = append(events, event{key: "tool.call:" + sc.ID, typ: models.EventToolCall, data: data})
 	}
 	m, err := a.sealMessage(in, msgID, content.String(), stored, models.MessageComplete)
 	if err != nil {
 		return LLMResult{}, err
 	}
-	answered := len(calls) == 0
+	answered := len(refs) == 0
 	if answered {
 		// The answer: announce it now rather than have the workflow read it back to finish.
 		events = append(events, messageEvent(msgID, models.RoleAssistant, content.String(), models.MessageComplete))
@@ -201,7 +220,31 @@ func tainted(history []models.Message, offered []toolbox.Tool) bool {
 	return false
 }
 
-func (a *LLM) request(in LLMInput, systemPrompt []byte, history []models.Message) (*ollama.ChatRequest, error) {
+// clientTools opens the session's client-side functions (chat_sessions.client_tools), leaving out
+// any named like one of the session's own tools: the API refuses such a name, and the
+// platform's tool wins should one get through.
+func (a *LLM) clientTools(sessionID uuid.UUID, sealed []byte, offered []toolbox.Tool) ([]models.ClientTool, error) {
+	if len(sealed) == 0 {
+		return nil, nil
+	}
+	raw, err := a.Box.Decrypt(store.SessionClientTools(sessionID), sealed)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("the client's tools cannot be decrypted", "DECRYPT_FAILED", err)
+	}
+	var tools []models.ClientTool
+	if err := json.Unmarshal(raw, &tools); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("the client's tools cannot be decoded", "DECRYPT_FAILED", err)
+	}
+	return slices.DeleteFunc(tools, func(ct models.ClientTool) bool {
+		return slices.ContainsFunc(offered, func(t toolbox.Tool) bool { return t.Name == ct.Name })
+	}), nil
+}
+
+func isClientTool(client []models.ClientTool, name string) bool {
+	return slices.ContainsFunc(client, func(t models.ClientTool) bool { return t.Name == name })
+}
+
+func (a *LLM) request(in LLMInput, systemPrompt []byte, history []models.Message, client []models.ClientTool) (*ollama.ChatRequest, error) {
 	msgs := make([]ollama.Message, 0, len(history)+1)
 	if len(systemPrompt) > 0 {
 		sp, err := a.Box.DecryptString(store.SessionPrompt(in.SessionID), systemPrompt)
@@ -232,6 +275,18 @@ func (a *LLM) request(in LLMInput, systemPrompt []byte, history []models.Message
 		}
 		tools = append(tools, ollama.Tool{Type: "function", Function: ollama.ToolFunction{Name: t.Name, Description: t.Description, Parameters: params}})
 	}
+	for _, t := range client {
+		var params ollama.ToolFunctionParameters
+		if len(t.Parameters) > 0 {
+			if err := json.Unmarshal(t.Parameters, &params); err != nil {
+				return nil, temporal.NewNonRetryableApplicationError("the parameters of the client's function "+t.Name+" are not a JSON Schema object", ErrTypeLLMBadRequest, err)
+			}
+		}
+		if params.Type == "" {
+			params.Type = "object"
+		}
+		tools = append(tools, ollama.Tool{Type: "function", Function: ollama.ToolFunction{Name: t.Name, Description: t.Description, Parameters: params}})
+	}
 	stream := true
 	return &ollama.ChatRequest{Model: in.Model, Messages: msgs, Tools: tools, Stream: &stream, Options: in.Options}, nil
 }
@@ -242,6 +297,19 @@ func (a *LLM) toOllama(m models.Message) (ollama.Message, error) {
 		return ollama.Message{}, temporal.NewNonRetryableApplicationError("a message of the session cannot be decrypted", "DECRYPT_FAILED", err)
 	}
 	om := ollama.Message{Role: m.Role, Content: content, ToolName: m.ToolName, ToolCallID: m.ToolCallID}
+	if len(m.Images) > 0 {
+		raw, err := a.Box.Decrypt(store.MessageImages(m.ID), m.Images)
+		if err != nil {
+			return ollama.Message{}, temporal.NewNonRetryableApplicationError("a message's images cannot be decrypted", "DECRYPT_FAILED", err)
+		}
+		var images [][]byte
+		if err := json.Unmarshal(raw, &images); err != nil {
+			return ollama.Message{}, err
+		}
+		for _, img := range images {
+			om.Images = append(om.Images, img)
+		}
+	}
 	if len(m.ToolCalls) > 0 {
 		raw, err := a.Box.Decrypt(store.MessageToolCalls(m.ID), m.ToolCalls)
 		if err != nil {
@@ -294,7 +362,9 @@ func (a *LLM) resultOf(m *models.Message) (LLMResult, error) {
 			return res, err
 		}
 		for _, c := range calls {
-			res.ToolCalls = append(res.ToolCalls, ToolCallRef{CallID: c.ID, Name: c.Name})
+			if !c.Client { // the client runs those: the turn ended with them
+				res.ToolCalls = append(res.ToolCalls, ToolCallRef{CallID: c.ID, Name: c.Name})
+			}
 		}
 	}
 	return res, nil

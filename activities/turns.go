@@ -160,12 +160,7 @@ func (a *Turns) FinishTurn(ctx context.Context, in FinishInput) error {
 }
 
 // storedCall is one tool call of an assistant message as kept (encrypted) in messages.tool_calls.
-type storedCall struct {
-	ID        string         `json:"id"`       // ours, unique in the turn: "<step>-<index>"
-	ModelID   string         `json:"model_id"` // the model's own id, echoed back in the tool message
-	Name      string         `json:"name"`
-	Arguments map[string]any `json:"arguments"`
-}
+type storedCall = models.ToolCall
 
 func loadCall(ctx context.Context, st *store.Store, box *encryption.Box, turnID uuid.UUID, step int, callID string) (storedCall, error) {
 	m, err := st.MessageByID(ctx, models.MessageID(turnID, models.RoleAssistant, step, ""))

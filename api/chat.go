@@ -31,14 +31,16 @@ type sessionJSON struct {
 	GroupID      *uuid.UUID `json:"group_id"`
 	SystemPrompt string     `json:"system_prompt"`
 	Tools        []string   `json:"tools"`
-	IsOwner      bool       `json:"is_owner"`
-	LastTurnAt   *time.Time `json:"last_turn_at"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
+	// EndUser is the `user` of the OpenAI-compatible request that made the session.
+	EndUser    string     `json:"end_user,omitempty"`
+	IsOwner    bool       `json:"is_owner"`
+	LastTurnAt *time.Time `json:"last_turn_at"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
 func (s *Server) toSessionJSON(c models.Caller, cs *models.ChatSession) (sessionJSON, error) {
-	out := sessionJSON{ID: cs.ID, Title: cs.Title, Model: cs.Model, GroupID: cs.GroupID, Tools: []string(cs.Tools),
+	out := sessionJSON{ID: cs.ID, Title: cs.Title, Model: cs.Model, GroupID: cs.GroupID, Tools: []string(cs.Tools), EndUser: cs.EndUser,
 		IsOwner: cs.OwnerID == c.UserID, LastTurnAt: cs.LastTurnAt, CreatedAt: cs.CreatedAt, UpdatedAt: cs.UpdatedAt}
 	if out.Tools == nil {
 		out.Tools = []string{}

@@ -11,23 +11,26 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	ollama "github.com/ollama/ollama/api"
+	ollamamodel "github.com/ollama/ollama/types/model"
 
 	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/toolbox"
 )
-
-type completionMessage struct {
-	Role    string `json:"role" binding:"required,oneof=system user assistant"`
-	Content string `json:"content"`
-}
 
 type completionRequest struct {
 	Model    string              `json:"model" binding:"max=100"`
 	Messages []completionMessage `json:"messages" binding:"required,min=1,max=500,dive"`
 	Stream   bool                `json:"stream"`
-	// User is accepted for compatibility and ignored; the sampling options go to the model.
-	User                string          `json:"user"`
+	// User is the client's own id of its end user: kept with the completion's session
+	// (end_user), for the operator to trace a completion to it; the model never sees it.
+	User string `json:"user" binding:"max=256"`
+	// Tools are client-side functions: the model may call them, the client runs them.
+	Tools      []completionTool `json:"tools"`
+	ToolChoice json.RawMessage  `json:"tool_choice"`
+	// The sampling options go to the model.
 	Temperature         *float64        `json:"temperature"`
 	TopP                *float64        `json:"top_p"`
 	MaxTokens           *int            `json:"max_tokens"`
@@ -41,9 +44,11 @@ type completionRequest struct {
 }
 
 // chatCompletions is an OpenAI-compatible chat completion run as a durable turn: the request's
-// history becomes a new session (system messages its system prompt), its last user message the
-// turn. With stream it answers chat.completion.chunk events and [DONE]; otherwise it waits for the
-// turn and answers one chat.completion.
+// history becomes a new session (system messages its system prompt, its tools the session's
+// client-side functions), its last user message the turn (or, when it ends with the results of
+// tool calls, a turn that answers them). With stream it answers chat.completion.chunk events and
+// [DONE]; otherwise it waits for the turn and answers one chat.completion. A turn whose model
+// calls a client-side function ends with finish_reason "tool_calls" and the calls.
 func (s *Server) chatCompletions(c *gin.Context) {
 	ctx := c.Request.Context()
 	caller := callerOf(c)
@@ -52,23 +57,29 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	last := req.Messages[len(req.Messages)-1]
-	if last.Role != models.RoleUser || strings.TrimSpace(last.Content) == "" {
-		s.fail(c, models.Invalid("messages", "the last message must be a non-empty user message"))
-		return
-	}
 	// Every message is held to MAX_MESSAGE_CHARS, as on /v1/sessions/:id/messages, before
 	// anything is stored.
-	for i, m := range req.Messages {
-		if err := s.chat.ValidateLength(fmt.Sprintf("messages[%d].content", i), m.Content); err != nil {
-			s.fail(c, err)
-			return
-		}
+	conv, err := parseConversation(req.Messages, imageLimits{MaxBytes: s.cfg.ImageMaxBytes, MaxCount: s.cfg.ImageMaxCount}, s.chat.ValidateLength)
+	if err != nil {
+		s.fail(c, err)
+		return
 	}
 	options, err := samplingOptions(req)
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	var clientTools []models.ClientTool
+	if len(req.Tools) > 0 || len(req.ToolChoice) > 0 {
+		taken, err := s.platformTools(ctx, caller)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if clientTools, err = parseTools(req.Tools, req.ToolChoice, s.toolLimits, taken); err != nil {
+			s.fail(c, err)
+			return
+		}
 	}
 	requested := req.Model
 	if m, ok := s.cfg.Aliases()[requested]; ok {
@@ -86,29 +97,40 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	var system []string
-	var history []models.Message
-	for _, m := range req.Messages[:len(req.Messages)-1] {
-		if m.Role == models.RoleSystem {
-			system = append(system, m.Content)
-			continue
+	if conv.firstImage != "" {
+		if err := s.checkVision(ctx, model, conv.firstImage); err != nil {
+			s.fail(c, err)
+			return
 		}
-		id := uuid.New()
-		sealed, err := s.box.EncryptString(store.MessageContent(id), m.Content)
+	}
+	history := make([]models.Message, 0, len(conv.History))
+	for _, im := range conv.History {
+		m, err := s.sealImported(im)
 		if err != nil {
 			s.fail(c, err)
 			return
 		}
-		history = append(history, models.Message{ID: id, Role: m.Role, Content: sealed})
+		history = append(history, m)
 	}
-	cs := &models.ChatSession{ID: uuid.New(), Title: "chat completion", Model: model, Tools: []string{}}
-	if len(system) > 0 {
-		sealed, err := s.box.EncryptString(store.SessionPrompt(cs.ID), strings.Join(system, "\n\n"))
+	cs := &models.ChatSession{ID: uuid.New(), Title: "chat completion", Model: model, Tools: []string{}, EndUser: req.User}
+	if len(conv.System) > 0 {
+		sealed, err := s.box.EncryptString(store.SessionPrompt(cs.ID), strings.Join(conv.System, "\n\n"))
 		if err != nil {
 			s.fail(c, err)
 			return
 		}
 		cs.SystemPrompt = sealed
+	}
+	if len(clientTools) > 0 {
+		raw, err := json.Marshal(clientTools)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if cs.ClientTools, err = s.box.Encrypt(store.SessionClientTools(cs.ID), raw); err != nil {
+			s.fail(c, err)
+			return
+		}
 	}
 	if err := s.store.CreateSession(ctx, caller, cs); err != nil {
 		s.fail(c, err)
@@ -118,7 +140,8 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	t, _, err := s.chat.Post(ctx, caller, chat.Message{SessionID: cs.ID, Content: last.Content, Options: options})
+	t, _, err := s.chat.Post(ctx, caller, chat.Message{SessionID: cs.ID, Content: conv.Last.Content, Images: conv.Last.Images,
+		Continue: conv.Continue, Options: options})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -142,18 +165,116 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	msg, finish := gin.H{"role": "assistant", "content": final.content}, "stop"
+	if len(final.calls) > 0 {
+		msg["tool_calls"], finish = final.calls, "tool_calls"
+		if final.content == "" {
+			msg["content"] = nil
+		}
+	}
 	c.JSON(http.StatusOK, gin.H{
 		"id": id, "object": "chat.completion", "created": t.StartedAt.Unix(), "model": model,
-		"choices":    []gin.H{{"index": 0, "message": gin.H{"role": "assistant", "content": final.content}, "finish_reason": "stop"}},
+		"choices":    []gin.H{{"index": 0, "message": msg, "finish_reason": finish}},
 		"usage":      usageOf(done),
 		"session_id": cs.ID, "turn_id": t.ID,
 	})
 }
 
-// turnOutcome is a turn's terminal event with the final message's content.
+// sealImported is the stored form of a message of the request's history.
+func (s *Server) sealImported(im importedMessage) (models.Message, error) {
+	m := models.Message{ID: uuid.New(), Role: im.Role, ToolCallID: im.ToolCallID, ToolName: im.ToolName}
+	var err error
+	if m.Content, err = s.box.EncryptString(store.MessageContent(m.ID), im.Content); err != nil {
+		return m, err
+	}
+	if len(im.ToolCalls) > 0 {
+		raw, err := json.Marshal(im.ToolCalls)
+		if err != nil {
+			return m, err
+		}
+		if m.ToolCalls, err = s.box.Encrypt(store.MessageToolCalls(m.ID), raw); err != nil {
+			return m, err
+		}
+	}
+	m.Images, err = chat.SealImages(s.box, m.ID, im.Images)
+	return m, err
+}
+
+// platformTools reports whether a name is one of the platform's tools the caller could be
+// offered: the built-in servers' and those of the registered servers they may use.
+func (s *Server) platformTools(ctx context.Context, caller models.Caller) (func(string) bool, error) {
+	names := map[string]bool{}
+	if s.tools != nil {
+		builtin, _ := s.tools.Tools(ctx)
+		for _, t := range builtin {
+			names[t.Name] = true
+		}
+	}
+	servers, err := s.store.MCPServers(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	for i := range servers {
+		srv := toMCPServerJSON(caller, &servers[i])
+		for _, t := range srv.Tools {
+			names[srv.Name+toolbox.Separator+t.Name] = true
+		}
+	}
+	return func(name string) bool { return names[name] }, nil
+}
+
+// checkVision refuses images for a model Ollama does not list the vision capability for (field
+// names the first image). When Ollama cannot be asked, the images go to the model unchecked.
+func (s *Server) checkVision(ctx context.Context, model, field string) error {
+	if s.models == nil {
+		return nil
+	}
+	info, err := s.models.Show(ctx, &ollama.ShowRequest{Model: model})
+	if err != nil {
+		s.log.WarnContext(ctx, "asking Ollama for a model's capabilities failed", "model", model, "error", err)
+		return nil
+	}
+	if !slices.Contains(info.Capabilities, ollamamodel.CapabilityVision) {
+		return models.Invalid(field, "the model %s takes no images (Ollama lists no vision capability for it)", model)
+	}
+	return nil
+}
+
+// openAIToolCall is a client-side function call in OpenAI's shape.
+type openAIToolCall struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// clientCall reads a tool.call event of a client-side function (ok false for the platform's own
+// tools, which the turn runs itself).
+func clientCall(data map[string]any, index int) (openAIToolCall, bool) {
+	if client, _ := data["client"].(bool); !client {
+		return openAIToolCall{}, false
+	}
+	tc := openAIToolCall{Index: index, Type: "function"}
+	tc.ID, _ = data["id"].(string)
+	tc.Function.Name, _ = data["name"].(string)
+	args := data["arguments"]
+	if args == nil {
+		args = map[string]any{}
+	}
+	b, _ := json.Marshal(args)
+	tc.Function.Arguments = string(b)
+	return tc, true
+}
+
+// turnOutcome is a turn's terminal event with the final message's content and the calls of
+// client-side functions it ended with.
 type turnOutcome struct {
 	Type    string
 	content string
+	calls   []openAIToolCall
 	data    map[string]any
 }
 
@@ -161,11 +282,17 @@ type turnOutcome struct {
 func (s *Server) awaitTurn(ctx context.Context, turnID uuid.UUID) (turnOutcome, error) {
 	var out turnOutcome
 	s.follow(ctx, store.TurnLog, turnID, 0, func(ev models.Event, raw []byte) bool {
-		if ev.Type != models.EventMessage && !turnTerminal(ev.Type) {
+		if ev.Type != models.EventMessage && ev.Type != models.EventToolCall && !turnTerminal(ev.Type) {
 			return false
 		}
 		var data map[string]any
 		if json.Unmarshal(raw, &data) != nil {
+			return false
+		}
+		if ev.Type == models.EventToolCall {
+			if tc, ok := clientCall(data, len(out.calls)); ok {
+				out.calls = append(out.calls, tc)
+			}
 			return false
 		}
 		if ev.Type == models.EventMessage {
@@ -285,7 +412,7 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 	}
 	chunk(gin.H{"role": "assistant"}, nil)
 	w.Flush()
-	streamed := false
+	streamed, calls := false, 0
 	s.follow(c.Request.Context(), store.TurnLog, t.ID, 0, func(ev models.Event, raw []byte) bool {
 		var data map[string]any
 		_ = json.Unmarshal(raw, &data)
@@ -297,10 +424,18 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 				chunk(gin.H{"content": d}, nil)
 				streamed = true
 			}
+		case ev.Type == models.EventToolCall:
+			if tc, ok := clientCall(data, calls); ok {
+				chunk(gin.H{"tool_calls": []openAIToolCall{tc}}, nil)
+				calls++
+			}
 		case turnTerminal(ev.Type):
 			finish := "stop"
-			if ev.Type != models.EventTurnCompleted {
+			switch {
+			case ev.Type != models.EventTurnCompleted:
 				finish = "error"
+			case calls > 0:
+				finish = "tool_calls"
 			}
 			chunk(gin.H{}, finish)
 			if includeUsage {

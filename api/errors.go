@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -46,13 +47,58 @@ var statusOf = []struct {
 const retryAfterSeconds = "5"
 
 // fail writes err as the error envelope and aborts the request. Unknown errors are logged with
-// the request id and shown as "internal error".
+// the request id and shown as "internal error". The OpenAI-compatible routes answer in OpenAI's
+// error shape instead (openAIBody), whichever middleware or handler failed.
 func (s *Server) fail(c *gin.Context, err error) {
 	status, body := s.render(c, err)
+	s.answerError(c, status, body)
+}
+
+// answerError writes an error envelope with status and aborts the request.
+func (s *Server) answerError(c *gin.Context, status int, body errorBody) {
 	if status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
 		c.Header("Retry-After", retryAfterSeconds)
 	}
+	if openAIRoute(c.Request.URL.Path) {
+		c.AbortWithStatusJSON(status, openAIBody(status, body.Error))
+		return
+	}
 	c.AbortWithStatusJSON(status, body)
+}
+
+// The OpenAI-compatible routes, whose errors the OpenAI SDKs must be able to read.
+const (
+	completionsRoute = "/v1/chat/completions"
+	modelsRoute      = "/v1/models"
+)
+
+// openAIRoute reports whether path is one of the OpenAI-compatible routes (matched on the path,
+// so that an unknown method or a failing middleware answers in their shape too).
+func openAIRoute(path string) bool {
+	path = strings.TrimSuffix(path, "/")
+	return path == completionsRoute || path == modelsRoute || strings.HasPrefix(path, modelsRoute+"/")
+}
+
+// openAIBody is OpenAI's error shape, {"error": {"message", "type", "param", "code"}}: the
+// type from the status as OpenAI names it, param the field a validation error names (null
+// otherwise), code YouWorker's error code in lower case (invalid_api_key, rate_limited, …).
+func openAIBody(status int, d errorDetail) gin.H {
+	typ := "invalid_request_error"
+	switch {
+	case status == http.StatusUnauthorized:
+		typ = "authentication_error"
+	case status == http.StatusForbidden:
+		typ = "permission_error"
+	case status == http.StatusTooManyRequests:
+		typ = "rate_limit_error"
+	case status >= 500:
+		typ = "server_error"
+	}
+	var param any
+	if f, ok := d.Details["field"].(string); ok && f != "" {
+		param = f
+	}
+	return gin.H{"error": gin.H{"message": d.Message, "type": typ, "param": param, "code": strings.ToLower(d.Code)}}
 }
 
 func (s *Server) render(c *gin.Context, err error) (int, errorBody) {

@@ -93,8 +93,11 @@ var uploadRoutes = map[string]bool{"/v1/documents": true, "/v1/ingest": true}
 func (s *Server) limitBody() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		limit := s.cfg.MaxBodyBytes
-		if uploadRoutes[c.FullPath()] && c.Request.Method == http.MethodPost {
+		switch {
+		case uploadRoutes[c.FullPath()] && c.Request.Method == http.MethodPost:
 			limit = s.cfg.MaxUploadBytes + 64<<10
+		case c.FullPath() == completionsRoute && c.Request.Method == http.MethodPost:
+			limit = s.cfg.CompletionBodyBytes() // images come as base64 data: URLs
 		}
 		if c.FullPath() == mcpservers.EndpointPath {
 			limit = s.mcpBodyLimit()
@@ -124,5 +127,5 @@ func (s *Server) noRoute(c *gin.Context) {
 func (s *Server) noMethod(c *gin.Context) {
 	c.Status(http.StatusMethodNotAllowed)
 	_, body := s.render(c, models.Errorf(models.ErrInvalid, "METHOD_NOT_ALLOWED", "method %s is not allowed here", c.Request.Method))
-	c.AbortWithStatusJSON(http.StatusMethodNotAllowed, body)
+	s.answerError(c, http.StatusMethodNotAllowed, body)
 }

@@ -11,9 +11,11 @@ import (
 	ollama "github.com/ollama/ollama/api"
 )
 
-// modelLister is what the model routes need of the Ollama client.
+// modelLister is what the model routes need of the Ollama client: the models, and a model's
+// capabilities (whether it takes images).
 type modelLister interface {
 	List(ctx context.Context) (*ollama.ListResponse, error)
+	Show(ctx context.Context, req *ollama.ShowRequest) (*ollama.ShowResponse, error)
 }
 
 // openAIModel is one entry of GET /v1/models, in OpenAI's shape.
@@ -67,9 +69,14 @@ func sameModel(a, b string) bool {
 	return tag(a) == tag(b)
 }
 
-// openAIError answers in OpenAI's error shape, which the OpenAI SDKs read.
+// openAIError answers in OpenAI's error shape, which the OpenAI SDKs read, with OpenAI's own
+// type and code (model_not_found); other errors of these routes take it through fail.
 func openAIError(c *gin.Context, status int, typ, code, param, msg string) {
-	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"message": msg, "type": typ, "param": param, "code": code}})
+	var p any
+	if param != "" {
+		p = param
+	}
+	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"message": msg, "type": typ, "param": p, "code": code}})
 }
 
 func (s *Server) listModels(c *gin.Context) {

@@ -8,12 +8,25 @@ import (
 	"time"
 
 	ollama "github.com/ollama/ollama/api"
+	"github.com/ollama/ollama/types/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/youworker/youworker/config"
 )
 
+// fakeModels stands in for Ollama's model list and capabilities: llava:7b takes images.
 type fakeModels struct{ err error }
+
+func (f fakeModels) Show(_ context.Context, req *ollama.ShowRequest) (*ollama.ShowResponse, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	caps := []model.Capability{model.CapabilityCompletion, model.CapabilityTools}
+	if req.Model == "llava:7b" {
+		caps = append(caps, model.CapabilityVision)
+	}
+	return &ollama.ShowResponse{Capabilities: caps}, nil
+}
 
 func (f fakeModels) List(context.Context) (*ollama.ListResponse, error) {
 	if f.err != nil {
@@ -22,6 +35,7 @@ func (f fakeModels) List(context.Context) (*ollama.ListResponse, error) {
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	return &ollama.ListResponse{Models: []ollama.ListModelResponse{
 		{Name: "llama3.1:8b", ModifiedAt: at}, {Name: "nomic-embed-text:latest", ModifiedAt: at}, {Name: "hf.co/org/tiny:q4", ModifiedAt: at},
+		{Name: "llava:7b", ModifiedAt: at},
 	}}, nil
 }
 
@@ -45,7 +59,7 @@ func TestOpenAIModels(t *testing.T) {
 		ids = append(ids, m.(map[string]any)["id"].(string))
 		require.Equal(t, "model", m.(map[string]any)["object"])
 	}
-	require.Equal(t, []string{"llama3.1:8b", "hf.co/org/tiny:q4", "gpt-4o-mini"}, ids, "no embedding model, no alias of a missing model")
+	require.Equal(t, []string{"llama3.1:8b", "hf.co/org/tiny:q4", "llava:7b", "gpt-4o-mini"}, ids, "no embedding model, no alias of a missing model")
 
 	require.Equal(t, http.StatusOK, cl.do("GET", "/v1/models/hf.co/org/tiny:q4", nil).Status)
 	require.Equal(t, "gpt-4o-mini", cl.do("GET", "/v1/models/gpt-4o-mini", nil).JSON(t)["id"])

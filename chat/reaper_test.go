@@ -54,7 +54,7 @@ func (f *fixture) turn(t *testing.T, started time.Time) *models.Turn {
 	require.NoError(t, f.st.CreateSession(context.Background(), f.caller, cs))
 	id := uuid.New()
 	turn := &models.Turn{ID: id, WorkflowID: "reaper-test/" + id.String(), Status: models.TurnRunning, StartedAt: started}
-	got, _, _, err := f.st.StartTurn(context.Background(), f.caller, cs.ID, turn, []byte("sealed"))
+	got, _, _, err := f.st.StartTurn(context.Background(), f.caller, cs.ID, turn, []byte("sealed"), nil)
 	require.NoError(t, err)
 	return got
 }

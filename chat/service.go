@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -46,6 +47,11 @@ type Message struct {
 	IdempotencyKey string
 	// Options are the model's sampling options for this turn (workflows.ChatTurnInput.Options).
 	Options map[string]any
+	// Images go with the message to the model (raw bytes); a message with images may have no text.
+	Images [][]byte
+	// Continue starts a turn without a new message (Content and Images must be empty): the model
+	// answers the session's conversation as it is, e.g. after the results of a client's tool calls.
+	Continue bool
 }
 
 // ValidateContent checks a message's content: not blank, at most MaxMessageChars characters.
@@ -70,8 +76,19 @@ func (s *Service) ValidateLength(field, content string) error {
 // when the idempotency key found an earlier turn (returned as it is; its workflow is started
 // again if it was not, which repairs a crash between storing and starting).
 func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t *models.Turn, created bool, err error) {
-	if err := s.ValidateContent("content", m.Content); err != nil {
-		return nil, false, err
+	switch {
+	case m.Continue:
+		if m.Content != "" || len(m.Images) > 0 {
+			return nil, false, models.Invalid("content", "a continued turn takes no new message")
+		}
+	case len(m.Images) > 0:
+		if err := s.ValidateLength("content", m.Content); err != nil {
+			return nil, false, err
+		}
+	default:
+		if err := s.ValidateContent("content", m.Content); err != nil {
+			return nil, false, err
+		}
 	}
 	turn := &models.Turn{ID: uuid.New(), Status: models.TurnRunning, StartedAt: s.Now()}
 	if key := m.IdempotencyKey; key != "" {
@@ -82,12 +99,19 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 		turn.ID = uuid.NewSHA1(m.SessionID, []byte("idempotency/"+key))
 	}
 	turn.WorkflowID = workflows.ChatTurnID(m.SessionID.String(), turn.ID.String())
-	sealed, err := s.Box.EncryptString(store.MessageContent(models.MessageID(turn.ID, models.RoleUser, 0, "")), m.Content)
-	if err != nil {
-		return nil, false, err
+	var sealed, images []byte
+	if !m.Continue {
+		mid := models.MessageID(turn.ID, models.RoleUser, 0, "")
+		var err error
+		if sealed, err = s.Box.EncryptString(store.MessageContent(mid), m.Content); err != nil {
+			return nil, false, err
+		}
+		if images, err = SealImages(s.Box, mid, m.Images); err != nil {
+			return nil, false, err
+		}
 	}
 	t0 := time.Now()
-	t, title, created, err := s.storeTurn(ctx, caller, m.SessionID, turn, sealed)
+	t, title, created, err := s.storeTurn(ctx, caller, m.SessionID, turn, sealed, images)
 	if err != nil {
 		return nil, false, err
 	}
@@ -105,12 +129,25 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 // the session seems to run but its workflow is gone (a crash between storing a turn and starting
 // its workflow, a workflow that ended without recording the outcome), that turn is failed with
 // TURN_LOST and the message is stored: a session is never blocked by a turn nothing will finish.
-func (s *Service) storeTurn(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn, sealed []byte) (*models.Turn, string, bool, error) {
-	t, title, created, err := s.Store.StartTurn(ctx, caller, sessionID, turn, sealed)
+func (s *Service) storeTurn(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn, sealed, images []byte) (*models.Turn, string, bool, error) {
+	t, title, created, err := s.Store.StartTurn(ctx, caller, sessionID, turn, sealed, images)
 	if !errors.Is(err, store.ErrTurnInProgress) || !s.ReapActive(ctx, sessionID, Lost) {
 		return t, title, created, err
 	}
-	return s.Store.StartTurn(ctx, caller, sessionID, turn, sealed)
+	return s.Store.StartTurn(ctx, caller, sessionID, turn, sealed, images)
+}
+
+// SealImages is the stored form of a message's images (messages.images): their JSON array (each
+// image base64), encrypted and bound to message id; nil when there are none.
+func SealImages(box *encryption.Box, id uuid.UUID, images [][]byte) ([]byte, error) {
+	if len(images) == 0 {
+		return nil, nil
+	}
+	raw, err := json.Marshal(images)
+	if err != nil {
+		return nil, err
+	}
+	return box.Encrypt(store.MessageImages(id), raw)
 }
 
 // ReapActive finishes the session's unfinished turn with o if its workflow is gone, and reports

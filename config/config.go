@@ -86,6 +86,8 @@ type Config struct {
 
 	// Chat turns.
 	MaxMessageChars    int           `env:"MAX_MESSAGE_CHARS" envDefault:"32000" desc:"longest user message accepted (400 above it)"`
+	ImageMaxBytes      int           `env:"IMAGE_MAX_BYTES" envDefault:"2097152" desc:"largest image (decoded bytes) a /v1/chat/completions message may carry as a data: URL (400 above it)"`
+	ImageMaxCount      int           `env:"IMAGE_MAX_COUNT" envDefault:"4" desc:"most images one /v1/chat/completions request may carry (0 refuses images); the route's body cap grows by this many images"`
 	TurnMaxSteps       int           `env:"TURN_MAX_STEPS" envDefault:"8" desc:"model calls per turn; a model still calling tools after that fails the turn (STEP_LIMIT_EXCEEDED)"`
 	LLMTimeout         time.Duration `env:"LLM_TIMEOUT" envDefault:"5m" desc:"one model call, start to finish"`
 	LLMHeartbeat       time.Duration `env:"LLM_HEARTBEAT_TIMEOUT" envDefault:"15s" desc:"a model call whose worker went silent this long is retried on another worker"`
@@ -176,6 +178,12 @@ type Config struct {
 	// CookieSecure says whether auth cookies are marked Secure: COOKIE_SECURE when set, else
 	// whether PUBLIC_URL is https (FromEnv and FromMap derive it).
 	CookieSecure bool
+}
+
+// CompletionBodyBytes is the body cap of /v1/chat/completions: MAX_BODY_BYTES plus room for
+// IMAGE_MAX_COUNT images of IMAGE_MAX_BYTES as base64.
+func (c Config) CompletionBodyBytes() int64 {
+	return c.MaxBodyBytes + int64(c.ImageMaxCount)*(int64(c.ImageMaxBytes)*4/3+64)
 }
 
 // Aliases maps each alias of MODEL_ALIASES to its Ollama model.
@@ -319,6 +327,12 @@ func (c Config) validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		bad("MAX_BODY_BYTES", "must be at least 1024, got %d", c.MaxBodyBytes)
+	}
+	if c.ImageMaxBytes < 1 {
+		bad("IMAGE_MAX_BYTES", "must be at least 1, got %d", c.ImageMaxBytes)
+	}
+	if c.ImageMaxCount < 0 || c.ImageMaxCount > 64 {
+		bad("IMAGE_MAX_COUNT", "must be between 0 and 64, got %d", c.ImageMaxCount)
 	}
 	if c.DBPoolSize < 1 {
 		bad("DB_POOL_SIZE", "must be at least 1, got %d", c.DBPoolSize)

@@ -82,7 +82,7 @@ func newPlatform(t *testing.T, extra map[string]string) *platform {
 func newPlatformOn(t *testing.T, address, namespace string, extra map[string]string) *platform {
 	t.Helper()
 	db := testenv.NewDB(t)
-	st, base, shutdown, err := ollama.Start(ollama.Options{Logger: quiet}, "127.0.0.1:0")
+	st, base, shutdown, err := ollama.Start(ollama.Options{Logger: quiet, VisionModels: []string{"llava:7b"}}, "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = shutdown(context.Background()) })
 	mcp := httptest.NewServer(datetime.Handler(datetime.Options{Logger: quiet}))

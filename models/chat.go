@@ -1,6 +1,7 @@
 package models
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -36,9 +37,14 @@ type ChatSession struct {
 	Model        string
 	SystemPrompt []byte
 	Tools        Strings `gorm:"type:text[]"`
-	LastTurnAt   *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// ClientTools is ciphertext (bound to the row) of the JSON []ClientTool an OpenAI-compatible
+	// client offered the model; nil for sessions of the native API.
+	ClientTools []byte
+	// EndUser is the OpenAI request's `user` field: the client's own id of its end user.
+	EndUser    string
+	LastTurnAt *time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Turn is one durable agent turn (one ChatTurn workflow).
@@ -69,14 +75,17 @@ func (t *Turn) Finished() bool {
 
 // Message is one chat message. Content and ToolCalls are ciphertext (encryption.Box), bound to the row.
 type Message struct {
-	ID         uuid.UUID  `gorm:"type:uuid;primaryKey"`
-	Seq        int64      `gorm:"->"`
-	SessionID  uuid.UUID  `gorm:"type:uuid"`
-	TurnID     *uuid.UUID `gorm:"type:uuid"`
-	Step       int
-	Role       string
-	Content    []byte
-	ToolCalls  []byte
+	ID        uuid.UUID  `gorm:"type:uuid;primaryKey"`
+	Seq       int64      `gorm:"->"`
+	SessionID uuid.UUID  `gorm:"type:uuid"`
+	TurnID    *uuid.UUID `gorm:"type:uuid"`
+	Step      int
+	Role      string
+	Content   []byte
+	ToolCalls []byte
+	// Images is ciphertext (bound to the row) of the JSON array of the message's images (raw
+	// bytes, base64 in JSON); nil for a message without images.
+	Images     []byte
 	ToolCallID string
 	ToolName   string
 	Status     string
@@ -124,6 +133,26 @@ type ToolRun struct {
 	DurationMS  *int `gorm:"column:duration_ms"`
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+}
+
+// ToolCall is one tool call of an assistant message, as stored (encrypted, JSON) in
+// messages.tool_calls.
+type ToolCall struct {
+	ID        string         `json:"id"`       // ours, unique in the turn: "<step>-<index>" (a client's own id when imported)
+	ModelID   string         `json:"model_id"` // the model's own id, echoed back in the tool message
+	Name      string         `json:"name"`
+	Arguments map[string]any `json:"arguments"`
+	// Client marks a call of a client-side function (ClientTool): the platform does not run it,
+	// the turn ends and the client runs it.
+	Client bool `json:"client,omitempty"`
+}
+
+// ClientTool is a function an OpenAI-compatible client offers the model (the request's tools):
+// a call of it ends the turn with the call for the client to run.
+type ClientTool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"` // JSON Schema object of the arguments
 }
 
 // TrustedOutputMeta is the MCP _meta key by which a built-in tool server declares that a tool's

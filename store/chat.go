@@ -122,17 +122,19 @@ WITH s AS (
     SELECT @tid, s.id, @uid, @wf, @key, 'running', coalesce(nullif(@model, ''), s.model), @at FROM s
     RETURNING *
 ), m AS (
-    INSERT INTO messages (id, session_id, turn_id, step, role, content, status)
-    SELECT @mid, t.session_id, t.id, 0, 'user', @content, 'complete' FROM t
+    INSERT INTO messages (id, session_id, turn_id, step, role, content, images, status)
+    SELECT @mid, t.session_id, t.id, 0, 'user', @content, @images, 'complete' FROM t WHERE @with_message
 ), u AS (
     UPDATE chat_sessions SET last_turn_at = @at WHERE id IN (SELECT session_id FROM t)
 )
 SELECT t.*, (SELECT title FROM s) AS session_title FROM t`
 
-// StartTurn stores the user's message and a running turn atomically and returns the turn with its
-// session's title. With an idempotency key that already names a turn of this session, that turn
+// StartTurn stores the user's message (content and images, sealed; images may be nil) and a
+// running turn atomically and returns the turn with its session's title. A nil content stores no
+// message: the turn answers the session's conversation as it is (an OpenAI-compatible request
+// ending with the results of the client's tool calls). With an idempotency key that already names a turn of this session, that turn
 // is returned with created=false. A turn already running in the session is ErrTurnInProgress.
-func (s *Store) StartTurn(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content []byte) (*models.Turn, string, bool, error) {
+func (s *Store) StartTurn(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content, images []byte) (*models.Turn, string, bool, error) {
 	groups := make(pgArray[string], 0, len(c.Groups))
 	for _, g := range c.GroupIDs() {
 		groups = append(groups, g.String())
@@ -143,7 +145,7 @@ func (s *Store) StartTurn(ctx context.Context, c models.Caller, sessionID uuid.U
 	}
 	err := translate(s.q(ctx).Raw(startTurnSQL, map[string]any{
 		"sid": sessionID, "uid": c.UserID, "groups": groups, "tid": t.ID, "wf": t.WorkflowID, "key": t.IdempotencyKey,
-		"model": t.Model, "at": t.StartedAt, "mid": models.MessageID(t.ID, models.RoleUser, 0, ""), "content": content,
+		"model": t.Model, "at": t.StartedAt, "mid": models.MessageID(t.ID, models.RoleUser, 0, ""), "content": nullable(content), "images": nullable(images), "with_message": content != nil,
 	}).Scan(&row).Error)
 	switch {
 	case errors.Is(err, models.ErrConflict):
@@ -323,6 +325,8 @@ type TurnSetting struct {
 	SystemPrompt []byte
 	Tools        models.Strings
 	Model        string
+	// ClientTools is the session's sealed chat_sessions.client_tools (nil: none).
+	ClientTools []byte
 }
 
 // Conversation returns, in one round trip, what a turn runs with and the last limit complete
@@ -332,10 +336,11 @@ func (s *Store) Conversation(ctx context.Context, turnID uuid.UUID, limit int) (
 		CtxSystemPrompt []byte
 		CtxTools        models.Strings
 		CtxModel        string
+		CtxClientTools  []byte
 		models.Message
 	}
 	err := s.q(ctx).Raw(`
-SELECT s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, m.*
+SELECT s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, s.client_tools AS ctx_client_tools, m.*
 FROM turns t
 JOIN chat_sessions s ON s.id = t.session_id
 LEFT JOIN LATERAL (SELECT * FROM messages WHERE session_id = s.id AND status = 'complete' ORDER BY seq DESC LIMIT @n) m ON true
@@ -348,7 +353,7 @@ ORDER BY m.seq`, map[string]any{"tid": turnID, "n": limit}).Scan(&rows).Error
 		return nil, nil, models.NotFound("TURN", "turn")
 	}
 	r := rows[0]
-	setting := &TurnSetting{SystemPrompt: r.CtxSystemPrompt, Tools: r.CtxTools, Model: r.CtxModel}
+	setting := &TurnSetting{SystemPrompt: r.CtxSystemPrompt, Tools: r.CtxTools, Model: r.CtxModel, ClientTools: r.CtxClientTools}
 	msgs := make([]models.Message, 0, len(rows))
 	for i := range rows {
 		if rows[i].Message.ID != uuid.Nil { // the LEFT JOIN's empty side when limit is 0
@@ -403,4 +408,12 @@ func (s *Store) DecideToolCall(ctx context.Context, turnID uuid.UUID, callID str
 // signalled), so that the user can decide again.
 func (s *Store) UndoDecision(ctx context.Context, turnID uuid.UUID, callID string) error {
 	return translate(s.q(ctx).Exec(`DELETE FROM tool_approvals WHERE turn_id = ? AND call_id = ?`, turnID, callID).Error)
+}
+
+// nullable is b as a query argument: NULL when nil (gorm expands a nil []byte to nothing).
+func nullable(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
 }

@@ -26,7 +26,7 @@ func newTurn(t *testing.T, st *store.Store) uuid.UUID {
 	cs := &models.ChatSession{Model: "m"}
 	require.NoError(t, st.CreateSession(ctx, c, cs))
 	turn := &models.Turn{ID: uuid.New(), WorkflowID: uuid.NewString(), Status: models.TurnRunning, StartedAt: time.Now()}
-	_, _, _, err := st.StartTurn(ctx, c, cs.ID, turn, []byte("sealed"))
+	_, _, _, err := st.StartTurn(ctx, c, cs.ID, turn, []byte("sealed"), nil)
 	require.NoError(t, err)
 	return turn.ID
 }

@@ -25,8 +25,8 @@ type SealedTable struct {
 
 // SealedTables are every table with ciphertext at rest.
 var SealedTables = []SealedTable{
-	{Name: "messages", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"content", "tool_calls"}, Bind: []string{"id"}},
-	{Name: "chat_sessions", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"system_prompt"}, Bind: []string{"id"}},
+	{Name: "messages", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"content", "tool_calls", "images"}, Bind: []string{"id"}},
+	{Name: "chat_sessions", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"system_prompt", "client_tools"}, Bind: []string{"id"}},
 	{Name: "tool_runs", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"arguments"}, Bind: []string{"turn_id", "call_id"}},
 	{Name: "turn_events", Keys: []string{"turn_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}, Bind: []string{"turn_id", "key"}},
 	{Name: "ingestion_events", Keys: []string{"run_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}, Bind: []string{"run_id", "key"}},
@@ -43,6 +43,16 @@ func MessageContent(id uuid.UUID) encryption.Binding {
 // MessageToolCalls binds messages.tool_calls of message id.
 func MessageToolCalls(id uuid.UUID) encryption.Binding {
 	return encryption.Bind("messages", "tool_calls", id.String())
+}
+
+// MessageImages binds messages.images of message id.
+func MessageImages(id uuid.UUID) encryption.Binding {
+	return encryption.Bind("messages", "images", id.String())
+}
+
+// SessionClientTools binds chat_sessions.client_tools of session id.
+func SessionClientTools(id uuid.UUID) encryption.Binding {
+	return encryption.Bind("chat_sessions", "client_tools", id.String())
 }
 
 // SessionPrompt binds chat_sessions.system_prompt of session id.

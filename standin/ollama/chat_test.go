@@ -195,6 +195,13 @@ func TestChatScript(t *testing.T) {
 			wantContent: "You said: one two three four five six seven eight nine ten eleven twelve",
 		},
 		{
+			name:  "the user message's images are described",
+			tools: tools("time_now"),
+			messages: []api.Message{{Role: "user", Content: "what is this?", Images: []api.ImageData{
+				[]byte("\x89PNG\r\n\x1a\n0000"), []byte("plain")}}},
+			wantContent: "You said: what is this? Image 1: image/png, 12 bytes. Image 2: text/plain; charset=utf-8, 5 bytes.",
+		},
+		{
 			name:        "no user message",
 			messages:    []api.Message{{Role: "system", Content: "You are helpful."}},
 			wantContent: "You said:",

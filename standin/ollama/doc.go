@@ -14,7 +14,8 @@
 //   - GET, HEAD /            "Ollama is running (YouWorker stand-in ...)"
 //   - GET, HEAD /api/version {"version":"0.0.0-youworker-standin"}
 //   - GET, HEAD /api/tags    the configured chat and embedding models
-//   - POST /api/show         details and capabilities of a configured model;
+//   - POST /api/show         details and capabilities of a configured model
+//     (completion and tools; vision for [Options].VisionModels; embedding);
 //     404 {"error":"model 'x' not found"} otherwise
 //   - POST /api/chat         scripted chat, streaming (NDJSON, the default) or
 //     not ("stream": false)
@@ -64,9 +65,11 @@
 //  3. Otherwise a text reply. `reply "text"` in U (a JSON string literal, so
 //     escapes work) makes the reply exactly that text. Else
 //     `reply-tokens N` in U makes it "w1 w2 ... wN" (N at most 1,000,000).
-//     Else it is "You said: <the first 12 words of U>" followed, for each tool
-//     message in A, by " Tool NAME returned: <first 200 characters of its
-//     content>", NAME being the message's tool_name or "tool".
+//     Else it is "You said: <the first 12 words of U>" followed, for each image
+//     of U's message, by " Image N: <media type as net/http sniffs it>, <size>
+//     bytes." and, for each tool message in A, by " Tool NAME returned: <first
+//     200 characters of its content>", NAME being the message's tool_name or
+//     "tool".
 //
 // Tool calls carry function.index (0-based position), the arguments and a
 // deterministic id "call_xxxxxxxx".

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -252,6 +253,11 @@ func planChat(req *api.ChatRequest) chatPlan {
 	if len(words) > 0 {
 		b.WriteString(" ")
 		b.WriteString(strings.Join(words[:min(len(words), plainReplyWords)], " "))
+	}
+	if user >= 0 {
+		for i, img := range req.Messages[user].Images {
+			fmt.Fprintf(&b, " Image %d: %s, %d bytes.", i+1, http.DetectContentType(img), len(img))
+		}
 	}
 	for _, m := range after {
 		if m.Role != "tool" {

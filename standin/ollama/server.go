@@ -45,7 +45,10 @@ type Options struct {
 	TokenDelay   time.Duration // default 0
 	EmbedDelay   time.Duration // slept once per /api/embed request (a batch), default 0
 	StrictModels bool          // reject chat/embed requests for models that are not configured
-	Logger       *slog.Logger  // default slog.Default()
+	// VisionModels are chat models that also take images: listed after ChatModels, and
+	// /api/show reports the vision capability for them. Default none.
+	VisionModels []string
+	Logger       *slog.Logger // default slog.Default()
 }
 
 // Stats are the server's counters since it started or since [Server.ResetStats].
@@ -84,6 +87,7 @@ type Server struct {
 	stats       counters
 	chatModels  []string
 	embedModels []string
+	vision      map[string]bool
 }
 
 // New returns a stand-in configured by opts.
@@ -93,6 +97,7 @@ func New(opts Options) *Server {
 		dimension: opts.Dimension,
 		strict:    opts.StrictModels,
 		kinds:     make(map[string]modelKind),
+		vision:    make(map[string]bool),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -108,10 +113,13 @@ func New(opts Options) *Server {
 	if len(s.embedModels) == 0 {
 		s.embedModels = defaultEmbedModels
 	}
+	for _, name := range opts.VisionModels {
+		s.vision[normalizeModel(name)] = true
+	}
 	for _, group := range []struct {
 		names []string
 		kind  modelKind
-	}{{s.chatModels, kindChat}, {s.embedModels, kindEmbed}} {
+	}{{s.chatModels, kindChat}, {opts.VisionModels, kindChat}, {s.embedModels, kindEmbed}} {
 		for _, name := range group.names {
 			n := normalizeModel(name)
 			if _, dup := s.kinds[n]; dup {
@@ -240,6 +248,9 @@ func (s *Server) handleShow(w http.ResponseWriter, r *http.Request) {
 		"standin.context_length": contextLength,
 	}
 	caps := []model.Capability{model.CapabilityCompletion, model.CapabilityTools}
+	if s.vision[n] {
+		caps = append(caps, model.CapabilityVision)
+	}
 	if kind == kindEmbed {
 		info["standin.embedding_length"] = s.dimension
 		caps = []model.Capability{model.CapabilityEmbedding}

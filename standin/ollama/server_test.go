@@ -126,7 +126,7 @@ func TestTagsListConfiguredModels(t *testing.T) {
 
 func TestShow(t *testing.T) {
 	t.Parallel()
-	s := startStandin(t, ollama.Options{Dimension: 384})
+	s := startStandin(t, ollama.Options{Dimension: 384, VisionModels: []string{"llava:7b"}})
 
 	tests := []struct {
 		name          string
@@ -135,6 +135,7 @@ func TestShow(t *testing.T) {
 		wantEmbedding any
 	}{
 		{name: "chat model", model: "llama3.1:8b", wantCaps: []model.Capability{"completion", "tools"}},
+		{name: "vision model", model: "llava:7b", wantCaps: []model.Capability{"completion", "tools", "vision"}},
 		{name: "embed model without tag", model: "nomic-embed-text", wantCaps: []model.Capability{"embedding"}, wantEmbedding: float64(384)},
 		{name: "embed model with latest tag", model: "nomic-embed-text:latest", wantCaps: []model.Capability{"embedding"}, wantEmbedding: float64(384)},
 	}

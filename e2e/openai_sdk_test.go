@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+)
+
+// sdkClient is the official OpenAI Go SDK pointed at the platform with an API key of u, as a
+// user would configure it (no retries: a test sees the first answer).
+func (u *user) sdkClient(t *testing.T) openai.Client {
+	t.Helper()
+	minted := u.do("POST", "/v1/account/api-keys", map[string]any{"name": "openai sdk", "scopes": []string{"chat", "read"}})
+	require.Equal(t, http.StatusCreated, minted.status, "%s", minted.body)
+	return openai.NewClient(option.WithBaseURL(u.p.apiURL+"/v1/"), option.WithAPIKey(minted.json(t)["key"].(string)), option.WithMaxRetries(0))
+}
+
+// turnOf reads the session and turn a completion ran as (YouWorker's extra fields).
+func turnOf(t *testing.T, raw string) (sessionID, turnID string) {
+	t.Helper()
+	var extra struct {
+		SessionID string `json:"session_id"`
+		TurnID    string `json:"turn_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(raw), &extra))
+	return extra.SessionID, extra.TurnID
+}
+
+// The official OpenAI Go SDK works against YouWorker unchanged: plain and streamed completions,
+// a round trip through a client-side function (non-streamed and streamed), images, the model
+// list, and its errors (a bad key is 401, an unknown model 404, both read by the SDK). Every
+// completion is a durable turn in the user's history and in Temporal.
+func TestOpenAISDK(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t, nil).start()
+	u := p.signup("sdk")
+	oc := u.sdkClient(t)
+	ctx := context.Background()
+
+	t.Run("plain completion", func(t *testing.T) {
+		c, err := oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "llama3.1:8b", User: openai.String("end-user-7"),
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief."), openai.UserMessage("hello sdk")}})
+		require.NoError(t, err)
+		require.Equal(t, "You said: hello sdk", strings.TrimSpace(c.Choices[0].Message.Content))
+		require.Equal(t, "stop", c.Choices[0].FinishReason)
+		require.Positive(t, c.Usage.CompletionTokens)
+		sid, tid := turnOf(t, c.RawJSON())
+		sess := u.do("GET", "/v1/sessions/"+sid, nil).json(t)
+		require.Equal(t, "end-user-7", sess["session"].(map[string]any)["end_user"], "the request's user is kept with the session")
+		require.Len(t, sess["messages"], 2, "the question and the answer are in the user's history")
+		turn := u.do("GET", "/v1/sessions/"+sid+"/turns/"+tid, nil).json(t)
+		require.Equal(t, "completed", turn["status"])
+		tc, err := client.Dial(client.Options{HostPort: p.env["TEMPORAL_ADDRESS"], Namespace: p.env["TEMPORAL_NAMESPACE"]})
+		require.NoError(t, err)
+		defer tc.Close()
+		wf, err := tc.DescribeWorkflowExecution(ctx, turn["workflow_id"].(string), "")
+		require.NoError(t, err)
+		require.Equal(t, "ChatTurn", wf.WorkflowExecutionInfo.Type.Name, "the completion is a durable turn Temporal shows")
+	})
+
+	t.Run("streamed completion", func(t *testing.T) {
+		stream := oc.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{Model: "llama3.1:8b",
+			Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("reply-tokens 6")},
+			StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}})
+		var acc openai.ChatCompletionAccumulator
+		for stream.Next() {
+			acc.AddChunk(stream.Current())
+		}
+		require.NoError(t, stream.Err())
+		require.Equal(t, "w1 w2 w3 w4 w5 w6", strings.TrimSpace(acc.Choices[0].Message.Content))
+		require.Equal(t, "stop", acc.Choices[0].FinishReason)
+		require.Equal(t, int64(6), acc.Usage.CompletionTokens)
+	})
+
+	weather := openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{Name: "get_weather",
+		Description: openai.String("The weather in a city"),
+		Parameters: shared.FunctionParameters{"type": "object", "required": []string{"city"},
+			"properties": map[string]any{"city": map[string]any{"type": "string"}}}})
+	ask := `What is the weather in Paris? call get_weather {"city":"Paris"}`
+	for _, streamed := range []bool{false, true} {
+		name := map[bool]string{false: "client tool round trip", true: "streamed client tool round trip"}[streamed]
+		t.Run(name, func(t *testing.T) {
+			params := openai.ChatCompletionNewParams{Model: "llama3.1:8b", Tools: []openai.ChatCompletionToolUnionParam{weather},
+				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(ask)}}
+			var raw string // the last non-streamed answer
+			complete := func() openai.ChatCompletionChoice {
+				t.Helper()
+				if !streamed {
+					c, err := oc.Chat.Completions.New(ctx, params)
+					require.NoError(t, err)
+					raw = c.RawJSON()
+					return c.Choices[0]
+				}
+				stream := oc.Chat.Completions.NewStreaming(ctx, params)
+				var acc openai.ChatCompletionAccumulator
+				for stream.Next() {
+					acc.AddChunk(stream.Current())
+				}
+				require.NoError(t, stream.Err())
+				return acc.Choices[0]
+			}
+			// The model calls the client's function: the turn ends with the call.
+			first := complete()
+			require.Equal(t, "tool_calls", first.FinishReason)
+			require.Len(t, first.Message.ToolCalls, 1)
+			call := first.Message.ToolCalls[0]
+			require.Equal(t, "get_weather", call.Function.Name)
+			require.JSONEq(t, `{"city":"Paris"}`, call.Function.Arguments)
+			require.NotEmpty(t, call.ID)
+			if !streamed {
+				// A completed durable turn, whose answer (the call) is in the user's history.
+				sid, tid := turnOf(t, raw)
+				turn := u.do("GET", "/v1/sessions/"+sid+"/turns/"+tid, nil).json(t)
+				require.Equal(t, "completed", turn["status"])
+				msgs := u.do("GET", "/v1/sessions/"+sid, nil).json(t)["messages"].([]any)
+				calls := msgs[len(msgs)-1].(map[string]any)["tool_calls"].([]any)
+				require.Equal(t, "get_weather", calls[0].(map[string]any)["name"])
+				recordHistory(t, p, turn["workflow_id"].(string), "chat_turn_client_tool_call")
+			}
+
+			// The client runs it and sends the result: the model answers with it.
+			params.Messages = append(params.Messages, first.Message.ToParam(), openai.ToolMessage("22 C and sunny", call.ID))
+			second := complete()
+			require.Equal(t, "stop", second.FinishReason)
+			require.Empty(t, second.Message.ToolCalls)
+			require.Equal(t, "You said: "+ask+" Tool get_weather returned: 22 C and sunny", strings.TrimSpace(second.Message.Content))
+		})
+	}
+
+	t.Run("image", func(t *testing.T) {
+		png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+		c, err := oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "llava:7b",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
+				openai.TextContentPart("what is this?"),
+				openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)}),
+			})}})
+		require.NoError(t, err)
+		require.Equal(t, "You said: what is this? Image 1: image/png, 16 bytes.", strings.TrimSpace(c.Choices[0].Message.Content),
+			"the image reached the model")
+
+		_, err = oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "llava:7b",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
+				openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "https://example.com/cat.png"}),
+			})}})
+		var apiErr *openai.Error
+		require.ErrorAs(t, err, &apiErr)
+		require.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
+		require.Equal(t, "messages[0].content[0].image_url.url", apiErr.Param)
+	})
+
+	t.Run("models list", func(t *testing.T) {
+		page, err := oc.Models.List(ctx)
+		require.NoError(t, err)
+		var ids []string
+		for _, m := range page.Data {
+			ids = append(ids, m.ID)
+		}
+		require.Contains(t, ids, "llama3.1:8b")
+		require.Contains(t, ids, "llava:7b")
+		require.False(t, slices.Contains(ids, "nomic-embed-text:latest"), "no embedding model")
+		m, err := oc.Models.Get(ctx, "llama3.1:8b")
+		require.NoError(t, err)
+		require.Equal(t, "llama3.1:8b", m.ID)
+	})
+
+	t.Run("bad key", func(t *testing.T) {
+		bad := openai.NewClient(option.WithBaseURL(p.apiURL+"/v1/"), option.WithMaxRetries(0),
+			option.WithAPIKey("yw_"+strings.Repeat("0", 32)+"_"+strings.Repeat("a", 64)))
+		_, err := bad.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "llama3.1:8b",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+		var apiErr *openai.Error
+		require.True(t, errors.As(err, &apiErr), "%v", err)
+		require.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
+		require.Equal(t, "authentication_error", apiErr.Type)
+		require.Equal(t, "invalid_api_key", apiErr.Code)
+		require.NotEmpty(t, apiErr.Message)
+		_, err = bad.Models.List(ctx)
+		require.True(t, errors.As(err, &apiErr), "%v", err)
+		require.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
+	})
+
+	t.Run("unknown model", func(t *testing.T) {
+		_, err := oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "gpt-5",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+		var apiErr *openai.Error
+		require.True(t, errors.As(err, &apiErr), "%v", err)
+		require.Equal(t, http.StatusNotFound, apiErr.StatusCode)
+		require.Equal(t, "model_not_found", apiErr.Code)
+		require.Equal(t, "model", apiErr.Param)
+	})
+}
