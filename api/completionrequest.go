@@ -17,22 +17,12 @@ import (
 // completionMessage is one message of a chat completion request. Content is a string, null, or
 // an array of content parts (text; image_url on user messages).
 type completionMessage struct {
-	Role       string               `json:"role" binding:"required,oneof=system developer user assistant tool"`
-	Content    json.RawMessage      `json:"content"`
-	Name       string               `json:"name" binding:"max=64"` // accepted, not used (a participant's name)
-	Refusal    string               `json:"refusal"`               // an assistant's refusal: its text when it has no content
-	ToolCalls  []completionToolCall `json:"tool_calls" binding:"max=128"`
-	ToolCallID string               `json:"tool_call_id" binding:"max=200"`
-}
-
-// completionToolCall is a tool call of an earlier assistant message, as the client sends it back.
-type completionToolCall struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
+	Role       string           `json:"role" binding:"required,oneof=system developer user assistant tool"`
+	Content    json.RawMessage  `json:"content"`
+	Name       string           `json:"name" binding:"max=64"` // accepted, not used (a participant's name)
+	Refusal    string           `json:"refusal"`               // an assistant's refusal: its text when it has no content
+	ToolCalls  []openAIToolCall `json:"tool_calls" binding:"max=128"`
+	ToolCallID string           `json:"tool_call_id" binding:"max=200"`
 }
 
 // completionTool is a client-side function the request offers the model.
@@ -269,7 +259,7 @@ func parseImage(field string, raw json.RawMessage, lim imageLimits) ([]byte, err
 }
 
 // parseToolCalls checks the tool calls of an assistant message the client sends back.
-func parseToolCalls(field string, in []completionToolCall) ([]models.ToolCall, error) {
+func parseToolCalls(field string, in []openAIToolCall) ([]models.ToolCall, error) {
 	out := make([]models.ToolCall, 0, len(in))
 	for j, tc := range in {
 		f := fmt.Sprintf("%s.tool_calls[%d]", field, j)

@@ -240,9 +240,11 @@ func (s *Server) checkVision(ctx context.Context, model, field string) error {
 	return nil
 }
 
-// openAIToolCall is a client-side function call in OpenAI's shape.
+// openAIToolCall is a client-side function call in OpenAI's shape: in a response, and as the
+// client sends it back in an assistant message of its next request. Index is set in streamed
+// deltas only (clients that assemble a message from the deltas may send it back).
 type openAIToolCall struct {
-	Index    int    `json:"index"`
+	Index    *int   `json:"index,omitempty"`
 	ID       string `json:"id"`
 	Type     string `json:"type"`
 	Function struct {
@@ -253,11 +255,11 @@ type openAIToolCall struct {
 
 // clientCall reads a tool.call event of a client-side function (ok false for the platform's own
 // tools, which the turn runs itself).
-func clientCall(data map[string]any, index int) (openAIToolCall, bool) {
+func clientCall(data map[string]any) (openAIToolCall, bool) {
 	if client, _ := data["client"].(bool); !client {
 		return openAIToolCall{}, false
 	}
-	tc := openAIToolCall{Index: index, Type: "function"}
+	tc := openAIToolCall{Type: "function"}
 	tc.ID, _ = data["id"].(string)
 	tc.Function.Name, _ = data["name"].(string)
 	args := data["arguments"]
@@ -290,7 +292,7 @@ func (s *Server) awaitTurn(ctx context.Context, turnID uuid.UUID) (turnOutcome, 
 			return false
 		}
 		if ev.Type == models.EventToolCall {
-			if tc, ok := clientCall(data, len(out.calls)); ok {
+			if tc, ok := clientCall(data); ok {
 				out.calls = append(out.calls, tc)
 			}
 			return false
@@ -425,7 +427,9 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 				streamed = true
 			}
 		case ev.Type == models.EventToolCall:
-			if tc, ok := clientCall(data, calls); ok {
+			if tc, ok := clientCall(data); ok {
+				i := calls
+				tc.Index = &i
 				chunk(gin.H{"tool_calls": []openAIToolCall{tc}}, nil)
 				calls++
 			}

@@ -277,7 +277,8 @@ func TestCompletionClientTools(t *testing.T) {
 	// The round trip's second request: the assistant's call and its result; the turn continues.
 	r = e.complete(map[string]any{"tools": []any{weather}, "messages": []map[string]any{
 		{"role": "user", "content": "weather in Paris?"},
-		{"role": "assistant", "content": nil, "tool_calls": []map[string]any{{"id": "call_1", "type": "function",
+		// index, as a client that assembled the message from streamed deltas sends it back
+		{"role": "assistant", "content": nil, "tool_calls": []map[string]any{{"index": 0, "id": "call_1", "type": "function",
 			"function": map[string]any{"name": "get_weather", "arguments": `{"city":"Paris"}`}}}},
 		{"role": "tool", "tool_call_id": "call_1", "content": []map[string]any{{"type": "text", "text": "22 C"}}},
 	}})

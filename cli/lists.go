@@ -15,33 +15,28 @@ import (
 
 // runSessions lists the caller's chat sessions, most recent first.
 func runSessions(ctx context.Context, a *app, args []string) error {
-	fs := a.flags(true)
-	limit := fs.Int("limit", 20, "how many to list (most recent first)")
-	if err := noArgs(fs, args); err != nil {
-		return err
-	}
-	if *limit < 1 {
-		return usagef("--limit must be at least 1, got %d", *limit)
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	items, err := c.Sessions(ctx, *limit)
-	if err != nil {
-		return err
-	}
-	if a.jsonOut {
-		return a.printJSON(items)
-	}
-	return a.table([]string{"ID", "TITLE", "LAST TURN", "MODEL"}, len(items), func(i int) []string {
-		s := items[i]
-		return []string{s.ID, a.cell(s.Title, 50), when(s.LastTurnAt), s.Model}
-	})
+	return listRecent(ctx, a, args, (*client.Client).Sessions, []string{"ID", "TITLE", "LAST TURN", "MODEL"},
+		func(s client.Session) []string {
+			return []string{s.ID, a.cell(s.Title, 50), when(s.LastTurnAt), s.Model}
+		})
 }
 
 // runRuns lists the caller's ingestion runs, most recent first.
 func runRuns(ctx context.Context, a *app, args []string) error {
+	return listRecent(ctx, a, args, (*client.Client).Runs, []string{"ID", "STATUS", "STAGE", "CHUNKS", "DOCUMENT", "CREATED", "ERROR"},
+		func(r client.Run) []string {
+			chunks := ""
+			if r.ChunksTotal > 0 {
+				chunks = fmt.Sprintf("%d/%d", r.ChunksDone, r.ChunksTotal)
+			}
+			return []string{r.ID, r.Status, r.Stage, chunks, r.DocumentID, when(&r.CreatedAt), a.cell(r.Error.String(), 60)}
+		})
+}
+
+// listRecent is a list command: --limit of the most recent items fetched, printed as JSON or a
+// table of header and one row per item.
+func listRecent[T any](ctx context.Context, a *app, args []string, fetch func(*client.Client, context.Context, int) ([]T, error),
+	header []string, row func(T) []string) error {
 	fs := a.flags(true)
 	limit := fs.Int("limit", 20, "how many to list (most recent first)")
 	if err := noArgs(fs, args); err != nil {
@@ -54,21 +49,14 @@ func runRuns(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	items, err := c.Runs(ctx, *limit)
+	items, err := fetch(c, ctx, *limit)
 	if err != nil {
 		return err
 	}
 	if a.jsonOut {
 		return a.printJSON(items)
 	}
-	return a.table([]string{"ID", "STATUS", "STAGE", "CHUNKS", "DOCUMENT", "CREATED", "ERROR"}, len(items), func(i int) []string {
-		r := items[i]
-		chunks := ""
-		if r.ChunksTotal > 0 {
-			chunks = fmt.Sprintf("%d/%d", r.ChunksDone, r.ChunksTotal)
-		}
-		return []string{r.ID, r.Status, r.Stage, chunks, r.DocumentID, when(&r.CreatedAt), a.cell(r.Error.String(), 60)}
-	})
+	return a.table(header, len(items), func(i int) []string { return row(items[i]) })
 }
 
 // runSearch searches the caller's documents.
