@@ -182,8 +182,8 @@ func (s *Server) mcpTools() []mcpTool {
 			tool: mcp.NewTool("ingest_text",
 				mcp.WithDescription("Add a text (plain or Markdown) to the user's documents, so that it can be searched. Ingestion "+
 					"runs in the background: returns the ingestion run id for ingestion_status."),
-				mcp.WithString("text", mcp.Required(), mcp.Description(fmt.Sprintf("the text, at most %d bytes", s.cfg.MCPMaxTextBytes)),
-					mcp.MaxLength(int(s.cfg.MCPMaxTextBytes))),
+				mcp.WithString("text", mcp.Required(), mcp.Description(fmt.Sprintf("the text, at most %d bytes", s.cfg.MCPTextLimit())),
+					mcp.MaxLength(int(s.cfg.MCPTextLimit()))),
 				ingestArgs(),
 				mcp.WithToolAnnotation(mcp.ToolAnnotation{ReadOnlyHint: mcp.ToBoolPtr(false), DestructiveHint: mcp.ToBoolPtr(false),
 					IdempotentHint: mcp.ToBoolPtr(false), OpenWorldHint: mcp.ToBoolPtr(false)})),
@@ -365,9 +365,9 @@ func (s *Server) mcpIngestText(ctx context.Context, c models.Caller, req mcp.Cal
 		return nil, "", badArg(fmt.Errorf("missing required argument %q", "text"))
 	case !isString:
 		return nil, "", badArg(mcpservers.ArgError("text", "must be a string, got %T", v))
-	case int64(len(text)) > s.cfg.MCPMaxTextBytes:
-		return nil, "", models.Invalid("text", "the text is longer than %d bytes (MCP_ENDPOINT_MAX_TEXT_BYTES)", s.cfg.MCPMaxTextBytes).
-			WithDetails(map[string]any{"field": "text", "limit_bytes": s.cfg.MCPMaxTextBytes})
+	case int64(len(text)) > s.cfg.MCPTextLimit():
+		return nil, "", models.Invalid("text", "the text is longer than %d bytes (MCP_ENDPOINT_MAX_TEXT_BYTES, at most MAX_UPLOAD_BYTES)", s.cfg.MCPTextLimit()).
+			WithDetails(map[string]any{"field": "text", "limit_bytes": s.cfg.MCPTextLimit()})
 	}
 	meta, err := ingestMeta(req)
 	if err != nil {
@@ -414,5 +414,5 @@ func (s *Server) mcpIngestionStatus(ctx context.Context, c models.Caller, req mc
 // mcpBodyLimit is the body cap of POST /mcp: the JSON routes' cap, or room for the largest text
 // ingest_text takes, with its JSON escaping.
 func (s *Server) mcpBodyLimit() int64 {
-	return max(s.cfg.MaxBodyBytes, 2*s.cfg.MCPMaxTextBytes+64<<10)
+	return max(s.cfg.MaxBodyBytes, 2*s.cfg.MCPTextLimit()+64<<10)
 }

@@ -122,7 +122,7 @@ type Config struct {
 
 	// The API's MCP endpoint (/mcp): the caller's documents as tools for outside agents.
 	MCPMaxResults   int   `env:"MCP_ENDPOINT_MAX_RESULTS" envDefault:"20" desc:"most passages (knowledge_search) or documents (list_documents) one call of the API's /mcp endpoint returns, 1-50"`
-	MCPMaxTextBytes int64 `env:"MCP_ENDPOINT_MAX_TEXT_BYTES" envDefault:"262144" desc:"largest text ingest_text of the API's /mcp endpoint accepts, in bytes (a tool error naming the argument above it); at most MAX_UPLOAD_BYTES"`
+	MCPMaxTextBytes int64 `env:"MCP_ENDPOINT_MAX_TEXT_BYTES" envDefault:"262144" desc:"largest text ingest_text of the API's /mcp endpoint accepts, in bytes (a tool error naming the argument above it); MAX_UPLOAD_BYTES when that is lower"`
 
 	// Documents and ingestion.
 	MaxUploadBytes   int64         `env:"MAX_UPLOAD_BYTES" envDefault:"52428800" desc:"largest document upload or inline text (413 above it, refused before it is read)"`
@@ -185,6 +185,10 @@ type Config struct {
 func (c Config) CompletionBodyBytes() int64 {
 	return c.MaxBodyBytes + int64(c.ImageMaxCount)*(int64(c.ImageMaxBytes)*4/3+64)
 }
+
+// MCPTextLimit is the largest text the /mcp endpoint's ingest_text takes: MCP_ENDPOINT_MAX_TEXT_BYTES,
+// or MAX_UPLOAD_BYTES when that is lower (a smaller upload cap needs no second setting).
+func (c Config) MCPTextLimit() int64 { return min(c.MCPMaxTextBytes, c.MaxUploadBytes) }
 
 // Aliases maps each alias of MODEL_ALIASES to its Ollama model.
 func (c Config) Aliases() map[string]string {
@@ -440,8 +444,8 @@ func (c Config) validate() error {
 	if c.MCPMaxResults < 1 || c.MCPMaxResults > 50 {
 		bad("MCP_ENDPOINT_MAX_RESULTS", "must be between 1 and 50, got %d", c.MCPMaxResults)
 	}
-	if c.MCPMaxTextBytes < 1 || c.MCPMaxTextBytes > c.MaxUploadBytes {
-		bad("MCP_ENDPOINT_MAX_TEXT_BYTES", "must be between 1 and MAX_UPLOAD_BYTES (%d), got %d", c.MaxUploadBytes, c.MCPMaxTextBytes)
+	if c.MCPMaxTextBytes < 1 {
+		bad("MCP_ENDPOINT_MAX_TEXT_BYTES", "must be at least 1, got %d", c.MCPMaxTextBytes)
 	}
 	for _, a := range c.ModelAliases {
 		if alias, model, ok := strings.Cut(a, "="); !ok || strings.TrimSpace(alias) == "" || strings.TrimSpace(model) == "" {

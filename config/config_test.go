@@ -32,6 +32,18 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "youworker", c.TaskQueue)
 	require.Equal(t, 20, c.MCPMaxResults)
 	require.Equal(t, int64(256<<10), c.MCPMaxTextBytes)
+	require.Equal(t, int64(256<<10), c.MCPTextLimit())
+}
+
+// A lower MAX_UPLOAD_BYTES lowers the /mcp endpoint's text limit with it: the platform starts
+// (it refused to) and the endpoint takes no text the upload routes would refuse.
+func TestMCPTextLimitFollowsTheUploadCap(t *testing.T) {
+	t.Parallel()
+	vars := base()
+	vars["MAX_UPLOAD_BYTES"] = "4096"
+	c, err := FromMap(vars)
+	require.NoError(t, err)
+	require.Equal(t, int64(4096), c.MCPTextLimit())
 }
 
 func TestBadValuesNameTheVariable(t *testing.T) {
@@ -65,7 +77,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"previous identity secret alone", "MCP_IDENTITY_SECRET_PREVIOUS", strings.Repeat("i", 32)},
 		{"no MCP results", "MCP_ENDPOINT_MAX_RESULTS", "0"},
 		{"more MCP results than a search returns", "MCP_ENDPOINT_MAX_RESULTS", "51"},
-		{"MCP text over the upload cap", "MCP_ENDPOINT_MAX_TEXT_BYTES", "52428801"},
+		{"no MCP text", "MCP_ENDPOINT_MAX_TEXT_BYTES", "0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
