@@ -133,6 +133,7 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		return event{key: prefix + ":end", typ: models.EventStepFinished, data: map[string]any{
 			"step": in.Step, "kind": "llm", "attempt": attempt, "status": status, "duration_ms": time.Since(started).Milliseconds(),
 			"prompt_tokens": final.PromptEvalCount, "completion_tokens": final.EvalCount, "tool_calls": len(calls),
+			"done_reason": final.DoneReason,
 		}}
 	}
 	if ctx.Err() != nil {

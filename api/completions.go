@@ -165,9 +165,9 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	msg, finish := gin.H{"role": "assistant", "content": final.content}, "stop"
+	msg, finish := gin.H{"role": "assistant", "content": final.content}, finishReason(len(final.calls), final.doneReason)
 	if len(final.calls) > 0 {
-		msg["tool_calls"], finish = final.calls, "tool_calls"
+		msg["tool_calls"] = final.calls
 		if final.content == "" {
 			msg["content"] = nil
 		}
@@ -278,17 +278,47 @@ type turnOutcome struct {
 	content string
 	calls   []openAIToolCall
 	data    map[string]any
+	// doneReason is why the model stopped in the turn's last model call (Ollama's done_reason:
+	// "stop", "length", …).
+	doneReason string
+}
+
+// finishReason is OpenAI's finish_reason of a completed turn that called calls client functions
+// and whose last model call stopped for doneReason.
+func finishReason(calls int, doneReason string) string {
+	switch {
+	case calls > 0:
+		return "tool_calls"
+	case doneReason == "length":
+		return "length"
+	}
+	return "stop"
+}
+
+// llmDoneReason is the done_reason of a step.finished event of a model call ("" for others).
+func llmDoneReason(ev models.Event, data map[string]any) string {
+	if ev.Type != models.EventStepFinished || data["kind"] != "llm" {
+		return ""
+	}
+	r, _ := data["done_reason"].(string)
+	return r
 }
 
 // awaitTurn follows a turn's event log until its terminal event.
 func (s *Server) awaitTurn(ctx context.Context, turnID uuid.UUID) (turnOutcome, error) {
 	var out turnOutcome
 	s.follow(ctx, store.TurnLog, turnID, 0, func(ev models.Event, raw []byte) bool {
-		if ev.Type != models.EventMessage && ev.Type != models.EventToolCall && !turnTerminal(ev.Type) {
+		if ev.Type != models.EventMessage && ev.Type != models.EventToolCall && ev.Type != models.EventStepFinished && !turnTerminal(ev.Type) {
 			return false
 		}
 		var data map[string]any
 		if json.Unmarshal(raw, &data) != nil {
+			return false
+		}
+		if ev.Type == models.EventStepFinished {
+			if r := llmDoneReason(ev, data); r != "" {
+				out.doneReason = r
+			}
 			return false
 		}
 		if ev.Type == models.EventToolCall {
@@ -414,13 +444,17 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 	}
 	chunk(gin.H{"role": "assistant"}, nil)
 	w.Flush()
-	streamed, calls := false, 0
+	streamed, calls, doneReason := false, 0, ""
 	s.follow(c.Request.Context(), store.TurnLog, t.ID, 0, func(ev models.Event, raw []byte) bool {
 		var data map[string]any
 		_ = json.Unmarshal(raw, &data)
 		switch {
 		case ev.Type == models.EventStepStarted && streamed && data["kind"] == "llm":
 			chunk(gin.H{"content": "\n\n"}, nil)
+		case ev.Type == models.EventStepFinished:
+			if r := llmDoneReason(ev, data); r != "" {
+				doneReason = r
+			}
 		case ev.Type == models.EventToken:
 			if d, _ := data["delta"].(string); d != "" {
 				chunk(gin.H{"content": d}, nil)
@@ -433,15 +467,15 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 				chunk(gin.H{"tool_calls": []openAIToolCall{tc}}, nil)
 				calls++
 			}
+		case turnTerminal(ev.Type) && ev.Type != models.EventTurnCompleted:
+			// OpenAI's SDKs raise an error event of a stream as an error: the turn's, in the
+			// shape of the route's other errors.
+			status, detail := s.describe(c.Request.Context(), turnError(turnOutcome{Type: ev.Type, data: data}), c.FullPath())
+			writeChunk(w, openAIBody(status, detail))
+			w.Flush()
+			return true
 		case turnTerminal(ev.Type):
-			finish := "stop"
-			switch {
-			case ev.Type != models.EventTurnCompleted:
-				finish = "error"
-			case calls > 0:
-				finish = "tool_calls"
-			}
-			chunk(gin.H{}, finish)
+			chunk(gin.H{}, finishReason(calls, doneReason))
 			if includeUsage {
 				s.usageChunk(c.Request.Context(), w, t, id, model)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
 	"github.com/stretchr/testify/require"
+	"github.com/youworker/youworker/standin/ollama"
 	"go.temporal.io/sdk/client"
 )
 
@@ -198,5 +199,40 @@ func TestOpenAISDK(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, apiErr.StatusCode)
 		require.Equal(t, "model_not_found", apiErr.Code)
 		require.Equal(t, "model", apiErr.Param)
+	})
+
+	t.Run("cut at max_tokens", func(t *testing.T) {
+		params := openai.ChatCompletionNewParams{Model: "llama3.1:8b", MaxTokens: openai.Int(2),
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("reply-tokens 6")}}
+		c, err := oc.Chat.Completions.New(ctx, params)
+		require.NoError(t, err)
+		require.Equal(t, "w1 w2", strings.TrimSpace(c.Choices[0].Message.Content))
+		require.Equal(t, "length", c.Choices[0].FinishReason, "the client learns the answer was cut")
+		stream := oc.Chat.Completions.NewStreaming(ctx, params)
+		var acc openai.ChatCompletionAccumulator
+		for stream.Next() {
+			acc.AddChunk(stream.Current())
+		}
+		require.NoError(t, stream.Err())
+		require.Equal(t, "length", acc.Choices[0].FinishReason)
+	})
+
+	t.Run("failed turn", func(t *testing.T) {
+		// The model refuses the request (a 400 is not retried): the turn fails, and the SDK
+		// reports the turn's error, streamed or not.
+		p.ollama.SetFaults("chat", ollama.Faults{FailRate: 1, Status: http.StatusBadRequest})
+		defer p.ollama.ClearFaults()
+		params := openai.ChatCompletionNewParams{Model: "llama3.1:8b",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello")}}
+		_, err := oc.Chat.Completions.New(ctx, params)
+		var apiErr *openai.Error
+		require.True(t, errors.As(err, &apiErr), "%v", err)
+		require.Equal(t, http.StatusUnprocessableEntity, apiErr.StatusCode)
+		stream := oc.Chat.Completions.NewStreaming(ctx, params)
+		for stream.Next() {
+			require.NotEqual(t, "error", stream.Current().Choices[0].FinishReason, "not a finish_reason OpenAI has")
+		}
+		require.Error(t, stream.Err(), "the stream's error event is the SDK's error")
+		require.Contains(t, stream.Err().Error(), "llm_bad_request")
 	})
 }
