@@ -64,18 +64,21 @@ func (s *Store) analyticsScopeOf(ctx context.Context, c models.Caller, q Analyti
 
 // The FROM and WHERE of each table in a scope and window. Group rows are found through the
 // group's sessions (turns and tool runs carry no group) or their own group_id (ingestion runs).
+// The group's session ids go in as one array, so that the planner reads each session's window
+// from the (session_id, created_at) index instead of joining (it chose a sequential scan of all
+// tool runs for a group with a third of the sessions; docs/operations.md, "Analytics").
+const groupSessions = `ARRAY(SELECT id FROM chat_sessions WHERE group_id = @gid)`
+
 func (sc analyticsScope) turns() string {
 	if sc.group != nil {
-		return `FROM chat_sessions s JOIN turns t ON t.session_id = s.id
-WHERE s.group_id = @gid AND t.created_at >= @start AND t.created_at < @end`
+		return `FROM turns t WHERE t.session_id = ANY (` + groupSessions + `) AND t.created_at >= @start AND t.created_at < @end`
 	}
 	return `FROM turns t WHERE t.user_id = @uid AND t.created_at >= @start AND t.created_at < @end`
 }
 
 func (sc analyticsScope) toolRuns() string {
 	if sc.group != nil {
-		return `FROM chat_sessions s JOIN tool_runs r ON r.session_id = s.id
-WHERE s.group_id = @gid AND r.created_at >= @start AND r.created_at < @end`
+		return `FROM tool_runs r WHERE r.session_id = ANY (` + groupSessions + `) AND r.created_at >= @start AND r.created_at < @end`
 	}
 	return `FROM tool_runs r WHERE r.user_id = @uid AND r.created_at >= @start AND r.created_at < @end`
 }
