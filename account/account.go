@@ -78,7 +78,9 @@ type Closer struct {
 // allows; otherwise the workflow's first step does it.
 func (c *Closer) Close(ctx context.Context, caller models.Caller) (workflowID string, err error) {
 	id := workflows.DeleteAccountID(caller.UserID.String())
-	opts := client.StartWorkflowOptions{ID: id, TaskQueue: c.TaskQueue, Memo: map[string]any{"username": caller.Username}}
+	// No memo: the workflow id names the account; its username stays out of what the Temporal UI
+	// lists (the input still carries it, for the audit entry, until the namespace's retention).
+	opts := client.StartWorkflowOptions{ID: id, TaskQueue: c.TaskQueue}
 	in := workflows.DeleteAccountInput{UserID: caller.UserID, Username: caller.Username}
 	if err := workflows.Start(ctx, c.Temporal, opts, workflows.DeleteAccount, in); err != nil {
 		return "", err

@@ -105,6 +105,14 @@ var routeRules = map[string]routeRule{
 	"POST /v1/ingestion-runs/:id/cancel": anyOf(models.ScopeDocuments),
 	"POST /v1/search":                    orRead(models.ScopeDocuments),
 
+	// Analytics only read: the caller's own data, or a group's for its admins (?group_id=).
+	"GET /v1/analytics/overview":         anyOf(models.ScopeRead),
+	"GET /v1/analytics/tokens-timeline":  anyOf(models.ScopeRead),
+	"GET /v1/analytics/tool-performance": anyOf(models.ScopeRead),
+	"GET /v1/analytics/tool-timeline":    anyOf(models.ScopeRead),
+	"GET /v1/analytics/ingestion-stats":  anyOf(models.ScopeRead),
+	"GET /v1/analytics/session-activity": anyOf(models.ScopeRead),
+
 	// The MCP endpoint takes any key that may read documents; each tool then needs the scope of
 	// the route doing the same (mcpTools), so a read-only key searches but cannot ingest.
 	"POST /mcp": orRead(models.ScopeDocuments),

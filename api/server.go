@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/youworker/youworker/account"
+	"github.com/youworker/youworker/analytics"
 	"github.com/youworker/youworker/auth"
 	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/config"
@@ -82,6 +83,7 @@ type Server struct {
 	chat           chatService
 	exporter       accountExporter
 	closer         accountCloser
+	analytics      analyticsService
 	models         modelLister
 	limits         *limiter
 	callers        *callerCache // nil when AUTH_CACHE_TTL is 0
@@ -148,6 +150,8 @@ func New(d Deps) (*Server, error) {
 	s.exporter = &account.Exporter{Store: s.store, Now: s.now}
 	s.closer = &account.Closer{Store: s.store, Temporal: s.temporal, TaskQueue: s.cfg.TaskQueue, Now: s.now, Log: s.log}
 	s.models = d.Models
+	s.analytics = &analytics.Service{Store: s.store, Now: s.now,
+		Limits: analytics.Limits{MaxDays: s.cfg.AnalyticsMaxDays, MaxBuckets: s.cfg.AnalyticsMaxBuckets}}
 	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
 	s.chat = &chat.Service{Store: s.store, Box: s.box, Temporal: s.temporal, Reaper: s.reaper, TaskQueue: s.cfg.TaskQueue,
 		Limits: s.turnLimits(), MaxMessageChars: s.cfg.MaxMessageChars, Now: s.now, Log: s.log}
@@ -282,6 +286,7 @@ func (s *Server) routes() error {
 	v1.POST("/search", s.requireCaller, s.rateLimit(s.searchRate()), s.search)
 
 	v1.GET("/tools", s.requireCaller, s.listTools)
+	s.analyticsRoutes(v1.Group("/analytics", s.requireCaller))
 	mcp := v1.Group("/mcp-servers", s.requireCaller)
 	mcp.GET("", s.listMCPServers)
 	mcp.POST("", s.registerMCPServer)

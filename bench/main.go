@@ -11,7 +11,10 @@
 // this process: client, stand-in and floor worker). BENCH_PHASES=1 adds when each event of the
 // sequential turns was written and the Temporal history of the last turn and floor run.
 //
-// Usage: go run ./bench [-n 60] [-concurrency 16] [-out bench/results/turns.json] (make bench).
+// The analytics suite (-suite analytics, bench/analytics.go) seeds 1M turns into a private Postgres
+// and explains every analytics statement with and without migration 00012's indexes.
+//
+// Usage: go run ./bench [-suite all] [-n 60] [-concurrency 16] [-out bench/results] (make bench).
 package main
 
 import (
@@ -58,7 +61,7 @@ import (
 const replyTokens = 20
 
 func main() {
-	suite := flag.String("suite", "all", "turns, ingest, cluster or all")
+	suite := flag.String("suite", "all", "turns, ingest, cluster, analytics or all")
 	n := flag.Int("n", 60, "sequential samples per turn measurement")
 	conc := flag.Int("concurrency", 16, "concurrent sessions for the throughput runs")
 	perWorker := flag.Int("per-session", 24, "turns per session in the throughput runs")
@@ -68,6 +71,7 @@ func main() {
 	sweepDocs := flag.Int("sweep-docs", 400, "documents ingested at each EMBED_CONCURRENCY of the sweep (1, 2, 4)")
 	pdfRuns := flag.Int("pdf-runs", 5, "uploads of the 50-page PDF timed to searchable")
 	outDir := flag.String("out", "bench/results", "where to write the results")
+	analyticsData := flag.String("analytics-data", "", "keep the analytics suite's Postgres (and its 1M-turn corpus) in this directory and reuse it next time")
 	bin := flag.String("bin", "bin/youworker", "the youworker binary")
 	flag.Parse()
 	var err error
@@ -79,6 +83,9 @@ func main() {
 	}
 	if err == nil && (*suite == "cluster" || *suite == "all") {
 		err = runCluster(*n, *conc, *perWorker, filepath.Join(*outDir, "cluster.json"), *bin)
+	}
+	if err == nil && (*suite == "analytics" || *suite == "all") {
+		err = runAnalytics(filepath.Join(*outDir, "analytics.json"), *analyticsData)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -15,6 +15,8 @@ const (
 	readmeEnd   = "<!-- bench:end -->"
 	// clusterBegin marks docs/operations.md's copy of the cluster measurements.
 	clusterBegin = "<!-- bench:begin (make bench writes bench/results/cluster.json; make docs renders this section from it) -->\n"
+	// analyticsBegin marks docs/operations.md's analytics measurements.
+	analyticsBegin = "<!-- bench:begin (make bench writes bench/results/analytics.json; make docs renders this section from it) -->\n"
 )
 
 // turnsFile is bench/results/turns.json.
@@ -42,15 +44,16 @@ type clusterFile struct {
 
 // results are the results files of bench/results.
 type results struct {
-	turns   turnsFile
-	ingest  IngestResult
-	cluster clusterFile
+	turns     turnsFile
+	ingest    IngestResult
+	cluster   clusterFile
+	analytics AnalyticsResult
 }
 
 // readResults reads the results files in dir.
 func readResults(dir string) (results, error) {
 	var r results
-	for name, v := range map[string]any{"turns.json": &r.turns, "ingest.json": &r.ingest, "cluster.json": &r.cluster} {
+	for name, v := range map[string]any{"turns.json": &r.turns, "ingest.json": &r.ingest, "cluster.json": &r.cluster, "analytics.json": &r.analytics} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			return r, err

@@ -20,6 +20,7 @@ func TestREADMEBenchSection(t *testing.T) {
 	for _, doc := range []struct{ path, begin, body string }{
 		{"../README.md", readmeBegin, readmeSection(res)},
 		{"../docs/operations.md", clusterBegin, clusterSection(res.cluster)},
+		{"../docs/operations.md", analyticsBegin, analyticsSection(res.analytics)},
 	} {
 		b, err := os.ReadFile(doc.path)
 		require.NoError(t, err)

@@ -111,13 +111,13 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 		}
 	}
 	t0 := time.Now()
-	t, title, created, err := s.storeTurn(ctx, caller, m.SessionID, turn, sealed, images)
+	t, groupID, created, err := s.storeTurn(ctx, caller, m.SessionID, turn, sealed, images)
 	if err != nil {
 		return nil, false, err
 	}
 	t1 := time.Now()
 	if !t.Finished() {
-		if err := s.startWorkflow(ctx, t, title, m.Options); err != nil {
+		if err := s.startWorkflow(ctx, t, groupID, m.Options); err != nil {
 			return nil, false, err
 		}
 	}
@@ -129,10 +129,10 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 // the session seems to run but its workflow is gone (a crash between storing a turn and starting
 // its workflow, a workflow that ended without recording the outcome), that turn is failed with
 // TURN_LOST and the message is stored: a session is never blocked by a turn nothing will finish.
-func (s *Service) storeTurn(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn, sealed, images []byte) (*models.Turn, string, bool, error) {
-	t, title, created, err := s.Store.StartTurn(ctx, caller, sessionID, turn, sealed, images)
+func (s *Service) storeTurn(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn, sealed, images []byte) (*models.Turn, *uuid.UUID, bool, error) {
+	t, groupID, created, err := s.Store.StartTurn(ctx, caller, sessionID, turn, sealed, images)
 	if !errors.Is(err, store.ErrTurnInProgress) || !s.ReapActive(ctx, sessionID, Lost) {
-		return t, title, created, err
+		return t, groupID, created, err
 	}
 	return s.Store.StartTurn(ctx, caller, sessionID, turn, sealed, images)
 }
@@ -167,18 +167,23 @@ func (s *Service) ReapActive(ctx context.Context, sessionID uuid.UUID, o models.
 // startWorkflow starts ChatTurn for t. Starting is idempotent (the id derives from the turn,
 // USE_EXISTING while it runs, REJECT_DUPLICATE after), so a retried request that finds the turn
 // already stored re-runs this safely. When Temporal cannot be reached the turn is failed (the
-// message is kept) and the caller gets 503.
-func (s *Service) startWorkflow(ctx context.Context, t *models.Turn, title string, options map[string]any) error {
+// message is kept) and the caller gets 503. Search attributes and memo hold ids only: operators
+// find a user's, a group's or a session's turns without seeing what anyone wrote.
+func (s *Service) startWorkflow(ctx context.Context, t *models.Turn, groupID *uuid.UUID, options map[string]any) error {
+	attrs := []temporal.SearchAttributeUpdate{
+		temporal.NewSearchAttributeKeyKeyword(workflows.AttrUserID).ValueSet(t.UserID.String()),
+		temporal.NewSearchAttributeKeyKeyword(workflows.AttrSessionID).ValueSet(t.SessionID.String()),
+		temporal.NewSearchAttributeKeyKeyword(workflows.AttrModel).ValueSet(t.Model),
+		temporal.NewSearchAttributeKeyKeyword(workflows.AttrStatus).ValueSet(models.TurnRunning),
+	}
+	if groupID != nil {
+		attrs = append(attrs, temporal.NewSearchAttributeKeyKeyword(workflows.AttrGroupID).ValueSet(groupID.String()))
+	}
 	opts := client.StartWorkflowOptions{
-		ID:        t.WorkflowID,
-		TaskQueue: s.TaskQueue,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			temporal.NewSearchAttributeKeyKeyword(workflows.AttrUserID).ValueSet(t.UserID.String()),
-			temporal.NewSearchAttributeKeyKeyword(workflows.AttrSessionID).ValueSet(t.SessionID.String()),
-			temporal.NewSearchAttributeKeyKeyword(workflows.AttrModel).ValueSet(t.Model),
-			temporal.NewSearchAttributeKeyKeyword(workflows.AttrStatus).ValueSet(models.TurnRunning),
-		),
-		Memo: map[string]any{"session_title": title, "turn_id": t.ID.String()},
+		ID:                    t.WorkflowID,
+		TaskQueue:             s.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		Memo:                  map[string]any{"turn_id": t.ID.String()},
 	}
 	in := workflows.ChatTurnInput{TurnID: t.ID, SessionID: t.SessionID, UserID: t.UserID, Limits: s.Limits, Options: options}
 	err := workflows.Start(ctx, s.Temporal, opts, workflows.ChatTurn, in)

@@ -103,6 +103,10 @@ type Config struct {
 	DBOutageTimeout    time.Duration `env:"DB_OUTAGE_TIMEOUT" envDefault:"1h" desc:"how long a turn or an ingestion run keeps retrying to record its progress and outcome while Postgres is unreachable before its workflow gives up (the reaper then fails such a turn)"`
 	HeartbeatThrottle  time.Duration `env:"WORKER_HEARTBEAT_THROTTLE" envDefault:"500ms" desc:"longest gap between activity heartbeats sent to Temporal (bounds how fast a cancel reaches a running call)"`
 
+	// Analytics.
+	AnalyticsMaxDays    int `env:"ANALYTICS_MAX_DAYS" envDefault:"365" desc:"longest window (?days=) of the /v1/analytics routes (400 above it)"`
+	AnalyticsMaxBuckets int `env:"ANALYTICS_MAX_BUCKETS" envDefault:"1000" desc:"most buckets of an analytics timeline (days x 24 for interval=hour; 400 above it); at least ANALYTICS_MAX_DAYS, so daily timelines always fit"`
+
 	// Tools (MCP).
 	MCPServers     []string      `env:"MCP_SERVERS" envSeparator:"," desc:"built-in MCP servers as name=url pairs, e.g. datetime=http://127.0.0.1:8091/mcp"`
 	MCPListTTL     time.Duration `env:"MCP_TOOLS_TTL" envDefault:"30s" desc:"how long a server's tool list is cached"`
@@ -440,6 +444,12 @@ func (c Config) validate() error {
 	}
 	if c.MaxUploadBytes < 1024 {
 		bad("MAX_UPLOAD_BYTES", "must be at least 1024")
+	}
+	if c.AnalyticsMaxDays < 1 {
+		bad("ANALYTICS_MAX_DAYS", "must be at least 1, got %d", c.AnalyticsMaxDays)
+	}
+	if c.AnalyticsMaxBuckets < c.AnalyticsMaxDays {
+		bad("ANALYTICS_MAX_BUCKETS", "must be at least ANALYTICS_MAX_DAYS (%d), got %d", c.AnalyticsMaxDays, c.AnalyticsMaxBuckets)
 	}
 	if c.MCPMaxResults < 1 || c.MCPMaxResults > 50 {
 		bad("MCP_ENDPOINT_MAX_RESULTS", "must be between 1 and 50, got %d", c.MCPMaxResults)

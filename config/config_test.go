@@ -76,6 +76,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"short previous secret", "JWT_SECRET_PREVIOUS", "short"},
 		{"previous identity secret alone", "MCP_IDENTITY_SECRET_PREVIOUS", strings.Repeat("i", 32)},
 		{"no MCP results", "MCP_ENDPOINT_MAX_RESULTS", "0"},
+		{"no analytics window", "ANALYTICS_MAX_DAYS", "0"},
+		{"fewer analytics buckets than days", "ANALYTICS_MAX_BUCKETS", "364"},
 		{"more MCP results than a search returns", "MCP_ENDPOINT_MAX_RESULTS", "51"},
 		{"no MCP text", "MCP_ENDPOINT_MAX_TEXT_BYTES", "0"},
 	}

@@ -368,9 +368,11 @@ func TestLLMDownFailsTheTurnAndKeepsTheMessage(t *testing.T) {
 		if err != nil || len(resp.Executions) != 1 {
 			return false
 		}
-		var title string
-		return converter.GetDefaultDataConverter().FromPayload(resp.Executions[0].Memo.Fields["session_title"], &title) == nil && title == "e2e"
-	}, 10*time.Second, 100*time.Millisecond, "turn listed by %s with its session title in the memo", query)
+		var turn string
+		memo := resp.Executions[0].Memo.Fields
+		_, titled := memo["session_title"]
+		return converter.GetDefaultDataConverter().FromPayload(memo["turn_id"], &turn) == nil && turn == turnID && !titled
+	}, 10*time.Second, 100*time.Millisecond, "turn listed by %s with its id, and no session title, in the memo", query)
 	tj := u.do("GET", "/v1/sessions/"+sid+"/turns/"+turnID, nil).json(t)
 	require.Equal(t, "failed", tj["status"])
 	msgs := u.do("GET", "/v1/sessions/"+sid, nil).json(t)["messages"].([]any)

@@ -338,15 +338,20 @@ func (s *Service) create(ctx context.Context, c models.Caller, doc *models.Docum
 }
 
 // start starts the run's workflow; starting again is harmless (the id derives from the run).
+// Search attributes and memo hold ids and the kind of source only, never the title or the URL.
 func (s *Service) start(ctx context.Context, d *models.Document, r *models.IngestionRun) error {
+	attrs := []temporal.SearchAttributeUpdate{
+		temporal.NewSearchAttributeKeyKeyword(workflows.AttrUserID).ValueSet(d.OwnerID.String()),
+		temporal.NewSearchAttributeKeyKeyword(workflows.AttrDocument).ValueSet(d.ID.String()),
+	}
+	if d.GroupID != nil {
+		attrs = append(attrs, temporal.NewSearchAttributeKeyKeyword(workflows.AttrGroupID).ValueSet(d.GroupID.String()))
+	}
 	opts := client.StartWorkflowOptions{
-		ID:        r.WorkflowID,
-		TaskQueue: s.TaskQueue,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			temporal.NewSearchAttributeKeyKeyword(workflows.AttrUserID).ValueSet(d.OwnerID.String()),
-			temporal.NewSearchAttributeKeyKeyword(workflows.AttrDocument).ValueSet(d.ID.String()),
-		),
-		Memo: map[string]any{"document_title": d.Title, "source": d.SourceKind},
+		ID:                    r.WorkflowID,
+		TaskQueue:             s.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		Memo:                  map[string]any{"source": d.SourceKind},
 	}
 	err := workflows.Start(ctx, s.Temporal, opts, workflows.IngestDocument,
 		workflows.IngestInput{RunID: r.ID, DocumentID: d.ID, OwnerID: d.OwnerID, Limits: s.Limits})

@@ -21,11 +21,12 @@ const (
 	Delete Action = "delete" // delete it (also: cancel a run)
 
 	// Group actions.
-	ViewGroup     Action = "group.view"    // see the group and its members
-	ManageGroup   Action = "group.manage"  // rename, delete
-	ManageMembers Action = "group.members" // add, remove, change roles
-	ViewAudit     Action = "group.audit"   // read the group's audit log
-	ShareToGroup  Action = "group.share"   // put one's own object into the group
+	ViewGroup     Action = "group.view"      // see the group and its members
+	ManageGroup   Action = "group.manage"    // rename, delete
+	ManageMembers Action = "group.members"   // add, remove, change roles
+	ViewAudit     Action = "group.audit"     // read the group's audit log
+	ViewAnalytics Action = "group.analytics" // read the group's usage analytics (tokens, tools, ingestion)
+	ShareToGroup  Action = "group.share"     // put one's own object into the group
 )
 
 // Object is a user-owned object that may belong to a group.
@@ -57,7 +58,7 @@ func Allow(c models.Caller, o Object, a Action) bool {
 }
 
 // AllowGroup decides an action on a group: members view it and share into it; admins manage it,
-// its members and read its audit log.
+// its members and read its audit log and analytics.
 func AllowGroup(c models.Caller, groupID uuid.UUID, a Action) bool {
 	role, member := c.Groups[groupID]
 	if c.UserID == uuid.Nil || !member {
@@ -66,7 +67,7 @@ func AllowGroup(c models.Caller, groupID uuid.UUID, a Action) bool {
 	switch a {
 	case ViewGroup, ShareToGroup:
 		return true
-	case ManageGroup, ManageMembers, ViewAudit:
+	case ManageGroup, ManageMembers, ViewAudit, ViewAnalytics:
 		return role == models.RoleAdmin
 	}
 	return false

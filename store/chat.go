@@ -115,7 +115,7 @@ func (s *Store) DeleteSession(ctx context.Context, c models.Caller, id uuid.UUID
 // statement (one round trip), only if the caller can see the session.
 const startTurnSQL = `
 WITH s AS (
-    SELECT id, model, title FROM chat_sessions
+    SELECT id, model, group_id FROM chat_sessions
     WHERE id = @sid AND (owner_id = @uid OR group_id = ANY (CAST(@groups AS uuid[])))
 ), t AS (
     INSERT INTO turns (id, session_id, user_id, workflow_id, idempotency_key, status, model, started_at)
@@ -127,21 +127,22 @@ WITH s AS (
 ), u AS (
     UPDATE chat_sessions SET last_turn_at = @at WHERE id IN (SELECT session_id FROM t)
 )
-SELECT t.*, (SELECT title FROM s) AS session_title FROM t`
+SELECT t.*, (SELECT group_id FROM s) AS session_group_id FROM t`
 
 // StartTurn stores the user's message (content and images, sealed; images may be nil) and a
-// running turn atomically and returns the turn with its session's title. A nil content stores no
-// message: the turn answers the session's conversation as it is (an OpenAI-compatible request
-// ending with the results of the client's tool calls). With an idempotency key that already names a turn of this session, that turn
-// is returned with created=false. A turn already running in the session is ErrTurnInProgress.
-func (s *Store) StartTurn(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content, images []byte) (*models.Turn, string, bool, error) {
+// running turn atomically and returns the turn with its session's group (nil for a private
+// session). A nil content stores no message: the turn answers the session's conversation as it is
+// (an OpenAI-compatible request ending with the results of the client's tool calls). With an
+// idempotency key that already names a turn of this session, that turn is returned with
+// created=false. A turn already running in the session is ErrTurnInProgress.
+func (s *Store) StartTurn(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content, images []byte) (*models.Turn, *uuid.UUID, bool, error) {
 	groups := make(pgArray[string], 0, len(c.Groups))
 	for _, g := range c.GroupIDs() {
 		groups = append(groups, g.String())
 	}
 	var row struct {
 		models.Turn
-		SessionTitle string
+		SessionGroupID *uuid.UUID
 	}
 	err := translate(s.q(ctx).Raw(startTurnSQL, map[string]any{
 		"sid": sessionID, "uid": c.UserID, "groups": groups, "tid": t.ID, "wf": t.WorkflowID, "key": t.IdempotencyKey,
@@ -154,18 +155,18 @@ func (s *Store) StartTurn(ctx context.Context, c models.Caller, sessionID uuid.U
 			if existing, kerr := s.turnByKey(ctx, sessionID, *t.IdempotencyKey); kerr == nil {
 				cs, serr := s.Session(ctx, c, sessionID)
 				if serr != nil {
-					return nil, "", false, serr
+					return nil, nil, false, serr
 				}
-				return existing, cs.Title, false, nil
+				return existing, cs.GroupID, false, nil
 			}
 		}
-		return nil, "", false, ErrTurnInProgress
+		return nil, nil, false, ErrTurnInProgress
 	case err != nil:
-		return nil, "", false, err
+		return nil, nil, false, err
 	case row.ID == uuid.Nil:
-		return nil, "", false, models.NotFound("SESSION", "session")
+		return nil, nil, false, models.NotFound("SESSION", "session")
 	}
-	return &row.Turn, row.SessionTitle, true, nil
+	return &row.Turn, row.SessionGroupID, true, nil
 }
 
 func (s *Store) turnByKey(ctx context.Context, sessionID uuid.UUID, key string) (*models.Turn, error) {

@@ -41,7 +41,7 @@ func TestPrepareNamespaceRegistersNamespaceAndAttributesOnce(t *testing.T) {
 	setup, err := worker.PrepareNamespace(ctx, c, ns, 48*time.Hour, workflows.SearchAttributes(), slog.Default())
 	require.NoError(t, err)
 	require.True(t, setup.CreatedNamespace)
-	require.Equal(t, []string{"YwDocumentId", "YwModel", "YwSessionId", "YwStatus", "YwUserId"}, setup.Added)
+	require.Equal(t, []string{"YwDocumentId", "YwGroupId", "YwModel", "YwSessionId", "YwStatus", "YwUserId"}, setup.Added)
 
 	desc, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: ns})
 	require.NoError(t, err)
@@ -81,7 +81,7 @@ func TestPrepareNamespaceAddsOnlyWhatIsMissing(t *testing.T) {
 	setup, err := worker.PrepareNamespace(ctx, c, ns, 24*time.Hour, workflows.SearchAttributes(), slog.Default())
 	require.NoError(t, err)
 	require.False(t, setup.CreatedNamespace)
-	require.Equal(t, []string{"YwDocumentId", "YwModel", "YwSessionId", "YwStatus"}, setup.Added)
+	require.Equal(t, []string{"YwDocumentId", "YwGroupId", "YwModel", "YwSessionId", "YwStatus"}, setup.Added)
 }
 
 func TestPrepareNamespaceRefusesAnAttributeOfAnotherType(t *testing.T) {

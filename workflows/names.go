@@ -7,11 +7,12 @@ package workflows
 const DefaultTaskQueue = "youworker"
 
 // Custom search attributes set on YouWorker workflows so operators can list runs per user,
-// session, model and status in the Temporal UI. They are registered on the dev server by
-// `make dev` and the test harness, and with `temporal operator search-attribute create` in
-// production (see docs/operations.md).
+// group, session, document, model and status in the Temporal UI. They are registered on the dev
+// server by `make dev` and the test harness, and by `youworker migrate up` in production (see
+// docs/operations.md, "Finding a user's runs"). Their values are ids and statuses, never content.
 const (
 	AttrUserID    = "YwUserId"
+	AttrGroupID   = "YwGroupId" // turns of a group's sessions, ingestions of a group's documents
 	AttrSessionID = "YwSessionId"
 	AttrModel     = "YwModel"
 	AttrStatus    = "YwStatus"
@@ -22,6 +23,7 @@ const (
 func SearchAttributes() map[string]string {
 	return map[string]string{
 		AttrUserID:    "Keyword",
+		AttrGroupID:   "Keyword",
 		AttrSessionID: "Keyword",
 		AttrModel:     "Keyword",
 		AttrStatus:    "Keyword",
