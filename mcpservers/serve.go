@@ -61,7 +61,8 @@ func TrustedOutput() mcp.ToolOption {
 // Mount serves srv over stateless streamable HTTP at exactly EndpointPath; every other path is a
 // 404. (mcp-go's handler answers on any path: WithEndpointPath only applies to its own Start.)
 // Requests from a browser origin other than allowedOrigins are refused (see CheckOrigin). When
-// tracing is on, each request is a server span continuing the caller's trace (its traceparent).
+// tracing is on, a request that carries a traceparent is a server span continuing the caller's
+// trace; one without (a probe) is not traced.
 func Mount(srv *server.MCPServer, log *slog.Logger, allowedOrigins ...string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(EndpointPath, http.MaxBytesHandler(Streamable(srv, log), MaxRequestBytes))

@@ -176,15 +176,17 @@ func Transport(rt http.RoundTripper, peer string) http.RoundTripper {
 		otelhttp.WithSpanOptions(trace.WithAttributes(attribute.String("peer.service", peer))))
 }
 
-// Handler is h continuing the caller's trace (a server span per request, the parent taken from
-// traceparent) when tracing is on; h itself otherwise. operation names the spans.
+// Handler is h continuing its callers' traces when tracing is on: a server span, named
+// "METHOD operation", for each request that carries a trace context (traceparent), as the child of
+// the caller's span. A request without one (a health probe, a client that does not trace) is served
+// untraced rather than beginning a trace of its own. h itself while tracing is off.
 func Handler(h http.Handler, operation string) http.Handler {
 	if !Enabled() {
 		return h
 	}
-	return otelhttp.NewHandler(h, operation, otelhttp.WithSpanNameFormatter(func(op string, r *http.Request) string {
-		return r.Method + " " + op
-	}))
+	return otelhttp.NewHandler(h, operation,
+		otelhttp.WithFilter(func(r *http.Request) bool { return r.Header.Get("traceparent") != "" }),
+		otelhttp.WithSpanNameFormatter(func(op string, r *http.Request) string { return r.Method + " " + op }))
 }
 
 // GRPCDialOptions add a client span per call and the trace context to gRPC clients when tracing

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -293,4 +294,32 @@ func TestTracingVariablesAreDocumented(t *testing.T) {
 	for _, name := range otelVariables {
 		require.True(t, documented[name], "%s is set by the tests but not in config.TracingVariables", name)
 	}
+}
+
+// A handler continues a caller's trace, with the caller's span as the parent of its own, and
+// begins none: a request without a traceparent (a probe) makes no span.
+func TestHandlerContinuesTracesOnly(t *testing.T) {
+	setEnv(t, nil)
+	spans := tracetest.NewInMemoryExporter()
+	shutdown, err := Setup(context.Background(), Options{Service: ServiceMCP("datetime"), Exporter: spans})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, shutdown(context.Background())) }()
+	var seen []string // the trace id each request was served in
+	h := Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, trace.SpanContextFromContext(r.Context()).TraceID().String())
+	}), "/mcp")
+
+	probe := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	h.ServeHTTP(httptest.NewRecorder(), probe)
+	require.Empty(t, spans.GetSpans(), "a request without a trace context began a trace")
+
+	call := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	call.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	h.ServeHTTP(httptest.NewRecorder(), call)
+	got := spans.GetSpans()
+	require.Len(t, got, 1)
+	require.Equal(t, "POST /mcp", got[0].Name)
+	require.Equal(t, trace.SpanKindServer, got[0].SpanKind)
+	require.Equal(t, "00f067aa0ba902b7", got[0].Parent.SpanID().String())
+	require.Equal(t, []string{"00000000000000000000000000000000", "4bf92f3577b34da6a3ce929d0e0e4736"}, seen)
 }
