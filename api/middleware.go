@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/youworker/youworker/logging"
 	"github.com/youworker/youworker/mcpservers"
@@ -35,6 +37,8 @@ func requestID() gin.HandlerFunc {
 			id = hex.EncodeToString(b)
 		}
 		c.Header(requestIDHeader, id)
+		// The request's span (when traced) names the request id; its log lines name the trace.
+		trace.SpanFromContext(c.Request.Context()).SetAttributes(attribute.String("youworker.request_id", id))
 		c.Request = c.Request.WithContext(logging.With(c.Request.Context(), slog.String(logging.RequestIDKey, id)))
 		c.Next()
 	}

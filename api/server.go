@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 	"go.temporal.io/sdk/client"
 
 	"github.com/youworker/youworker/account"
@@ -28,6 +29,7 @@ import (
 	"github.com/youworker/youworker/mcpservers"
 	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/telemetry"
 	"github.com/youworker/youworker/toolbox"
 )
 
@@ -206,6 +208,11 @@ func (s *Server) routes() error {
 	e.ContextWithFallback = true
 	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
 		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	if telemetry.Enabled() {
+		// First, so that every later middleware, the access log line included, runs in the
+		// request's span; health probes are not traced.
+		e.Use(otelgin.Middleware(telemetry.ServiceAPI, otelgin.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/health" })))
 	}
 	e.Use(requestID(), s.recovery(), s.accessLog(), s.securityHeaders(), s.ipAllowlist(), s.cors(), s.originCheck(),
 		s.limitBody(), s.authenticate(), s.authorize())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/telemetry"
 )
 
 const (
@@ -104,6 +105,9 @@ func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, a
 	sub, unsubscribe := s.events.subscribe(id)
 	defer unsubscribe()
 	read := true // the first read catches up with what was there before subscribing
+	// Only that first read is traced: a stream lives for minutes and would otherwise add a span
+	// under the request's every ssePollEvery (docs/decisions.md, "Traces").
+	readCtx := ctx
 	poll := time.NewTicker(ssePollEvery)
 	defer poll.Stop()
 	hand := func(ev models.Event) (stop bool) {
@@ -117,7 +121,8 @@ func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, a
 	}
 	for {
 		if read {
-			evs, err := s.store.EventsAfter(ctx, log, id, after, sseBatch)
+			evs, err := s.store.EventsAfter(readCtx, log, id, after, sseBatch)
+			readCtx = telemetry.Detach(ctx)
 			if err != nil && ctx.Err() == nil {
 				s.log.WarnContext(ctx, "reading events failed; retrying", "id", id, "error", err)
 			}

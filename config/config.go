@@ -564,6 +564,25 @@ func Variables() []Variable {
 	return out
 }
 
+// TracingVariables are the OpenTelemetry variables YouWorker documents for traces. Config does not
+// read them: the OpenTelemetry SDK does, through package telemetry, which fails the start on a
+// value it cannot honour. The SDK's other OTLP variables (OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT,
+// _CERTIFICATE, _COMPRESSION, _INSECURE and their _TRACES_ forms, OTEL_BSP_*) apply as well.
+func TracingVariables() []Variable {
+	return []Variable{
+		{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Description: "OTLP collector that receives traces, e.g. http://otel-collector:4318 (or :4317 with grpc); unset = no tracing (docs/operations.md, Traces)"},
+		{Name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", Description: "the full URL of traces instead (e.g. http://tempo:4318/v1/traces); either one turns tracing on"},
+		{Name: "OTEL_EXPORTER_OTLP_PROTOCOL", Default: "http/protobuf", Description: "http/protobuf or grpc"},
+		{Name: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", Description: "the protocol of traces instead, when it differs from OTEL_EXPORTER_OTLP_PROTOCOL's"},
+		{Name: "OTEL_SERVICE_NAME", Description: "service name of every span of the process; unset = youworker-api, youworker-worker, youworker-mcp-NAME or youworker-dev by command"},
+		{Name: "OTEL_RESOURCE_ATTRIBUTES", Description: "more resource attributes, e.g. deployment.environment.name=prod,service.namespace=acme"},
+		{Name: "OTEL_TRACES_SAMPLER", Default: "parentbased_always_on", Description: "which traces are kept, e.g. parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG"},
+		{Name: "OTEL_TRACES_SAMPLER_ARG", Description: "the sampler's argument, e.g. 0.1 (one trace in ten)"},
+		{Name: "OTEL_TRACES_EXPORTER", Default: "otlp", Description: "none turns tracing off whatever else is set; only otlp and none are supported"},
+		{Name: "OTEL_SDK_DISABLED", Default: "false", Description: "true turns tracing off whatever else is set"},
+	}
+}
+
 // ToolServer is a built-in MCP server from MCP_SERVERS.
 type ToolServer struct {
 	Name, URL string
@@ -599,18 +618,24 @@ func (c Config) IdentityKeys() keyring.Ring {
 // IdentitySecret is the key signing caller identities sent to MCP servers.
 func (c Config) IdentitySecret() []byte { return c.IdentityKeys().Signing() }
 
-// MarkdownTable renders Variables as the README's configuration table.
+// MarkdownTable renders Variables as the README's configuration table, then TracingVariables.
 func MarkdownTable() string {
 	var b strings.Builder
+	writeTable(&b, Variables())
+	b.WriteString("\nTraces (OpenTelemetry; read by its SDK, see docs/operations.md):\n\n")
+	writeTable(&b, TracingVariables())
+	return b.String()
+}
+
+func writeTable(b *strings.Builder, vars []Variable) {
 	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
-	for _, v := range Variables() {
+	for _, v := range vars {
 		def := "—"
 		if v.Default != "" {
 			def = "`" + v.Default + "`"
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, v.Description)
+		fmt.Fprintf(b, "| `%s` | %s | %s |\n", v.Name, def, v.Description)
 	}
-	return b.String()
 }
 
 // IPSet is a list of networks, each given as an IP or a CIDR.

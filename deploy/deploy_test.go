@@ -120,7 +120,7 @@ func TestComposeNeedsTheSecretsOnly(t *testing.T) {
 func TestYouworkerEnvironmentIsAValidConfig(t *testing.T) {
 	t.Parallel()
 	known := map[string]bool{}
-	for _, v := range config.Variables() {
+	for _, v := range append(config.Variables(), config.TracingVariables()...) {
 		known[v.Name] = true
 	}
 	for _, publicURL := range []string{"", "https://yw.example.com"} {
@@ -145,6 +145,34 @@ func TestYouworkerEnvironmentIsAValidConfig(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, servers, 4, name)
 			require.Equal(t, "temporal:7233", cfg.TemporalAddress, "%s (migrate registers the search attributes there)", name)
+		}
+	}
+}
+
+// Traces are off unless deploy/.env names an OTLP endpoint; then every youworker process exports
+// to it, each under its own service name (none is set for them).
+func TestComposeTracing(t *testing.T) {
+	t.Parallel()
+	for _, endpoint := range []string{"", "http://jaeger:4318"} {
+		env := secrets(t)
+		if endpoint != "" {
+			env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+			env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+			env["OTEL_TRACES_SAMPLER_ARG"] = "0.25"
+		}
+		services := youworkerServices(mustLoad(t, env))
+		for _, name := range []string{"api", "worker", "mcp-datetime", "mcp-semantic", "mcp-ingest", "mcp-web"} {
+			require.Contains(t, services, name)
+		}
+		for name, s := range services {
+			vars := envOf(s)
+			require.Equal(t, endpoint, vars["OTEL_EXPORTER_OTLP_ENDPOINT"], name)
+			require.Equal(t, "http/protobuf", vars["OTEL_EXPORTER_OTLP_PROTOCOL"], name)
+			require.NotContains(t, vars, "OTEL_SERVICE_NAME", name)
+			if endpoint != "" {
+				require.Equal(t, "parentbased_traceidratio", vars["OTEL_TRACES_SAMPLER"], name)
+				require.Equal(t, "0.25", vars["OTEL_TRACES_SAMPLER_ARG"], name)
+			}
 		}
 	}
 }

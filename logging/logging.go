@@ -1,10 +1,13 @@
 // Package logging carries request-scoped attributes (the request id, the caller) in a context
-// and adds them to every slog record logged with that context.
+// and adds them to every slog record logged with that context, with the trace and span ids of
+// the context's span when it is traced.
 package logging
 
 import (
 	"context"
 	"log/slog"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 type ctxKey struct{}
@@ -20,6 +23,12 @@ func With(ctx context.Context, attrs ...slog.Attr) context.Context {
 
 // RequestIDKey is the attribute name of the request id.
 const RequestIDKey = "request_id"
+
+// Attribute names of the trace and span ids (W3C hex) of a traced context.
+const (
+	TraceIDKey = "trace_id"
+	SpanIDKey  = "span_id"
+)
 
 // RequestID returns the request id stored in ctx by With, or "".
 func RequestID(ctx context.Context) string {
@@ -42,6 +51,9 @@ func NewHandler(h slog.Handler) Handler { return Handler{h} }
 func (h Handler) Handle(ctx context.Context, r slog.Record) error {
 	if attrs, ok := ctx.Value(ctxKey{}).([]slog.Attr); ok {
 		r.AddAttrs(attrs...)
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String(TraceIDKey, sc.TraceID().String()), slog.String(SpanIDKey, sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -14,8 +14,12 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/telemetry"
 )
 
 // EndpointPath is where every built-in server answers.
@@ -25,10 +29,13 @@ const EndpointPath = "/mcp"
 const MaxRequestBytes = 64 << 10
 
 // NewServer returns an mcp-go server with what every built-in server shares: a fixed tool list,
-// a panicking tool turned into an error result, the logger, and instructions ("" for none) for
-// the model.
+// a panicking tool turned into an error result, the logger, a span per tool call when tracing is
+// on, and instructions ("" for none) for the model.
 func NewServer(name, instructions string, log *slog.Logger) *server.MCPServer {
 	opts := []server.ServerOption{server.WithToolCapabilities(false), server.WithRecovery(), server.WithLogger(log)}
+	if telemetry.Enabled() {
+		opts = append(opts, server.WithToolHandlerMiddleware(traceTool(name)))
+	}
 	if instructions != "" {
 		opts = append(opts, server.WithInstructions(instructions))
 	}
@@ -53,11 +60,36 @@ func TrustedOutput() mcp.ToolOption {
 
 // Mount serves srv over stateless streamable HTTP at exactly EndpointPath; every other path is a
 // 404. (mcp-go's handler answers on any path: WithEndpointPath only applies to its own Start.)
-// Requests from a browser origin other than allowedOrigins are refused (see CheckOrigin).
+// Requests from a browser origin other than allowedOrigins are refused (see CheckOrigin). When
+// tracing is on, a request that carries a traceparent is a server span continuing the caller's
+// trace; one without (a probe) is not traced.
 func Mount(srv *server.MCPServer, log *slog.Logger, allowedOrigins ...string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(EndpointPath, http.MaxBytesHandler(Streamable(srv, log), MaxRequestBytes))
-	return CheckOrigin(allowedOrigins, mux)
+	return telemetry.Handler(CheckOrigin(allowedOrigins, mux), EndpointPath)
+}
+
+// traceTool wraps every tool of server name in a span "tools/call TOOL", the child of the
+// request's span, marked as failed when the tool fails or answers with an error result.
+func traceTool(name string) server.ToolHandlerMiddleware {
+	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			ctx, span := telemetry.Tracer().Start(ctx, "tools/call "+req.Params.Name, trace.WithAttributes(
+				attribute.String("mcp.method.name", "tools/call"), attribute.String("gen_ai.tool.name", req.Params.Name),
+				attribute.String("youworker.mcp.server", name)))
+			defer span.End()
+			res, err := next(ctx, req)
+			switch {
+			case err != nil:
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+			case res != nil && res.IsError:
+				span.SetAttributes(attribute.String("error.type", "tool_error"))
+				span.SetStatus(codes.Error, "the tool answered with an error")
+			}
+			return res, err
+		}
+	}
 }
 
 // Streamable is srv's streamable HTTP handler as every YouWorker MCP endpoint serves it: stateless

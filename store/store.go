@@ -21,6 +21,7 @@ import (
 	gormlogger "gorm.io/gorm/logger"
 
 	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/telemetry"
 )
 
 // Options configure the connection pool. They mirror the DB_* variables of config.Config.
@@ -56,6 +57,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if cc.ConnectTimeout == 0 {
 		cc.ConnectTimeout = 5 * time.Second
+	}
+	if t := telemetry.PgxTracer(); t != nil { // a span per statement when tracing is on
+		cc.Tracer = t
 	}
 	// The pgx equivalent of SQLAlchemy's pool_pre_ping: a pooled connection that sat idle for
 	// more than a second is pinged before reuse; a dead one is dropped and replaced. Recently used

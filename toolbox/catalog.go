@@ -267,6 +267,7 @@ func (c *Catalog) Call(ctx context.Context, server, tool string, args map[string
 		req.Params.Meta = &mcp.Meta{AdditionalFields: map[string]any{IdempotencyKeyMeta: key}}
 	}
 	var res *mcp.CallToolResult
+	ctx, span := startSpan(ctx, "tools/call", tool, cn.srv)
 	err := cn.do(ctx, func(ctx context.Context, cl *client.Client) error {
 		if token != "" {
 			ctx = context.WithValue(ctx, tokenKey{}, token)
@@ -275,6 +276,7 @@ func (c *Catalog) Call(ctx context.Context, server, tool string, args map[string
 		res, err = cl.CallTool(ctx, req)
 		return err
 	})
+	endSpan(span, err, err == nil && res.IsError)
 	if err != nil {
 		return Result{}, fmt.Errorf("toolbox: call %s on %s: %w", tool, server, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/telemetry"
 )
 
 // clientInfo is how the worker introduces itself to MCP servers.
@@ -236,6 +237,7 @@ func (cn *conn) connect(ctx context.Context) (*client.Client, error) {
 // calls carry the platform's own identity, so that servers behind IdentityMiddleware accept them.
 func (cn *conn) headers(ctx context.Context) map[string]string {
 	h := map[string]string{}
+	telemetry.Inject(ctx, h) // traceparent: the server's span continues the caller's trace
 	if key := idempotencyKeyOf(ctx); key != "" {
 		h["Idempotency-Key"] = key
 	}
@@ -271,7 +273,8 @@ func (cn *conn) tools(ctx context.Context) ([]Tool, error) {
 	}
 
 	var listed []mcp.Tool
-	err := cn.do(ctx, func(ctx context.Context, cl *client.Client) error {
+	spanCtx, span := startSpan(ctx, "tools/list", "", cn.srv)
+	err := cn.do(spanCtx, func(ctx context.Context, cl *client.Client) error {
 		res, err := cl.ListTools(ctx, mcp.ListToolsRequest{})
 		if err != nil {
 			return err
@@ -279,6 +282,7 @@ func (cn *conn) tools(ctx context.Context) ([]Tool, error) {
 		listed = res.Tools
 		return nil
 	})
+	endSpan(span, err, false)
 	if err != nil {
 		return nil, fmt.Errorf("toolbox: list tools of %s: %w", cn.srv.Name, err)
 	}

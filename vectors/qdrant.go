@@ -13,6 +13,8 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/youworker/youworker/telemetry"
 )
 
 // Payload keys of a Qdrant point.
@@ -99,6 +101,8 @@ func qdrantClientConfig(cfg QdrantConfig) (*qdrant.Config, error) {
 		// The check runs a HealthCheck with its own one-minute timeout and only logs through
 		// slog.Default; OpenQdrant checks reachability with the caller's context instead.
 		SkipCompatibilityCheck: true,
+		// A client span per call, the trace context in its metadata, when tracing is on.
+		GrpcOptions: telemetry.GRPCDialOptions(),
 	}, nil
 }
 

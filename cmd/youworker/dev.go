@@ -29,6 +29,7 @@ import (
 	"github.com/youworker/youworker/mcpservers/web"
 	"github.com/youworker/youworker/migrations"
 	"github.com/youworker/youworker/standin/ollama"
+	"github.com/youworker/youworker/telemetry"
 	"github.com/youworker/youworker/workflows"
 )
 
@@ -136,6 +137,11 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	appLog := cfg.Logger(os.Stderr)
+	stopTracing, err := startTracing(ctx, telemetry.ServiceDev, appLog)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	mcpApp, err := newApp(ctx, cfg, appLog, false)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/youworker/youworker/mcpservers/ingest"
 	"github.com/youworker/youworker/mcpservers/semantic"
 	"github.com/youworker/youworker/mcpservers/web"
+	"github.com/youworker/youworker/telemetry"
 )
 
 const mcpUsage = "usage: youworker mcp datetime|semantic|ingest|web [--addr host:port]"
@@ -49,12 +50,22 @@ func runMCP(ctx context.Context, args []string) error {
 			return err
 		}
 		log := newCLILogger(os.Stderr).With("component", "mcp-"+name)
+		stopTracing, err := startTracing(ctx, telemetry.ServiceMCP(name), log)
+		if err != nil {
+			return err
+		}
+		defer stopTracing()
 		return datetime.ListenAndServe(ctx, addr, datetime.Options{Logger: log, AllowedOrigins: origins})
 	}
 	cfg, log, err := loadConfig()
 	if err != nil {
 		return err
 	}
+	stopTracing, err := startTracing(ctx, telemetry.ServiceMCP(name), log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	a, err := newApp(ctx, cfg, log, false)
 	if err != nil {
 		return err

@@ -34,6 +34,7 @@ import (
 	"github.com/youworker/youworker/metrics"
 	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
+	"github.com/youworker/youworker/telemetry"
 	"github.com/youworker/youworker/toolbox"
 	"github.com/youworker/youworker/vectors"
 	"github.com/youworker/youworker/worker"
@@ -72,6 +73,7 @@ func temporalOptions(cfg config.Config, log *slog.Logger) client.Options {
 		Namespace:         cfg.TemporalNamespace,
 		Logger:            tlog.NewStructuredLogger(log.With("component", "temporal")),
 		ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression},
+		Interceptors:      telemetry.TemporalInterceptors(),
 	}
 }
 
@@ -102,7 +104,7 @@ func ollamaClient(cfg config.Config) (*ollama.Client, error) {
 		return nil, fmt.Errorf("OLLAMA_HOST: %w", err)
 	}
 	// No client timeout: a generation streams for as long as the activity's context allows.
-	return ollama.NewClient(u, http.DefaultClient), nil
+	return ollama.NewClient(u, &http.Client{Transport: telemetry.Transport(http.DefaultTransport, "ollama")}), nil
 }
 
 // toolCatalog builds the MCP catalog of the built-in servers.
@@ -196,6 +198,11 @@ func runAPI(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	stopTracing, err := startTracing(ctx, telemetry.ServiceAPI, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	return serveAPI(ctx, cfg, log)
 }
 
@@ -346,6 +353,11 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	stopTracing, err := startTracing(ctx, telemetry.ServiceWorker, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	return serveWorker(ctx, cfg, log, true)
 }
 

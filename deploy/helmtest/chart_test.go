@@ -422,10 +422,12 @@ func TestSecretsStayInSecrets(t *testing.T) {
 func TestEnvKnownToConfig(t *testing.T) {
 	t.Parallel()
 	known := map[string]bool{}
-	for _, v := range config.Variables() {
+	for _, v := range append(config.Variables(), config.TracingVariables()...) {
 		known[v.Name] = true
 	}
-	for setName, vals := range valueSets(t) {
+	sets := valueSets(t)
+	sets["tracing"] = with(requiredValues(), "tracing.otlpEndpoint", "http://otel-collector:4318")
+	for setName, vals := range sets {
 		t.Run(setName, func(t *testing.T) {
 			t.Parallel()
 			o := mustRender(t, vals)
@@ -649,4 +651,37 @@ func TestServiceMonitor(t *testing.T) {
 		}
 	}
 	require.Equal(t, map[string]bool{"api": true, "worker": true}, scraped)
+}
+
+// TestTracing: traces are off unless tracing.otlpEndpoint is set; then every youworker process
+// (the API, the worker, each MCP server) exports there with the sampler of the values, and each
+// keeps its own service name, which the chart refuses to override for all pods at once.
+func TestTracing(t *testing.T) {
+	t.Parallel()
+	for _, n := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"} {
+		require.NotContains(t, mustRender(t, requiredValues()).configMap(t).Data, n, "tracing is off by default")
+	}
+
+	vals := with(requiredValues(), "tracing.otlpEndpoint", "http://otel-collector.observability:4317")
+	vals = with(vals, "tracing.protocol", "grpc")
+	vals = with(vals, "tracing.samplerArg", 0.25)
+	o := mustRender(t, vals)
+	components := map[string]bool{}
+	for n, d := range o.Deployments {
+		env := o.env(t, d.Spec.Template.Spec.Containers[0])
+		require.Equal(t, "http://otel-collector.observability:4317", env["OTEL_EXPORTER_OTLP_ENDPOINT"], n)
+		require.Equal(t, "grpc", env["OTEL_EXPORTER_OTLP_PROTOCOL"], n)
+		require.Equal(t, "parentbased_traceidratio", env["OTEL_TRACES_SAMPLER"], n)
+		require.Equal(t, "0.25", env["OTEL_TRACES_SAMPLER_ARG"], n)
+		require.NotContains(t, env, "OTEL_SERVICE_NAME", n)
+		components[strings.TrimPrefix(n, fullname+"-")] = true
+	}
+	for _, c := range append([]string{"api", "worker"}, "mcp-datetime", "mcp-semantic", "mcp-ingest", "mcp-web") {
+		require.True(t, components[c], "no Deployment %s", c)
+	}
+
+	_, err := render(with(requiredValues(), "config.OTEL_SERVICE_NAME", "youworker"))
+	require.ErrorContains(t, err, "config.OTEL_SERVICE_NAME")
+	_, err = render(with(vals, "config.OTEL_EXPORTER_OTLP_ENDPOINT", "http://elsewhere:4318"))
+	require.ErrorContains(t, err, "set by the chart")
 }

@@ -111,6 +111,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.qdrant.url }}
 {{- $_ := set $c "QDRANT_URL" .Values.qdrant.url }}
 {{- end }}
+{{- with .Values.tracing }}
+{{- if .otlpEndpoint }}
+{{- $_ := set $c "OTEL_EXPORTER_OTLP_ENDPOINT" .otlpEndpoint }}
+{{- $_ := set $c "OTEL_EXPORTER_OTLP_PROTOCOL" .protocol }}
+{{- $_ := set $c "OTEL_TRACES_SAMPLER" .sampler }}
+{{- if .samplerArg }}
+{{- $_ := set $c "OTEL_TRACES_SAMPLER_ARG" (toString .samplerArg) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if hasKey .Values.config "OTEL_SERVICE_NAME" }}
+{{- fail "config.OTEL_SERVICE_NAME: every pod would report one service; each process names itself (youworker-api, youworker-worker, youworker-mcp-NAME)" }}
+{{- end }}
 {{- $secret := include "youworker.secretVariables" . | fromJsonArray }}
 {{- range $k, $v := .Values.config }}
 {{- if has $k $secret }}
