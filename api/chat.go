@@ -353,6 +353,7 @@ const maxIdempotencyKey = chat.MaxIdempotencyKey
 // chatService is what the chat handlers need of chat.Service (a fake in the handlers' tests).
 type chatService interface {
 	Post(ctx context.Context, caller models.Caller, m chat.Message) (*models.Turn, bool, error)
+	OpenCompletion(ctx context.Context, caller models.Caller, c chat.Completion) (*models.ChatSession, error)
 	ReapActive(ctx context.Context, sessionID uuid.UUID, o models.TurnOutcome) bool
 	ValidateLength(field, content string) error
 }

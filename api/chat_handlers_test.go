@@ -21,6 +21,16 @@ type fakeChat struct {
 	turn    *models.Turn
 	created bool
 	err     error
+	// sessions, when set, stores completion sessions (a real chat.Service over the test's store);
+	// without it OpenCompletion fails.
+	sessions *chat.Service
+}
+
+func (f *fakeChat) OpenCompletion(ctx context.Context, c models.Caller, comp chat.Completion) (*models.ChatSession, error) {
+	if f.sessions == nil {
+		return nil, models.Errorf(models.ErrUnavailable, "FAKE", "the fake chat service opens no session")
+	}
+	return f.sessions.OpenCompletion(ctx, c, comp)
 }
 
 func (f *fakeChat) Post(_ context.Context, c models.Caller, m chat.Message) (*models.Turn, bool, error) {

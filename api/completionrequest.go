@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/toolbox"
 )
@@ -45,23 +46,13 @@ type contentPart struct {
 	ImageURL json.RawMessage `json:"image_url"`
 }
 
-// importedMessage is a message of the request's history as it is stored.
-type importedMessage struct {
-	Role       string
-	Content    string
-	Images     [][]byte
-	ToolCalls  []models.ToolCall
-	ToolCallID string
-	ToolName   string
-}
-
 // conversation is a completion request's messages sorted out: the system prompt, the history
 // the session starts with and the turn's own message (none when the request ends with tool
 // results: the turn then answers the history).
 type conversation struct {
 	System   []string
-	History  []importedMessage
-	Last     importedMessage
+	History  []chat.Imported
+	Last     chat.Imported
 	Continue bool
 	// firstImage names the first image's field, for the error when the model takes no images.
 	firstImage string
@@ -79,7 +70,7 @@ var functionName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // length (MAX_MESSAGE_CHARS), naming the field.
 func parseConversation(msgs []completionMessage, lim imageLimits, length func(field, text string) error) (conversation, error) {
 	var conv conversation
-	var all []importedMessage
+	var all []chat.Imported
 	images := 0
 	calls := map[string]string{} // tool call id → function name, of the assistant messages so far
 	var pending []string         // ids of the last assistant message's calls without a result yet
@@ -103,7 +94,7 @@ func parseConversation(msgs []completionMessage, lim imageLimits, length func(fi
 				return conv, models.Invalid(field+".content", "a request may carry at most %d images (IMAGE_MAX_COUNT)", lim.MaxCount)
 			}
 		}
-		im := importedMessage{Role: m.Role, Content: text, Images: imgs}
+		im := chat.Imported{Role: m.Role, Content: text, Images: imgs}
 		switch m.Role {
 		case models.RoleSystem, "developer":
 			conv.System = append(conv.System, text)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -103,40 +102,9 @@ func (s *Server) chatCompletions(c *gin.Context) {
 			return
 		}
 	}
-	history := make([]models.Message, 0, len(conv.History))
-	for _, im := range conv.History {
-		m, err := s.sealImported(im)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		history = append(history, m)
-	}
-	cs := &models.ChatSession{ID: uuid.New(), Title: "chat completion", Model: model, Tools: []string{}, EndUser: req.User}
-	if len(conv.System) > 0 {
-		sealed, err := s.box.EncryptString(store.SessionPrompt(cs.ID), strings.Join(conv.System, "\n\n"))
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		cs.SystemPrompt = sealed
-	}
-	if len(clientTools) > 0 {
-		raw, err := json.Marshal(clientTools)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		if cs.ClientTools, err = s.box.Encrypt(store.SessionClientTools(cs.ID), raw); err != nil {
-			s.fail(c, err)
-			return
-		}
-	}
-	if err := s.store.CreateSession(ctx, caller, cs); err != nil {
-		s.fail(c, err)
-		return
-	}
-	if err := s.store.ImportMessages(ctx, cs.ID, history); err != nil {
+	cs, err := s.chat.OpenCompletion(ctx, caller, chat.Completion{Model: model, System: conv.System, ClientTools: clientTools,
+		EndUser: req.User, History: conv.History})
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -178,26 +146,6 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		"usage":      usageOf(done),
 		"session_id": cs.ID, "turn_id": t.ID,
 	})
-}
-
-// sealImported is the stored form of a message of the request's history.
-func (s *Server) sealImported(im importedMessage) (models.Message, error) {
-	m := models.Message{ID: uuid.New(), Role: im.Role, ToolCallID: im.ToolCallID, ToolName: im.ToolName}
-	var err error
-	if m.Content, err = s.box.EncryptString(store.MessageContent(m.ID), im.Content); err != nil {
-		return m, err
-	}
-	if len(im.ToolCalls) > 0 {
-		raw, err := json.Marshal(im.ToolCalls)
-		if err != nil {
-			return m, err
-		}
-		if m.ToolCalls, err = s.box.Encrypt(store.MessageToolCalls(m.ID), raw); err != nil {
-			return m, err
-		}
-	}
-	m.Images, err = chat.SealImages(s.box, m.ID, im.Images)
-	return m, err
 }
 
 // platformTools reports whether a name is one of the platform's tools the caller could be

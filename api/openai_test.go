@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
@@ -122,7 +123,8 @@ type completionEnv struct {
 
 func newCompletionEnv(t *testing.T) *completionEnv {
 	e := newAPI(t, func(c *config.Config, _ *[]Check) { c.ImageMaxBytes, c.ImageMaxCount = 16, 2 })
-	f := &fakeChat{err: models.Errorf(models.ErrUnavailable, "FAKE", "the fake chat service starts no turn")}
+	f := &fakeChat{err: models.Errorf(models.ErrUnavailable, "FAKE", "the fake chat service starts no turn"),
+		sessions: &chat.Service{Store: e.store, Box: e.srv.box}}
 	e.srv.chat, e.srv.models = f, fakeModels{}
 	e.srv.tools = fakeCatalog{{Name: "time_now", Server: "datetime"}}
 	cl, _ := e.signup("carla")

@@ -1,0 +1,90 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+)
+
+// Imported is a message of the history an OpenAI-style request sends, in the clear.
+type Imported struct {
+	Role       string
+	Content    string
+	Images     [][]byte
+	ToolCalls  []models.ToolCall
+	ToolCallID string
+	ToolName   string
+}
+
+// Completion is the session an OpenAI-compatible request runs in: a new session of its own with
+// the request's model, system messages, client-side functions and end user, holding the
+// request's earlier messages.
+type Completion struct {
+	Model       string
+	System      []string
+	ClientTools []models.ClientTool
+	EndUser     string
+	History     []Imported
+}
+
+// OpenCompletion stores the session of a completion (system prompt and client tools sealed) and
+// its history, and returns the session; Post then starts the turn in it.
+func (s *Service) OpenCompletion(ctx context.Context, caller models.Caller, c Completion) (*models.ChatSession, error) {
+	history := make([]models.Message, 0, len(c.History))
+	for _, im := range c.History {
+		m, err := s.sealImported(im)
+		if err != nil {
+			return nil, err
+		}
+		history = append(history, m)
+	}
+	cs := &models.ChatSession{ID: uuid.New(), Title: "chat completion", Model: c.Model, Tools: []string{}, EndUser: c.EndUser}
+	if len(c.System) > 0 {
+		sealed, err := s.Box.EncryptString(store.SessionPrompt(cs.ID), strings.Join(c.System, "\n\n"))
+		if err != nil {
+			return nil, err
+		}
+		cs.SystemPrompt = sealed
+	}
+	if len(c.ClientTools) > 0 {
+		raw, err := json.Marshal(c.ClientTools)
+		if err != nil {
+			return nil, err
+		}
+		if cs.ClientTools, err = s.Box.Encrypt(store.SessionClientTools(cs.ID), raw); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Store.CreateSession(ctx, caller, cs); err != nil {
+		return nil, err
+	}
+	if err := s.Store.ImportMessages(ctx, cs.ID, history); err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// sealImported is the stored form of a message of a request's history.
+func (s *Service) sealImported(im Imported) (models.Message, error) {
+	m := models.Message{ID: uuid.New(), Role: im.Role, ToolCallID: im.ToolCallID, ToolName: im.ToolName}
+	var err error
+	if m.Content, err = s.Box.EncryptString(store.MessageContent(m.ID), im.Content); err != nil {
+		return m, err
+	}
+	if len(im.ToolCalls) > 0 {
+		raw, err := json.Marshal(im.ToolCalls)
+		if err != nil {
+			return m, err
+		}
+		if m.ToolCalls, err = s.Box.Encrypt(store.MessageToolCalls(m.ID), raw); err != nil {
+			return m, err
+		}
+	}
+	m.Images, err = SealImages(s.Box, m.ID, im.Images)
+	return m, err
+}
