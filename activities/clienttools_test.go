@@ -15,11 +15,9 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/youworker/youworker/chat"
-	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/models"
 	standin "github.com/youworker/youworker/standin/ollama"
 	"github.com/youworker/youworker/store"
-	"github.com/youworker/youworker/testenv"
 	"github.com/youworker/youworker/toolbox"
 )
 
@@ -30,14 +28,7 @@ import (
 // reach the model.
 func TestGenerateEndsTheTurnOnAClientCall(t *testing.T) {
 	t.Parallel()
-	db := testenv.NewDB(t)
-	st, err := store.Open(store.Options{URL: db.DSN, PoolSize: 2, MaxOverflow: 2, SlowQuery: time.Second, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	key, err := encryption.GenerateKey()
-	require.NoError(t, err)
-	box, err := encryption.New([]string{key})
-	require.NoError(t, err)
+	st, box := newStoreAndBox(t)
 	_, base, shutdown, err := standin.Start(standin.Options{Logger: slog.New(slog.DiscardHandler), VisionModels: []string{"llava:7b"}}, "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = shutdown(context.Background()) })

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,26 +13,16 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/extract"
 	"github.com/youworker/youworker/extract/fixtures"
 	"github.com/youworker/youworker/models"
-	"github.com/youworker/youworker/store"
-	"github.com/youworker/youworker/testenv"
 )
 
 // newIngest returns the ingestion activities over a fresh database, with the given extractor,
 // and a function that stores a pending upload of the given bytes for a new user.
 func newIngest(t *testing.T, x *extract.Extractor) (*Ingest, func(media string, data []byte) RunRef) {
 	t.Helper()
-	db := testenv.NewDB(t)
-	st, err := store.Open(store.Options{URL: db.DSN, PoolSize: 2, MaxOverflow: 2, SlowQuery: time.Second, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	key, err := encryption.GenerateKey()
-	require.NoError(t, err)
-	box, err := encryption.New([]string{key})
-	require.NoError(t, err)
+	st, box := newStoreAndBox(t)
 	a := &Ingest{Store: st, Blobs: st.Blobs(""), Box: box, Extractor: x, TempDir: t.TempDir()}
 	ctx := context.Background()
 	u := &models.User{Username: "uploader"}

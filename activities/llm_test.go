@@ -22,8 +22,8 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// newTurnLog returns the event log of a fresh turn in a fresh database.
-func newTurnLog(t *testing.T) (eventLog, uuid.UUID) {
+// newStoreAndBox opens a store over a fresh database and an encryption box with a new key.
+func newStoreAndBox(t *testing.T) (*store.Store, *encryption.Box) {
 	t.Helper()
 	db := testenv.NewDB(t)
 	st, err := store.Open(store.Options{URL: db.DSN, PoolSize: 2, MaxOverflow: 2, SlowQuery: time.Second, Logger: slog.New(slog.DiscardHandler)})
@@ -33,6 +33,13 @@ func newTurnLog(t *testing.T) (eventLog, uuid.UUID) {
 	require.NoError(t, err)
 	box, err := encryption.New([]string{key})
 	require.NoError(t, err)
+	return st, box
+}
+
+// newTurnLog returns the event log of a fresh turn in a fresh database.
+func newTurnLog(t *testing.T) (eventLog, uuid.UUID) {
+	t.Helper()
+	st, box := newStoreAndBox(t)
 	ctx := context.Background()
 	u := &models.User{Username: "batcher"}
 	require.NoError(t, st.CreateUser(ctx, u))
@@ -40,7 +47,7 @@ func newTurnLog(t *testing.T) (eventLog, uuid.UUID) {
 	cs := &models.ChatSession{Model: "m"}
 	require.NoError(t, st.CreateSession(ctx, c, cs))
 	turn := &models.Turn{ID: uuid.New(), WorkflowID: uuid.NewString(), Status: models.TurnRunning, StartedAt: time.Now()}
-	_, _, _, err = st.StartTurn(ctx, c, cs.ID, turn, []byte("sealed"), nil)
+	_, _, _, err := st.StartTurn(ctx, c, cs.ID, turn, []byte("sealed"), nil)
 	require.NoError(t, err)
 	return eventLog{store: st, box: box}, turn.ID
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -161,15 +160,7 @@ func runAnalytics(out, dataDir string) error {
 		}
 	}
 	fmt.Print("\n" + analyticsSection(res))
-	b, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	fmt.Println("\nwrote", out)
-	return nil
+	return writeResults(out, res)
 }
 
 // The seeded tenants.

@@ -126,15 +126,7 @@ func runIngest(docs, sweepDocs, pdfRuns int, embedDelay time.Duration, searchPoi
 	}
 	fmt.Printf("50-page PDF, upload to searchable: p50 %.2f s (%.2f–%.2f s over %d runs, %d chunks)\n", r.PDF.P50Seconds,
 		r.PDF.MinSeconds, r.PDF.MaxSeconds, r.PDF.Runs, r.PDF.Chunks)
-	b, _ := json.MarshalIndent(r, "", "  ")
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	fmt.Println("wrote", out)
-	return nil
+	return writeResults(out, r)
 }
 
 // withIngestPlatform runs fn on a fresh platform whose worker embeds EMBED_BATCH=8 texts per

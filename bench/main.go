@@ -291,15 +291,7 @@ func runTurns(n, conc, perSession int, out, bin string) error {
 	for _, row := range table {
 		fmt.Printf("%-11s %9s %9s %9s %7s %9s %9s %7s %8s %8s %7s\n", toAny(row)...)
 	}
-	b, _ := json.MarshalIndent(results, "", "  ")
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	fmt.Println("\nwrote", out)
-	return nil
+	return writeResults(out, results)
 }
 
 // Result is one run's measurements (milliseconds, per second, ratios).
@@ -639,12 +631,7 @@ func runCluster(n, conc, perSession int, out, bin string) error {
 	for _, row := range table {
 		fmt.Printf("%-11s %9s %9s %9s %7s %9s %9s %7s %8s %8s %7s\n", toAny(row)...)
 	}
-	b, _ := json.MarshalIndent(results, "", "  ")
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	fmt.Println("\nwrote", out)
-	return nil
+	return writeResults(out, results)
 }
 
 // measureOn starts a platform of the given shape with the floor's worker and measures turns at
@@ -664,4 +651,20 @@ func measureOn(ctx context.Context, bin string, topo topology, n, conc, perSessi
 	defer fw.Stop()
 	e.standin.SetTokenDelay(20 * time.Millisecond)
 	return e.measure(ctx, n, conc, perSession)
+}
+
+// writeResults writes v as indented JSON to out (creating its directory) and says so.
+func writeResults(out string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Println("\nwrote", out)
+	return nil
 }

@@ -37,10 +37,7 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err)
 	box, err := encryption.New([]string{key})
 	require.NoError(t, err)
-	tmp := testenv.Temporal(t)
-	tc, err := client.Dial(client.Options{HostPort: tmp.Address, Namespace: tmp.Namespace})
-	require.NoError(t, err)
-	t.Cleanup(tc.Close)
+	tc := testenv.TemporalClient(t)
 	u := &models.User{Username: "u-" + uuid.NewString()[:8]}
 	require.NoError(t, st.CreateUser(context.Background(), u))
 	return &fixture{st: st, box: box, tc: tc, caller: models.Caller{UserID: u.ID},

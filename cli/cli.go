@@ -259,13 +259,7 @@ func (a *app) client() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw := a.url
-	if raw == "" {
-		raw = a.env.Getenv("YOUWORKER_URL")
-	}
-	if raw == "" {
-		raw = cfg.URL
-	}
+	raw := a.apiURL(cfg.URL)
 	if raw == "" {
 		return nil, exitError{code: exitFailed, msg: "no API to talk to: run youworker login --url URL, or set YOUWORKER_URL"}
 	}
@@ -302,4 +296,14 @@ func (a *app) printJSON(v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// apiURL is the API to talk to: --url, else YOUWORKER_URL, else the stored one ("" if none).
+func (a *app) apiURL(stored string) string {
+	for _, u := range []string{a.url, a.env.Getenv("YOUWORKER_URL")} {
+		if u != "" {
+			return u
+		}
+	}
+	return stored
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/youworker/youworker/testenv"
 )
 
 // fakeAPI is an httptest API with the routes the client commands use. Turns are scripted: a
@@ -222,7 +224,7 @@ func (f *fakeAPI) run(t *testing.T, o runOpts, args ...string) runResult {
 
 func runCLI(t *testing.T, o runOpts, env map[string]string, args ...string) runResult {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	if o.stdin == nil {
 		o.stdin = strings.NewReader("")
 	}
@@ -232,21 +234,4 @@ func runCLI(t *testing.T, o runOpts, env map[string]string, args ...string) runR
 	defer cancel()
 	code := Run(ctx, e, args)
 	return runResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

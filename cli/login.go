@@ -33,13 +33,7 @@ func runLogin(ctx context.Context, a *app, args []string) error {
 	if err != nil && !errors.As(err, new(exposedError)) {
 		return err // a config that others may read is replaced below
 	}
-	raw := a.url
-	if raw == "" {
-		raw = a.env.Getenv("YOUWORKER_URL")
-	}
-	if raw == "" {
-		raw = stored.URL
-	}
+	raw := a.apiURL(stored.URL)
 	if raw == "" {
 		return usagef("which API? give --url URL (or set YOUWORKER_URL)")
 	}
@@ -129,13 +123,8 @@ func runLogin(ctx context.Context, a *app, args []string) error {
 // runLogout revokes a password login's tokens on the API and forgets the stored credentials
 // (the URL stays). An API key stays valid: revoke it under the account's API keys.
 func runLogout(ctx context.Context, a *app, args []string) error {
-	fs := a.flags(false)
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := noArgs(a.flags(false), args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	dir, err := configDir(a.env.Getenv)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -105,12 +104,12 @@ func startTraced(t *testing.T) *tracedPlatform {
 	return p
 }
 
+// freeTCPAddr is freeLocalAddr for a test.
 func freeTCPAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeLocalAddr()
 	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // signup registers a user and returns a client holding its access token.
