@@ -21,6 +21,7 @@ import (
 	"github.com/youworker/youworker/chunk"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/extract"
+	"github.com/youworker/youworker/metrics"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
@@ -54,6 +55,8 @@ type Ingest struct {
 	EmbedConcurrency int
 	// TempDir holds files materialised for the extractors (removed after use).
 	TempDir string
+	// Metrics records stage durations, embedding requests, chunks indexed and finished runs (nil: none).
+	Metrics *metrics.Worker
 
 	slotsOnce sync.Once
 	slots     chan struct{}
@@ -115,20 +118,28 @@ func (a *Ingest) Prepare(ctx context.Context, in RunRef) (PrepareResult, error) 
 	if err := a.BeginStage(ctx, StageInput{RunRef: in, Stage: models.StageFetch}); err != nil {
 		return PrepareResult{}, err
 	}
+	began := time.Now()
 	fetched, err := a.Fetch(ctx, in)
 	if err != nil || fetched.DuplicateOf != nil {
 		return PrepareResult{DuplicateOf: fetched.DuplicateOf}, err
 	}
+	a.Metrics.Stage(models.StageFetch, time.Since(began))
 	if err := a.BeginStage(ctx, StageInput{RunRef: in, Stage: models.StageExtract}); err != nil {
 		return PrepareResult{}, err
 	}
+	began = time.Now()
 	if err := a.Extract(ctx, in); err != nil {
 		return PrepareResult{}, err
 	}
+	a.Metrics.Stage(models.StageExtract, time.Since(began))
 	if err := a.BeginStage(ctx, StageInput{RunRef: in, Stage: models.StageChunk}); err != nil {
 		return PrepareResult{}, err
 	}
+	began = time.Now()
 	n, err := a.Chunk(ctx, in)
+	if err == nil {
+		a.Metrics.Stage(models.StageChunk, time.Since(began))
+	}
 	return PrepareResult{Chunks: n}, err
 }
 
@@ -292,6 +303,7 @@ func (a *Ingest) Embed(ctx context.Context, in SliceInput) error {
 			return err
 		}
 	}
+	began := time.Now()
 	todo, err := a.Store.ChunksToEmbed(ctx, in.DocumentID, in.From, in.To)
 	if err != nil {
 		return err
@@ -352,7 +364,11 @@ func (a *Ingest) Embed(ctx context.Context, in SliceInput) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a.Metrics.Stage(models.StageEmbed, time.Since(began))
+	return nil
 }
 
 // batchTries is how often one failed embedding request is tried again, briefly, before the
@@ -385,7 +401,9 @@ func (a *Ingest) embedOnce(ctx context.Context, documentID uuid.UUID, b []models
 	for i, c := range b {
 		texts[i] = c.Text
 	}
+	began := time.Now()
 	resp, err := a.Ollama.Embed(ctx, &ollama.EmbedRequest{Model: a.EmbedModel, Input: texts})
+	a.Metrics.Embedding(time.Since(began))
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -426,6 +444,7 @@ func (a *Ingest) Index(ctx context.Context, in SliceInput) (IndexResult, error) 
 			return IndexResult{}, err
 		}
 	}
+	began := time.Now()
 	doc, err := a.Store.DocumentByID(ctx, in.DocumentID)
 	if err != nil {
 		return IndexResult{}, permanentIfNotFound(err)
@@ -452,6 +471,8 @@ func (a *Ingest) Index(ctx context.Context, in SliceInput) (IndexResult, error) 
 		}
 		activity.RecordHeartbeat(ctx, i)
 	}
+	a.Metrics.ChunksIndexed(len(points))
+	a.Metrics.Stage(models.StageIndex, time.Since(began))
 	return IndexResult{Dim: dim}, nil
 }
 
@@ -513,6 +534,9 @@ func (a *Ingest) FinishRun(ctx context.Context, in FinishRunInput) error {
 	err = a.log().emit(ctx, in.RunID, event{key: "terminal", typ: typ, data: data})
 	if errors.Is(err, models.ErrNotFound) {
 		return nil // the document (and its run) was deleted meanwhile
+	}
+	if err == nil {
+		a.Metrics.RunFinished(in.Status)
 	}
 	return err
 }

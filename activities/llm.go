@@ -18,6 +18,7 @@ import (
 
 	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/metrics"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
@@ -51,6 +52,8 @@ type LLM struct {
 	// TaintApproval makes the activity report whether the conversation it sends holds untrusted
 	// content (LLMResult.Tainted), for the workflow's taint rule.
 	TaintApproval bool
+	// Metrics records tokens, first tokens and finished turns (nil: none).
+	Metrics *metrics.Worker
 }
 
 type LLMInput = spec.LLMInput
@@ -115,13 +118,21 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	var content strings.Builder
 	var calls []ollama.ToolCall
 	var final ollama.ChatResponse
+	// The turn's first token: the first text of a first attempt (a retry's is not the user's
+	// first) when no earlier step of the turn said anything (steps that only called tools did not).
+	firstToken := attempt == 1 && !spokeBefore(in.TurnID, history, req.Messages)
 	chatErr := a.Ollama.Chat(ctx, req, func(r ollama.ChatResponse) error {
 		content.WriteString(r.Message.Content)
 		calls = append(calls, r.Message.ToolCalls...)
 		if r.Done {
 			final = r
 		}
-		return tokens.add(ctx, r.Message.Content)
+		err := tokens.add(ctx, r.Message.Content)
+		if firstToken && r.Message.Content != "" && err == nil {
+			firstToken = false
+			a.Metrics.FirstToken(in.StartedAt)
+		}
+		return err
 	})
 	stopBeat()
 
@@ -154,6 +165,7 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		_ = tokens.close(saveCtx, nil, stepEnd("failed"))
 		return LLMResult{}, classifyLLMError(chatErr)
 	}
+	a.Metrics.Tokens(in.Model, final.PromptEvalCount, final.EvalCount)
 
 	// A message calling a client-side function ends the turn with those calls, for the client to
 	// run: only they are kept (another name in the same message is not offered to the client and
@@ -199,10 +211,25 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 			PromptTokens: in.PromptTokens + res.PromptTokens, CompletionTokens: in.CompletionTokens + res.CompletionTokens}
 		res.Finished, err = tokens.closeFinishing(ctx, m, o, append(events, terminalEvent(in.TurnID, o))...)
 		res.MessageAnnounced = res.Finished
+		if res.Finished {
+			a.Metrics.TurnFinished(o.Status, in.StartedAt)
+		}
 		return res, err
 	}
 	// The message is stored with the events that close the step, in one statement.
 	return res, tokens.close(ctx, m, events...)
+}
+
+// spokeBefore reports whether an assistant message of the turn in history has text; sent is the
+// request's messages, history's decrypted (after an optional system prompt).
+func spokeBefore(turnID uuid.UUID, history []models.Message, sent []ollama.Message) bool {
+	offset := len(sent) - len(history)
+	for i, m := range history {
+		if m.Role == models.RoleAssistant && m.TurnID != nil && *m.TurnID == turnID && sent[offset+i].Content != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // tainted reports whether history holds a tool result whose text may come from outside the

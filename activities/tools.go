@@ -14,6 +14,7 @@ import (
 
 	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/metrics"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/toolbox"
@@ -31,6 +32,8 @@ type Tools struct {
 	// HeartbeatEvery is how often a running call heartbeats, so that a dead worker is noticed
 	// within the workflow's tool heartbeat timeout and a cancel reaches the call.
 	HeartbeatEvery time.Duration
+	// Metrics records each call's outcome and latency (nil: none).
+	Metrics *metrics.Worker
 }
 
 // ToolCallKey is the idempotency key sent with a tool call (toolbox.IdempotencyKeyMeta): the
@@ -91,21 +94,35 @@ func (a *Tools) CallTool(ctx context.Context, in ToolInput) (ToolResult, error) 
 			toolbox.Identity{UserID: in.UserID, GroupIDs: caller.GroupIDs(), TurnID: in.TurnID, GroupScope: scope})
 	}
 	stopBeat()
+	tool := metricTool(in.Server, in.Tool)
 	if errors.Is(err, toolbox.ErrRejected) || errors.Is(err, toolbox.ErrUnknownServer) {
 		// The server refused the request itself (unknown tool, bad arguments): retrying cannot help.
+		a.Metrics.ToolCall(tool, "rejected", time.Since(started))
 		return ToolResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeToolRejected, err)
 	}
 	if err != nil {
+		a.Metrics.ToolCall(tool, "error", time.Since(started))
 		return ToolResult{}, fmt.Errorf("tool %s on %s: %w", in.Tool, in.Server, err)
 	}
 	status := models.ToolSucceeded
 	if res.IsError {
 		status = models.ToolFailed
 	}
+	a.Metrics.ToolCall(tool, status, time.Since(started))
 	if err := persistToolResult(ctx, a.Store, a.Box, in.TurnRef, in.Step, call, status, res.Text, res.Bytes, res.Truncated, started, attempt); err != nil {
 		return ToolResult{}, err
 	}
 	return ToolResult{Status: status, Bytes: res.Bytes, Truncated: res.Truncated}, nil
+}
+
+// metricTool is a tool's label in the metrics: server/tool for the platform's servers, "remote"
+// for those users registered (their names are the users' to choose, which would make the label
+// set unbounded).
+func metricTool(server, tool string) string {
+	if strings.HasPrefix(server, RemotePrefix) {
+		return "remote"
+	}
+	return server + "/" + tool
 }
 
 // keepAlive calls tick every interval until stopped (stop may be called more than once) or ctx

@@ -12,6 +12,7 @@ import (
 
 	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/metrics"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/policy"
 	"github.com/youworker/youworker/store"
@@ -31,6 +32,8 @@ type Turns struct {
 	Remote *Remote
 	// Rules decide which tools wait for a user's approval before they run.
 	Rules policy.ToolRules
+	// Metrics records finished turns (nil: none).
+	Metrics *metrics.Worker
 }
 
 func (a *Turns) log() eventLog { return eventLog{store: a.Store, box: a.Box} }
@@ -155,7 +158,10 @@ func (a *Turns) FinishTurn(ctx context.Context, in FinishInput) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.Store.FinishTurn(ctx, in.TurnID, in.Outcome, time.Now().UTC(), rows)
+	finished, err := a.Store.FinishTurn(ctx, in.TurnID, in.Outcome, time.Now().UTC(), rows)
+	if finished {
+		a.Metrics.TurnFinished(in.Outcome.Status, in.StartedAt)
+	}
 	return err
 }
 

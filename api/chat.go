@@ -359,6 +359,7 @@ type chatService interface {
 }
 
 func (s *Server) postMessage(c *gin.Context) {
+	begun := time.Now()
 	sessionID, err := pathID(c, "id", "SESSION", "session")
 	if err != nil {
 		s.fail(c, err)
@@ -374,6 +375,9 @@ func (s *Server) postMessage(c *gin.Context) {
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	if created {
+		s.metrics.turnStart.WithLabelValues("messages").Observe(time.Since(begun).Seconds())
 	}
 	if wantsEventStream(c) {
 		s.streamTurn(c, t.ID, 0)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -49,6 +50,7 @@ type completionRequest struct {
 // [DONE]; otherwise it waits for the turn and answers one chat.completion. A turn whose model
 // calls a client-side function ends with finish_reason "tool_calls" and the calls.
 func (s *Server) chatCompletions(c *gin.Context) {
+	begun := time.Now()
 	ctx := c.Request.Context()
 	caller := callerOf(c)
 	var req completionRequest
@@ -114,6 +116,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	s.metrics.turnStart.WithLabelValues("completions").Observe(time.Since(begun).Seconds())
 	id := "chatcmpl-" + t.ID.String()
 	if req.Stream {
 		s.streamCompletion(c, t, id, model, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
@@ -392,8 +395,11 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 	}
 	chunk(gin.H{"role": "assistant"}, nil)
 	w.Flush()
+	s.metrics.sseClients.Inc()
+	defer s.metrics.sseClients.Dec()
 	streamed, calls, doneReason := false, 0, ""
 	s.follow(c.Request.Context(), store.TurnLog, t.ID, 0, func(ev models.Event, raw []byte) bool {
+		s.metrics.sseEvents.Inc() // an event read, whether or not this format has a chunk for it
 		var data map[string]any
 		_ = json.Unmarshal(raw, &data)
 		switch {

@@ -174,6 +174,7 @@ func (s *Server) spend(rc rateClass, key string) (int, error) {
 		return 0, nil
 	}
 	wait := max(int(math.Ceil(time.Until(end).Seconds())), 1)
+	s.metrics.rateLimited.WithLabelValues(rc.name).Inc()
 	return wait, models.Errorf(models.ErrRateLimited, "RATE_LIMITED", "too many requests; retry in %d s", wait).
 		WithDetails(map[string]any{"limit": rc.perMinute, "window_seconds": 60, "retry_after_seconds": wait})
 }

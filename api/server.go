@@ -104,6 +104,14 @@ type Server struct {
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// sseClients are the event streams open now (turns, runs and streamed completions).
+	sseClients prometheus.Gauge
+	// sseEvents are the events written to those streams.
+	sseEvents prometheus.Counter
+	// rateLimited are the requests refused by a rate limit, by class (auth, turns, ingest, search).
+	rateLimited *prometheus.CounterVec
+	// turnStart is the time from a turn's request to its workflow started, by route.
+	turnStart *prometheus.HistogramVec
 }
 
 // New builds the API and its routes.
@@ -121,8 +129,22 @@ func New(d Deps) (*Server, error) {
 			Name: "youworker_http_request_duration_seconds", Help: "HTTP request latency by method and route.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
+		sseClients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "youworker_sse_clients", Help: "Event streams (SSE) open now: turns, ingestion runs and streamed completions.",
+		}),
+		sseEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "youworker_sse_events_delivered_total", Help: "Events written to event streams (SSE).",
+		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "youworker_rate_limited_total", Help: "Requests refused by a rate limit, by class (auth, turns, ingest, search).",
+		}, []string{"class"}),
+		turnStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "youworker_turn_start_duration_seconds", Help: "Time from a turn's request to its workflow started (checks, store write, workflow start), by route (messages, completions).",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
+		}, []string{"route"}),
 	}
-	if err := registerAll(reg, m.requests, m.latency, collectors.NewDBStatsCollector(d.Store.SQL(), "youworker")); err != nil {
+	if err := registerAll(reg, m.requests, m.latency, m.sseClients, m.sseEvents, m.rateLimited, m.turnStart,
+		collectors.NewDBStatsCollector(d.Store.SQL(), "youworker")); err != nil {
 		return nil, err
 	}
 	s := &Server{

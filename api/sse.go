@@ -76,9 +76,12 @@ func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, 
 	w := c.Writer
 	fmt.Fprint(w, "retry: 1000\n\n")
 	w.Flush()
+	s.metrics.sseClients.Inc()
+	defer s.metrics.sseClients.Dec()
 	lastWrite := time.Now()
 	s.follow(c.Request.Context(), log, id, after, func(ev models.Event, data []byte) bool {
 		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
+		s.metrics.sseEvents.Inc()
 		lastWrite = time.Now()
 		if terminal(ev.Type) {
 			w.Flush()

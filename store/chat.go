@@ -268,6 +268,13 @@ func (s *Store) UnfinishedTurns(ctx context.Context, before time.Time, limit int
 	return out, translate(err)
 }
 
+// TurnsWaitingApproval counts the turns waiting for a tool approval, platform-wide (a metric).
+func (s *Store) TurnsWaitingApproval(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.q(ctx).Model(&models.Turn{}).Where("status = ?", models.TurnWaitingApproval).Count(&n).Error
+	return n, translate(err)
+}
+
 // ActiveTurn returns the unfinished turn of a session (at most one exists), ErrNotFound if none.
 func (s *Store) ActiveTurn(ctx context.Context, sessionID uuid.UUID) (*models.Turn, error) {
 	var t models.Turn

@@ -23,6 +23,7 @@ import (
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/extract"
 	"github.com/youworker/youworker/intake"
+	"github.com/youworker/youworker/metrics"
 	"github.com/youworker/youworker/policy"
 	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
@@ -59,7 +60,9 @@ type Deps struct {
 	Health *Health
 	// Deployment, when its Name is set, runs the worker versioned (Temporal Worker Deployments).
 	Deployment Deployment
-	Logger     *slog.Logger
+	// Metrics records what the activities do (nil: nothing).
+	Metrics *metrics.Worker
+	Logger  *slog.Logger
 }
 
 // IngestDeps are what the ingestion activities need besides the store, the box and Ollama.
@@ -107,18 +110,18 @@ func New(d Deps) sdkworker.Worker {
 	w.RegisterWorkflow(workflows.Probe)
 	w.RegisterWorkflowWithOptions(workflows.ChatTurn, pinned)
 	w.RegisterActivity(&activities.DB{Store: d.Store})
-	turns := &activities.Turns{Store: d.Store, Box: d.Box, Catalog: d.Catalog, Remote: d.Remote, Rules: d.ToolRules}
+	turns := &activities.Turns{Store: d.Store, Box: d.Box, Catalog: d.Catalog, Remote: d.Remote, Rules: d.ToolRules, Metrics: d.Metrics}
 	w.RegisterActivity(turns)
 	w.RegisterActivity(&activities.LLM{Ollama: d.Ollama, Store: d.Store, Box: d.Box, FlushInterval: d.TokenFlush,
 		HistoryLimit: d.HistoryLimit, HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond),
-		HeartbeatAfter: d.HeartbeatThrottle, Turns: turns, TaintApproval: d.TaintApproval})
+		HeartbeatAfter: d.HeartbeatThrottle, Turns: turns, TaintApproval: d.TaintApproval, Metrics: d.Metrics})
 	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Remote: d.Remote, Store: d.Store, Box: d.Box,
-		HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond)})
+		HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond), Metrics: d.Metrics})
 	w.RegisterWorkflowWithOptions(workflows.IngestDocument, pinned)
 	in := d.Ingest
 	w.RegisterActivity(&activities.Ingest{Store: d.Store, Blobs: in.Blobs, Box: d.Box, Guard: in.Guard, Extractor: in.Extractor,
 		Chunking: in.Chunking, Ollama: d.Ollama, Vectors: in.Vectors, EmbedModel: in.EmbedModel, EmbedBatch: in.EmbedBatch,
-		EmbedConcurrency: in.EmbedConcurrency, TempDir: in.TempDir})
+		EmbedConcurrency: in.EmbedConcurrency, TempDir: in.TempDir, Metrics: d.Metrics})
 	w.RegisterWorkflow(workflows.ReapTurns)
 	reaper := &chat.Reaper{Store: d.Store, Box: d.Box, Temporal: d.Client, Grace: d.ReaperGrace, Logger: d.Logger}
 	w.RegisterActivity(&activities.Reaper{Chat: reaper, Batch: 500})

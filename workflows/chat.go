@@ -110,7 +110,8 @@ type turn struct {
 // unavailable beyond its retry budget. Every step is idempotent, so a worker dying anywhere in
 // the turn costs a retry, never a duplicate message.
 func ChatTurn(ctx workflow.Context, in ChatTurnInput) (ChatTurnResult, error) {
-	t := &turn{in: in, ref: spec.TurnRef{TurnID: in.TurnID, SessionID: in.SessionID, UserID: in.UserID},
+	t := &turn{in: in, ref: spec.TurnRef{TurnID: in.TurnID, SessionID: in.SessionID, UserID: in.UserID,
+		StartedAt: workflow.GetInfo(ctx).WorkflowStartTime},
 		progress: Progress{Status: models.TurnRunning}, decisions: map[string]ApproveSignal{}}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return t.progress, nil }); err != nil {
 		return ChatTurnResult{}, err

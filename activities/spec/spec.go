@@ -165,6 +165,9 @@ type TurnRef struct {
 	TurnID    uuid.UUID
 	SessionID uuid.UUID
 	UserID    uuid.UUID
+	// StartedAt is when the turn's workflow started, for the turn duration and time-to-first-token
+	// metrics; zero in inputs recorded before it existed (no figure then).
+	StartedAt time.Time `json:",omitzero"`
 }
 
 // ReapResult is what one reaper run did.

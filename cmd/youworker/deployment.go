@@ -29,7 +29,7 @@ func runDeployment(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	c, err := dialTemporal(ctx, cfg, cfg.Logger(os.Stderr))
+	c, err := dialTemporal(ctx, cfg, cfg.Logger(os.Stderr), nil)
 	if err != nil {
 		return err
 	}

@@ -152,7 +152,10 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveWorker(gctx, cfg, appLog, false) })
+	// The worker's own metrics and health only when asked for (WORKER_METRICS_ADDR set): its
+	// default address would collide between two dev platforms on one machine.
+	_, workerOps := os.LookupEnv("WORKER_METRICS_ADDR")
+	g.Go(func() error { return serveWorker(gctx, cfg, appLog, workerOps) })
 	g.Go(func() error { return serveAPI(gctx, cfg, appLog) })
 	g.Go(func() error {
 		if err := waitHTTP(gctx, apiURL(*apiAddr)+"/health"); err != nil {

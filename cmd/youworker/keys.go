@@ -51,7 +51,7 @@ func rotateKeys(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tc, err := client.DialContext(ctx, temporalOptions(cfg, log))
+	tc, err := client.DialContext(ctx, temporalOptions(cfg, log, nil))
 	if err != nil {
 		return fmt.Errorf("connect to temporal: %w", err)
 	}

@@ -96,7 +96,7 @@ func prepareTemporal(ctx context.Context, cfg config.Config, wait time.Duration,
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	log := cfg.Logger(os.Stderr)
-	c, err := dialTemporal(ctx, cfg, log)
+	c, err := dialTemporal(ctx, cfg, log, nil)
 	if err != nil {
 		return fmt.Errorf("%w (run with --skip-temporal to migrate only the database)", err)
 	}

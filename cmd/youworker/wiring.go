@@ -63,7 +63,7 @@ func openStore(cfg config.Config, log *slog.Logger) (*store.Store, error) {
 	})
 }
 
-func temporalOptions(cfg config.Config, log *slog.Logger) client.Options {
+func temporalOptions(cfg config.Config, log *slog.Logger, m client.MetricsHandler) client.Options {
 	var compression client.GrpcCompression = &client.GrpcCompressionNone{}
 	if cfg.TemporalGzip {
 		compression = &client.GrpcCompressionGzip{}
@@ -74,15 +74,16 @@ func temporalOptions(cfg config.Config, log *slog.Logger) client.Options {
 		Logger:            tlog.NewStructuredLogger(log.With("component", "temporal")),
 		ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression},
 		Interceptors:      telemetry.TemporalInterceptors(),
+		MetricsHandler:    m, // nil: none
 	}
 }
 
 // dialTemporal connects to Temporal, retrying until it answers or ctx ends, so a worker started
 // before the Temporal server (compose, Kubernetes) waits for it instead of crash-looping.
-func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (client.Client, error) {
+func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger, m client.MetricsHandler) (client.Client, error) {
 	delay := 500 * time.Millisecond
 	for {
-		c, err := client.DialContext(ctx, temporalOptions(cfg, log))
+		c, err := client.DialContext(ctx, temporalOptions(cfg, log, m))
 		if err == nil {
 			return c, nil
 		}
@@ -222,14 +223,18 @@ type app struct {
 	remote   *activities.Remote
 	intake   *intake.Service
 	searcher *knowledge.Searcher
-	closers  []func()
+	// reg holds the process's metrics: Go and process, the Temporal SDK's, vector searches, and
+	// what the API or the worker adds.
+	reg     *prometheus.Registry
+	closers []func()
 }
 
 // newApp connects everything. With waitTemporal the Temporal client dials (retrying until it
 // answers, for workers); otherwise it connects lazily (the API starts without Temporal and
 // reports it in /health/detailed).
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, waitTemporal bool) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log}
+	a := &app{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
 			a.close() // what opened before the failure (the result is nil by then)
@@ -243,10 +248,12 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, waitTempor
 	if a.box, err = encryption.New(cfg.FernetKeys, encryption.LegacyReads(cfg.LegacyReads)); err != nil {
 		return nil, err
 	}
+	temporalMetrics, stopMetrics := metrics.Temporal(a.reg, log)
+	a.closers = append(a.closers, func() { _ = stopMetrics.Close() })
 	if waitTemporal {
-		a.temporal, err = dialTemporal(ctx, cfg, log)
+		a.temporal, err = dialTemporal(ctx, cfg, log, temporalMetrics)
 	} else {
-		a.temporal, err = client.NewLazyClient(temporalOptions(cfg, log))
+		a.temporal, err = client.NewLazyClient(temporalOptions(cfg, log, temporalMetrics))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("temporal client: %w", err)
@@ -263,6 +270,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, waitTempor
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { _ = a.vectors.Close() })
+	searches, err := metrics.VectorSearch(a.reg)
+	if err != nil {
+		return nil, err
+	}
+	a.vectors = vectors.Timed(a.vectors, func(d time.Duration) { searches.Observe(d.Seconds()) })
 	if a.guard, err = ssrf.New(ssrf.Options{Allow: cfg.FetchAllow, MaxBytes: cfg.FetchMaxBytes, Timeout: cfg.FetchTimeout,
 		Logger: log.With("component", "ssrf")}); err != nil {
 		return nil, fmt.Errorf("SSRF_ALLOW: %w", err)
@@ -320,7 +332,8 @@ func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer a.close()
 	srv, err := api.New(api.Deps{Config: cfg, Store: a.store, Temporal: a.temporal, Box: a.box, Intake: a.intake,
-		Searcher: a.searcher, Tools: a.catalog, Models: a.ollama, MCPGuard: a.mcpGuard, ToolLimits: toolLimits(cfg), Checks: a.healthChecks(), Logger: log})
+		Searcher: a.searcher, Tools: a.catalog, Models: a.ollama, MCPGuard: a.mcpGuard, ToolLimits: toolLimits(cfg), Checks: a.healthChecks(),
+		Logger: log, Registry: a.reg})
 	if err != nil {
 		return err
 	}
@@ -399,7 +412,7 @@ func sandbox(log *slog.Logger) ([]string, error) {
 }
 
 // serveWorker runs the worker. With operatorEndpoints it serves GET /health (the worker's state)
-// and /metrics on WORKER_METRICS_ADDR (`youworker dev` passes false: it has the API's).
+// and /metrics on WORKER_METRICS_ADDR (`youworker dev` only when WORKER_METRICS_ADDR is set).
 func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, operatorEndpoints bool) error {
 	health := worker.NewHealth()
 	var ops net.Listener
@@ -419,7 +432,11 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, opera
 	if err != nil {
 		return err
 	}
-	w := worker.New(worker.Deps{Client: a.temporal, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout,
+	product, err := metrics.NewWorker(a.reg, a.store.TurnsWaitingApproval, log)
+	if err != nil {
+		return err
+	}
+	w := worker.New(worker.Deps{Metrics: product, Client: a.temporal, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout,
 		HeartbeatThrottle: cfg.HeartbeatThrottle, Store: a.store, Box: a.box, Ollama: a.ollama, Catalog: a.catalog, Remote: a.remote,
 		ToolRules: cfg.ToolRules(), TaintApproval: cfg.TaintApproval, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, Logger: log,
 		Ingest: worker.IngestDeps{Blobs: a.blobs, Guard: a.guard, Extractor: extractor,
@@ -447,10 +464,8 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, opera
 	g, gctx := errgroup.WithContext(ctx)
 	// The endpoint outlives the drain (it reports "draining"), so it stops after the worker.
 	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g.Go(func() error {
-		return metrics.Serve(opsCtx, ops, reg, map[string]http.Handler{"/health": health, "/livez": health.Live()}, log)
+		return metrics.Serve(opsCtx, ops, a.reg, map[string]http.Handler{"/health": health, "/livez": health.Live()}, log)
 	})
 	g.Go(func() error {
 		defer stopOps()

@@ -5,8 +5,11 @@
 package helmtest
 
 import (
+	"encoding/json"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
 
 	"github.com/youworker/youworker/config"
 )
@@ -511,6 +515,8 @@ func TestOptionalObjects(t *testing.T) {
 	require.Empty(t, o.HPAs)
 	require.Empty(t, o.NetworkPolicies)
 	require.Empty(t, o.ServiceMonitors)
+	require.Empty(t, o.PrometheusRules)
+	require.NotContains(t, o.ConfigMaps, fullname+"-dashboard")
 	for n, d := range o.Deployments {
 		require.NotNil(t, d.Spec.Replicas, "Deployment %s sets replicas without an HPA", n)
 	}
@@ -551,6 +557,60 @@ func TestOptionalObjects(t *testing.T) {
 	}
 	require.NotEmpty(t, o.NetworkPolicies)
 	require.Len(t, o.ServiceMonitors, 1)
+	require.Len(t, o.PrometheusRules, 1)
+	require.Contains(t, o.ConfigMaps, fullname+"-dashboard")
+}
+
+// TestMonitoringFilesShip: the PrometheusRule carries files/prometheus-rules.yaml as it is (every
+// rule with an expression and a severity) and the dashboard ConfigMap the dashboard JSON, labelled
+// for Grafana's sidecar. That every metric they name is exported is e2e's
+// TestDashboardAndRulesUseExportedMetrics, which runs the processes.
+func TestMonitoringFilesShip(t *testing.T) {
+	t.Parallel()
+	o := mustRender(t, productionValues(t))
+	raw, err := os.ReadFile(filepath.Join(chartDir, "files", "prometheus-rules.yaml"))
+	require.NoError(t, err)
+	var file ruleFile
+	require.NoError(t, yaml.UnmarshalStrict(raw, &file))
+	pr := o.PrometheusRules[fullname]
+	require.NotNil(t, pr)
+	require.Equal(t, file, pr.Spec, "the PrometheusRule holds the rule file")
+	require.Equal(t, "kube-prometheus-stack", pr.Labels["release"], "serviceMonitor.labels reach the rules")
+	alerts := 0
+	for _, g := range pr.Spec.Groups {
+		for _, r := range g.Rules {
+			require.NotEmpty(t, r.Expr, r.Alert)
+			require.Contains(t, []string{"critical", "warning", "info"}, r.Labels["severity"], r.Alert)
+			require.NotEmpty(t, r.Annotations["summary"], r.Alert)
+			alerts++
+		}
+	}
+	require.GreaterOrEqual(t, alerts, 5)
+
+	cm := o.ConfigMaps[fullname+"-dashboard"]
+	require.Equal(t, "1", cm.Labels["grafana_dashboard"])
+	want, err := os.ReadFile(filepath.Join(chartDir, "files", "grafana-dashboard.json"))
+	require.NoError(t, err)
+	require.JSONEq(t, string(want), cm.Data["youworker.json"])
+	var dash struct {
+		UID    string `json:"uid"`
+		Panels []struct {
+			Type    string `json:"type"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(want, &dash))
+	require.Equal(t, "youworker", dash.UID)
+	queries := 0
+	for _, p := range dash.Panels {
+		for _, q := range p.Targets {
+			require.NotEmpty(t, q.Expr)
+			queries++
+		}
+	}
+	require.GreaterOrEqual(t, queries, 20)
 }
 
 // TestNetworkPolicy: with networkPolicy enabled every pod of the release denies ingress but what

@@ -104,6 +104,27 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
+// prometheusRule is the part of a monitoring.coreos.com/v1 PrometheusRule the chart sets.
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              ruleFile `json:"spec"`
+}
+
+// ruleFile is a Prometheus rule file (files/prometheus-rules.yaml), the spec of a PrometheusRule.
+type ruleFile struct {
+	Groups []struct {
+		Name  string `json:"name"`
+		Rules []struct {
+			Alert       string            `json:"alert"`
+			Expr        string            `json:"expr"`
+			For         string            `json:"for"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"rules"`
+	} `json:"groups"`
+}
+
 // objects is a rendered release, every manifest decoded into its API type.
 type objects struct {
 	Deployments     map[string]*appsv1.Deployment
@@ -116,6 +137,7 @@ type objects struct {
 	HPAs            map[string]*autoscalingv2.HorizontalPodAutoscaler
 	NetworkPolicies map[string]*networkingv1.NetworkPolicy
 	ServiceMonitors map[string]*serviceMonitor
+	PrometheusRules map[string]*prometheusRule
 }
 
 // decoders hold, per apiVersion and kind, the map a manifest of that kind is decoded into.
@@ -145,6 +167,8 @@ func (o *objects) decode(doc []byte) error {
 		return into(doc, o.NetworkPolicies)
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		return into(doc, o.ServiceMonitors)
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		return into(doc, o.PrometheusRules)
 	}
 	return fmt.Errorf("unexpected %s %s: add it to the test", tm.APIVersion, tm.Kind)
 }
@@ -200,6 +224,7 @@ func render(vals map[string]any) (*objects, error) {
 		ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}, ServiceAccounts: map[string]*corev1.ServiceAccount{},
 		PDBs: map[string]*policyv1.PodDisruptionBudget{}, HPAs: map[string]*autoscalingv2.HorizontalPodAutoscaler{},
 		NetworkPolicies: map[string]*networkingv1.NetworkPolicy{}, ServiceMonitors: map[string]*serviceMonitor{},
+		PrometheusRules: map[string]*prometheusRule{},
 	}
 	for _, d := range docs {
 		if strings.TrimSpace(d) == "" {
