@@ -382,7 +382,7 @@ func newExtractor(cfg config.Config, log *slog.Logger) (*extract.Extractor, erro
 	if err != nil {
 		return nil, err
 	}
-	x := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, Logger: log, Timeout: cfg.ExtractTimeout,
+	x := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, WhisperModel: cfg.WhisperModel, WhisperAPIKey: cfg.WhisperAPIKey, Logger: log, Timeout: cfg.ExtractTimeout,
 		MaxMemory: cfg.ExtractMaxMemory, MaxCPU: cfg.ExtractMaxCPU, MaxPixels: cfg.OCRMaxPixels,
 		MaxPartBytes: cfg.ExtractMaxPart, MaxUnpackedBytes: cfg.ExtractMaxUnpacked, Sandbox: sandbox, SandboxMinBytes: cfg.ExtractSandboxMin})
 	if err := x.Check(); err != nil {
