@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/extract"
@@ -373,10 +374,14 @@ func (s *Server) spokenText(c *gin.Context, a *audioFile, language, prompt strin
 
 // voiceMessage reads a voice message of POST /v1/sessions/:id/messages: multipart/form-data with
 // the audio file in `audio` and the optional `language` and `prompt` (a hint for the
-// transcription). Its transcript is the message's content.
-func (s *Server) voiceMessage(c *gin.Context) (string, error) {
+// transcription). Its transcript is the message's content. A session the caller cannot see is a
+// 404 before anything is transcribed.
+func (s *Server) voiceMessage(c *gin.Context, sessionID uuid.UUID) (string, error) {
 	if s.voice == nil {
 		return "", errVoiceOff
+	}
+	if _, err := s.store.Session(c.Request.Context(), callerOf(c), sessionID); err != nil {
+		return "", err
 	}
 	mr, err := c.Request.MultipartReader()
 	if err != nil {

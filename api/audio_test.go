@@ -119,6 +119,7 @@ func TestTranscriptionRoute(t *testing.T) {
 		{"streaming", []string{"stream", "true"}, file, 400, "stream", "validation_error", "not supported"},
 		{"unknown field", []string{"chunking_strategy", "auto"}, file, 400, "chunking_strategy", "validation_error", "unknown field"},
 		{"two files", nil, nil, 400, "file", "validation_error", "one file"},
+		{"body over the cap", nil, map[string][]byte{"file": make([]byte, 200<<10)}, 413, nil, "request_too_large", "request body exceeds"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,7 +207,9 @@ func TestVoiceMessage(t *testing.T) {
 	t.Parallel()
 	e := voiceAPI(t, func(c *config.Config) { c.RateLimits, c.RateTranscribe = true, 4 })
 	cl, _ := e.signup("walt")
-	sid, tid := uuid.New(), uuid.New()
+	created := cl.do("POST", "/v1/sessions", map[string]any{"title": "voice"})
+	require.Equal(t, http.StatusCreated, created.Status, "%s", created.Body)
+	sid, tid := uuid.MustParse(created.JSON(t)["id"].(string)), uuid.New()
 	f := &fakeChat{turn: &models.Turn{ID: tid, SessionID: sid, WorkflowID: "chat-turn/v", Status: models.TurnRunning, StartedAt: time.Now()}, created: true}
 	e.srv.chat = f
 	path := "/v1/sessions/" + sid.String() + "/messages"
@@ -231,8 +234,13 @@ func TestVoiceMessage(t *testing.T) {
 		{"no audio", []string{"language", "en"}, nil, 400, "VALIDATION_ERROR"},
 		{"the file in the wrong field", nil, map[string][]byte{"file": whisper.Speak("x")}, 400, "VALIDATION_ERROR"},
 		{"not audio", nil, map[string][]byte{"audio": []byte("\x89PNG\r\n\x1a\n....")}, 415, "UNSUPPORTED_AUDIO"},
+		{"another's or no session", nil, map[string][]byte{"audio": whisper.Speak("x")}, 404, "SESSION_NOT_FOUND"},
 	} {
-		r := cl.postForm(path, tc.fields, tc.files)
+		p := path
+		if tc.status == http.StatusNotFound {
+			p = "/v1/sessions/" + uuid.NewString() + "/messages"
+		}
+		r := cl.postForm(p, tc.fields, tc.files)
 		require.Equal(t, tc.status, r.Status, "%s: %s", tc.name, r.Body)
 		require.Equal(t, tc.code, r.errCode(t), tc.name)
 	}
@@ -392,7 +400,9 @@ func TestTranscriptionUpstreamFailures(t *testing.T) {
 		cl, _ := e.signup("quinn")
 		f := &fakeChat{}
 		e.srv.chat = f
-		r := cl.postForm("/v1/sessions/"+uuid.NewString()+"/messages", nil, map[string][]byte{"audio": audio})
+		created := cl.do("POST", "/v1/sessions", map[string]any{"title": "quiet"})
+		require.Equal(t, http.StatusCreated, created.Status, "%s", created.Body)
+		r := cl.postForm("/v1/sessions/"+created.JSON(t)["id"].(string)+"/messages", nil, map[string][]byte{"audio": audio})
 		require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
 		require.Equal(t, "NO_SPEECH", r.errCode(t))
 		require.Empty(t, f.posted)

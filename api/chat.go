@@ -368,7 +368,7 @@ func (s *Server) postMessage(c *gin.Context) {
 	var req postMessageRequest
 	voice := multipartRequest(c) // a voice message: its transcript is the content (api/audio.go)
 	if voice {
-		req.Content, err = s.voiceMessage(c)
+		req.Content, err = s.voiceMessage(c, sessionID)
 	} else {
 		err = bindJSON(c, &req)
 	}
