@@ -95,6 +95,21 @@ func TestVoice(t *testing.T) {
 		require.Equal(t, id, hits[0]["document_id"], "the worker transcribed it with WHISPER_API_KEY: %v", hits)
 		require.Contains(t, hits[0]["text"], "The quarterly budget meeting moves to Thursday.")
 	})
+	t.Run("health", func(t *testing.T) {
+		h := p.operator("/health/detailed")
+		whisperCheck := h.json(t)["checks"].(map[string]any)["whisper"].(map[string]any)
+		require.Equal(t, "up", whisperCheck["status"], "%s", h.body)
+		require.Equal(t, false, whisperCheck["required"])
+		stop() // the service goes away: reported down, and a transcription is a 503
+		whisperCheck = p.operator("/health/detailed").json(t)["checks"].(map[string]any)["whisper"].(map[string]any)
+		require.Equal(t, "down", whisperCheck["status"])
+		_, err := oc.Audio.Transcriptions.New(ctx, openai.AudioTranscriptionNewParams{Model: "whisper-1",
+			File: openai.File(bytes.NewReader(whisper.Speak("anyone there?")), "q.wav", "audio/wav")})
+		var apiErr *openai.Error
+		require.ErrorAs(t, err, &apiErr)
+		require.Equal(t, http.StatusServiceUnavailable, apiErr.StatusCode)
+		require.Equal(t, "transcription_unavailable", apiErr.Code)
+	})
 	require.NotContains(t, p.logs.String(), key, "the Whisper key never reaches a log")
 }
 

@@ -229,3 +229,29 @@ func lastLine(s string) string {
 	}
 	return strings.ToValidUTF8(l, "")
 }
+
+// Ping checks that the endpoint answers: a GET of its URL (with the API key) whose answer is any
+// HTTP status below 500 (a transcription route answers GET with 404 or 405), for health checks.
+func (c *Client) Ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
+	if err != nil {
+		return err
+	}
+	if c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	_ = resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		return fmt.Errorf("transcription service answered %d", resp.StatusCode)
+	}
+	return nil
+}

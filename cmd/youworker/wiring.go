@@ -36,6 +36,7 @@ import (
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/telemetry"
 	"github.com/youworker/youworker/toolbox"
+	"github.com/youworker/youworker/transcribe"
 	"github.com/youworker/youworker/vectors"
 	"github.com/youworker/youworker/worker"
 	"github.com/youworker/youworker/workflows"
@@ -144,7 +145,13 @@ func (a *app) healthChecks() []api.Check {
 			return catalog.Ping(ctx, srv.Name)
 		}})
 	}
-	return checks
+	// The Whisper endpoint of voice and audio documents: not_configured without WHISPER_URL.
+	whisper := api.Check{Name: "whisper"}
+	if cfg.VoiceEnabled() {
+		wc := &transcribe.Client{URL: cfg.WhisperURL, APIKey: cfg.WhisperAPIKey}
+		whisper.Probe = wc.Ping
+	}
+	return append(checks, whisper)
 }
 
 // modelsPulled reports whether Ollama answers and has the chat and embedding models: an Ollama

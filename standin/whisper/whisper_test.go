@@ -113,3 +113,17 @@ func TestClientRedactsTheKey(t *testing.T) {
 	require.NotContains(t, err.Error(), "sk-very-secret")
 	require.Contains(t, err.Error(), "[redacted]")
 }
+
+// Ping: the stand-in's route answers a GET (405), a failing service or none at all is down.
+func TestClientPing(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(whisper.New(whisper.Options{APIKey: "k"}))
+	t.Cleanup(srv.Close)
+	require.NoError(t, (&transcribe.Client{URL: srv.URL + "/v1/audio/transcriptions", HTTP: srv.Client()}).Ping(context.Background()))
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	t.Cleanup(down.Close)
+	require.ErrorContains(t, (&transcribe.Client{URL: down.URL}).Ping(context.Background()), "502")
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	require.Error(t, (&transcribe.Client{URL: gone.URL}).Ping(context.Background()))
+}
