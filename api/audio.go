@@ -488,12 +488,15 @@ func (s *Server) transcribeCompletionAudio(c *gin.Context, msgs []completionMess
 			case len(audios) == s.cfg.AudioMaxCount:
 				return models.Invalid(field, "a request may carry at most %d audio parts (AUDIO_MAX_COUNT)", s.cfg.AudioMaxCount)
 			}
-			if total += int64(base64.StdEncoding.DecodedLen(len(p.InputAudio.Data))); total > s.cfg.AudioLimit()+2 {
+			if total+int64(base64.StdEncoding.DecodedLen(len(p.InputAudio.Data))) > s.cfg.AudioLimit()+2 { // before decoding
 				return audioTooLarge(s.cfg.AudioLimit())
 			}
 			data, err := base64.StdEncoding.DecodeString(p.InputAudio.Data)
 			if err != nil {
 				return models.Invalid(field+".data", "%s.data is not valid base64", field)
+			}
+			if total += int64(len(data)); total > s.cfg.AudioLimit() {
+				return audioTooLarge(s.cfg.AudioLimit())
 			}
 			mt, err := sniffAudio(field+".data", bytes.NewReader(data), int64(len(data)))
 			if err != nil {

@@ -408,3 +408,33 @@ func TestTranscriptionUpstreamFailures(t *testing.T) {
 		require.Empty(t, f.posted)
 	})
 }
+
+// Audio is recognised from its content, whatever the client calls it; WebM (what browsers record)
+// too, which extract.Sniff does not know.
+func TestSniffAudio(t *testing.T) {
+	t.Parallel()
+	webmHead := []byte("\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm\x42\x87\x81\x04")
+	mkvHead := bytes.Replace(webmHead, []byte("\x84webm"), []byte("\x88matroska"), 1)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"wav", whisper.Speak("x"), "audio/wav"},
+		{"mp3 with ID3", []byte("ID3\x04\x00\x00\x00\x00\x00\x00" + strings.Repeat("\x00", 32)), "audio/mpeg"},
+		{"ogg", append([]byte("OggS\x00\x02"), make([]byte, 40)...), "audio/ogg"},
+		{"flac", append([]byte("fLaC\x00\x00\x00\x22"), make([]byte, 40)...), "audio/flac"},
+		{"webm", webmHead, "audio/webm"},
+		{"matroska video is not webm", mkvHead, ""},
+		{"png", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), ""},
+		{"text", []byte("hello, this is not audio"), ""},
+	} {
+		mt, err := sniffAudio("file", bytes.NewReader(tc.data), int64(len(tc.data)))
+		if tc.want == "" {
+			require.ErrorIs(t, err, models.ErrUnsupported, tc.name)
+			continue
+		}
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tc.want, mt, tc.name)
+	}
+}

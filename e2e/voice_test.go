@@ -41,7 +41,8 @@ func TestVoice(t *testing.T) {
 
 		tr, err = oc.Audio.Transcriptions.New(ctx, openai.AudioTranscriptionNewParams{Model: "whisper-1",
 			File:           openai.File(bytes.NewReader(whisper.Speak("Verbose please")), "v.wav", "audio/wav"),
-			ResponseFormat: openai.AudioResponseFormatVerboseJSON, Language: openai.String("en")})
+			ResponseFormat: openai.AudioResponseFormatVerboseJSON, Language: openai.String("en"), Prompt: openai.String("a request"),
+			Temperature: openai.Float(0.2), TimestampGranularities: []string{"segment"}})
 		require.NoError(t, err)
 		verbose := tr.AsTranscriptionVerbose()
 		require.Equal(t, "Verbose please", verbose.Text)
