@@ -99,6 +99,8 @@ type Server struct {
 	// mcp serves the MCP endpoint (api/mcp.go) to the browser origins mcpOrigins allows.
 	mcp        *server.StreamableHTTPServer
 	mcpOrigins mcpservers.Origins
+	// voice transcribes audio through WHISPER_URL (api/audio.go); nil when it is not set.
+	voice transcriber
 }
 
 type httpMetrics struct {
@@ -184,6 +186,7 @@ func New(d Deps) (*Server, error) {
 	s.publicOrigin = originOf(s.cfg.PublicURL)
 	s.mcpOrigins = mcpservers.NewOrigins(s.cfg.MCPOrigins)
 	s.mcp = s.newMCP()
+	s.voice = newTranscriber(s.cfg)
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.events = newEventHub(d.Config.DatabaseURL, s.log)
 	if s.cfg.AuthCacheTTL > 0 {
@@ -299,6 +302,7 @@ func (s *Server) routes() error {
 	v1.GET("/models", s.requireCaller, s.listModels)
 	v1.GET("/models/*id", s.requireCaller, s.getModel)
 	v1.POST("/chat/completions", s.requireCaller, s.rateLimit(s.turnRate()), s.chatCompletions)
+	v1.POST("/audio/transcriptions", s.requireCaller, s.rateLimit(s.transcribeRate()), s.transcribeAudio)
 
 	docs := v1.Group("/documents", s.requireCaller)
 	ingestLimit := s.rateLimit(s.ingestRate())
