@@ -110,7 +110,7 @@ type httpMetrics struct {
 	sseClients prometheus.Gauge
 	// sseEvents are the events written to those streams.
 	sseEvents prometheus.Counter
-	// rateLimited are the requests refused by a rate limit, by class (auth, turns, ingest, search).
+	// rateLimited are the requests refused by a rate limit, by class (auth, turns, ingest, search, transcriptions).
 	rateLimited *prometheus.CounterVec
 	// turnStart is the time from a turn's request to its workflow started, by route.
 	turnStart *prometheus.HistogramVec
@@ -138,7 +138,7 @@ func New(d Deps) (*Server, error) {
 			Name: "youworker_sse_events_delivered_total", Help: "Events written to event streams (SSE).",
 		}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "youworker_rate_limited_total", Help: "Requests refused by a rate limit, by class (auth, turns, ingest, search).",
+			Name: "youworker_rate_limited_total", Help: "Requests refused by a rate limit, by class (auth, turns, ingest, search, transcriptions).",
 		}, []string{"class"}),
 		turnStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "youworker_turn_start_duration_seconds", Help: "Time from a turn's request to its workflow started (checks, store write, workflow start), by route (messages, completions).",
