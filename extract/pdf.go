@@ -16,8 +16,10 @@ import (
 // to tell an encrypted or damaged file early), then one pdftotext run over the first MaxPages
 // pages. pdftotext runs in its default reading-order mode, not -layout: -layout keeps columns side
 // by side on each line, which interleaves the sentences of multi-column pages. Pages end with a
-// form feed; blank lines separate paragraphs, whose lines are joined with spaces.
-func (e *Extractor) extractPDF(ctx context.Context, path string) (Document, error) {
+// form feed; blank lines separate paragraphs, whose lines are joined with spaces. Pages without
+// text (scanned) are OCRed one at a time (ocrPDFPages), resuming after the pages cp says are done;
+// a PDF whose every page has text is read as before, with no more tool runs.
+func (e *Extractor) extractPDF(ctx context.Context, path string, cp OCRCheckpoint) (Document, error) {
 	path, err := filepath.Abs(path) // never an argument that starts with "-"
 	if err != nil {
 		return Document{}, err
@@ -44,9 +46,21 @@ func (e *Extractor) extractPDF(ctx context.Context, path string) (Document, erro
 	if res.truncated {
 		e.log.WarnContext(ctx, "pdf text output limit reached, rest dropped", "limit_bytes", maxToolOutput)
 	}
-	doc := Document{Title: title, Blocks: pdfBlocks(string(bytes.ToValidUTF8(res.stdout, []byte("\uFFFD"))))}
+	out := string(bytes.ToValidUTF8(res.stdout, []byte("\uFFFD")))
+	doc := Document{Title: title, Blocks: pdfBlocks(out)}
+	var scanned []int
+	if !res.truncated {
+		scanned = scannedPages(out, min(pages, last))
+	}
+	if len(scanned) > 0 {
+		ocred, err := e.ocrPDFPages(ctx, path, scanned, cp)
+		if err != nil {
+			return Document{}, err
+		}
+		doc.Blocks = ocrBlocks(doc.Blocks, ocred, scanned)
+	}
 	if len(doc.Blocks) == 0 {
-		return Document{}, fmt.Errorf("%w: the PDF has no text layer (scanned pages are not OCRed)", ErrEmpty)
+		return Document{}, fmt.Errorf("%w: the PDF has no text layer and OCR found no text on its %d pages", ErrEmpty, len(scanned))
 	}
 	return doc, nil
 }
@@ -101,10 +115,7 @@ func cleanPDFTitle(t string) string {
 
 // pdfBlocks splits pdftotext output into paragraphs with their 1-based page numbers.
 func pdfBlocks(out string) []Block {
-	pages := strings.Split(out, "\f")
-	if len(pages) > 0 && strings.TrimSpace(pages[len(pages)-1]) == "" {
-		pages = pages[:len(pages)-1] // the text after the last page's form feed
-	}
+	pages := textPages(out)
 	var blocks []Block
 	for i, page := range pages {
 		for _, p := range paragraphs(page) {
