@@ -60,7 +60,7 @@ func (e *Extractor) extractPDF(ctx context.Context, path string, cp OCRCheckpoin
 		doc.Blocks = ocrBlocks(doc.Blocks, ocred, scanned)
 	}
 	if len(doc.Blocks) == 0 {
-		return Document{}, fmt.Errorf("%w: the PDF has no text layer and OCR found no text on its %d pages", ErrEmpty, len(scanned))
+		return Document{}, fmt.Errorf("%w: the PDF has no text layer, and OCR found no text on its pages (%d read)", ErrEmpty, len(scanned))
 	}
 	return doc, nil
 }
