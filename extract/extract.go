@@ -140,6 +140,10 @@ type Options struct {
 	// MaxPixels bounds the pixels of an image (of every page of a TIFF) given to OCR; larger
 	// images are refused with ErrLimit before tesseract runs. Default 40 million.
 	MaxPixels int64
+	// MaxOCRPages bounds the pages without a text layer of one PDF that are rendered and OCRed: a
+	// PDF with more fails with ErrLimit. Default 500; a negative value turns the OCR of PDFs off
+	// (their pages without text are left out).
+	MaxOCRPages int
 	// MaxPartBytes bounds the uncompressed size of one part of a zip-based document (DOCX) and
 	// MaxUnpackedBytes the uncompressed bytes read from all its parts together; over either the
 	// document fails with ErrLimit. Defaults 64 MiB and 128 MiB.
@@ -160,6 +164,7 @@ type Options struct {
 // Default limits.
 const (
 	DefaultMaxPixels        = 40_000_000
+	DefaultMaxOCRPages      = 500
 	DefaultMaxPartBytes     = 64 << 20
 	DefaultMaxUnpackedBytes = 128 << 20
 )
@@ -180,6 +185,7 @@ type Extractor struct {
 	maxMemory    int64
 	maxCPU       time.Duration
 	maxPixels    int64
+	maxOCRPages  int
 	maxPart      int64
 	maxUnpacked  int64
 	sandbox      []string
@@ -202,6 +208,7 @@ func New(opts Options) *Extractor {
 		maxMemory:    max(opts.MaxMemory, 0),
 		maxCPU:       max(opts.MaxCPU, 0),
 		maxPixels:    opts.MaxPixels,
+		maxOCRPages:  opts.MaxOCRPages,
 		maxPart:      opts.MaxPartBytes,
 		maxUnpacked:  opts.MaxUnpackedBytes,
 		sandbox:      slices.Clone(opts.Sandbox),
@@ -234,6 +241,9 @@ func New(opts Options) *Extractor {
 	}
 	if e.maxPixels <= 0 {
 		e.maxPixels = DefaultMaxPixels
+	}
+	if e.maxOCRPages == 0 {
+		e.maxOCRPages = DefaultMaxOCRPages
 	}
 	if e.maxPart <= 0 {
 		e.maxPart = DefaultMaxPartBytes

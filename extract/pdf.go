@@ -49,8 +49,12 @@ func (e *Extractor) extractPDF(ctx context.Context, path string, cp OCRCheckpoin
 	out := string(bytes.ToValidUTF8(res.stdout, []byte("\uFFFD")))
 	doc := Document{Title: title, Blocks: pdfBlocks(out)}
 	var scanned []int
-	if !res.truncated {
+	if !res.truncated && e.maxOCRPages > 0 {
 		scanned = scannedPages(out, min(pages, last))
+	}
+	if e.maxOCRPages > 0 && len(scanned) > e.maxOCRPages {
+		return Document{}, fmt.Errorf("%w: the PDF has %d pages without a text layer; OCR is limited to %d pages of a PDF",
+			ErrLimit, len(scanned), e.maxOCRPages)
 	}
 	if len(scanned) > 0 {
 		ocred, err := e.ocrPDFPages(ctx, path, scanned, cp)
@@ -59,7 +63,11 @@ func (e *Extractor) extractPDF(ctx context.Context, path string, cp OCRCheckpoin
 		}
 		doc.Blocks = ocrBlocks(doc.Blocks, ocred, scanned)
 	}
-	if len(doc.Blocks) == 0 {
+	switch {
+	case len(doc.Blocks) > 0:
+	case e.maxOCRPages < 0:
+		return Document{}, fmt.Errorf("%w: the PDF has no text layer (the OCR of PDFs is off: OCR_MAX_PDF_PAGES=0)", ErrEmpty)
+	default:
 		return Document{}, fmt.Errorf("%w: the PDF has no text layer, and OCR found no text on its pages (%d read)", ErrEmpty, len(scanned))
 	}
 	return doc, nil

@@ -143,3 +143,34 @@ func TestScannedPDFUnderThePixelLimit(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, strings.ToLower(allText(doc)), "zebras graze")
 }
+
+// TestScannedPDFOCRPageLimit: a PDF with more pages without text than MaxOCRPages fails at once
+// with ErrLimit, before any page is OCRed; a negative MaxOCRPages turns the OCR of PDFs off, a
+// mixed PDF then keeping only its text page.
+func TestScannedPDFOCRPageLimit(t *testing.T) {
+	t.Parallel()
+	requireOCRTools(t)
+	texts := []string{"Zebras graze near quiet lagoons", "Typed page.", "Walruses sunbathe on pebbly beaches"}
+	path := scannedPDF(t, texts, 2)
+	noOCR := "/nonexistent/tesseract"
+
+	cp := &memCheckpoint{}
+	_, err := extract.New(extract.Options{MaxOCRPages: 1, Tesseract: noOCR}).ExtractResumable(context.Background(), extract.MediaPDF, path, cp)
+	require.ErrorIs(t, err, extract.ErrLimit)
+	require.True(t, extract.Permanent(err))
+	require.Contains(t, err.Error(), "2 pages without a text layer; OCR is limited to 1")
+	require.Zero(t, cp.asked)
+
+	doc, err := extract.New(extract.Options{MaxOCRPages: -1, Tesseract: noOCR}).ExtractResumable(context.Background(), extract.MediaPDF, path, cp)
+	require.NoError(t, err)
+	require.Equal(t, []extract.Block{{Kind: extract.KindParagraph, Page: 2, Text: "Typed page."}}, doc.Blocks)
+
+	_, err = extract.New(extract.Options{MaxOCRPages: -1, Tesseract: noOCR}).Extract(context.Background(), extract.MediaPDF, scannedPDF(t, texts[:1]))
+	require.ErrorIs(t, err, extract.ErrEmpty)
+	require.Contains(t, err.Error(), "OCR of PDFs is off")
+	require.Zero(t, cp.asked)
+
+	doc, err = extract.New(extract.Options{MaxOCRPages: 2}).ExtractResumable(context.Background(), extract.MediaPDF, path, cp)
+	require.NoError(t, err)
+	require.Len(t, doc.Blocks, 3, "two pages to OCR are within a limit of two")
+}
