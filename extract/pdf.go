@@ -18,7 +18,8 @@ import (
 // by side on each line, which interleaves the sentences of multi-column pages. Pages end with a
 // form feed; blank lines separate paragraphs, whose lines are joined with spaces. Pages without
 // text (scanned) are OCRed one at a time (ocrPDFPages), resuming after the pages cp says are done;
-// a PDF whose every page has text is read as before, with no more tool runs.
+// a PDF whose every page has text is read as before, with no more tool runs. A PDF with more pages
+// without text than MaxOCRPages keeps only its text pages, and fails with ErrLimit when it has none.
 func (e *Extractor) extractPDF(ctx context.Context, path string, cp OCRCheckpoint) (Document, error) {
 	path, err := filepath.Abs(path) // never an argument that starts with "-"
 	if err != nil {
@@ -53,8 +54,13 @@ func (e *Extractor) extractPDF(ctx context.Context, path string, cp OCRCheckpoin
 		scanned = scannedPages(out, min(pages, last))
 	}
 	if e.maxOCRPages > 0 && len(scanned) > e.maxOCRPages {
-		return Document{}, fmt.Errorf("%w: the PDF has %d pages without a text layer; OCR is limited to %d pages of a PDF",
-			ErrLimit, len(scanned), e.maxOCRPages)
+		// Over the limit a PDF is read as it was before OCR: its text pages, when it has any.
+		if len(doc.Blocks) == 0 {
+			return Document{}, fmt.Errorf("%w: the PDF has %d pages without a text layer; OCR is limited to %d pages of a PDF",
+				ErrLimit, len(scanned), e.maxOCRPages)
+		}
+		e.log.WarnContext(ctx, "pdf ocr page limit reached, pages without text left out", "pages", len(scanned), "max_ocr_pages", e.maxOCRPages)
+		scanned = nil
 	}
 	if len(scanned) > 0 {
 		ocred, err := e.ocrPDFPages(ctx, path, scanned, cp)

@@ -145,25 +145,31 @@ func TestScannedPDFUnderThePixelLimit(t *testing.T) {
 }
 
 // TestScannedPDFOCRPageLimit: a PDF with more pages without text than MaxOCRPages fails at once
-// with ErrLimit, before any page is OCRed; a negative MaxOCRPages turns the OCR of PDFs off, a
-// mixed PDF then keeping only its text page.
+// with ErrLimit, before any page is OCRed, when it has no text page; with one it keeps that page
+// alone, as before OCR. A negative MaxOCRPages turns the OCR of PDFs off likewise.
 func TestScannedPDFOCRPageLimit(t *testing.T) {
 	t.Parallel()
 	requireOCRTools(t)
 	texts := []string{"Zebras graze near quiet lagoons", "Typed page.", "Walruses sunbathe on pebbly beaches"}
 	path := scannedPDF(t, texts, 2)
 	noOCR := "/nonexistent/tesseract"
+	textPage := []extract.Block{{Kind: extract.KindParagraph, Page: 2, Text: "Typed page."}}
 
 	cp := &memCheckpoint{}
-	_, err := extract.New(extract.Options{MaxOCRPages: 1, Tesseract: noOCR}).ExtractResumable(context.Background(), extract.MediaPDF, path, cp)
+	_, err := extract.New(extract.Options{MaxOCRPages: 1, Tesseract: noOCR}).ExtractResumable(context.Background(), extract.MediaPDF,
+		scannedPDF(t, []string{texts[0], texts[2]}), cp)
 	require.ErrorIs(t, err, extract.ErrLimit)
 	require.True(t, extract.Permanent(err))
 	require.Contains(t, err.Error(), "2 pages without a text layer; OCR is limited to 1")
+
+	doc, err := extract.New(extract.Options{MaxOCRPages: 1, Tesseract: noOCR}).ExtractResumable(context.Background(), extract.MediaPDF, path, cp)
+	require.NoError(t, err)
+	require.Equal(t, textPage, doc.Blocks)
 	require.Zero(t, cp.asked)
 
-	doc, err := extract.New(extract.Options{MaxOCRPages: -1, Tesseract: noOCR}).ExtractResumable(context.Background(), extract.MediaPDF, path, cp)
+	doc, err = extract.New(extract.Options{MaxOCRPages: -1, Tesseract: noOCR}).ExtractResumable(context.Background(), extract.MediaPDF, path, cp)
 	require.NoError(t, err)
-	require.Equal(t, []extract.Block{{Kind: extract.KindParagraph, Page: 2, Text: "Typed page."}}, doc.Blocks)
+	require.Equal(t, textPage, doc.Blocks)
 
 	_, err = extract.New(extract.Options{MaxOCRPages: -1, Tesseract: noOCR}).Extract(context.Background(), extract.MediaPDF, scannedPDF(t, texts[:1]))
 	require.ErrorIs(t, err, extract.ErrEmpty)
