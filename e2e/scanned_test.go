@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
+	"github.com/youworker/youworker/activities/spec"
 	"github.com/youworker/youworker/extract/fixtures"
 )
 
@@ -81,6 +84,26 @@ func TestWorkerKilledMidOCR(t *testing.T) {
 	ch := must(u.stream(context.Background(), r.json(t)["events_url"].(string), 0))
 	evs := until(t, ch, "page", 90*time.Second)
 	evs = append(evs, until(t, ch, "page", 30*time.Second)...)
+	// The Temporal UI shows the page progress: the pending Prepare's heartbeat details.
+	tc, err := client.Dial(client.Options{HostPort: p.env["TEMPORAL_ADDRESS"], Namespace: p.env["TEMPORAL_NAMESPACE"]})
+	require.NoError(t, err)
+	defer tc.Close()
+	var prog spec.OCRProgress
+	require.Eventually(t, func() bool {
+		desc, err := tc.DescribeWorkflowExecution(context.Background(), ingestWorkflowID(t, r), "")
+		if err != nil {
+			return false
+		}
+		for _, a := range desc.GetPendingActivities() {
+			if a.GetActivityType().GetName() == spec.Prepare && a.GetHeartbeatDetails() != nil &&
+				converter.GetDefaultDataConverter().FromPayloads(a.GetHeartbeatDetails(), &prog) == nil {
+				return prog.PagesDone >= 2
+			}
+		}
+		return false
+	}, 5*time.Second, 20*time.Millisecond)
+	require.Equal(t, len(scannedTexts), prog.PagesTotal)
+	require.Equal(t, "extract", prog.Stage)
 	w.kill()
 	killedAt := time.Now()
 	p.startWorker()
