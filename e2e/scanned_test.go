@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -50,6 +52,17 @@ func TestScannedAndMixedPDFsBecomeSearchable(t *testing.T) {
 
 	mixedID, last := u.ingested(u.upload("mixed.pdf", mixed, nil), 90*time.Second)
 	require.Equal(t, "run.completed", last.Type, "%v", last.Data)
+
+	// The command line shows the pages as they are OCRed.
+	c := newCLIUser(t, nil)
+	require.Equal(t, 0, c.run(u.apiKey()+"\n", "login", "--url", p.apiURL).code)
+	more, err := fixtures.ScannedPDF(scannedTexts[2:4])
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "more.pdf")
+	require.NoError(t, os.WriteFile(path, more, 0o600))
+	cr := c.run("", "ingest", path)
+	require.Equal(t, 0, cr.code, "%s", cr)
+	require.Contains(t, cr.stdout, path+": extract: OCR 1/2 pages\n"+path+": extract: OCR 2/2 pages\n")
 
 	for _, tc := range []struct{ query, doc string }{
 		{"walruses sunbathe on pebbly beaches", scanID},
