@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/testenv"
@@ -39,6 +40,22 @@ func TestOCRPagesAreSavedWithTheirEvents(t *testing.T) {
 	var events int
 	require.NoError(t, st.SQL().QueryRow(`SELECT count(*) FROM ingestion_events WHERE run_id = $1`, run).Scan(&events))
 	require.Equal(t, 1, events)
+
+	// Key rotation reseals the pages under the binding their writer used.
+	var table store.SealedTable
+	for _, tb := range store.SealedTables {
+		if tb.Name == "document_ocr_pages" {
+			table = tb
+		}
+	}
+	var bound []string
+	_, scanned, _, err := st.RekeyBatch(ctx, table, nil, 10, func(where encryption.Binding, _ []byte) ([]byte, bool, error) {
+		bound = append(bound, where.String())
+		return nil, false, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, scanned)
+	require.Equal(t, []string{store.OCRPageText(doc, 1).String()}, bound)
 
 	require.NoError(t, st.DeleteOCRPages(ctx, doc))
 	pages, err = st.OCRPages(ctx, doc)
