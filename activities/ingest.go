@@ -113,7 +113,8 @@ type PrepareResult = spec.PrepareResult
 // what a failed attempt had done; a permanent failure of any stage fails it at once. It
 // heartbeats, so that a cancel stops an extraction in progress.
 func (a *Ingest) Prepare(ctx context.Context, in RunRef) (PrepareResult, error) {
-	stop := keepAlive(ctx, time.Second, func(time.Time) { activity.RecordHeartbeat(ctx) })
+	beat := &heartbeat{}
+	stop := keepAlive(ctx, time.Second, func(time.Time) { beat.record(ctx) })
 	defer stop()
 	if err := a.BeginStage(ctx, StageInput{RunRef: in, Stage: models.StageFetch}); err != nil {
 		return PrepareResult{}, err
@@ -128,7 +129,7 @@ func (a *Ingest) Prepare(ctx context.Context, in RunRef) (PrepareResult, error) 
 		return PrepareResult{}, err
 	}
 	began = time.Now()
-	if err := a.Extract(ctx, in); err != nil {
+	if err := a.extract(ctx, in, beat); err != nil {
 		return PrepareResult{}, err
 	}
 	a.Metrics.Stage(models.StageExtract, time.Since(began))
@@ -194,8 +195,15 @@ func (a *Ingest) Fetch(ctx context.Context, in RunRef) (FetchResult, error) {
 	return FetchResult{DuplicateOf: &dup.ID}, nil
 }
 
-// Extract turns the stored bytes into structured text, stored as a blob for the chunk stage.
+// Extract turns the stored bytes into structured text, stored as a blob for the chunk stage. The
+// pages of a scanned PDF are OCRed one by one, each kept in Postgres with a page event, so that a
+// retry resumes at the next page (ocrCheckpoint).
 func (a *Ingest) Extract(ctx context.Context, in RunRef) error {
+	return a.extract(ctx, in, &heartbeat{})
+}
+
+// extract is Extract with the heartbeat of the activity that runs it.
+func (a *Ingest) extract(ctx context.Context, in RunRef, beat *heartbeat) error {
 	a.noteAttempt(ctx, in.RunID)
 	doc, err := a.Store.DocumentByID(ctx, in.DocumentID)
 	if err != nil {
@@ -222,7 +230,8 @@ func (a *Ingest) Extract(ctx context.Context, in RunRef) error {
 			return extractError(err)
 		}
 	}
-	out, err := a.Extractor.Extract(ctx, media, path)
+	cp := &ocrCheckpoint{a: a, ref: in, attempt: activity.GetInfo(ctx).Attempt, beat: beat}
+	out, err := a.Extractor.ExtractResumable(ctx, media, path, cp)
 	if err != nil {
 		return extractError(err)
 	}
@@ -510,6 +519,9 @@ func (a *Ingest) FinishRun(ctx context.Context, in FinishRunInput) error {
 	default:
 		typ = models.EventRunFailed
 		doc["status"], doc["error"] = models.DocFailed, in.Message
+	}
+	if err := a.Store.DeleteOCRPages(ctx, in.DocumentID); err != nil {
+		return err // the OCR of a scanned PDF was kept for the run only
 	}
 	if in.Status != models.RunCompleted {
 		if err := a.Store.RemoveDocumentVectors(ctx, a.Vectors, a.EmbedModel, in.DocumentID); err != nil {

@@ -219,6 +219,8 @@ func ingestOne(ctx context.Context, c *client.Client, s source, opts client.Inge
 			Stage       string            `json:"stage"`
 			ChunksDone  int               `json:"chunks_done"`
 			ChunksTotal int               `json:"chunks_total"`
+			PagesDone   int               `json:"pages_done"`
+			PagesTotal  int               `json:"pages_total"`
 			Status      string            `json:"status"`
 			Chunks      int               `json:"chunks"`
 			DuplicateOf string            `json:"duplicate_of"`
@@ -232,6 +234,8 @@ func ingestOne(ctx context.Context, c *client.Client, s source, opts client.Inge
 			item.stage(d.Stage, d.ChunksDone, d.ChunksTotal)
 		case "progress":
 			item.progress(d.ChunksDone, d.ChunksTotal)
+		case "page": // a scanned PDF's page OCRed
+			item.stage(fmt.Sprintf("%s: OCR %d/%d pages", d.Stage, d.PagesDone, d.PagesTotal), 0, 0)
 		}
 		if client.RunTerminal(e.Type) {
 			r.Status, r.Chunks, r.DuplicateOf = strings.TrimPrefix(e.Type, "run."), d.Chunks, d.DuplicateOf

@@ -148,10 +148,11 @@ type Config struct {
 
 	// Extraction limits (decompression and parser bombs): over any of them a document fails at
 	// once with BAD_DOCUMENT, never retried.
-	ExtractTimeout     time.Duration `env:"EXTRACT_TIMEOUT" envDefault:"2m" desc:"wall-clock limit of one extraction tool run (pdfinfo, pdftotext, tesseract) or transcription request"`
-	ExtractMaxMemory   int64         `env:"EXTRACT_MAX_MEMORY_BYTES" envDefault:"1073741824" desc:"memory limit (RLIMIT_DATA: heap and private writable memory) of each extraction process — pdfinfo, pdftotext, tesseract, and the sandbox that parses text, Markdown, HTML, CSV, JSON and DOCX — set with prlimit (util-linux); 0 = unlimited"`
+	ExtractTimeout     time.Duration `env:"EXTRACT_TIMEOUT" envDefault:"2m" desc:"wall-clock limit of one extraction tool run (pdfinfo, pdftotext, pdftoppm, tesseract) or transcription request"`
+	ExtractMaxMemory   int64         `env:"EXTRACT_MAX_MEMORY_BYTES" envDefault:"1073741824" desc:"memory limit (RLIMIT_DATA: heap and private writable memory) of each extraction process — pdfinfo, pdftotext, pdftoppm, tesseract, and the sandbox that parses text, Markdown, HTML, CSV, JSON and DOCX — set with prlimit (util-linux); 0 = unlimited"`
 	ExtractMaxCPU      time.Duration `env:"EXTRACT_MAX_CPU" envDefault:"2m" desc:"CPU-time limit of each extraction process, set with prlimit; also bounds one orphaned by a dead worker; 0 = unlimited"`
-	OCRMaxPixels       int64         `env:"OCR_MAX_PIXELS" envDefault:"40000000" desc:"largest image (each page of a TIFF) given to OCR, in pixels, read from its header; 40 MP holds an A4 page scanned at 600 dpi"`
+	OCRMaxPixels       int64         `env:"OCR_MAX_PIXELS" envDefault:"40000000" desc:"largest image (each page of a TIFF) given to OCR, in pixels, read from its header; 40 MP holds an A4 page scanned at 600 dpi; scanned PDF pages are rendered at 300 dpi or less to stay under it"`
+	OCRMaxPDFPages     int           `env:"OCR_MAX_PDF_PAGES" envDefault:"500" desc:"pages without a text layer OCRed in one PDF (rendered with pdftoppm, about a second each); a PDF with more keeps only its text pages, or fails with BAD_DOCUMENT when it has none; 0 = scanned pages are not OCRed"`
 	ExtractMaxPart     int64         `env:"EXTRACT_MAX_PART_BYTES" envDefault:"67108864" desc:"largest uncompressed part read from a zip-based document (DOCX)"`
 	ExtractMaxUnpacked int64         `env:"EXTRACT_MAX_UNPACKED_BYTES" envDefault:"134217728" desc:"uncompressed bytes read from all the parts of one zip-based document together"`
 	ExtractSandboxMin  int64         `env:"EXTRACT_SANDBOX_MIN_BYTES" envDefault:"32768" desc:"text, Markdown, HTML, CSV and JSON files smaller than this are parsed in the worker itself, larger ones (and every DOCX) in the youworker-extract child under the EXTRACT_* limits; 0 parses every one in the child"`
@@ -524,6 +525,9 @@ func (c Config) validate() error {
 	}
 	if c.ExtractMaxCPU != 0 && c.ExtractMaxCPU < time.Second {
 		bad("EXTRACT_MAX_CPU", "must be 0 (unlimited) or at least 1s, got %s", c.ExtractMaxCPU)
+	}
+	if c.OCRMaxPDFPages < 0 {
+		bad("OCR_MAX_PDF_PAGES", "must be 0 (no OCR of PDFs) or more, got %d", c.OCRMaxPDFPages)
 	}
 	if c.ExtractSandboxMin < 0 || c.ExtractSandboxMin > 1<<20 {
 		bad("EXTRACT_SANDBOX_MIN_BYTES", "must be between 0 and 1 MiB (1048576): larger files parse slowly enough to need the sandbox, got %d", c.ExtractSandboxMin)

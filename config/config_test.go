@@ -80,6 +80,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"fewer analytics buckets than days", "ANALYTICS_MAX_BUCKETS", "364"},
 		{"more MCP results than a search returns", "MCP_ENDPOINT_MAX_RESULTS", "51"},
 		{"no MCP text", "MCP_ENDPOINT_MAX_TEXT_BYTES", "0"},
+		{"negative OCR pages", "OCR_MAX_PDF_PAGES", "-1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,7 +3,8 @@
 // code) that the chunk package splits for embedding.
 //
 // The media type is decided from the content by Sniff; Extract then reads a file on local disk.
-// PDFs go through poppler's pdftotext/pdfinfo, images through the tesseract CLI and audio through
+// PDFs go through poppler's pdftotext/pdfinfo (pages without text are rendered with pdftoppm and
+// OCRed), images through the tesseract CLI and audio through
 // a Whisper-compatible HTTP endpoint; everything else is parsed in Go, in this process or in a
 // sandbox process (Options.Sandbox). The tools and the sandbox run under kernel resource limits
 // (memory and CPU time, set by util-linux prlimit) and a wall-clock timeout; images are measured from their headers before OCR; the parts of zip-based formats
@@ -117,7 +118,7 @@ func Permanent(err error) bool {
 // Options configure an Extractor. The zero value works for everything but audio.
 type Options struct {
 	Tesseract string // path to the tesseract binary, default "tesseract" from PATH
-	Pdftotext string // path to pdftotext, default "pdftotext"; pdfinfo is looked up beside it
+	Pdftotext string // path to pdftotext, default "pdftotext"; pdfinfo and pdftoppm are looked up beside it
 	// WhisperURL is a Whisper-compatible transcription endpoint (OpenAI's
 	// /v1/audio/transcriptions: multipart file, model, response_format=json). "" means audio
 	// is unsupported and Extract returns ErrNoAudio.
@@ -139,6 +140,10 @@ type Options struct {
 	// MaxPixels bounds the pixels of an image (of every page of a TIFF) given to OCR; larger
 	// images are refused with ErrLimit before tesseract runs. Default 40 million.
 	MaxPixels int64
+	// MaxOCRPages bounds the pages without a text layer of one PDF that are rendered and OCRed: a
+	// PDF with more fails with ErrLimit. Default 500; a negative value turns the OCR of PDFs off
+	// (their pages without text are left out).
+	MaxOCRPages int
 	// MaxPartBytes bounds the uncompressed size of one part of a zip-based document (DOCX) and
 	// MaxUnpackedBytes the uncompressed bytes read from all its parts together; over either the
 	// document fails with ErrLimit. Defaults 64 MiB and 128 MiB.
@@ -159,6 +164,7 @@ type Options struct {
 // Default limits.
 const (
 	DefaultMaxPixels        = 40_000_000
+	DefaultMaxOCRPages      = 500
 	DefaultMaxPartBytes     = 64 << 20
 	DefaultMaxUnpackedBytes = 128 << 20
 )
@@ -179,6 +185,7 @@ type Extractor struct {
 	maxMemory    int64
 	maxCPU       time.Duration
 	maxPixels    int64
+	maxOCRPages  int
 	maxPart      int64
 	maxUnpacked  int64
 	sandbox      []string
@@ -201,6 +208,7 @@ func New(opts Options) *Extractor {
 		maxMemory:    max(opts.MaxMemory, 0),
 		maxCPU:       max(opts.MaxCPU, 0),
 		maxPixels:    opts.MaxPixels,
+		maxOCRPages:  opts.MaxOCRPages,
 		maxPart:      opts.MaxPartBytes,
 		maxUnpacked:  opts.MaxUnpackedBytes,
 		sandbox:      slices.Clone(opts.Sandbox),
@@ -234,6 +242,9 @@ func New(opts Options) *Extractor {
 	if e.maxPixels <= 0 {
 		e.maxPixels = DefaultMaxPixels
 	}
+	if e.maxOCRPages == 0 {
+		e.maxOCRPages = DefaultMaxOCRPages
+	}
 	if e.maxPart <= 0 {
 		e.maxPart = DefaultMaxPartBytes
 	}
@@ -263,6 +274,12 @@ func (e *Extractor) limited() bool { return e.maxMemory > 0 || e.maxCPU > 0 }
 // as "; charset=utf-8" are ignored; "application/octet-stream" is sniffed from the content), into
 // a Document with at least one block.
 func (e *Extractor) Extract(ctx context.Context, mediaType, path string) (Document, error) {
+	return e.ExtractResumable(ctx, mediaType, path, nil)
+}
+
+// ExtractResumable is Extract keeping the OCR of a scanned PDF's pages in cp (nil: nowhere), so
+// that a repeated extraction of the same file OCRs only the pages earlier ones did not.
+func (e *Extractor) ExtractResumable(ctx context.Context, mediaType, path string, cp OCRCheckpoint) (Document, error) {
 	mt, _, err := mime.ParseMediaType(mediaType)
 	if err != nil {
 		return Document{}, fmt.Errorf("%w: media type %q", ErrUnsupported, mediaType)
@@ -287,7 +304,7 @@ func (e *Extractor) Extract(ctx context.Context, mediaType, path string) (Docume
 	case parsedInGo(mt):
 		doc, err = e.extractInProcess(ctx, mt, path)
 	case mt == MediaPDF:
-		doc, err = e.extractPDF(ctx, path)
+		doc, err = e.extractPDF(ctx, path, cp)
 	case mt == MediaPNG || mt == MediaJPEG || mt == MediaTIFF || mt == MediaWebP:
 		doc, err = e.extractImage(ctx, mt, path)
 	case strings.HasPrefix(mt, "audio/"):

@@ -20,21 +20,10 @@ func (e *Extractor) extractImage(ctx context.Context, mediaType, path string) (D
 	if err := e.checkPixels(mediaType, path); err != nil {
 		return Document{}, err
 	}
-	res, err := e.run(ctx, []string{"OMP_THREAD_LIMIT=1"}, e.tesseract, path, "stdout", "-l", "eng")
+	out, err := e.tesseractText(ctx, "the "+mediaType+" image", path)
 	if err != nil {
 		return Document{}, err
 	}
-	if res.exitCode != 0 {
-		msg := lastLine(res.stderr)
-		if strings.Contains(res.stderr, "Failed loading language") || strings.Contains(res.stderr, "Could not initialize tesseract") {
-			return Document{}, fmt.Errorf("tesseract is not set up (install tesseract-ocr-eng): %s", msg)
-		}
-		return Document{}, fmt.Errorf("%w: tesseract could not read the %s image: %s", ErrCorrupt, mediaType, msg)
-	}
-	if res.truncated {
-		e.log.WarnContext(ctx, "ocr output limit reached, rest dropped", "limit_bytes", maxToolOutput)
-	}
-	out := string(bytes.ToValidUTF8(res.stdout, []byte("\uFFFD")))
 	pages := strings.Split(out, "\f")
 	if len(pages) > 1 && strings.TrimSpace(pages[len(pages)-1]) == "" {
 		pages = pages[:len(pages)-1]
@@ -53,4 +42,24 @@ func (e *Extractor) extractImage(ctx context.Context, mediaType, path string) (D
 		return Document{}, fmt.Errorf("%w: OCR found no text in the image", ErrEmpty)
 	}
 	return doc, nil
+}
+
+// tesseractText runs tesseract on the image at path (an absolute path), named what in errors, and
+// returns what it read.
+func (e *Extractor) tesseractText(ctx context.Context, what, path string) (string, error) {
+	res, err := e.run(ctx, []string{"OMP_THREAD_LIMIT=1"}, e.tesseract, path, "stdout", "-l", "eng")
+	if err != nil {
+		return "", err
+	}
+	if res.exitCode != 0 {
+		msg := lastLine(res.stderr)
+		if strings.Contains(res.stderr, "Failed loading language") || strings.Contains(res.stderr, "Could not initialize tesseract") {
+			return "", fmt.Errorf("tesseract is not set up (install tesseract-ocr-eng): %s", msg)
+		}
+		return "", fmt.Errorf("%w: tesseract could not read %s: %s", ErrCorrupt, what, msg)
+	}
+	if res.truncated {
+		e.log.WarnContext(ctx, "ocr output limit reached, rest dropped", "limit_bytes", maxToolOutput)
+	}
+	return string(bytes.ToValidUTF8(res.stdout, []byte("\uFFFD"))), nil
 }

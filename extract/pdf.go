@@ -16,8 +16,11 @@ import (
 // to tell an encrypted or damaged file early), then one pdftotext run over the first MaxPages
 // pages. pdftotext runs in its default reading-order mode, not -layout: -layout keeps columns side
 // by side on each line, which interleaves the sentences of multi-column pages. Pages end with a
-// form feed; blank lines separate paragraphs, whose lines are joined with spaces.
-func (e *Extractor) extractPDF(ctx context.Context, path string) (Document, error) {
+// form feed; blank lines separate paragraphs, whose lines are joined with spaces. Pages without
+// text (scanned) are OCRed one at a time (ocrPDFPages), resuming after the pages cp says are done;
+// a PDF whose every page has text is read as before, with no more tool runs. A PDF with more pages
+// without text than MaxOCRPages keeps only its text pages, and fails with ErrLimit when it has none.
+func (e *Extractor) extractPDF(ctx context.Context, path string, cp OCRCheckpoint) (Document, error) {
 	path, err := filepath.Abs(path) // never an argument that starts with "-"
 	if err != nil {
 		return Document{}, err
@@ -44,9 +47,34 @@ func (e *Extractor) extractPDF(ctx context.Context, path string) (Document, erro
 	if res.truncated {
 		e.log.WarnContext(ctx, "pdf text output limit reached, rest dropped", "limit_bytes", maxToolOutput)
 	}
-	doc := Document{Title: title, Blocks: pdfBlocks(string(bytes.ToValidUTF8(res.stdout, []byte("\uFFFD"))))}
-	if len(doc.Blocks) == 0 {
-		return Document{}, fmt.Errorf("%w: the PDF has no text layer (scanned pages are not OCRed)", ErrEmpty)
+	out := string(bytes.ToValidUTF8(res.stdout, []byte("\uFFFD")))
+	doc := Document{Title: title, Blocks: pdfBlocks(out)}
+	var scanned []int
+	if !res.truncated && e.maxOCRPages > 0 {
+		scanned = scannedPages(out, min(pages, last))
+	}
+	if e.maxOCRPages > 0 && len(scanned) > e.maxOCRPages {
+		// Over the limit a PDF is read as it was before OCR: its text pages, when it has any.
+		if len(doc.Blocks) == 0 {
+			return Document{}, fmt.Errorf("%w: the PDF has %d pages without a text layer; OCR is limited to %d pages of a PDF",
+				ErrLimit, len(scanned), e.maxOCRPages)
+		}
+		e.log.WarnContext(ctx, "pdf ocr page limit reached, pages without text left out", "pages", len(scanned), "max_ocr_pages", e.maxOCRPages)
+		scanned = nil
+	}
+	if len(scanned) > 0 {
+		ocred, err := e.ocrPDFPages(ctx, path, scanned, cp)
+		if err != nil {
+			return Document{}, err
+		}
+		doc.Blocks = ocrBlocks(doc.Blocks, ocred, scanned)
+	}
+	switch {
+	case len(doc.Blocks) > 0:
+	case e.maxOCRPages < 0:
+		return Document{}, fmt.Errorf("%w: the PDF has no text layer (the OCR of PDFs is off: OCR_MAX_PDF_PAGES=0)", ErrEmpty)
+	default:
+		return Document{}, fmt.Errorf("%w: the PDF has no text layer, and OCR found no text on its pages (%d read)", ErrEmpty, len(scanned))
 	}
 	return doc, nil
 }
@@ -101,10 +129,7 @@ func cleanPDFTitle(t string) string {
 
 // pdfBlocks splits pdftotext output into paragraphs with their 1-based page numbers.
 func pdfBlocks(out string) []Block {
-	pages := strings.Split(out, "\f")
-	if len(pages) > 0 && strings.TrimSpace(pages[len(pages)-1]) == "" {
-		pages = pages[:len(pages)-1] // the text after the last page's form feed
-	}
+	pages := textPages(out)
 	var blocks []Block
 	for i, page := range pages {
 		for _, p := range paragraphs(page) {

@@ -24,6 +24,7 @@ const (
 	EventRunStarted   = "run.started"
 	EventStage        = "stage"
 	EventProgress     = "progress"
+	EventPage         = "page" // one page of a scanned PDF OCRed
 	EventRunCompleted = "run.completed"
 	EventRunFailed    = "run.failed"
 	EventRunCancelled = "run.cancelled"

@@ -30,6 +30,7 @@ var SealedTables = []SealedTable{
 	{Name: "tool_runs", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"arguments"}, Bind: []string{"turn_id", "call_id"}},
 	{Name: "turn_events", Keys: []string{"turn_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}, Bind: []string{"turn_id", "key"}},
 	{Name: "ingestion_events", Keys: []string{"run_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}, Bind: []string{"run_id", "key"}},
+	{Name: "document_ocr_pages", Keys: []string{"document_id", "page"}, KeyType: []string{"uuid", "integer"}, Columns: []string{"text"}, Bind: []string{"document_id", "page"}},
 }
 
 // Where each sealed value is stored, for the binding of its ciphertext; SealedTables says the

@@ -158,8 +158,13 @@ func runIngest(ctx workflow.Context, ref spec.RunRef, lim IngestLimits, p *RunPr
 func runStages(ctx workflow.Context, ref spec.RunRef, lim IngestLimits, p *RunProgress, stageCtx, sliceCtx workflow.Context) (IngestResult, *uuid.UUID, error) {
 	var res IngestResult
 	p.Stage = models.StageFetch
+	// Prepare heartbeats every second (with the OCR progress of a scanned PDF as its detail): a
+	// worker that dies during it is noticed after lim.Heartbeat, not the whole stage timeout, and
+	// the retry resumes the OCR at the next page. Options are not commands: histories replay.
+	prepCtx := workflow.WithActivityOptions(stageCtx, workflow.ActivityOptions{StartToCloseTimeout: lim.StageTimeout,
+		RetryPolicy: workflow.GetActivityOptions(stageCtx).RetryPolicy, HeartbeatTimeout: lim.Heartbeat, WaitForCancellation: true})
 	var prep spec.PrepareResult
-	if err := workflow.ExecuteActivity(stageCtx, spec.Prepare, ref).Get(ctx, &prep); err != nil {
+	if err := workflow.ExecuteActivity(prepCtx, spec.Prepare, ref).Get(ctx, &prep); err != nil {
 		return res, nil, err
 	}
 	if prep.DuplicateOf != nil {

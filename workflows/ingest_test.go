@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -145,4 +146,20 @@ func TestIngestCancelDuringEmbed(t *testing.T) {
 	env.ExecuteWorkflow(IngestDocument, ingestInput())
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, models.RunCancelled, fin.Status)
+}
+
+// A worker that dies while it prepares a document (OCRing a scanned PDF, say) is noticed after the
+// heartbeat timeout, not the stage timeout: Prepare runs with one.
+func TestPrepareRunsWithAHeartbeatTimeout(t *testing.T) {
+	env, fin := newIngestEnv(t)
+	var heartbeat time.Duration
+	env.OnActivity(ingest.Prepare, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ activities.RunRef) (activities.PrepareResult, error) {
+		heartbeat = activity.GetInfo(ctx).HeartbeatTimeout
+		return activities.PrepareResult{Chunks: 1}, nil
+	})
+	env.OnActivity(ingest.EmbedAndIndex, mock.Anything, mock.Anything).Return(activities.IndexResult{Dim: 8}, nil)
+	env.ExecuteWorkflow(IngestDocument, ingestInput())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, models.RunCompleted, fin.Status)
+	require.Equal(t, 30*time.Second, heartbeat)
 }

@@ -251,3 +251,13 @@ const (
 	RequestApproval      = "RequestApproval"
 	Resume               = "Resume"
 )
+
+// OCRProgress is the heartbeat detail of an extraction OCRing a scanned PDF, page by page (the
+// pending activity's "last heartbeat details" in the Temporal UI). The pages done are kept in
+// Postgres; a retry resumes from there, not from this detail.
+type OCRProgress struct {
+	Stage      string `json:"stage"`
+	PagesDone  int    `json:"pages_done"`
+	PagesTotal int    `json:"pages_total"`
+	LastPage   int    `json:"last_page"`
+}

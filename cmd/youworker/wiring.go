@@ -390,12 +390,20 @@ func newExtractor(cfg config.Config, log *slog.Logger) (*extract.Extractor, erro
 		return nil, err
 	}
 	x := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, WhisperModel: cfg.WhisperModel, WhisperAPIKey: cfg.WhisperAPIKey, Logger: log, Timeout: cfg.ExtractTimeout,
-		MaxMemory: cfg.ExtractMaxMemory, MaxCPU: cfg.ExtractMaxCPU, MaxPixels: cfg.OCRMaxPixels,
+		MaxMemory: cfg.ExtractMaxMemory, MaxCPU: cfg.ExtractMaxCPU, MaxPixels: cfg.OCRMaxPixels, MaxOCRPages: ocrPages(cfg.OCRMaxPDFPages),
 		MaxPartBytes: cfg.ExtractMaxPart, MaxUnpackedBytes: cfg.ExtractMaxUnpacked, Sandbox: sandbox, SandboxMinBytes: cfg.ExtractSandboxMin})
 	if err := x.Check(); err != nil {
 		return nil, fmt.Errorf("EXTRACT_MAX_MEMORY_BYTES, EXTRACT_MAX_CPU: %w", err)
 	}
 	return x, nil
+}
+
+// ocrPages is the extractor's MaxOCRPages for OCR_MAX_PDF_PAGES, whose 0 turns the OCR of PDFs off.
+func ocrPages(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // extractBinary is the slim sandbox binary (cmd/youworker-extract), installed next to youworker.
