@@ -83,6 +83,7 @@ type Server struct {
 	events         *eventHub
 	reaper         *chat.Reaper
 	chat           chatService
+	branches       branchService
 	exporter       accountExporter
 	closer         accountCloser
 	analytics      analyticsService
@@ -177,8 +178,9 @@ func New(d Deps) (*Server, error) {
 	s.analytics = &analytics.Service{Store: s.store, Now: s.now,
 		Limits: analytics.Limits{MaxDays: s.cfg.AnalyticsMaxDays, MaxBuckets: s.cfg.AnalyticsMaxBuckets}}
 	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
-	s.chat = &chat.Service{Store: s.store, Box: s.box, Temporal: s.temporal, Reaper: s.reaper, TaskQueue: s.cfg.TaskQueue,
+	chats := &chat.Service{Store: s.store, Box: s.box, Temporal: s.temporal, Reaper: s.reaper, TaskQueue: s.cfg.TaskQueue,
 		Limits: s.turnLimits(), MaxMessageChars: s.cfg.MaxMessageChars, Now: s.now, Log: s.log}
+	s.chat, s.branches = chats, chats
 	s.sso = s.newOIDC()
 	s.trustedProxies = s.cfg.TrustedProxyIPs()
 	s.publicOrigin = originOf(s.cfg.PublicURL)
@@ -295,6 +297,9 @@ func (s *Server) routes() error {
 	sess.GET("/:id/turns/:turn_id/events", s.turnEvents)
 	sess.POST("/:id/turns/:turn_id/cancel", s.cancelTurn)
 	sess.POST("/:id/turns/:turn_id/approvals/:call_id", s.approveToolCall)
+	sess.POST("/:id/turns/:turn_id/regenerate", s.rateLimit(s.turnRate()), s.regenerateTurn)
+	sess.POST("/:id/messages/:message_id/edit", s.rateLimit(s.turnRate()), s.editMessage)
+	sess.PUT("/:id/active-branch", s.setActiveBranch)
 	v1.GET("/tool-runs", s.requireCaller, s.listToolRuns)
 	v1.GET("/models", s.requireCaller, s.listModels)
 	v1.GET("/models/*id", s.requireCaller, s.getModel)
