@@ -170,3 +170,34 @@ WHERE id = @sid AND EXISTS (SELECT 1 FROM messages WHERE id = @mid AND session_i
 	}
 	return nil
 }
+
+// relinkSQL keeps other members' branches whole when a user's turns go with the user
+// (turns.user_id cascades, and a message's children cascade with it): in the sessions that stay
+// (others' group sessions), every message, turn and active pointer that followed one of the
+// user's messages follows that message's nearest ancestor that stays instead.
+const relinkSQL = `
+WITH RECURSIVE gone AS (
+    SELECT m.id, m.parent_id FROM messages m
+    JOIN turns t ON t.id = m.turn_id
+    JOIN chat_sessions s ON s.id = m.session_id
+    WHERE t.user_id = @uid AND s.owner_id <> @uid
+), up AS (
+    SELECT g.id AS start, g.parent_id AS anc FROM gone g
+    UNION ALL
+    SELECT u.start, g.parent_id FROM up u JOIN gone g ON g.id = u.anc
+), kept AS (
+    SELECT start, anc FROM up WHERE anc IS NULL OR anc NOT IN (SELECT id FROM gone)
+), m AS (
+    UPDATE messages c SET parent_id = k.anc FROM kept k
+    WHERE c.parent_id = k.start AND c.id NOT IN (SELECT id FROM gone)
+), t AS (
+    UPDATE turns x SET parent_message_id = k.anc FROM kept k
+    WHERE x.parent_message_id = k.start AND x.user_id <> @uid
+)
+UPDATE chat_sessions x SET active_message_id = k.anc FROM kept k
+WHERE x.active_message_id = k.start AND x.owner_id <> @uid`
+
+// relinkAround runs relinkSQL for userID (DeleteAccount, in its transaction).
+func (s *Store) relinkAround(ctx context.Context, userID uuid.UUID) error {
+	return translate(s.q(ctx).Exec(relinkSQL, map[string]any{"uid": userID}).Error)
+}

@@ -176,3 +176,44 @@ func TestBranchesParallelToolResultsChain(t *testing.T) {
 	require.ElementsMatch(t, results, h[2:2+n])
 	require.Equal(t, []uuid.UUID{a1, u2}, h[2+n:])
 }
+
+// Deleting a member's account takes their turns in others' group sessions with it; the owner's
+// messages after them stay, following what the member's messages followed, and the owner's next
+// turn still sees the rest of the branch.
+func TestBranchesStayWholeWhenAMemberIsDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := open(t, time.Second, &testenv.Buffer{})
+	tr := newTree(t, st)
+	g := &models.Group{Name: "g-" + uuid.NewString()[:8]}
+	require.NoError(t, st.CreateGroup(ctx, tr.caller, g))
+	tr.caller.Groups = map[uuid.UUID]models.Role{g.ID: models.RoleAdmin}
+	cs := &models.ChatSession{Model: "m", GroupID: &g.ID}
+	require.NoError(t, st.CreateSession(ctx, tr.caller, cs))
+	tr.session = cs.ID
+	member := &models.User{Username: "m-" + uuid.NewString()[:8]}
+	require.NoError(t, st.CreateUser(ctx, member))
+	require.NoError(t, st.AddMember(ctx, tr.caller, g.ID, member.ID, models.RoleMember))
+	owner := tr.caller
+	asMember := models.Caller{UserID: member.ID, Groups: map[uuid.UUID]models.Role{g.ID: models.RoleMember}}
+
+	t1, u1 := tr.start([]byte("owner asks"), store.Branch{})
+	a1 := tr.answer(t1)
+	tr.caller = asMember
+	t2, _ := tr.start([]byte("member asks"), store.Branch{})
+	tr.answer(t2)
+	t3, _ := tr.start([]byte("member again"), store.Branch{})
+	tr.answer(t3)
+	tr.caller = owner
+	t4, u4 := tr.start([]byte("owner again"), store.Branch{})
+	a4 := tr.answer(t4)
+
+	require.NoError(t, st.DeleteAccount(ctx, member.ID))
+	all, err := st.Messages(ctx, cs.ID, 100, false)
+	require.NoError(t, err)
+	require.Len(t, all, 4, "the member's four messages went, the owner's stayed")
+	require.Equal(t, &a1, tr.parent(u4), "the owner's message follows what the member's followed")
+	require.Equal(t, []uuid.UUID{u1, a1, u4, a4}, tr.active())
+	t5, u5 := tr.start([]byte("owner last"), store.Branch{})
+	require.Equal(t, []uuid.UUID{u1, a1, u4, a4, u5}, tr.history(t5))
+}
