@@ -111,6 +111,7 @@ func TestRegenerateGivesSiblingsAndTheNextTurnSeesTheChosenOne(t *testing.T) {
 	again := p.request("POST", regen, u.token, nil, map[string]string{"Idempotency-Key": "regen-1"})
 	require.Equal(t, http.StatusOK, again.status, "%s", again.body)
 	require.Equal(t, t2, again.json(t)["turn_id"], "the same key gives the same turn")
+	recordHistory(t, p, again.json(t)["workflow_id"].(string), "chat_turn_regenerated")
 
 	b := getBranches(t, u, sid)
 	require.Len(t, b.messages, 3, "the user message once, two answers")
@@ -147,6 +148,13 @@ func TestRegenerateGivesSiblingsAndTheNextTurnSeesTheChosenOne(t *testing.T) {
 	other := p.signup("mallory")
 	r = other.do("POST", regen, nil)
 	require.Equal(t, http.StatusNotFound, r.status, "another user's turn is not found")
+
+	// Analytics count every turn, on every branch: the regenerated one too.
+	o := u.do("GET", "/v1/analytics/overview?days=1", nil)
+	require.Equal(t, http.StatusOK, o.status, "%s", o.body)
+	turns := o.json(t)["turns"].(map[string]any)
+	require.EqualValues(t, 4, turns["total"])
+	require.EqualValues(t, 4, turns["completed"])
 }
 
 // Editing a message in the middle of a conversation forks it: the new message follows what the
