@@ -140,7 +140,7 @@ func New(d Deps) (*Server, error) {
 			Name: "youworker_rate_limited_total", Help: "Requests refused by a rate limit, by class (auth, turns, ingest, search).",
 		}, []string{"class"}),
 		turnStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "youworker_turn_start_duration_seconds", Help: "Time from a turn's request to its workflow started (checks, store write, workflow start), by route (messages, completions).",
+			Name: "youworker_turn_start_duration_seconds", Help: "Time from a turn's request to its workflow started (checks, store write, workflow start), by route (messages, completions, regenerate, edit).",
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
 		}, []string{"route"}),
 	}
