@@ -137,9 +137,9 @@ func (s *Store) ActiveBranch(ctx context.Context, sessionID uuid.UUID) ([]uuid.U
 WITH RECURSIVE s AS (
     SELECT id, active_message_id FROM chat_sessions WHERE id = @sid
 ), `+descend+`, up AS (
-    SELECT m.id, m.parent_id, 0 AS depth FROM messages m WHERE m.id = (SELECT id FROM leaf)
+    SELECT m.id, m.parent_id, 0 AS depth FROM leaf CROSS JOIN LATERAL (SELECT id, parent_id FROM messages WHERE id = leaf.id LIMIT 1) m
     UNION ALL
-    SELECT p.id, p.parent_id, u.depth + 1 FROM up u JOIN messages p ON p.id = u.parent_id
+    SELECT p.id, p.parent_id, u.depth + 1 FROM up u CROSS JOIN LATERAL (SELECT id, parent_id FROM messages WHERE id = u.parent_id LIMIT 1) p
 )
 SELECT id FROM up ORDER BY depth DESC`, map[string]any{"sid": sessionID}).Scan(&ids).Error
 	return ids, translate(err)

@@ -287,7 +287,9 @@ type TurnSetting struct {
 
 // Conversation returns, in one round trip, what a turn runs with and the last limit complete
 // messages of its branch in order: the path to the message the turn hangs off, then the turn's
-// own messages. That is what the model is sent; other branches never reach it.
+// own messages. That is what the model is sent; other branches never reach it. The walk up is one
+// primary-key lookup a message (a LATERAL LIMIT 1, which the planner cannot turn into a hash join
+// over the whole table per step) and stops once it holds limit complete messages.
 func (s *Store) Conversation(ctx context.Context, turnID uuid.UUID, limit int) (*TurnSetting, []models.Message, error) {
 	var rows []struct {
 		CtxSystemPrompt []byte
@@ -300,13 +302,16 @@ func (s *Store) Conversation(ctx context.Context, turnID uuid.UUID, limit int) (
 WITH RECURSIVE t AS (
     SELECT id, session_id, model, parent_message_id FROM turns WHERE id = @tid
 ), up AS (
-    SELECT m.id, m.parent_id, 1 AS depth FROM messages m JOIN t ON m.id = t.parent_message_id
+    SELECT m.*, 1 AS depth, (m.status = 'complete')::int AS kept
+    FROM t CROSS JOIN LATERAL (SELECT * FROM messages WHERE id = t.parent_message_id LIMIT 1) m
     UNION ALL
-    SELECT p.id, p.parent_id, u.depth + 1 FROM up u JOIN messages p ON p.id = u.parent_id
+    SELECT p.*, u.depth + 1, u.kept + (p.status = 'complete')::int
+    FROM up u CROSS JOIN LATERAL (SELECT * FROM messages WHERE id = u.parent_id LIMIT 1) p
+    WHERE u.kept < @n
 ), branch AS (
-    SELECT m.*, -u.depth AS pos FROM up u JOIN messages m ON m.id = u.id
+    SELECT up.*, -up.depth AS pos FROM up
     UNION ALL
-    SELECT m.*, m.seq AS pos FROM messages m WHERE m.turn_id = @tid
+    SELECT m.*, 0, 0, m.seq FROM messages m WHERE m.turn_id = @tid
 )
 SELECT s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, s.client_tools AS ctx_client_tools, b.*
 FROM t
