@@ -175,6 +175,19 @@ func TestBranchesParallelToolResultsChain(t *testing.T) {
 	require.Equal(t, []uuid.UUID{u1, calls}, h[:2])
 	require.ElementsMatch(t, results, h[2:2+n])
 	require.Equal(t, []uuid.UUID{a1, u2}, h[2+n:])
+
+	// The limit keeps the latest messages of the branch.
+	for _, limit := range []int{1, 3, n + 3} {
+		_, msgs, err := tr.st.Conversation(context.Background(), t2, limit)
+		require.NoError(t, err)
+		got := make([]uuid.UUID, len(msgs))
+		for i := range msgs {
+			got[i] = msgs[i].ID
+		}
+		require.Len(t, got, limit)
+		require.ElementsMatch(t, h[len(h)-limit:], got, "limit %d", limit)
+		require.Equal(t, u2, got[len(got)-1])
+	}
 }
 
 // Deleting a member's account takes their turns in others' group sessions with it; the owner's
