@@ -20,7 +20,7 @@ import (
 // are terminated when the test ends).
 func (f *fixture) service(t *testing.T) *chat.Service {
 	return &chat.Service{Store: f.st, Box: f.box, Temporal: f.tc, Reaper: f.reaper, TaskQueue: testenv.TaskQueue(t),
-		Limits: workflows.TurnLimits{MaxSteps: 2, LLMTimeout: time.Minute, ToolTimeout: time.Minute, ApprovalTimeout: time.Minute},
+		Limits:          workflows.TurnLimits{MaxSteps: 2, LLMTimeout: time.Minute, ToolTimeout: time.Minute, ApprovalTimeout: time.Minute},
 		MaxMessageChars: 1000, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 }
 
