@@ -374,7 +374,13 @@ func (s *Server) postMessage(c *gin.Context) {
 		return
 	}
 	var req postMessageRequest
-	if err := bindJSON(c, &req); err != nil {
+	voice := multipartRequest(c) // a voice message: its transcript is the content (api/audio.go)
+	if voice {
+		req.Content, err = s.voiceMessage(c, sessionID)
+	} else {
+		err = bindJSON(c, &req)
+	}
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -395,7 +401,11 @@ func (s *Server) postMessage(c *gin.Context) {
 	if !created {
 		status = http.StatusOK
 	}
-	c.JSON(status, gin.H{"turn_id": t.ID, "workflow_id": t.WorkflowID, "status": t.Status, "events_url": eventsURL(t)})
+	body := gin.H{"turn_id": t.ID, "workflow_id": t.WorkflowID, "status": t.Status, "events_url": eventsURL(t)}
+	if voice {
+		body["transcript"] = req.Content
+	}
+	c.JSON(status, body)
 }
 
 func wantsEventStream(c *gin.Context) bool {

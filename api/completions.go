@@ -59,8 +59,16 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		return
 	}
 	// Every message is held to MAX_MESSAGE_CHARS, as on /v1/sessions/:id/messages, before
-	// anything is stored.
-	conv, err := parseConversation(req.Messages, imageLimits{MaxBytes: s.cfg.ImageMaxBytes, MaxCount: s.cfg.ImageMaxCount}, s.chat.ValidateLength)
+	// anything is stored; audio parts are transcribed into text first (api/audio.go).
+	images := imageLimits{MaxBytes: s.cfg.ImageMaxBytes, MaxCount: s.cfg.ImageMaxCount}
+	if err := s.transcribeCompletionAudio(c, req.Messages, func(msgs []completionMessage) error {
+		_, err := parseConversation(msgs, images, s.chat.ValidateLength)
+		return err
+	}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	conv, err := parseConversation(req.Messages, images, s.chat.ValidateLength)
 	if err != nil {
 		s.fail(c, err)
 		return

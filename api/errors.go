@@ -41,6 +41,8 @@ var statusOf = []struct {
 	{models.ErrUnprocessable, http.StatusUnprocessableEntity, "UNPROCESSABLE"},
 	{models.ErrRateLimited, http.StatusTooManyRequests, "RATE_LIMITED"},
 	{models.ErrUnavailable, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"},
+	{models.ErrNotImplemented, http.StatusNotImplemented, "NOT_IMPLEMENTED"},
+	{models.ErrBadGateway, http.StatusBadGateway, "BAD_GATEWAY"},
 }
 
 // retryAfterSeconds is sent with 503s; 429s carry their limiter's own value.
@@ -76,7 +78,7 @@ const (
 // so that an unknown method or a failing middleware answers in their shape too).
 func openAIRoute(path string) bool {
 	path = strings.TrimSuffix(path, "/")
-	return path == completionsRoute || path == modelsRoute || strings.HasPrefix(path, modelsRoute+"/")
+	return path == completionsRoute || path == modelsRoute || strings.HasPrefix(path, modelsRoute+"/") || path == transcriptionsRoute
 }
 
 // openAIBody is OpenAI's error shape, {"error": {"message", "type", "param", "code"}}: the
@@ -129,7 +131,7 @@ func (s *Server) describe(ctx context.Context, err error, where string) (int, er
 				detail.Details = de.Details
 			}
 		}
-		if m.status == http.StatusServiceUnavailable {
+		if m.status == http.StatusServiceUnavailable || m.status == http.StatusBadGateway {
 			s.log.WarnContext(ctx, "dependency unavailable", "error", err)
 		}
 		return m.status, detail

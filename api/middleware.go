@@ -101,7 +101,9 @@ func (s *Server) limitBody() gin.HandlerFunc {
 		case uploadRoutes[c.FullPath()] && c.Request.Method == http.MethodPost:
 			limit = s.cfg.MaxUploadBytes + 64<<10
 		case c.FullPath() == completionsRoute && c.Request.Method == http.MethodPost:
-			limit = s.cfg.CompletionBodyBytes() // images come as base64 data: URLs
+			limit = s.cfg.CompletionBodyBytes() + s.cfg.AudioInlineBytes() // images and audio come as base64
+		case s.audioUpload(c):
+			limit = s.cfg.AudioUploadBytes()
 		}
 		if c.FullPath() == mcpservers.EndpointPath {
 			limit = s.mcpBodyLimit()

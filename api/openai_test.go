@@ -231,8 +231,8 @@ func TestCompletionContentParts(t *testing.T) {
 			"messages[0].content[0].image_url.url", "IMAGE_MAX_BYTES"},
 		{"more images than IMAGE_MAX_COUNT", map[string]any{"model": "llava:7b", "messages": user(image(dataURL(png)), image(dataURL(png)), image(dataURL(png)))},
 			"messages[0].content", "IMAGE_MAX_COUNT"},
-		{"unsupported part type", map[string]any{"messages": user(text("hear"), map[string]any{"type": "input_audio", "input_audio": map[string]any{"data": "", "format": "wav"}})},
-			"messages[0].content[1].type", `"input_audio" are not supported`},
+		{"unsupported part type", map[string]any{"messages": user(text("read"), map[string]any{"type": "file", "file": map[string]any{"file_id": "file-1"}})},
+			"messages[0].content[1].type", `"file" are not supported`},
 		{"unknown field in a part", map[string]any{"messages": user(map[string]any{"type": "text", "text": "x", "cache_control": 1})},
 			"messages[0].content[0]", "cache_control"},
 		{"image in a system message", map[string]any{"model": "llava:7b", "messages": []map[string]any{

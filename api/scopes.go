@@ -96,6 +96,7 @@ var routeRules = map[string]routeRule{
 	"GET /v1/models":                                          orRead(models.ScopeChat),
 	"GET /v1/models/*id":                                      orRead(models.ScopeChat),
 	"GET /v1/tools":                                           orRead(models.ScopeChat),
+	"POST /v1/audio/transcriptions":                           anyOf(models.ScopeChat),
 
 	"POST /v1/documents":                 anyOf(models.ScopeDocuments),
 	"GET /v1/documents":                  orRead(models.ScopeDocuments),

@@ -100,6 +100,8 @@ type Server struct {
 	// mcp serves the MCP endpoint (api/mcp.go) to the browser origins mcpOrigins allows.
 	mcp        *server.StreamableHTTPServer
 	mcpOrigins mcpservers.Origins
+	// voice transcribes audio through WHISPER_URL (api/audio.go); nil when it is not set.
+	voice transcriber
 }
 
 type httpMetrics struct {
@@ -109,7 +111,7 @@ type httpMetrics struct {
 	sseClients prometheus.Gauge
 	// sseEvents are the events written to those streams.
 	sseEvents prometheus.Counter
-	// rateLimited are the requests refused by a rate limit, by class (auth, turns, ingest, search).
+	// rateLimited are the requests refused by a rate limit, by class (auth, turns, ingest, search, transcriptions).
 	rateLimited *prometheus.CounterVec
 	// turnStart is the time from a turn's request to its workflow started, by route.
 	turnStart *prometheus.HistogramVec
@@ -137,7 +139,7 @@ func New(d Deps) (*Server, error) {
 			Name: "youworker_sse_events_delivered_total", Help: "Events written to event streams (SSE).",
 		}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "youworker_rate_limited_total", Help: "Requests refused by a rate limit, by class (auth, turns, ingest, search).",
+			Name: "youworker_rate_limited_total", Help: "Requests refused by a rate limit, by class (auth, turns, ingest, search, transcriptions).",
 		}, []string{"class"}),
 		turnStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "youworker_turn_start_duration_seconds", Help: "Time from a turn's request to its workflow started (checks, store write, workflow start), by route (messages, completions, regenerate, edit).",
@@ -186,6 +188,7 @@ func New(d Deps) (*Server, error) {
 	s.publicOrigin = originOf(s.cfg.PublicURL)
 	s.mcpOrigins = mcpservers.NewOrigins(s.cfg.MCPOrigins)
 	s.mcp = s.newMCP()
+	s.voice = newTranscriber(s.cfg)
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.events = newEventHub(d.Config.DatabaseURL, s.log)
 	if s.cfg.AuthCacheTTL > 0 {
@@ -304,6 +307,7 @@ func (s *Server) routes() error {
 	v1.GET("/models", s.requireCaller, s.listModels)
 	v1.GET("/models/*id", s.requireCaller, s.getModel)
 	v1.POST("/chat/completions", s.requireCaller, s.rateLimit(s.turnRate()), s.chatCompletions)
+	v1.POST("/audio/transcriptions", s.requireCaller, s.rateLimit(s.transcribeRate()), s.transcribeAudio)
 
 	docs := v1.Group("/documents", s.requireCaller)
 	ingestLimit := s.rateLimit(s.ingestRate())

@@ -136,7 +136,7 @@ type Config struct {
 	FetchAllow       []string      `env:"SSRF_ALLOW" envSeparator:"," desc:"hosts, IPs or CIDRs exempt from the SSRF guard (private deployments, tests)"`
 	FetchMaxBytes    int64         `env:"FETCH_MAX_BYTES" envDefault:"20971520" desc:"largest response a URL fetch reads"`
 	FetchTimeout     time.Duration `env:"FETCH_TIMEOUT" envDefault:"30s" desc:"time limit of one URL fetch"`
-	WhisperURL       string        `env:"WHISPER_URL" desc:"Whisper-compatible transcription endpoint for audio documents; unset = audio is refused"`
+	WhisperURL       string        `env:"WHISPER_URL" desc:"Whisper-compatible transcription endpoint (OpenAI's /v1/audio/transcriptions) for audio documents, POST /v1/audio/transcriptions and voice messages; unset = audio documents are refused and the voice routes answer 501"`
 	ChunkMaxTokens   int           `env:"CHUNK_MAX_TOKENS" envDefault:"256" desc:"chunk size in tokens"`
 	ChunkOverlap     int           `env:"CHUNK_OVERLAP" envDefault:"32" desc:"tokens repeated between consecutive chunks of a section"`
 	EmbedBatch       int           `env:"EMBED_BATCH" envDefault:"32" desc:"texts per embedding request"`
@@ -155,6 +155,14 @@ type Config struct {
 	ExtractMaxPart     int64         `env:"EXTRACT_MAX_PART_BYTES" envDefault:"67108864" desc:"largest uncompressed part read from a zip-based document (DOCX)"`
 	ExtractMaxUnpacked int64         `env:"EXTRACT_MAX_UNPACKED_BYTES" envDefault:"134217728" desc:"uncompressed bytes read from all the parts of one zip-based document together"`
 	ExtractSandboxMin  int64         `env:"EXTRACT_SANDBOX_MIN_BYTES" envDefault:"32768" desc:"text, Markdown, HTML, CSV and JSON files smaller than this are parsed in the worker itself, larger ones (and every DOCX) in the youworker-extract child under the EXTRACT_* limits; 0 parses every one in the child"`
+
+	// Voice: transcription through WHISPER_URL for POST /v1/audio/transcriptions and audio on a turn.
+	WhisperAPIKey  string        `env:"WHISPER_API_KEY" desc:"bearer token sent to WHISPER_URL (audio documents, transcriptions, voice messages); never logged or shown to clients; unset = none"`
+	WhisperModel   string        `env:"WHISPER_MODEL" envDefault:"whisper-1" desc:"model name sent to WHISPER_URL (the model field clients send to /v1/audio/transcriptions is accepted and not forwarded)"`
+	WhisperTimeout time.Duration `env:"WHISPER_TIMEOUT" envDefault:"2m" desc:"time limit of one transcription for /v1/audio/transcriptions and voice messages (audio documents: EXTRACT_TIMEOUT); over it the request answers 503"`
+	AudioMaxBytes  int64         `env:"AUDIO_MAX_BYTES" envDefault:"26214400" desc:"largest audio file of /v1/audio/transcriptions and of a voice message, and the audio of one /v1/chat/completions request together (413 above it); MAX_UPLOAD_BYTES when that is lower"`
+	AudioMaxCount  int           `env:"AUDIO_MAX_COUNT" envDefault:"4" desc:"most input_audio parts one /v1/chat/completions request may carry (0 refuses audio there); with WHISPER_URL set the route's body cap grows by AUDIO_MAX_BYTES as base64"`
+	RateTranscribe int           `env:"RATE_LIMIT_TRANSCRIPTIONS" envDefault:"20" desc:"transcriptions per user per minute: POST /v1/audio/transcriptions and each audio of a voice message or completion"`
 
 	// Security layers.
 	CORSOrigins     []string      `env:"CORS_ALLOWED_ORIGINS" envSeparator:"," desc:"browser origins allowed to call the API with credentials (exact scheme://host[:port]); empty = none"`
@@ -188,6 +196,26 @@ type Config struct {
 // IMAGE_MAX_COUNT images of IMAGE_MAX_BYTES as base64.
 func (c Config) CompletionBodyBytes() int64 {
 	return c.MaxBodyBytes + int64(c.ImageMaxCount)*(int64(c.ImageMaxBytes)*4/3+64)
+}
+
+// VoiceEnabled reports whether a transcription endpoint is configured (WHISPER_URL).
+func (c Config) VoiceEnabled() bool { return c.WhisperURL != "" }
+
+// AudioLimit is the largest audio accepted: AUDIO_MAX_BYTES, or MAX_UPLOAD_BYTES when that is
+// lower (a smaller upload cap needs no second setting).
+func (c Config) AudioLimit() int64 { return min(c.AudioMaxBytes, c.MaxUploadBytes) }
+
+// AudioUploadBytes is the body cap of a multipart audio upload: AudioLimit plus room for the
+// form's framing and fields.
+func (c Config) AudioUploadBytes() int64 { return c.AudioLimit() + 64<<10 }
+
+// AudioInlineBytes is what input_audio parts add to the body cap of /v1/chat/completions: the
+// audio of one request as base64 with its part's framing; 0 without WHISPER_URL.
+func (c Config) AudioInlineBytes() int64 {
+	if !c.VoiceEnabled() || c.AudioMaxCount == 0 {
+		return 0
+	}
+	return c.AudioLimit()*4/3 + int64(c.AudioMaxCount)*128
 }
 
 // MCPTextLimit is the largest text the /mcp endpoint's ingest_text takes: MCP_ENDPOINT_MAX_TEXT_BYTES,
@@ -444,6 +472,20 @@ func (c Config) validate() error {
 	}
 	if c.MaxUploadBytes < 1024 {
 		bad("MAX_UPLOAD_BYTES", "must be at least 1024")
+	}
+	if c.WhisperURL != "" {
+		if u, err := url.Parse(c.WhisperURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("WHISPER_URL", "must be an http:// or https:// URL of a transcription endpoint (e.g. http://whisper:8000/v1/audio/transcriptions)")
+		}
+	}
+	if c.AudioMaxBytes < 1024 {
+		bad("AUDIO_MAX_BYTES", "must be at least 1024, got %d", c.AudioMaxBytes)
+	}
+	if c.AudioMaxCount < 0 || c.AudioMaxCount > 16 {
+		bad("AUDIO_MAX_COUNT", "must be between 0 and 16, got %d", c.AudioMaxCount)
+	}
+	if c.WhisperTimeout <= 0 {
+		bad("WHISPER_TIMEOUT", "must be positive, got %s", c.WhisperTimeout)
 	}
 	if c.AnalyticsMaxDays < 1 {
 		bad("ANALYTICS_MAX_DAYS", "must be at least 1, got %d", c.AnalyticsMaxDays)

@@ -18,6 +18,8 @@ var (
 	ErrUnprocessable   = errors.New("unprocessable")          // 422
 	ErrRateLimited     = errors.New("rate limited")           // 429
 	ErrUnavailable     = errors.New("dependency unavailable") // 503
+	ErrNotImplemented  = errors.New("not configured")         // 501: a feature this server is not set up for
+	ErrBadGateway      = errors.New("upstream failure")       // 502: a dependency answered, wrongly
 )
 
 // Error is a domain error with a stable machine-readable code (e.g. SESSION_NOT_FOUND) and a

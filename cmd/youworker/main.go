@@ -8,6 +8,7 @@
 //	youworker cluster                   run the production topology on this machine (make cluster)
 //	youworker ollama-standin            serve the scripted Ollama test double
 //	youworker qdrant-standin            serve the in-memory Qdrant test double (gRPC)
+//	youworker whisper-standin           serve the Whisper test double (transcription wire format)
 //	youworker mcp NAME                  serve a built-in MCP tool server (datetime, semantic, ingest, web)
 //	youworker keys rotate               re-encrypt data at rest with the current key
 //	youworker keys generate             print a new encryption key
@@ -66,6 +67,7 @@ server commands (run the platform; configured by environment variables, see READ
                           2 APIs, 2 workers, the MCP servers, the Qdrant path (make cluster)
   ollama-standin          serve the scripted Ollama test double (not a language model)
   qdrant-standin          serve the in-memory Qdrant test double (Qdrant's gRPC API, not Qdrant)
+  whisper-standin         serve the Whisper test double (transcribes only whisper.Speak tones, not speech)
   mcp NAME                serve a built-in MCP tool server: datetime, semantic, ingest or web (streamable HTTP at /mcp)
   keys rotate             re-encrypt everything at rest with the first of FERNET_KEYS (a durable workflow)
   keys generate           print a new Fernet key for FERNET_KEYS
@@ -99,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runStandin(ctx, rest)
 	case "qdrant-standin":
 		return runQdrantStandin(ctx, rest)
+	case "whisper-standin":
+		return runWhisperStandin(ctx, rest)
 	case "mcp":
 		return runMCP(ctx, rest)
 	case "keys":

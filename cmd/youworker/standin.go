@@ -9,6 +9,7 @@ import (
 
 	"github.com/youworker/youworker/standin/ollama"
 	"github.com/youworker/youworker/standin/qdrant"
+	"github.com/youworker/youworker/standin/whisper"
 )
 
 // runStandin serves the Ollama stand-in: a scripted test double speaking Ollama's wire protocol,
@@ -46,4 +47,18 @@ func runQdrantStandin(ctx context.Context, args []string) error {
 	<-ctx.Done()
 	srv.Stop()
 	return nil
+}
+
+// runWhisperStandin serves the Whisper stand-in: a test double speaking the wire format of a
+// Whisper-compatible transcription endpoint, which transcribes only audio made by whisper.Speak.
+// Point WHISPER_URL at http://ADDR/v1/audio/transcriptions. It is not a speech recogniser.
+func runWhisperStandin(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("whisper-standin", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:9300", "listen address")
+	apiKey := fs.String("api-key", "", "bearer token required on every request (WHISPER_API_KEY of the clients)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "whisper-standin")
+	return whisper.ListenAndServe(ctx, whisper.Options{APIKey: *apiKey, Logger: log}, *addr)
 }

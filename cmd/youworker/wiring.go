@@ -36,6 +36,7 @@ import (
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/telemetry"
 	"github.com/youworker/youworker/toolbox"
+	"github.com/youworker/youworker/transcribe"
 	"github.com/youworker/youworker/vectors"
 	"github.com/youworker/youworker/worker"
 	"github.com/youworker/youworker/workflows"
@@ -144,7 +145,13 @@ func (a *app) healthChecks() []api.Check {
 			return catalog.Ping(ctx, srv.Name)
 		}})
 	}
-	return checks
+	// The Whisper endpoint of voice and audio documents: not_configured without WHISPER_URL.
+	whisper := api.Check{Name: "whisper"}
+	if cfg.VoiceEnabled() {
+		wc := &transcribe.Client{URL: cfg.WhisperURL, APIKey: cfg.WhisperAPIKey}
+		whisper.Probe = wc.Ping
+	}
+	return append(checks, whisper)
 }
 
 // modelsPulled reports whether Ollama answers and has the chat and embedding models: an Ollama
@@ -382,7 +389,7 @@ func newExtractor(cfg config.Config, log *slog.Logger) (*extract.Extractor, erro
 	if err != nil {
 		return nil, err
 	}
-	x := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, Logger: log, Timeout: cfg.ExtractTimeout,
+	x := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, WhisperModel: cfg.WhisperModel, WhisperAPIKey: cfg.WhisperAPIKey, Logger: log, Timeout: cfg.ExtractTimeout,
 		MaxMemory: cfg.ExtractMaxMemory, MaxCPU: cfg.ExtractMaxCPU, MaxPixels: cfg.OCRMaxPixels,
 		MaxPartBytes: cfg.ExtractMaxPart, MaxUnpackedBytes: cfg.ExtractMaxUnpacked, Sandbox: sandbox, SandboxMinBytes: cfg.ExtractSandboxMin})
 	if err := x.Check(); err != nil {

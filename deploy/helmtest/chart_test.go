@@ -367,7 +367,7 @@ func hookWeight(t *testing.T, m metav1.ObjectMeta) int {
 func TestSecretsStayInSecrets(t *testing.T) {
 	t.Parallel()
 	secretNames := []string{"JWT_SECRET", "JWT_SECRET_PREVIOUS", "FERNET_KEYS", "DATABASE_URL", "MCP_IDENTITY_SECRET",
-		"MCP_IDENTITY_SECRET_PREVIOUS", "QDRANT_API_KEY", "OIDC_CLIENT_SECRET"}
+		"MCP_IDENTITY_SECRET_PREVIOUS", "QDRANT_API_KEY", "OIDC_CLIENT_SECRET", "WHISPER_API_KEY"}
 	for _, tc := range []struct {
 		name        string
 		vals        map[string]any
@@ -375,7 +375,7 @@ func TestSecretsStayInSecrets(t *testing.T) {
 		wantSecrets []string
 	}{
 		{"default", requiredValues(), true, []string{"JWT_SECRET", "FERNET_KEYS", "DATABASE_URL"}},
-		{"extra secrets", with(requiredValues(), "secrets.extra", map[string]any{"QDRANT_API_KEY": "qk"}), true, []string{"JWT_SECRET", "FERNET_KEYS", "DATABASE_URL", "QDRANT_API_KEY"}},
+		{"extra secrets", with(requiredValues(), "secrets.extra", map[string]any{"QDRANT_API_KEY": "qk", "WHISPER_API_KEY": "wk"}), true, []string{"JWT_SECRET", "FERNET_KEYS", "DATABASE_URL", "QDRANT_API_KEY", "WHISPER_API_KEY"}},
 		{"production", productionValues(t), false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -78,7 +78,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Variables that are secret and so never go into the ConfigMap. */}}
 {{- define "youworker.secretVariables" -}}
-{{- list "JWT_SECRET" "JWT_SECRET_PREVIOUS" "FERNET_KEYS" "DATABASE_URL" "MCP_IDENTITY_SECRET" "MCP_IDENTITY_SECRET_PREVIOUS" "QDRANT_API_KEY" "OIDC_CLIENT_SECRET" | toJson }}
+{{- list "JWT_SECRET" "JWT_SECRET_PREVIOUS" "FERNET_KEYS" "DATABASE_URL" "MCP_IDENTITY_SECRET" "MCP_IDENTITY_SECRET_PREVIOUS" "QDRANT_API_KEY" "OIDC_CLIENT_SECRET" "WHISPER_API_KEY" | toJson }}
 {{- end }}
 
 {{/* MCP_SERVERS: the enabled built-in servers at their Services. */}}
