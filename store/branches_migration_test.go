@@ -3,10 +3,14 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/youworker/youworker/migrations"
@@ -65,4 +69,48 @@ func TestBranchesMigrationBackfillsLinearSessions(t *testing.T) {
 	require.Equal(t, []uuid.UUID{u1, a1, u2, a2}, tr.active())
 	t3, u3 := tr.start([]byte("q3"), store.Branch{})
 	require.Equal(t, []uuid.UUID{u1, a1, u2, a2, u3}, tr.history(t3))
+}
+
+// The trigger chains a turn's messages whoever writes them and however they overlap: writers
+// whose transactions stay open together still each follow the one before (the turn's row lock),
+// so no turn forks within itself.
+func TestBranchesTriggerChainsOverlappingWriters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := testenv.NewDB(t)
+	st, err := store.Open(store.Options{URL: tdb.DSN, PoolSize: 4, MaxOverflow: 4, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	defer st.Close()
+	db, err := sql.Open("pgx", tdb.DSN)
+	require.NoError(t, err)
+	defer db.Close()
+	tr := newTree(t, st)
+	t1, u1 := tr.start([]byte("q"), store.Branch{})
+
+	const n = 5
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			tx, err := db.BeginTx(ctx, nil)
+			if !assert.NoError(t, err) {
+				return
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO messages (id, session_id, turn_id, step, role, content, tool_call_id) VALUES ($1, $2, $3, 1, 'tool', 'r', $4)`,
+				uuid.New(), tr.session, t1, fmt.Sprint(i))
+			assert.NoError(t, err)
+			time.Sleep(100 * time.Millisecond) // without the lock, every writer would be open at once here
+			assert.NoError(t, tx.Commit())
+		})
+	}
+	wg.Wait()
+	msgs, err := st.TurnMessages(ctx, t1)
+	require.NoError(t, err)
+	require.Len(t, msgs, n+1)
+	children := map[uuid.UUID]int{}
+	for _, m := range msgs[1:] {
+		require.NotNil(t, m.ParentID)
+		children[*m.ParentID]++
+	}
+	require.Len(t, children, n, "each message has its own parent: one chain")
+	require.Equal(t, 1, children[u1])
 }
