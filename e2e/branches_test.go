@@ -205,6 +205,13 @@ func TestEditMidConversationForks(t *testing.T) {
 	finish(t, u, ev)
 	require.Equal(t, []string{"user: alpha one", "assistant: You said: alpha one", "user: beta two",
 		"assistant: You said: beta two", "user: delta four reply-tokens 30"}, sent(p))
+
+	// Regenerate, like a message, can answer with the new turn's event stream.
+	p.ollama.SetTokenDelay(0)
+	r = p.request("POST", "/v1/sessions/"+sid+"/turns/"+t1+"/regenerate", u.token, nil, map[string]string{"Accept": "text/event-stream"})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Contains(t, string(r.body), "event: turn.completed")
+	require.Equal(t, []string{"user: alpha one"}, sent(p))
 }
 
 // A worker killed while a regenerated turn streams: another worker retries the model call and
