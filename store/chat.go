@@ -151,8 +151,9 @@ func (s *Store) Turn(ctx context.Context, id uuid.UUID) (*models.Turn, error) {
 	return &t, nil
 }
 
-// Messages returns the last limit messages of a session in conversation order; with
-// completeOnly, cancelled partial answers are left out (what the model sees).
+// Messages returns the last limit messages of a session, every branch, in the order they were
+// stored; with completeOnly, cancelled partial answers are left out. What the model sees is
+// Conversation: one branch.
 func (s *Store) Messages(ctx context.Context, sessionID uuid.UUID, limit int, completeOnly bool) ([]models.Message, error) {
 	var out []models.Message
 	q := s.q(ctx).Where("session_id = ?", sessionID)
