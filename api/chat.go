@@ -156,6 +156,7 @@ func (s *Server) listSessions(c *gin.Context) {
 type messageJSON struct {
 	ID         uuid.UUID      `json:"id"`
 	TurnID     *uuid.UUID     `json:"turn_id"`
+	ParentID   *uuid.UUID     `json:"parent_id"`
 	Role       string         `json:"role"`
 	Content    string         `json:"content"`
 	Status     string         `json:"status"`
@@ -173,7 +174,7 @@ type toolCallJSON struct {
 }
 
 func (s *Server) toMessageJSON(m *models.Message) (messageJSON, error) {
-	out := messageJSON{ID: m.ID, TurnID: m.TurnID, Role: m.Role, Status: m.Status, Step: m.Step,
+	out := messageJSON{ID: m.ID, TurnID: m.TurnID, ParentID: m.ParentID, Role: m.Role, Status: m.Status, Step: m.Step,
 		ToolCallID: m.ToolCallID, ToolName: m.ToolName, CreatedAt: m.CreatedAt}
 	content, err := s.box.DecryptString(store.MessageContent(m.ID), m.Content)
 	if err != nil {
@@ -282,7 +283,14 @@ func (s *Server) getSession(c *gin.Context) {
 	for i := len(turns) - 1; i >= 0; i-- {
 		tj = append(tj, toTurnJSON(&turns[i]))
 	}
-	c.JSON(http.StatusOK, gin.H{"session": out, "messages": mj, "messages_truncated": truncated, "turns": tj})
+	path, err := s.store.ActiveBranch(ctx, cs.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	b := activeBranchJSON(path)
+	c.JSON(http.StatusOK, gin.H{"session": out, "messages": mj, "messages_truncated": truncated, "turns": tj,
+		"active_message_id": b.ActiveMessageID, "active_branch": b.ActiveBranch})
 }
 
 type updateSessionRequest struct {

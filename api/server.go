@@ -83,6 +83,7 @@ type Server struct {
 	events         *eventHub
 	reaper         *chat.Reaper
 	chat           chatService
+	branches       branchService
 	exporter       accountExporter
 	closer         accountCloser
 	analytics      analyticsService
@@ -141,7 +142,7 @@ func New(d Deps) (*Server, error) {
 			Name: "youworker_rate_limited_total", Help: "Requests refused by a rate limit, by class (auth, turns, ingest, search, transcriptions).",
 		}, []string{"class"}),
 		turnStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "youworker_turn_start_duration_seconds", Help: "Time from a turn's request to its workflow started (checks, store write, workflow start), by route (messages, completions).",
+			Name: "youworker_turn_start_duration_seconds", Help: "Time from a turn's request to its workflow started (checks, store write, workflow start), by route (messages, completions, regenerate, edit).",
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
 		}, []string{"route"}),
 	}
@@ -179,8 +180,9 @@ func New(d Deps) (*Server, error) {
 	s.analytics = &analytics.Service{Store: s.store, Now: s.now,
 		Limits: analytics.Limits{MaxDays: s.cfg.AnalyticsMaxDays, MaxBuckets: s.cfg.AnalyticsMaxBuckets}}
 	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
-	s.chat = &chat.Service{Store: s.store, Box: s.box, Temporal: s.temporal, Reaper: s.reaper, TaskQueue: s.cfg.TaskQueue,
+	chats := &chat.Service{Store: s.store, Box: s.box, Temporal: s.temporal, Reaper: s.reaper, TaskQueue: s.cfg.TaskQueue,
 		Limits: s.turnLimits(), MaxMessageChars: s.cfg.MaxMessageChars, Now: s.now, Log: s.log}
+	s.chat, s.branches = chats, chats
 	s.sso = s.newOIDC()
 	s.trustedProxies = s.cfg.TrustedProxyIPs()
 	s.publicOrigin = originOf(s.cfg.PublicURL)
@@ -298,6 +300,9 @@ func (s *Server) routes() error {
 	sess.GET("/:id/turns/:turn_id/events", s.turnEvents)
 	sess.POST("/:id/turns/:turn_id/cancel", s.cancelTurn)
 	sess.POST("/:id/turns/:turn_id/approvals/:call_id", s.approveToolCall)
+	sess.POST("/:id/turns/:turn_id/regenerate", s.rateLimit(s.turnRate()), s.regenerateTurn)
+	sess.POST("/:id/messages/:message_id/edit", s.rateLimit(s.turnRate()), s.editMessage)
+	sess.PUT("/:id/active-branch", s.setActiveBranch)
 	v1.GET("/tool-runs", s.requireCaller, s.listToolRuns)
 	v1.GET("/models", s.requireCaller, s.listModels)
 	v1.GET("/models/*id", s.requireCaller, s.getModel)

@@ -15,9 +15,13 @@ import (
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/testenv"
+	"github.com/youworker/youworker/workflows"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	testenv.SearchAttributes = workflows.SearchAttributes() // chat.Service starts turns with them
+	testenv.Main(m)
+}
 
 type fixture struct {
 	st     *store.Store

@@ -52,6 +52,9 @@ type Message struct {
 	// Continue starts a turn without a new message (Content and Images must be empty): the model
 	// answers the session's conversation as it is, e.g. after the results of a client's tool calls.
 	Continue bool
+	// Branch is where the turn goes in the session's tree (zero: the end of the active branch);
+	// Regenerate and Edit set it.
+	Branch store.Branch
 }
 
 // ValidateContent checks a message's content: not blank, at most MaxMessageChars characters.
@@ -111,7 +114,7 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 		}
 	}
 	t0 := time.Now()
-	t, groupID, created, err := s.storeTurn(ctx, caller, m.SessionID, turn, sealed, images)
+	t, groupID, created, err := s.storeTurn(ctx, caller, m.SessionID, turn, sealed, images, m.Branch)
 	if err != nil {
 		return nil, false, err
 	}
@@ -129,12 +132,12 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 // the session seems to run but its workflow is gone (a crash between storing a turn and starting
 // its workflow, a workflow that ended without recording the outcome), that turn is failed with
 // TURN_LOST and the message is stored: a session is never blocked by a turn nothing will finish.
-func (s *Service) storeTurn(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn, sealed, images []byte) (*models.Turn, *uuid.UUID, bool, error) {
-	t, groupID, created, err := s.Store.StartTurn(ctx, caller, sessionID, turn, sealed, images)
+func (s *Service) storeTurn(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn, sealed, images []byte, b store.Branch) (*models.Turn, *uuid.UUID, bool, error) {
+	t, groupID, created, err := s.Store.StartTurnOn(ctx, caller, sessionID, turn, sealed, images, b)
 	if !errors.Is(err, store.ErrTurnInProgress) || !s.ReapActive(ctx, sessionID, Lost) {
 		return t, groupID, created, err
 	}
-	return s.Store.StartTurn(ctx, caller, sessionID, turn, sealed, images)
+	return s.Store.StartTurnOn(ctx, caller, sessionID, turn, sealed, images, b)
 }
 
 // SealImages is the stored form of a message's images (messages.images): their JSON array (each

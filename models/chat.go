@@ -41,10 +41,13 @@ type ChatSession struct {
 	// client offered the model; nil for sessions of the native API.
 	ClientTools []byte
 	// EndUser is the OpenAI request's `user` field: the client's own id of its end user.
-	EndUser    string
-	LastTurnAt *time.Time
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	EndUser string
+	// ActiveMessageID is where the session's active branch is found from (store/branches.go):
+	// the message last posted, regenerated from or chosen; nil: the newest first message.
+	ActiveMessageID *uuid.UUID `gorm:"type:uuid"`
+	LastTurnAt      *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Turn is one durable agent turn (one ChatTurn workflow).
@@ -62,10 +65,13 @@ type Turn struct {
 	ErrorCode        string
 	ErrorMessage     string
 	EventSeq         int64
-	StartedAt        time.Time
-	FinishedAt       *time.Time
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// ParentMessageID is the message the turn's first message follows (for a regenerated turn,
+	// the user message it answers again); nil: the turn starts its session or a new first branch.
+	ParentMessageID *uuid.UUID `gorm:"type:uuid"`
+	StartedAt       time.Time
+	FinishedAt      *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Finished reports whether the turn reached a terminal status.
@@ -79,6 +85,8 @@ type Message struct {
 	Seq       int64      `gorm:"->"`
 	SessionID uuid.UUID  `gorm:"type:uuid"`
 	TurnID    *uuid.UUID `gorm:"type:uuid"`
+	// ParentID is the message this one follows in the session's tree (nil: a first message).
+	ParentID  *uuid.UUID `gorm:"type:uuid"`
 	Step      int
 	Role      string
 	Content   []byte

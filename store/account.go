@@ -56,7 +56,7 @@ func (s *Store) ActiveTurns(ctx context.Context, userID uuid.UUID) ([]models.Tur
 // DeleteAccount deletes a user and everything they own (sessions, messages, turns, documents,
 // chunks, runs, keys, tool servers) in one transaction. Groups where they are the only admin get a
 // new admin (the longest-standing member), or are deleted when nobody else is in them. Group
-// content owned by others stays. Blob bytes and vectors are the caller's to remove.
+// content owned by others stays, and its branches stay whole (relinkAround). Blob bytes and vectors are the caller's to remove.
 func (s *Store) DeleteAccount(ctx context.Context, userID uuid.UUID) error {
 	return s.InTx(ctx, func(tx *Store) error {
 		var sole []uuid.UUID
@@ -81,6 +81,9 @@ WHERE group_id = ? AND user_id = (SELECT user_id FROM group_memberships WHERE gr
 					return err
 				}
 			}
+		}
+		if err := tx.relinkAround(ctx, userID); err != nil {
+			return err
 		}
 		return tx.q(ctx).Exec(`DELETE FROM users WHERE id = ?`, userID).Error
 	})

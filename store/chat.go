@@ -111,62 +111,10 @@ func (s *Store) DeleteSession(ctx context.Context, c models.Caller, id uuid.UUID
 	})
 }
 
-// startTurnSQL stores the turn, the user's message and the session's last activity in one
-// statement (one round trip), only if the caller can see the session.
-const startTurnSQL = `
-WITH s AS (
-    SELECT id, model, group_id FROM chat_sessions
-    WHERE id = @sid AND (owner_id = @uid OR group_id = ANY (CAST(@groups AS uuid[])))
-), t AS (
-    INSERT INTO turns (id, session_id, user_id, workflow_id, idempotency_key, status, model, started_at)
-    SELECT @tid, s.id, @uid, @wf, @key, 'running', coalesce(nullif(@model, ''), s.model), @at FROM s
-    RETURNING *
-), m AS (
-    INSERT INTO messages (id, session_id, turn_id, step, role, content, images, status)
-    SELECT @mid, t.session_id, t.id, 0, 'user', @content, @images, 'complete' FROM t WHERE @with_message
-), u AS (
-    UPDATE chat_sessions SET last_turn_at = @at WHERE id IN (SELECT session_id FROM t)
-)
-SELECT t.*, (SELECT group_id FROM s) AS session_group_id FROM t`
-
 // StartTurn stores the user's message (content and images, sealed; images may be nil) and a
-// running turn atomically and returns the turn with its session's group (nil for a private
-// session). A nil content stores no message: the turn answers the session's conversation as it is
-// (an OpenAI-compatible request ending with the results of the client's tool calls). With an
-// idempotency key that already names a turn of this session, that turn is returned with
-// created=false. A turn already running in the session is ErrTurnInProgress.
+// running turn atomically, at the end of the session's active branch (StartTurnOn).
 func (s *Store) StartTurn(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content, images []byte) (*models.Turn, *uuid.UUID, bool, error) {
-	groups := make(pgArray[string], 0, len(c.Groups))
-	for _, g := range c.GroupIDs() {
-		groups = append(groups, g.String())
-	}
-	var row struct {
-		models.Turn
-		SessionGroupID *uuid.UUID
-	}
-	err := translate(s.q(ctx).Raw(startTurnSQL, map[string]any{
-		"sid": sessionID, "uid": c.UserID, "groups": groups, "tid": t.ID, "wf": t.WorkflowID, "key": t.IdempotencyKey,
-		"model": t.Model, "at": t.StartedAt, "mid": models.MessageID(t.ID, models.RoleUser, 0, ""), "content": nullable(content), "images": nullable(images), "with_message": content != nil,
-	}).Scan(&row).Error)
-	switch {
-	case errors.Is(err, models.ErrConflict):
-		// Either the same idempotency key got there first (return its turn) or another turn runs.
-		if t.IdempotencyKey != nil {
-			if existing, kerr := s.turnByKey(ctx, sessionID, *t.IdempotencyKey); kerr == nil {
-				cs, serr := s.Session(ctx, c, sessionID)
-				if serr != nil {
-					return nil, nil, false, serr
-				}
-				return existing, cs.GroupID, false, nil
-			}
-		}
-		return nil, nil, false, ErrTurnInProgress
-	case err != nil:
-		return nil, nil, false, err
-	case row.ID == uuid.Nil:
-		return nil, nil, false, models.NotFound("SESSION", "session")
-	}
-	return &row.Turn, row.SessionGroupID, true, nil
+	return s.StartTurnOn(ctx, c, sessionID, t, content, images, Branch{})
 }
 
 func (s *Store) turnByKey(ctx context.Context, sessionID uuid.UUID, key string) (*models.Turn, error) {
@@ -203,8 +151,9 @@ func (s *Store) Turn(ctx context.Context, id uuid.UUID) (*models.Turn, error) {
 	return &t, nil
 }
 
-// Messages returns the last limit messages of a session in conversation order; with
-// completeOnly, cancelled partial answers are left out (what the model sees).
+// Messages returns the last limit messages of a session, every branch, in the order they were
+// stored; with completeOnly, cancelled partial answers are left out. What the model sees is
+// Conversation: one branch.
 func (s *Store) Messages(ctx context.Context, sessionID uuid.UUID, limit int, completeOnly bool) ([]models.Message, error) {
 	var out []models.Message
 	q := s.q(ctx).Where("session_id = ?", sessionID)
@@ -338,7 +287,10 @@ type TurnSetting struct {
 }
 
 // Conversation returns, in one round trip, what a turn runs with and the last limit complete
-// messages of its session in order: what the model is sent.
+// messages of its branch in order: the path to the message the turn hangs off, then the turn's
+// own messages. That is what the model is sent; other branches never reach it. The walk up is one
+// primary-key lookup a message (a LATERAL LIMIT 1, which the planner cannot turn into a hash join
+// over the whole table per step) and stops once it holds limit complete messages.
 func (s *Store) Conversation(ctx context.Context, turnID uuid.UUID, limit int) (*TurnSetting, []models.Message, error) {
 	var rows []struct {
 		CtxSystemPrompt []byte
@@ -348,12 +300,25 @@ func (s *Store) Conversation(ctx context.Context, turnID uuid.UUID, limit int) (
 		models.Message
 	}
 	err := s.q(ctx).Raw(`
-SELECT s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, s.client_tools AS ctx_client_tools, m.*
-FROM turns t
+WITH RECURSIVE t AS (
+    SELECT id, session_id, model, parent_message_id FROM turns WHERE id = @tid
+), up AS (
+    SELECT m.*, 1 AS depth, (m.status = 'complete')::int AS kept
+    FROM t CROSS JOIN LATERAL (SELECT * FROM messages WHERE id = t.parent_message_id LIMIT 1) m
+    UNION ALL
+    SELECT p.*, u.depth + 1, u.kept + (p.status = 'complete')::int
+    FROM up u CROSS JOIN LATERAL (SELECT * FROM messages WHERE id = u.parent_id LIMIT 1) p
+    WHERE u.kept < @n
+), branch AS (
+    SELECT up.*, -up.depth AS pos FROM up
+    UNION ALL
+    SELECT m.*, 0, 0, m.seq FROM messages m WHERE m.turn_id = @tid
+)
+SELECT s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, s.client_tools AS ctx_client_tools, b.*
+FROM t
 JOIN chat_sessions s ON s.id = t.session_id
-LEFT JOIN LATERAL (SELECT * FROM messages WHERE session_id = s.id AND status = 'complete' ORDER BY seq DESC LIMIT @n) m ON true
-WHERE t.id = @tid
-ORDER BY m.seq`, map[string]any{"tid": turnID, "n": limit}).Scan(&rows).Error
+LEFT JOIN LATERAL (SELECT * FROM branch WHERE status = 'complete' ORDER BY pos DESC LIMIT @n) b ON true
+ORDER BY b.pos`, map[string]any{"tid": turnID, "n": limit}).Scan(&rows).Error
 	if err != nil {
 		return nil, nil, translate(err)
 	}
@@ -371,8 +336,8 @@ ORDER BY m.seq`, map[string]any{"tid": turnID, "n": limit}).Scan(&rows).Error
 	return setting, msgs, nil
 }
 
-// ImportMessages stores earlier messages of a conversation (no turn) in order, e.g. the history an
-// OpenAI-style client sends with each request.
+// ImportMessages stores earlier messages of a conversation (no turn) in order, one branch from the
+// start, e.g. the history an OpenAI-style client sends with each request (in a new session).
 func (s *Store) ImportMessages(ctx context.Context, sessionID uuid.UUID, msgs []models.Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -382,6 +347,9 @@ func (s *Store) ImportMessages(ctx context.Context, sessionID uuid.UUID, msgs []
 			msgs[i].ID = uuid.New()
 		}
 		msgs[i].SessionID, msgs[i].Status = sessionID, models.MessageComplete
+		if i > 0 { // one branch, each message after the one before
+			msgs[i].ParentID = &msgs[i-1].ID
+		}
 	}
 	return translate(s.q(ctx).Omit("seq", "turn_id").Create(&msgs).Error)
 }

@@ -88,6 +88,7 @@ type Server struct {
 	chatModels  []string
 	embedModels []string
 	vision      map[string]bool
+	sent        sentLog
 }
 
 // New returns a stand-in configured by opts.

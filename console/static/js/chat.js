@@ -60,7 +60,9 @@ export function createChat(report) {
     const last = data.turns[data.turns.length - 1];
     const running = last && UNFINISHED.has(last.status) ? last : null;
     const results = new Map(); // tool call id → its result's element in the transcript
+    const branch = new Set(data.active_branch || []); // messages holds every branch: show the active one
     for (const m of data.messages) {
+      if (branch.size > 0 && !branch.has(m.id)) continue;
       if (running && m.turn_id === running.id && m.role !== 'user') continue; // replayed from its events
       const node = renderMessage(m, results);
       if (node) transcript.append(node);
