@@ -54,6 +54,9 @@ type LLM struct {
 	TaintApproval bool
 	// Metrics records tokens, first tokens and finished turns (nil: none).
 	Metrics *metrics.Worker
+	// BudgetOutput is the output a call under a budget reserves when the turn sets no num_predict
+	// (BUDGET_RESERVE_OUTPUT_TOKENS).
+	BudgetOutput int64
 }
 
 type LLMInput = spec.LLMInput
@@ -107,6 +110,12 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	if err != nil {
 		return LLMResult{}, err
 	}
+	var budget *budgetCall
+	if setting.Budgeted {
+		if budget, err = a.reserve(ctx, in, setting, req); err != nil {
+			return LLMResult{}, err
+		}
+	}
 	started := time.Now()
 	// turn.started (step 1) and step.started go out with the first token, or alone if the model
 	// has said nothing after one flush interval: one write instead of two on the way to the
@@ -121,8 +130,12 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	// The turn's first token: the first text of a first attempt (a retry's is not the user's
 	// first) when no earlier step of the turn said anything (steps that only called tools did not).
 	firstToken := attempt == 1 && !spokeBefore(in.TurnID, history, req.Messages)
+	streamed := 0 // chunks of text: Ollama streams one token per chunk
 	chatErr := a.Ollama.Chat(ctx, req, func(r ollama.ChatResponse) error {
 		content.WriteString(r.Message.Content)
+		if r.Message.Content != "" {
+			streamed++
+		}
 		calls = append(calls, r.Message.ToolCalls...)
 		if r.Done {
 			final = r
@@ -147,6 +160,13 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 			"done_reason": final.DoneReason,
 		}}
 	}
+	if budget != nil && (ctx.Err() != nil || chatErr != nil) {
+		// A call cut short is charged what it streamed (a retry that runs the model again
+		// replaces the amount).
+		if err := a.Store.CommitBudget(saveCtx, in.TurnID, in.Step, int64(streamed)); err != nil {
+			activity.GetLogger(ctx).Error("settling the budget of a call cut short failed", "error", err)
+		}
+	}
 	if ctx.Err() != nil {
 		// Cancelled (or timed out), whatever the client reported: keep the partial answer.
 		var partial *models.Message
@@ -166,6 +186,13 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		return LLMResult{}, classifyLLMError(chatErr)
 	}
 	a.Metrics.Tokens(in.Model, final.PromptEvalCount, final.EvalCount)
+	if budget != nil {
+		// Settled before the message is stored: a worker lost in between runs the model again and
+		// settles again, replacing this amount.
+		if err := a.Store.CommitBudget(ctx, in.TurnID, in.Step, int64(final.PromptEvalCount+final.EvalCount)); err != nil {
+			return LLMResult{}, err
+		}
+	}
 
 	// A message calling a client-side function ends the turn with those calls, for the client to
 	// run: only they are kept (another name in the same message is not offered to the client and
@@ -209,6 +236,12 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 		// A turn that had finished already gets none of these events.
 		o := models.TurnOutcome{Status: models.TurnCompleted, Steps: in.Step,
 			PromptTokens: in.PromptTokens + res.PromptTokens, CompletionTokens: in.CompletionTokens + res.CompletionTokens}
+		if budget.cut(final) {
+			// The budget's cap, not the model, ended the answer: the turn fails, the answer stays.
+			o.Status, o.ErrorCode, o.ErrorMessage = models.TurnFailed, models.CodeBudgetExceeded,
+				"the token budget ran out during the answer; the partial answer is kept"
+			res.ErrorCode = o.ErrorCode
+		}
 		res.Finished, err = tokens.closeFinishing(ctx, m, o, append(events, terminalEvent(in.TurnID, o))...)
 		res.MessageAnnounced = res.Finished
 		if res.Finished {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -66,10 +67,46 @@ func analyticsHandler[T any](s *Server, timeline bool, read func(analyticsServic
 	}
 }
 
+// overviewJSON is the overview with the budgets that apply: the caller's own and their groups'
+// (BudgetsOf), or with ?group_id= the group's.
+type overviewJSON struct {
+	*analytics.Overview
+	Budgets []models.BudgetStatus `json:"budgets"`
+}
+
+// overview reads the overview with a and adds the budgets.
+func (s *Server) overview(a analyticsService, ctx context.Context, c models.Caller, r analytics.Request) (*overviewJSON, error) {
+	o, err := a.Overview(ctx, c, r)
+	if err != nil {
+		return nil, err // the group's budget is read only once the caller may see its analytics
+	}
+	budgets, err := s.overviewBudgets(ctx, c, r.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	return &overviewJSON{Overview: o, Budgets: budgets}, nil
+}
+
+// overviewBudgets are the budgets the analytics overview shows: those that apply to the caller's
+// turns, or with a group the group's (none: an empty list).
+func (s *Server) overviewBudgets(ctx context.Context, caller models.Caller, group *uuid.UUID) ([]models.BudgetStatus, error) {
+	if group == nil {
+		return s.store.BudgetsOf(ctx, caller.UserID, s.now())
+	}
+	st, err := s.store.Budget(ctx, nil, group, s.now())
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return []models.BudgetStatus{}, nil
+	case err != nil:
+		return nil, err
+	}
+	return []models.BudgetStatus{*st}, nil
+}
+
 // analyticsRoutes mounts the six analytics routes: the caller's own data, or with ?group_id= a
 // group's for its admins.
 func (s *Server) analyticsRoutes(g *gin.RouterGroup) {
-	g.GET("/overview", analyticsHandler(s, false, analyticsService.Overview))
+	g.GET("/overview", analyticsHandler(s, false, s.overview))
 	g.GET("/tokens-timeline", analyticsHandler(s, true, analyticsService.TokensTimeline))
 	g.GET("/tool-performance", analyticsHandler(s, false, analyticsService.ToolPerformance))
 	g.GET("/tool-timeline", analyticsHandler(s, true, analyticsService.ToolTimeline))

@@ -229,6 +229,50 @@ func TestAnalyticsGroupAccess(t *testing.T) {
 	require.Equal(t, 10.0, prompt(r))
 }
 
+// The overview carries the budgets that apply: the caller's own and their groups' (an empty list
+// without any), or with ?group_id= the group's alone, with what they spent and have left.
+func TestAnalyticsOverviewBudgets(t *testing.T) {
+	t.Parallel()
+	e := newAPI(t, nil)
+	team := seedAnalyticsTeam(t, e)
+	budgets := func(cl *apiClient, query string) []any {
+		t.Helper()
+		r := cl.do("GET", "/v1/analytics/overview"+query, nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		return r.JSON(t)["budgets"].([]any)
+	}
+	group := "?group_id=" + team.groupID
+	require.Equal(t, []any{}, budgets(team.member, ""))
+	require.Equal(t, []any{}, budgets(team.admin, group))
+
+	mid, gid := uuid.MustParse(team.member.userID()), uuid.MustParse(team.groupID)
+	turns, tokens := int64(5), int64(1000)
+	_, err := e.store.SetBudget(t.Context(), &models.Budget{UserID: &mid, DailyTurns: &turns}, time.Now())
+	require.NoError(t, err)
+	_, err = e.store.SetBudget(t.Context(), &models.Budget{GroupID: &gid, MonthlyTokens: &tokens}, time.Now())
+	require.NoError(t, err)
+
+	mine := budgets(team.member, "")
+	require.Len(t, mine, 2, "the member's own, then the group's")
+	own, shared := mine[0].(map[string]any), mine[1].(map[string]any)
+	require.Equal(t, mid.String(), own["user_id"])
+	require.Equal(t, map[string]any{"tokens": 11.0, "turns": 1.0}, own["day"], "the member's turn in the group session")
+	require.Equal(t, map[string]any{"tokens": nil, "turns": 4.0}, own["remaining"])
+	require.Equal(t, team.groupID, shared["group_id"])
+	require.Equal(t, map[string]any{"tokens": 989.0, "turns": nil}, shared["remaining"])
+
+	lead := budgets(team.admin, "")
+	require.Len(t, lead, 1, "the admin has no budget of their own; the group's applies to them")
+	require.Equal(t, team.groupID, lead[0].(map[string]any)["group_id"])
+	g := budgets(team.admin, group)
+	require.Len(t, g, 1, "the group's alone")
+	require.Equal(t, team.groupID, g[0].(map[string]any)["group_id"])
+	require.Equal(t, map[string]any{"tokens": 11.0, "turns": 1.0}, g[0].(map[string]any)["month"])
+	require.Equal(t, []any{}, budgets(team.outsider, ""))
+	r := team.member.do("GET", "/v1/analytics/overview"+group, nil)
+	require.Equal(t, http.StatusForbidden, r.Status, "a member reads no group analytics, budget included: %s", r.Body)
+}
+
 // Every analytics answer has the fields api/openapi.yaml documents for it and no others, down to
 // the items of its lists: every property of a schema without a `required` list, the required ones
 // of a schema with one.
@@ -240,6 +284,9 @@ func TestAnalyticsResponsesMatchOpenAPI(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.store.SQL().Exec(`INSERT INTO ingestion_runs (id, document_id, owner_id, group_id, workflow_id, status, error_code)
 		SELECT $1, id, owner_id, $2, 'ingest/x', 'failed', 'BAD_DOCUMENT' FROM documents`, uuid.New(), team.groupID)
+	require.NoError(t, err)
+	gid := uuid.MustParse(team.groupID)
+	_, err = e.store.SetBudget(t.Context(), &models.Budget{GroupID: &gid, DailyTokens: new(int64(100))}, time.Now())
 	require.NoError(t, err)
 
 	r := e.client().do("GET", "/openapi.json", nil)

@@ -270,7 +270,7 @@ func TestCompletionInputAudio(t *testing.T) {
 		c.WhisperURL, c.AudioMaxCount, c.AudioMaxBytes = counting.URL+"/v1/audio/transcriptions", 2, 64<<10
 	})
 	f := &fakeChat{err: models.Errorf(models.ErrUnavailable, "FAKE", "the fake chat service starts no turn"),
-		sessions: &chat.Service{Store: e.store, Box: e.srv.box}}
+		sessions: &chat.Service{Store: e.store, Box: e.srv.box, Now: time.Now}}
 	e.srv.chat, e.srv.models = f, fakeModels{}
 	cl, _ := e.signup("yara")
 	ce := &completionEnv{apiEnv: e, chat: f, cl: cl}

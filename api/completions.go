@@ -311,8 +311,11 @@ func turnError(o turnOutcome) error {
 		code, _ = e["code"].(string)
 		msg, _ = e["message"].(string)
 	}
-	if code == "LLM_UNAVAILABLE" {
+	switch code {
+	case "LLM_UNAVAILABLE":
 		return models.Errorf(models.ErrUnavailable, code, "%s", msg)
+	case models.CodeBudgetExceeded: // the budget ran out during the turn: 429, as at the post
+		return models.Errorf(models.ErrRateLimited, code, "%s", msg)
 	}
 	return models.Errorf(models.ErrUnprocessable, code, "%s", msg)
 }

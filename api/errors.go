@@ -82,11 +82,14 @@ func openAIRoute(path string) bool {
 }
 
 // openAIBody is OpenAI's error shape, {"error": {"message", "type", "param", "code"}}: the
-// type from the status as OpenAI names it, param the field a validation error names (null
-// otherwise), code YouWorker's error code in lower case (invalid_api_key, rate_limited, …).
+// type from the status as OpenAI names it (a spent budget is OpenAI's insufficient_quota), param
+// the field a validation error names (null otherwise), code YouWorker's error code in lower case
+// (invalid_api_key, rate_limited, budget_exceeded, …).
 func openAIBody(status int, d errorDetail) gin.H {
 	typ := "invalid_request_error"
 	switch {
+	case d.Code == models.CodeBudgetExceeded:
+		typ = "insufficient_quota"
 	case status == http.StatusUnauthorized:
 		typ = "authentication_error"
 	case status == http.StatusForbidden:

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -124,7 +125,7 @@ type completionEnv struct {
 func newCompletionEnv(t *testing.T) *completionEnv {
 	e := newAPI(t, func(c *config.Config, _ *[]Check) { c.ImageMaxBytes, c.ImageMaxCount = 16, 2 })
 	f := &fakeChat{err: models.Errorf(models.ErrUnavailable, "FAKE", "the fake chat service starts no turn"),
-		sessions: &chat.Service{Store: e.store, Box: e.srv.box}}
+		sessions: &chat.Service{Store: e.store, Box: e.srv.box, Now: time.Now}}
 	e.srv.chat, e.srv.models = f, fakeModels{}
 	e.srv.tools = fakeCatalog{{Name: "time_now", Server: "datetime"}}
 	cl, _ := e.signup("carla")

@@ -33,8 +33,9 @@ func orRead(s models.Scope) routeRule { return anyOf(s, models.ScopeRead) }
 // A key's scopes (models.Scope) are: read — every GET of what the caller may see (but a group's
 // audit log), and searches (POST /v1/search only reads); chat — sessions, turns, approvals, cancels, chat completions;
 // documents — uploads, ingestion, document deletion, run cancels; admin — groups and their members,
-// group audit logs, MCP server registration and tool approval, and revoking API keys. Reads of a
-// domain need read or that domain's scope, so a chat key can follow its own turns. Minting keys,
+// group audit logs, MCP server registration and tool approval, revoking API keys, and setting
+// budgets (which also takes a platform administrator). Reads of a domain need read or that
+// domain's scope, so a chat key can follow its own turns. Minting keys,
 // the export and deleting the account take a fresh login (never a key); so does linking single
 // sign-on (GET /v1/auth/oidc/login?link=true, checked by its handler). The tools of the MCP
 // endpoint (POST /mcp) are checked against the rules of the routes doing the same. A route missing here
@@ -73,10 +74,20 @@ var routeRules = map[string]routeRule{
 	"PUT /v1/groups/:id/members/:user_id":          anyOf(models.ScopeAdmin),
 	"DELETE /v1/groups/:id/members/:user_id":       anyOf(models.ScopeAdmin),
 	"GET /v1/groups/:id/audit":                     anyOf(models.ScopeAdmin),
+	"GET /v1/groups/:id/budget":                    orRead(models.ScopeAdmin),
+	"PUT /v1/groups/:id/budget":                    anyOf(models.ScopeAdmin),
+	"DELETE /v1/groups/:id/budget":                 anyOf(models.ScopeAdmin),
 	"POST /v1/mcp-servers":                         anyOf(models.ScopeAdmin),
 	"GET /v1/mcp-servers":                          orRead(models.ScopeAdmin),
 	"DELETE /v1/mcp-servers/:id":                   anyOf(models.ScopeAdmin),
 	"POST /v1/mcp-servers/:id/tools/:tool/approve": anyOf(models.ScopeAdmin),
+
+	// Budgets are set with the admin scope (and by platform administrators only); a chat key may
+	// read what its own turns may still spend.
+	"GET /v1/budgets/me":                orRead(models.ScopeChat),
+	"GET /v1/budgets/users/:user_id":    orRead(models.ScopeAdmin),
+	"PUT /v1/budgets/users/:user_id":    anyOf(models.ScopeAdmin),
+	"DELETE /v1/budgets/users/:user_id": anyOf(models.ScopeAdmin),
 
 	"POST /v1/sessions":                                       anyOf(models.ScopeChat),
 	"GET /v1/sessions":                                        orRead(models.ScopeChat),

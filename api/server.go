@@ -288,6 +288,15 @@ func (s *Server) routes() error {
 	groups.PUT("/:id/members/:user_id", s.setMemberRole)
 	groups.DELETE("/:id/members/:user_id", s.removeMember)
 	groups.GET("/:id/audit", s.groupAudit)
+	groups.GET("/:id/budget", s.getGroupBudget)
+	groups.PUT("/:id/budget", s.requireBudgetAdmin, s.setGroupBudget)
+	groups.DELETE("/:id/budget", s.requireBudgetAdmin, s.deleteGroupBudget)
+
+	budgets := v1.Group("/budgets", s.requireCaller)
+	budgets.GET("/me", s.myBudgets)
+	budgets.GET("/users/:user_id", s.getUserBudget)
+	budgets.PUT("/users/:user_id", s.requireBudgetAdmin, s.setUserBudget)
+	budgets.DELETE("/users/:user_id", s.requireBudgetAdmin, s.deleteUserBudget)
 
 	sess := v1.Group("/sessions", s.requireCaller)
 	sess.POST("", s.createSession)

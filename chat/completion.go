@@ -35,6 +35,11 @@ type Completion struct {
 // OpenCompletion stores the session of a completion (system prompt and client tools sealed) and
 // its history, and returns the session; Post then starts the turn in it.
 func (s *Service) OpenCompletion(ctx context.Context, caller models.Caller, c Completion) (*models.ChatSession, error) {
+	// A completion's session is personal: only the caller's budget applies, and a spent one
+	// refuses the request before its session is stored (Post would refuse it after).
+	if err := s.Store.CheckBudget(ctx, caller.UserID, uuid.Nil, s.Now()); err != nil {
+		return nil, err
+	}
 	history := make([]models.Message, 0, len(c.History))
 	for _, im := range c.History {
 		m, err := s.sealImported(im)

@@ -102,6 +102,9 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 		turn.ID = uuid.NewSHA1(m.SessionID, []byte("idempotency/"+key))
 	}
 	turn.WorkflowID = workflows.ChatTurnID(m.SessionID.String(), turn.ID.String())
+	if err := s.checkBudget(ctx, caller, m.SessionID, turn); err != nil {
+		return nil, false, err
+	}
 	var sealed, images []byte
 	if !m.Continue {
 		mid := models.MessageID(turn.ID, models.RoleUser, 0, "")
@@ -126,6 +129,25 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 	}
 	s.Log.DebugContext(ctx, "turn started", "turn_id", t.ID, "created", created, "store", t1.Sub(t0), "temporal", time.Since(t1))
 	return t, created, nil
+}
+
+// checkBudget refuses a turn (429 BUDGET_EXCEEDED) when a budget of the caller or of the
+// session's group is spent, before anything is stored. A retried post whose turn exists already
+// gets that turn, and a caller who cannot see the session learns nothing about its group's budget.
+func (s *Service) checkBudget(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn) error {
+	err := s.Store.CheckBudget(ctx, caller.UserID, sessionID, s.Now())
+	if err == nil || !store.IsBudgetExceeded(err) {
+		return err
+	}
+	if _, serr := s.Store.Session(ctx, caller, sessionID); serr != nil {
+		return serr
+	}
+	if turn.IdempotencyKey != nil {
+		if t, terr := s.Store.Turn(ctx, turn.ID); terr == nil && t.SessionID == sessionID {
+			return nil
+		}
+	}
+	return err
 }
 
 // storeTurn stores the user's message and a running turn (store.StartTurn). When another turn of

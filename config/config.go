@@ -98,6 +98,7 @@ type Config struct {
 	ApprovalTimeout    time.Duration `env:"APPROVAL_TIMEOUT" envDefault:"15m" desc:"how long a tool call waits for the user's approval before it counts as denied"`
 	TokenFlushInterval time.Duration `env:"TOKEN_FLUSH_INTERVAL" envDefault:"100ms" desc:"streamed tokens are written to the event log in batches at most this often (the first at once)"`
 	HistoryLimit       int           `env:"CHAT_HISTORY_LIMIT" envDefault:"100" desc:"most recent messages of a session sent to the model"`
+	BudgetOutput       int           `env:"BUDGET_RESERVE_OUTPUT_TOKENS" envDefault:"4096" desc:"output tokens a model call under a budget reserves before it runs when the request sets no max_tokens: under a budget, that is the longest answer of one model call (it is sent as num_predict); the unused rest is given back when the call ends"`
 	TurnReaperEvery    time.Duration `env:"TURN_REAPER_INTERVAL" envDefault:"1m" desc:"how often the reaper (a Temporal schedule run by the worker) fails turns whose workflow is gone, so no session stays blocked"`
 	TurnReaperGrace    time.Duration `env:"TURN_REAPER_GRACE" envDefault:"1m" desc:"how old a turn without a workflow must be before it counts as lost (a new turn's workflow may still be starting)"`
 	DBOutageTimeout    time.Duration `env:"DB_OUTAGE_TIMEOUT" envDefault:"1h" desc:"how long a turn or an ingestion run keeps retrying to record its progress and outcome while Postgres is unreachable before its workflow gives up (the reaper then fails such a turn)"`
@@ -407,7 +408,7 @@ func (c Config) validate() error {
 		name string
 		val  int
 	}{{"TURN_MAX_STEPS", c.TurnMaxSteps}, {"LLM_MAX_ATTEMPTS", c.LLMMaxAttempts}, {"TOOL_MAX_ATTEMPTS", c.ToolMaxAttempts},
-		{"CHAT_HISTORY_LIMIT", c.HistoryLimit}, {"MAX_MESSAGE_CHARS", c.MaxMessageChars}, {"TOOL_RESULT_MAX_BYTES", c.ToolResultMax},
+		{"CHAT_HISTORY_LIMIT", c.HistoryLimit}, {"BUDGET_RESERVE_OUTPUT_TOKENS", c.BudgetOutput}, {"MAX_MESSAGE_CHARS", c.MaxMessageChars}, {"TOOL_RESULT_MAX_BYTES", c.ToolResultMax},
 		{"MCP_MAX_TOOLS_PER_SERVER", c.MCPMaxTools}, {"MCP_MAX_TOOL_DESCRIPTION", c.MCPMaxDesc}, {"MCP_MAX_TOOL_SCHEMA_BYTES", c.MCPMaxSchema}} {
 		if v.val < 1 {
 			bad(v.name, "must be at least 1, got %d", v.val)

@@ -44,7 +44,7 @@ const (
 	ScopeRead      Scope = "read"      // every read (GET) of the caller's objects, and searches
 	ScopeChat      Scope = "chat"      // sessions, turns, approvals, cancels, chat completions
 	ScopeDocuments Scope = "documents" // uploads, ingestion, document deletion, run cancels
-	ScopeAdmin     Scope = "admin"     // groups and their members, MCP servers, group audit logs, key revocation
+	ScopeAdmin     Scope = "admin"     // groups and their members, MCP servers, group audit logs, key revocation, budgets
 )
 
 // AllScopes lists every scope, in the order they are shown.

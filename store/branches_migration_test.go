@@ -29,9 +29,15 @@ func TestBranchesMigrationBackfillsLinearSessions(t *testing.T) {
 	db, err := sql.Open("pgx", tdb.DSN)
 	require.NoError(t, err)
 	defer db.Close()
-	v, err := migrations.Down(ctx, db)
-	require.NoError(t, err)
-	require.EqualValues(t, 14, v, "the latest migration is the branches one")
+	// Down to just before the branches migration (the migrations after it first).
+	for {
+		v, err := migrations.Down(ctx, db)
+		require.NoError(t, err)
+		if v == 14 {
+			break
+		}
+		require.Greater(t, v, int64(14), "the branches migration was rolled back")
+	}
 
 	user, sid, t1, t2 := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	u1, a1, u2 := models.MessageID(t1, models.RoleUser, 0, ""), models.MessageID(t1, models.RoleAssistant, 1, ""), models.MessageID(t2, models.RoleUser, 0, "")

@@ -284,6 +284,10 @@ type TurnSetting struct {
 	Model        string
 	// ClientTools is the session's sealed chat_sessions.client_tools (nil: none).
 	ClientTools []byte
+	// GroupID is the session's group (nil: a personal session); Budgeted says a budget of the
+	// turn's user or of that group exists, so the turn's model calls reserve (ReserveBudget).
+	GroupID  *uuid.UUID
+	Budgeted bool
 }
 
 // Conversation returns, in one round trip, what a turn runs with and the last limit complete
@@ -297,11 +301,13 @@ func (s *Store) Conversation(ctx context.Context, turnID uuid.UUID, limit int) (
 		CtxTools        models.Strings
 		CtxModel        string
 		CtxClientTools  []byte
+		CtxGroupID      *uuid.UUID
+		CtxBudgeted     bool
 		models.Message
 	}
 	err := s.q(ctx).Raw(`
 WITH RECURSIVE t AS (
-    SELECT id, session_id, model, parent_message_id FROM turns WHERE id = @tid
+    SELECT id, session_id, user_id, model, parent_message_id FROM turns WHERE id = @tid
 ), up AS (
     SELECT m.*, 1 AS depth, (m.status = 'complete')::int AS kept
     FROM t CROSS JOIN LATERAL (SELECT * FROM messages WHERE id = t.parent_message_id LIMIT 1) m
@@ -314,7 +320,8 @@ WITH RECURSIVE t AS (
     UNION ALL
     SELECT m.*, 0, 0, m.seq FROM messages m WHERE m.turn_id = @tid
 )
-SELECT s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, s.client_tools AS ctx_client_tools, b.*
+SELECT s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, s.client_tools AS ctx_client_tools,
+       s.group_id AS ctx_group_id, EXISTS (SELECT 1 FROM budgets bu WHERE bu.user_id = t.user_id OR bu.group_id = s.group_id) AS ctx_budgeted, b.*
 FROM t
 JOIN chat_sessions s ON s.id = t.session_id
 LEFT JOIN LATERAL (SELECT * FROM branch WHERE status = 'complete' ORDER BY pos DESC LIMIT @n) b ON true
@@ -326,7 +333,8 @@ ORDER BY b.pos`, map[string]any{"tid": turnID, "n": limit}).Scan(&rows).Error
 		return nil, nil, models.NotFound("TURN", "turn")
 	}
 	r := rows[0]
-	setting := &TurnSetting{SystemPrompt: r.CtxSystemPrompt, Tools: r.CtxTools, Model: r.CtxModel, ClientTools: r.CtxClientTools}
+	setting := &TurnSetting{SystemPrompt: r.CtxSystemPrompt, Tools: r.CtxTools, Model: r.CtxModel, ClientTools: r.CtxClientTools,
+		GroupID: r.CtxGroupID, Budgeted: r.CtxBudgeted}
 	msgs := make([]models.Message, 0, len(rows))
 	for i := range rows {
 		if rows[i].Message.ID != uuid.Nil { // the LEFT JOIN's empty side when limit is 0

@@ -50,6 +50,8 @@ type Deps struct {
 	TaintApproval bool
 	TokenFlush    time.Duration
 	HistoryLimit  int
+	// BudgetOutput is the output a model call under a budget reserves (activities.LLM).
+	BudgetOutput int64
 	// Ingestion: where documents come from and go to, and how they are cut and embedded.
 	Ingest IngestDeps
 	// ReaperGrace is how long a turn may run without a workflow before the reaper fails it.
@@ -114,7 +116,8 @@ func New(d Deps) sdkworker.Worker {
 	w.RegisterActivity(turns)
 	w.RegisterActivity(&activities.LLM{Ollama: d.Ollama, Store: d.Store, Box: d.Box, FlushInterval: d.TokenFlush,
 		HistoryLimit: d.HistoryLimit, HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond),
-		HeartbeatAfter: d.HeartbeatThrottle, Turns: turns, TaintApproval: d.TaintApproval, Metrics: d.Metrics})
+		HeartbeatAfter: d.HeartbeatThrottle, Turns: turns, TaintApproval: d.TaintApproval, Metrics: d.Metrics,
+		BudgetOutput: d.BudgetOutput})
 	w.RegisterActivity(&activities.Tools{Catalog: d.Catalog, Remote: d.Remote, Store: d.Store, Box: d.Box,
 		HeartbeatEvery: min(d.HeartbeatThrottle/2, 250*time.Millisecond), Metrics: d.Metrics})
 	w.RegisterWorkflowWithOptions(workflows.IngestDocument, pinned)

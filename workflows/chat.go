@@ -245,6 +245,10 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 		t.progress.PromptTokens, t.progress.CompletionTokens = res.PromptTokens, res.CompletionTokens
 		if len(out.ToolCalls) == 0 {
 			res.MessageID, t.messageAnnounced, t.finished = out.MessageID, out.MessageAnnounced, out.Finished
+			if out.Finished && out.ErrorCode != "" {
+				// The call finished the turn as failed (its budget ran out mid-answer).
+				res.Status, res.ErrorCode = models.TurnFailed, out.ErrorCode
+			}
 			return res, nil
 		}
 		if step >= lim.MaxSteps {

@@ -223,6 +223,48 @@ func TestModelNotFoundIsNotRetried(t *testing.T) {
 	env.AssertExpectations(t)
 }
 
+// A budget spent before a model call fails the turn once, with BUDGET_EXCEEDED; the steps before
+// it (a tool call and its result) stay.
+func TestBudgetSpentBeforeACallFailsTheTurn(t *testing.T) {
+	env, fin := newEnv(t, []toolbox.Tool{timeNow})
+	env.OnActivity(tools.CallTool, mock.Anything, mock.Anything).Return(activities.ToolResult{Status: models.ToolSucceeded}, nil).Once()
+	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LLMInput) (activities.LLMResult, error) {
+		if in.Step == 1 {
+			return fin.toolCall(1, "time_now"), nil
+		}
+		return activities.LLMResult{}, temporal.NewNonRetryableApplicationError("your token budget is spent", models.CodeBudgetExceeded, nil)
+	}).Times(2)
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	var res ChatTurnResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, models.TurnFailed, res.Status)
+	require.Equal(t, models.TurnFailed, fin.Outcome.Status)
+	require.Equal(t, models.CodeBudgetExceeded, fin.Outcome.ErrorCode)
+	require.Equal(t, "your token budget is spent", fin.Outcome.ErrorMessage)
+	require.Equal(t, 1, fin.Outcome.Steps, "the step that ran is kept")
+	env.AssertExpectations(t) // not retried
+}
+
+// A budget that ran out during the answer: the LLM call stored the partial answer and finished
+// the turn as failed; the workflow reports that outcome and writes nothing more.
+func TestBudgetCutAnswerFinishesTheTurnFailed(t *testing.T) {
+	env, fin := newEnv(t, nil)
+	env.OnActivity(llm.Generate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LLMInput) (activities.LLMResult, error) {
+		a := fin.answer()
+		a.Finished, a.ErrorCode, a.DoneReason = in.Finish, models.CodeBudgetExceeded, "length"
+		return a, nil
+	}).Once()
+	env.ExecuteWorkflow(ChatTurn, testInput())
+	require.NoError(t, env.GetWorkflowError())
+	var res ChatTurnResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, models.TurnFailed, res.Status)
+	require.Equal(t, models.CodeBudgetExceeded, res.ErrorCode)
+	env.AssertNotCalled(t, "FinishTurn", mock.Anything, mock.Anything)
+	require.Equal(t, []string{models.TurnFailed}, fin.statuses, "operators see the turn failed")
+}
+
 func TestCancelSignalStopsTheModelCall(t *testing.T) {
 	env, fin := newEnv(t, nil)
 	started := make(chan struct{})

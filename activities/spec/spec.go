@@ -46,8 +46,10 @@ type LLMResult struct {
 	// with step.finished, so finishing the turn need not read it back.
 	MessageAnnounced bool
 	// Finished reports that this call finished the turn (LLMInput.Finish): completed, with
-	// turn.completed appended.
-	Finished bool
+	// turn.completed appended; or failed with ErrorCode (BUDGET_EXCEEDED: the budget ran out
+	// during the answer, which is kept), with turn.failed appended.
+	Finished  bool
+	ErrorCode string `json:",omitempty"`
 	// Tainted reports that the conversation the model read holds untrusted content (the output of
 	// a tool whose output is not the platform's own: web pages, documents, a registered server):
 	// its tool calls may follow instructions planted there, so every outbound one waits for the

@@ -453,7 +453,7 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, opera
 	}
 	w := worker.New(worker.Deps{Metrics: product, Client: a.temporal, TaskQueue: cfg.TaskQueue, StopTimeout: cfg.WorkerStopTimeout,
 		HeartbeatThrottle: cfg.HeartbeatThrottle, Store: a.store, Box: a.box, Ollama: a.ollama, Catalog: a.catalog, Remote: a.remote,
-		ToolRules: cfg.ToolRules(), TaintApproval: cfg.TaintApproval, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, Logger: log,
+		ToolRules: cfg.ToolRules(), TaintApproval: cfg.TaintApproval, TokenFlush: cfg.TokenFlushInterval, HistoryLimit: cfg.HistoryLimit, BudgetOutput: int64(cfg.BudgetOutput), Logger: log,
 		Ingest: worker.IngestDeps{Blobs: a.blobs, Guard: a.guard, Extractor: extractor,
 			Chunking: chunk.Options{MaxTokens: cfg.ChunkMaxTokens, Overlap: cfg.ChunkOverlap},
 			Vectors:  a.vectors, EmbedModel: cfg.EmbedModel, EmbedBatch: cfg.EmbedBatch, EmbedConcurrency: cfg.EmbedConcurrency,
