@@ -210,7 +210,8 @@ func (s *Service) startWorkflow(ctx context.Context, t *models.Turn, groupID *uu
 		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
 		Memo:                  map[string]any{"turn_id": t.ID.String()},
 	}
-	in := workflows.ChatTurnInput{TurnID: t.ID, SessionID: t.SessionID, UserID: t.UserID, Limits: s.Limits, Options: options}
+	in := workflows.ChatTurnInput{TurnID: t.ID, SessionID: t.SessionID, UserID: t.UserID, Limits: s.Limits, Options: options,
+		Shape: workflows.ChatTurnShape}
 	err := workflows.Start(ctx, s.Temporal, opts, workflows.ChatTurn, in)
 	if err == nil {
 		return nil

@@ -87,6 +87,17 @@ func TestTurnWithoutTools(t *testing.T) {
 	require.Equal(t, types(evs), types(again))
 	tail := collect(t, must(u.stream(context.Background(), events, 3)), 10*time.Second)
 	require.Equal(t, evs[3:], tail)
+
+	// The run knows its shape from its input: no version marker, no TemporalChangeVersion upsert
+	// (a visibility write); the one upsert left is YwStatus at the end.
+	var kinds []string
+	for _, e := range workflowHistory(t, p, tj["workflow_id"].(string)).Events {
+		kinds = append(kinds, e.GetEventType().String())
+	}
+	require.Equal(t, []string{"WorkflowExecutionStarted", "WorkflowTaskScheduled", "WorkflowTaskStarted",
+		"WorkflowTaskCompleted", "ActivityTaskScheduled", "ActivityTaskStarted", "ActivityTaskCompleted",
+		"WorkflowTaskScheduled", "WorkflowTaskStarted", "WorkflowTaskCompleted", "UpsertWorkflowSearchAttributes",
+		"WorkflowExecutionCompleted"}, kinds)
 	recordHistory(t, p, tj["workflow_id"].(string), "chat_turn_plain")
 }
 

@@ -23,7 +23,21 @@ func recordHistory(t *testing.T, p *platform, workflowID, name string) {
 	if os.Getenv("YW_RECORD_HISTORIES") != "1" {
 		return
 	}
-	// The platform's own Temporal: the dev server, or the Temporal server of the kill matrix.
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(workflowHistory(t, p, workflowID))
+	require.NoError(t, err)
+	root, err := devservices.RepoRoot()
+	require.NoError(t, err)
+	// YW_RECORD_SUFFIX keeps histories of an older workflow version next to the new ones.
+	path := filepath.Join(root, "workflows", "testdata", name+os.Getenv("YW_RECORD_SUFFIX")+".json")
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	t.Logf("recorded %s", path)
+}
+
+// workflowHistory reads a workflow's history from the platform's own Temporal: the dev server, or
+// the Temporal server of the kill matrix.
+func workflowHistory(t *testing.T, p *platform, workflowID string) *historypb.History {
+	t.Helper()
 	c, err := client.Dial(client.Options{HostPort: p.env["TEMPORAL_ADDRESS"], Namespace: p.env["TEMPORAL_NAMESPACE"]})
 	require.NoError(t, err)
 	defer c.Close()
@@ -34,13 +48,5 @@ func recordHistory(t *testing.T, p *platform, workflowID, name string) {
 		require.NoError(t, err)
 		h.Events = append(h.Events, ev)
 	}
-	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&h)
-	require.NoError(t, err)
-	root, err := devservices.RepoRoot()
-	require.NoError(t, err)
-	// YW_RECORD_SUFFIX keeps histories of an older workflow version next to the new ones.
-	path := filepath.Join(root, "workflows", "testdata", name+os.Getenv("YW_RECORD_SUFFIX")+".json")
-	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-	require.NoError(t, os.WriteFile(path, b, 0o644))
-	t.Logf("recorded %s", path)
+	return &h
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -47,7 +48,17 @@ type ChatTurnInput struct {
 	// Options are the model's sampling options for this turn (Ollama's names: temperature,
 	// top_p, num_predict, stop, seed), from an OpenAI-compatible request; nil = the model's own.
 	Options map[string]any `json:",omitempty"`
+	// Shape is the workflow shape the run takes, set by whoever starts it (ChatTurnShape): a run
+	// that knows its shape from its input records no version marker and no TemporalChangeVersion
+	// upsert (one visibility write less per turn). Zero (runs started before the field existed, or
+	// by an older API) asks workflow.GetVersion("context-in-first-llm-call") as those runs did.
+	Shape int `json:",omitempty"`
 }
+
+// ChatTurnShape is the shape new turns take: version 2 of "context-in-first-llm-call" (the first
+// LLM call loads the context, the answering call finishes the turn, tool calls run concurrently).
+// A new shape raises it and keeps the older ones in ChatTurn for runs in flight.
+const ChatTurnShape = 2
 
 // ChatTurnResult is the outcome of a turn.
 type ChatTurnResult struct {
@@ -184,10 +195,18 @@ func (t *turn) run(ctx workflow.Context) (ChatTurnResult, error) {
 	lim := t.in.Limits
 
 	// Version 1 loads the turn's context in the first LLM call, so the first workflow task
-	// schedules it at once; older runs load it in a local activity first. Version 2 (same change
-	// id, so a new run still records one marker) also lets the LLM call that answers finish the
-	// turn; older runs finish it in a local activity after.
-	shape := workflow.GetVersion(ctx, "context-in-first-llm-call", workflow.DefaultVersion, 2)
+	// schedules it at once; older runs load it in a local activity first. Version 2 also lets the
+	// LLM call that answers finish the turn; older runs finish it in a local activity after. Runs
+	// started with a Shape in their input (ChatTurnShape) take it from there and record no marker.
+	shape := workflow.Version(t.in.Shape)
+	switch {
+	case shape == 0:
+		shape = workflow.GetVersion(ctx, "context-in-first-llm-call", workflow.DefaultVersion, ChatTurnShape)
+	case shape < 0 || shape > ChatTurnShape:
+		// Started by a newer API: fail the workflow task (not the turn) until a worker that knows
+		// the shape picks it up, as GetVersion does with a version it does not know.
+		panic(fmt.Sprintf("ChatTurn: shape %d is unknown to this worker (it knows 1 to %d)", shape, ChatTurnShape))
+	}
 	contextInLLM, finishInLLM := shape >= 1, shape >= 2
 	var lc spec.LoadContextResult
 	if !contextInLLM {
