@@ -24,6 +24,17 @@ type cpuSample map[string]int64
 
 const clockTicks = 100 // USER_HZ on Linux
 
+// throughputRounds is how many interleaved rounds of turns and floor runs the throughput and CPU
+// figures sum.
+const throughputRounds = 3
+
+// add adds what each counter grew from before to after.
+func (s cpuSample) add(before, after map[string]int64) {
+	for g := range after {
+		s[g] += after[g] - before[g]
+	}
+}
+
 // procStat is what sampleCPU reads of one process.
 type procStat struct {
 	pid, ppid int
@@ -66,7 +77,8 @@ func sampleCPU() cpuSample {
 	return out
 }
 
-// readStat parses /proc/<pid>/stat: the parent, the command and the CPU ticks used.
+// readStat parses /proc/<pid>/stat: the parent, the command and the CPU ticks used (its own and
+// its reaped children's).
 func readStat(dir string) (procStat, bool) {
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil {
@@ -79,14 +91,21 @@ func readStat(dir string) (procStat, bool) {
 		return procStat{}, false
 	}
 	f := strings.Fields(s[i+2:])
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return procStat{}, false
 	}
 	pid, _ := strconv.Atoi(filepath.Base(dir))
 	ppid, _ := strconv.Atoi(f[1])
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return procStat{pid: pid, ppid: ppid, comm: s[strings.IndexByte(s, '(')+1 : i], ticks: utime + stime}, true
+	// utime, stime, and the cutime and cstime of children already reaped: Postgres backends and
+	// autovacuum workers come and go, and once one exits its CPU moves to the postmaster's
+	// children times. A process is counted either alive (its own times) or reaped (its parent's),
+	// so a sample misses none of it and counts nothing twice.
+	var ticks int64
+	for _, field := range f[11:15] {
+		n, _ := strconv.ParseInt(field, 10, 64)
+		ticks += n
+	}
+	return procStat{pid: pid, ppid: ppid, comm: s[strings.IndexByte(s, '(')+1 : i], ticks: ticks}, true
 }
 
 // descends reports whether pid is root or one of its descendants.

@@ -64,7 +64,7 @@ func main() {
 	suite := flag.String("suite", "all", "turns, ingest, cluster, analytics or all")
 	n := flag.Int("n", 60, "sequential samples per turn measurement")
 	conc := flag.Int("concurrency", 16, "concurrent sessions for the throughput runs")
-	perWorker := flag.Int("per-session", 24, "turns per session in the throughput runs")
+	perWorker := flag.Int("per-session", 24, "turns per session in the throughput runs, split over interleaved rounds of turns and floor runs")
 	docs := flag.Int("docs", 2000, "documents in the ingestion corpus")
 	embedDelay := flag.Duration("embed-delay", 200*time.Millisecond, "stand-in embedder latency per batch")
 	searchPoints := flag.Int("search-points", 100_000, "chunks in the embedded store for the search measurement")
@@ -364,27 +364,40 @@ func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, err
 			return r, err
 		}
 	}
-	p0, c0 := pgCounters(e.dsn), sampleCPU()
-	r.TurnsPerS, err = throughput(conc, perSession, func(i int) error { _, err := e.turn(sessions[i]); return err })
-	if err != nil {
-		return r, err
+	// Throughput and CPU in interleaved rounds (turns, floor, turns, floor, …), so that the
+	// machine's drift during the run hits both alike; CPU is summed over the rounds.
+	var turnTime, floorTime time.Duration
+	turnCPU, floorCPU, turnPG := cpuSample{}, cpuSample{}, cpuSample{}
+	each := max(1, perSession/throughputRounds)
+	for range throughputRounds {
+		p0, c0 := pgCounters(e.dsn), sampleCPU()
+		t0 := time.Now()
+		if err := throughput(conc, each, func(i int) error { _, err := e.turn(sessions[i]); return err }); err != nil {
+			return r, err
+		}
+		turnTime += time.Since(t0)
+		c1, p1 := sampleCPU(), pgCounters(e.dsn)
+		t1 := time.Now()
+		if err := throughput(conc, each, func(int) error { _, err := e.floor(ctx); return err }); err != nil {
+			return r, err
+		}
+		floorTime += time.Since(t1)
+		c2 := sampleCPU()
+		turnCPU.add(c0, c1)
+		floorCPU.add(c1, c2)
+		turnPG.add(p0, p1)
 	}
-	c1, p1 := sampleCPU(), pgCounters(e.dsn)
-	r.FloorPerS, err = throughput(conc, perSession, func(int) error { _, err := e.floor(ctx); return err })
-	if err != nil {
-		return r, err
-	}
-	c2 := sampleCPU()
-	r.TurnCPU, r.FloorCPU = perUnit(c0, c1, msPerTick, conc*perSession), perUnit(c1, c2, msPerTick, conc*perSession)
-	r.TurnPostgres = perUnit(p0, p1, 1, conc*perSession)
+	units := conc * each * throughputRounds
+	r.TurnsPerS, r.FloorPerS = float64(units)/turnTime.Seconds(), float64(units)/floorTime.Seconds()
+	r.TurnCPU, r.FloorCPU = perUnit(cpuSample{}, turnCPU, msPerTick, units), perUnit(cpuSample{}, floorCPU, msPerTick, units)
+	r.TurnPostgres = perUnit(cpuSample{}, turnPG, 1, units)
 	r.ThroughputRatio = r.TurnsPerS / r.FloorPerS
 	return r, nil
 }
 
-func throughput(conc, each int, do func(i int) error) (float64, error) {
+func throughput(conc, each int, do func(i int) error) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, conc)
-	start := time.Now()
 	for i := range conc {
 		wg.Go(func() {
 			for range each {
@@ -397,10 +410,7 @@ func throughput(conc, each int, do func(i int) error) (float64, error) {
 	}
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		return 0, err
-	}
-	return float64(conc*each) / time.Since(start).Seconds(), nil
+	return <-errs
 }
 
 // sample is one measured run: from the request to its end and to its first token; head is the
