@@ -75,7 +75,7 @@ func (s *Server) respondStarted(c *gin.Context, route string, begun time.Time, t
 		s.metrics.turnStart.WithLabelValues(route).Observe(time.Since(begun).Seconds())
 	}
 	if wantsEventStream(c) {
-		s.streamTurn(c, t.ID, 0)
+		s.streamTurn(c, t.ID, 0, nil)
 		return
 	}
 	status := http.StatusAccepted

@@ -384,8 +384,13 @@ func (s *Server) postMessage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	t, created, err := s.chat.Post(c.Request.Context(), callerOf(c),
-		chat.Message{SessionID: sessionID, Content: req.Content, IdempotencyKey: c.GetHeader("Idempotency-Key")})
+	m := chat.Message{SessionID: sessionID, Content: req.Content, IdempotencyKey: c.GetHeader("Idempotency-Key")}
+	early := &earlySubscription{hub: s.events}
+	defer early.close()
+	if wantsEventStream(c) {
+		m.BeforeStart = early.beforeStart
+	}
+	t, created, err := s.chat.Post(c.Request.Context(), callerOf(c), m)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -394,7 +399,7 @@ func (s *Server) postMessage(c *gin.Context) {
 		s.metrics.turnStart.WithLabelValues("messages").Observe(time.Since(begun).Seconds())
 	}
 	if wantsEventStream(c) {
-		s.streamTurn(c, t.ID, 0)
+		s.streamTurn(c, t.ID, 0, early.made())
 		return
 	}
 	status := http.StatusAccepted

@@ -118,8 +118,11 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	// Both answers (streamed or not) follow the turn's events: subscribe before it starts.
+	early := &earlySubscription{hub: s.events}
+	defer early.close()
 	t, _, err := s.chat.Post(ctx, caller, chat.Message{SessionID: cs.ID, Content: conv.Last.Content, Images: conv.Last.Images,
-		Continue: conv.Continue, Options: options})
+		Continue: conv.Continue, Options: options, BeforeStart: early.beforeStart})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -127,10 +130,10 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	s.metrics.turnStart.WithLabelValues("completions").Observe(time.Since(begun).Seconds())
 	id := "chatcmpl-" + t.ID.String()
 	if req.Stream {
-		s.streamCompletion(c, t, id, model, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+		s.streamCompletion(c, t, early.made(), id, model, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 		return
 	}
-	final, err := s.awaitTurn(ctx, t.ID)
+	final, err := s.awaitTurn(ctx, t.ID, early.made())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -263,10 +266,10 @@ func llmDoneReason(ev models.Event, data map[string]any) string {
 	return r
 }
 
-// awaitTurn follows a turn's event log until its terminal event.
-func (s *Server) awaitTurn(ctx context.Context, turnID uuid.UUID) (turnOutcome, error) {
+// awaitTurn follows a turn's event log until its terminal event (early: see follow).
+func (s *Server) awaitTurn(ctx context.Context, turnID uuid.UUID, early *subscription) (turnOutcome, error) {
 	var out turnOutcome
-	s.follow(ctx, store.TurnLog, turnID, 0, func(ev models.Event, raw []byte) bool {
+	s.follow(ctx, store.TurnLog, turnID, 0, early, func(ev models.Event, raw []byte) bool {
 		if ev.Type != models.EventMessage && ev.Type != models.EventToolCall && ev.Type != models.EventStepFinished && !turnTerminal(ev.Type) {
 			return false
 		}
@@ -393,7 +396,7 @@ func writeChunk(w io.Writer, chunk gin.H) {
 // streamCompletion relays a turn as OpenAI chat.completion.chunk events. A model call retried
 // after it had started streaming restarts its text (the native event stream marks the attempt;
 // this format cannot, so the retry's text follows a blank line).
-func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model string, includeUsage bool) {
+func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, early *subscription, id, model string, includeUsage bool) {
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -409,7 +412,7 @@ func (s *Server) streamCompletion(c *gin.Context, t *models.Turn, id, model stri
 	s.metrics.sseClients.Inc()
 	defer s.metrics.sseClients.Dec()
 	streamed, calls, doneReason := false, 0, ""
-	s.follow(c.Request.Context(), store.TurnLog, t.ID, 0, func(ev models.Event, raw []byte) bool {
+	s.follow(c.Request.Context(), store.TurnLog, t.ID, 0, early, func(ev models.Event, raw []byte) bool {
 		s.metrics.sseEvents.Inc() // an event read, whether or not this format has a chunk for it
 		var data map[string]any
 		_ = json.Unmarshal(raw, &data)

@@ -385,7 +385,7 @@ func (s *Server) runEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.streamEvents(c, store.RunLog, r.ID, after, runTerminal)
+	s.streamEvents(c, store.RunLog, r.ID, after, nil, runTerminal)
 }
 
 func (s *Server) cancelRun(c *gin.Context) {

@@ -69,6 +69,27 @@ func (s *subscription) take() ([]models.Event, bool) {
 	return events, reread
 }
 
+// earlySubscription subscribes a stream to a new turn's log before the turn's workflow starts
+// (chat.Message.BeforeStart): the stream then takes every event from notifications, with no first
+// read of the log. Close it when the stream ends.
+type earlySubscription struct {
+	hub         *eventHub
+	sub         *subscription
+	unsubscribe func()
+}
+
+// beforeStart is the chat.Message.BeforeStart hook.
+func (e *earlySubscription) beforeStart(id uuid.UUID) { e.sub, e.unsubscribe = e.hub.subscribe(id) }
+
+// made is the subscription, nil when beforeStart was not called (a turn found by its idempotency key).
+func (e *earlySubscription) made() *subscription { return e.sub }
+
+func (e *earlySubscription) close() {
+	if e.unsubscribe != nil {
+		e.unsubscribe()
+	}
+}
+
 // subscribe returns the mailbox of a stream following the log of id.
 func (h *eventHub) subscribe(id uuid.UUID) (*subscription, func()) {
 	sub := &subscription{wake: make(chan struct{}, 1)}

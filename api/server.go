@@ -111,6 +111,9 @@ type httpMetrics struct {
 	sseClients prometheus.Gauge
 	// sseEvents are the events written to those streams.
 	sseEvents prometheus.Counter
+	// logReads are the reads of an event log by those streams: a stream's first (catching up
+	// with what was written before it subscribed), and one per gap notifications left.
+	logReads prometheus.Counter
 	// rateLimited are the requests refused by a rate limit, by class (auth, turns, ingest, search, transcriptions).
 	rateLimited *prometheus.CounterVec
 	// turnStart is the time from a turn's request to its workflow started, by route.
@@ -138,6 +141,9 @@ func New(d Deps) (*Server, error) {
 		sseEvents: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "youworker_sse_events_delivered_total", Help: "Events written to event streams (SSE).",
 		}),
+		logReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "youworker_sse_log_reads_total", Help: "Reads of an event log by the streams following it (catching up on joining, gaps left by notifications, the poll).",
+		}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "youworker_rate_limited_total", Help: "Requests refused by a rate limit, by class (auth, turns, ingest, search, transcriptions).",
 		}, []string{"class"}),
@@ -146,7 +152,7 @@ func New(d Deps) (*Server, error) {
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
 		}, []string{"route"}),
 	}
-	if err := registerAll(reg, m.requests, m.latency, m.sseClients, m.sseEvents, m.rateLimited, m.turnStart,
+	if err := registerAll(reg, m.requests, m.latency, m.sseClients, m.sseEvents, m.logReads, m.rateLimited, m.turnStart,
 		collectors.NewDBStatsCollector(d.Store.SQL(), "youworker")); err != nil {
 		return nil, err
 	}

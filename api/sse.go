@@ -35,7 +35,7 @@ func (s *Server) turnEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.streamTurn(c, t.ID, after)
+	s.streamTurn(c, t.ID, after, nil)
 }
 
 // lastEventID reads Last-Event-ID (header, or ?last_event_id= for clients that cannot set it).
@@ -58,15 +58,16 @@ func turnTerminal(typ string) bool {
 	return typ == models.EventTurnCompleted || typ == models.EventTurnFailed || typ == models.EventTurnCancelled
 }
 
-// streamTurn writes the turn's events after seq `after` as SSE until its terminal event.
-func (s *Server) streamTurn(c *gin.Context, turnID uuid.UUID, after int64) {
+// streamTurn writes the turn's events after seq `after` as SSE until its terminal event; early is
+// the subscription made before a new turn's workflow started (nil: none).
+func (s *Server) streamTurn(c *gin.Context, turnID uuid.UUID, after int64, early *subscription) {
 	c.Header("X-Turn-ID", turnID.String())
-	s.streamEvents(c, store.TurnLog, turnID, after, turnTerminal)
+	s.streamEvents(c, store.TurnLog, turnID, after, early, turnTerminal)
 }
 
 // streamEvents writes the events of log id after seq `after` as SSE until a terminal event, the
 // client leaving, or the server stopping.
-func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, after int64, terminal func(string) bool) {
+func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, after int64, early *subscription, terminal func(string) bool) {
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -79,7 +80,7 @@ func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, 
 	s.metrics.sseClients.Inc()
 	defer s.metrics.sseClients.Dec()
 	lastWrite := time.Now()
-	s.follow(c.Request.Context(), log, id, after, func(ev models.Event, data []byte) bool {
+	s.follow(c.Request.Context(), log, id, after, early, func(ev models.Event, data []byte) bool {
 		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
 		s.metrics.sseEvents.Inc()
 		lastWrite = time.Now()
@@ -103,11 +104,18 @@ func (s *Server) streamEvents(c *gin.Context, log store.EventLog, id uuid.UUID, 
 // the log is read again whenever they leave a gap. A lost notification costs at most
 // ssePollEvery. caughtUp, when set, runs each time the log has nothing more for now (flushes,
 // keep-alives). An event that cannot be decrypted is logged and skipped; a failed read is retried.
-func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, after int64,
+// early, when set, is a subscription made before anything was written to the log (a new turn,
+// before its workflow started; its owner ends it): there is nothing to catch up with, so the
+// first read is skipped, and a notification that does not start at after+1 still makes it read.
+func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, after int64, early *subscription,
 	visit func(ev models.Event, data []byte) (stop bool), caughtUp func()) {
-	sub, unsubscribe := s.events.subscribe(id)
-	defer unsubscribe()
-	read := true // the first read catches up with what was there before subscribing
+	sub := early
+	if sub == nil {
+		var unsubscribe func()
+		sub, unsubscribe = s.events.subscribe(id)
+		defer unsubscribe()
+	}
+	read := early == nil // the first read catches up with what was there before subscribing
 	// Only that first read is traced: a stream lives for minutes and would otherwise add a span
 	// under the request's every ssePollEvery (docs/decisions.md, "Traces").
 	readCtx := ctx
@@ -124,6 +132,7 @@ func (s *Server) follow(ctx context.Context, log store.EventLog, id uuid.UUID, a
 	}
 	for {
 		if read {
+			s.metrics.logReads.Inc()
 			evs, err := s.store.EventsAfter(readCtx, log, id, after, sseBatch)
 			readCtx = telemetry.Detach(ctx)
 			if err != nil && ctx.Err() == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/models"
@@ -102,4 +103,41 @@ func TestRegenerateAndEditStartTurnsOnTheirBranch(t *testing.T) {
 	f.finished(t, t5)
 	_, _, err = s.Edit(ctx, f.caller, cs.ID, u1, "   ", "")
 	require.ErrorIs(t, err, models.ErrInvalid, "an edit is validated like a message")
+}
+
+// Post calls BeforeStart with a new turn's id once the turn is stored and before its workflow
+// exists, and not for a turn its idempotency key found; the workflow starts with the current shape.
+func TestPostCallsBeforeStartBeforeTheWorkflowStarts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.service(t)
+	cs := &models.ChatSession{Model: "m"}
+	require.NoError(t, f.st.CreateSession(ctx, f.caller, cs))
+
+	var hooked []uuid.UUID
+	hook := func(id uuid.UUID) {
+		hooked = append(hooked, id)
+		turn, err := f.st.Turn(ctx, id)
+		require.NoError(t, err, "the turn is stored")
+		_, err = f.tc.DescribeWorkflowExecution(ctx, turn.WorkflowID, "")
+		require.Error(t, err, "its workflow has not started")
+	}
+	t1, created, err := s.Post(ctx, f.caller, chat.Message{SessionID: cs.ID, Content: "question", IdempotencyKey: "k", BeforeStart: hook})
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, []uuid.UUID{t1.ID}, hooked)
+	again, created, err := s.Post(ctx, f.caller, chat.Message{SessionID: cs.ID, Content: "question", IdempotencyKey: "k", BeforeStart: hook})
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, t1.ID, again.ID)
+	require.Len(t, hooked, 1, "not called for a turn the key found")
+
+	var in workflows.ChatTurnInput
+	hist := f.tc.GetWorkflowHistory(ctx, t1.WorkflowID, "", false, 0)
+	ev, err := hist.Next()
+	require.NoError(t, err)
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in))
+	require.Equal(t, workflows.ChatTurnShape, in.Shape)
+	f.finished(t, t1)
 }

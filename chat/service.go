@@ -55,6 +55,11 @@ type Message struct {
 	// Branch is where the turn goes in the session's tree (zero: the end of the active branch);
 	// Regenerate and Edit set it.
 	Branch store.Branch
+	// BeforeStart, when set, is called with a new turn's id once the turn is stored and before its
+	// workflow starts, when nothing can have been written to its event log yet: a stream that
+	// subscribes to the log there needs no first read of it. Not called for a turn an
+	// idempotency key found.
+	BeforeStart func(turnID uuid.UUID)
 }
 
 // ValidateContent checks a message's content: not blank, at most MaxMessageChars characters.
@@ -122,6 +127,9 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 		return nil, false, err
 	}
 	t1 := time.Now()
+	if created && m.BeforeStart != nil {
+		m.BeforeStart(t.ID)
+	}
 	if !t.Finished() {
 		if err := s.startWorkflow(ctx, t, groupID, m.Options); err != nil {
 			return nil, false, err

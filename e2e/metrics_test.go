@@ -146,6 +146,7 @@ func TestMetricsMoveWithTheirEvents(t *testing.T) {
 		{true, "temporal_workflow_completed_total", map[string]string{"workflow_type": "IngestDocument"}, 1},
 		{false, "youworker_turn_start_duration_seconds", map[string]string{"route": "messages"}, 1},
 		{false, "youworker_sse_events_delivered_total", nil, float64(len(evs))},
+		{false, "youworker_sse_log_reads_total", nil, 1}, // the stream joined by GET …/events
 		{false, "youworker_vector_search_duration_seconds", nil, 2},
 		{false, "youworker_rate_limited_total", map[string]string{"class": "search"}, 1},
 	}
