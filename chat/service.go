@@ -107,9 +107,6 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 		turn.ID = uuid.NewSHA1(m.SessionID, []byte("idempotency/"+key))
 	}
 	turn.WorkflowID = workflows.ChatTurnID(m.SessionID.String(), turn.ID.String())
-	if err := s.checkBudget(ctx, caller, m.SessionID, turn); err != nil {
-		return nil, false, err
-	}
 	var sealed, images []byte
 	if !m.Continue {
 		mid := models.MessageID(turn.ID, models.RoleUser, 0, "")
@@ -122,7 +119,15 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 		}
 	}
 	t0 := time.Now()
-	t, groupID, created, err := s.storeTurn(ctx, caller, m.SessionID, turn, sealed, images, m.Branch)
+	t, groupID, created, err := s.storeTurn(ctx, caller, m.SessionID, turn, sealed, images, m.Branch, s.Store.StartTurnUnlessBudgeted)
+	if errors.Is(err, store.ErrBudgetsApply) {
+		// A budget applies: check it, then store the turn (one round trip more, for budgeted
+		// callers only).
+		if err := s.checkBudget(ctx, caller, m.SessionID, turn); err != nil {
+			return nil, false, err
+		}
+		t, groupID, created, err = s.storeTurn(ctx, caller, m.SessionID, turn, sealed, images, m.Branch, s.Store.StartTurnOn)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -162,13 +167,16 @@ func (s *Service) checkBudget(ctx context.Context, caller models.Caller, session
 // the session seems to run but its workflow is gone (a crash between storing a turn and starting
 // its workflow, a workflow that ended without recording the outcome), that turn is failed with
 // TURN_LOST and the message is stored: a session is never blocked by a turn nothing will finish.
-func (s *Service) storeTurn(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn, sealed, images []byte, b store.Branch) (*models.Turn, *uuid.UUID, bool, error) {
-	t, groupID, created, err := s.Store.StartTurnOn(ctx, caller, sessionID, turn, sealed, images, b)
+func (s *Service) storeTurn(ctx context.Context, caller models.Caller, sessionID uuid.UUID, turn *models.Turn, sealed, images []byte, b store.Branch, start startFunc) (*models.Turn, *uuid.UUID, bool, error) {
+	t, groupID, created, err := start(ctx, caller, sessionID, turn, sealed, images, b)
 	if !errors.Is(err, store.ErrTurnInProgress) || !s.ReapActive(ctx, sessionID, Lost) {
 		return t, groupID, created, err
 	}
-	return s.Store.StartTurnOn(ctx, caller, sessionID, turn, sealed, images, b)
+	return start(ctx, caller, sessionID, turn, sealed, images, b)
 }
+
+// startFunc is store.StartTurnOn or store.StartTurnUnlessBudgeted.
+type startFunc func(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content, images []byte, b store.Branch) (*models.Turn, *uuid.UUID, bool, error)
 
 // SealImages is the stored form of a message's images (messages.images): their JSON array (each
 // image base64), encrypted and bound to message id; nil when there are none.

@@ -44,16 +44,19 @@ type Branch struct {
 
 // startTurnSQL stores the turn, the user's message (after the turn's anchor) and the session's
 // last activity and active message in one statement (one round trip), only if the caller can see
-// the session.
+// the session and, when guarded, no budget applies (the row then says budgeted, and no turn).
 const startTurnSQL = `
 WITH RECURSIVE s AS (
     SELECT id, model, group_id, active_message_id FROM chat_sessions
     WHERE id = @sid AND (owner_id = @uid OR group_id = ANY (CAST(@groups AS uuid[])))
+), g AS (
+    -- Budgets that apply to the turn, unless the caller checked them already (guard false).
+    SELECT CAST(@guard AS boolean) AND EXISTS (SELECT 1 FROM budgets WHERE user_id = @uid OR group_id = (SELECT group_id FROM s)) AS budgeted
 ), ` + descend + `, t AS (
     INSERT INTO turns (id, session_id, user_id, workflow_id, idempotency_key, status, model, started_at, parent_message_id)
     SELECT @tid, s.id, @uid, @wf, @key, 'running', coalesce(nullif(@model, ''), s.model), @at,
            CASE WHEN @at_branch THEN CAST(@anchor AS uuid) ELSE (SELECT id FROM leaf) END
-    FROM s
+    FROM s, g WHERE NOT g.budgeted
     RETURNING *
 ), m AS (
     INSERT INTO messages (id, session_id, turn_id, parent_id, step, role, content, images, status)
@@ -64,7 +67,7 @@ WITH RECURSIVE s AS (
         ELSE coalesce(CAST(@active AS uuid), active_message_id) END
     WHERE id IN (SELECT session_id FROM t)
 )
-SELECT t.*, (SELECT group_id FROM s) AS session_group_id FROM t`
+SELECT t.*, s.group_id AS session_group_id, g.budgeted FROM s CROSS JOIN g LEFT JOIN t ON true`
 
 // StartTurnOn stores the user's message (content and images, sealed; images may be nil) and a
 // running turn atomically, where b says, and returns the turn with its session's group (nil for a
@@ -72,8 +75,24 @@ SELECT t.*, (SELECT group_id FROM s) AS session_group_id FROM t`
 // anchor as it is (an OpenAI-compatible request ending with the results of the client's tool
 // calls, a regenerated answer). With an idempotency key that already names a turn of this
 // session, that turn is returned with created=false. A turn already running in the session is
-// ErrTurnInProgress.
+// ErrTurnInProgress. Budgets are not looked at: the caller checked them (see
+// StartTurnUnlessBudgeted).
 func (s *Store) StartTurnOn(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content, images []byte, b Branch) (*models.Turn, *uuid.UUID, bool, error) {
+	return s.startTurn(ctx, c, sessionID, t, content, images, b, false)
+}
+
+// ErrBudgetsApply says a budget of the caller or of the session's group applies to a turn: check
+// it (CheckBudget), then store the turn with StartTurnOn.
+var ErrBudgetsApply = errors.New("store: budgets apply to this turn; check them first")
+
+// StartTurnUnlessBudgeted is StartTurnOn for a caller who has not checked budgets, in the same
+// statement: when a budget of the caller or of the session's group exists it stores nothing and
+// returns ErrBudgetsApply. Most callers have no budget, and their turn costs no extra round trip.
+func (s *Store) StartTurnUnlessBudgeted(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content, images []byte, b Branch) (*models.Turn, *uuid.UUID, bool, error) {
+	return s.startTurn(ctx, c, sessionID, t, content, images, b, true)
+}
+
+func (s *Store) startTurn(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content, images []byte, b Branch, guard bool) (*models.Turn, *uuid.UUID, bool, error) {
 	groups := make(pgArray[string], 0, len(c.Groups))
 	for _, g := range c.GroupIDs() {
 		groups = append(groups, g.String())
@@ -81,8 +100,9 @@ func (s *Store) StartTurnOn(ctx context.Context, c models.Caller, sessionID uuid
 	var row struct {
 		models.Turn
 		SessionGroupID *uuid.UUID
+		Budgeted       bool
 	}
-	err := translate(s.q(ctx).Raw(startTurnSQL, map[string]any{
+	err := translate(s.q(ctx).Raw(startTurnSQL, map[string]any{"guard": guard,
 		"sid": sessionID, "uid": c.UserID, "groups": groups, "tid": t.ID, "wf": t.WorkflowID, "key": t.IdempotencyKey,
 		"model": t.Model, "at": t.StartedAt, "mid": models.MessageID(t.ID, models.RoleUser, 0, ""), "content": nullable(content),
 		"images": nullable(images), "with_message": content != nil,
@@ -103,6 +123,8 @@ func (s *Store) StartTurnOn(ctx context.Context, c models.Caller, sessionID uuid
 		return nil, nil, false, ErrTurnInProgress
 	case err != nil:
 		return nil, nil, false, err
+	case row.Budgeted:
+		return nil, nil, false, ErrBudgetsApply
 	case row.ID == uuid.Nil:
 		return nil, nil, false, models.NotFound("SESSION", "session")
 	}

@@ -225,3 +225,49 @@ func TestNewBudgetCountsTheMonthSoFar(t *testing.T) {
 	require.ErrorIs(t, err, models.ErrNotFound)
 	require.NoError(t, st.CheckBudget(ctx, member.UserID, shared, budgetAt))
 }
+
+// StartTurnUnlessBudgeted stores the turn of a caller no budget applies to in its one statement,
+// and stores nothing (ErrBudgetsApply) when a budget of the caller or of the session's group
+// exists; StartTurnOn, for a caller who checked, stores it.
+func TestStartTurnUnlessBudgeted(t *testing.T) {
+	t.Parallel()
+	st := open(t, time.Second, &testenv.Buffer{})
+	f := analyticsFixture{t, st}
+	ctx := context.Background()
+	free, capped, member := f.user("free"), f.user("capped"), f.user("member")
+	g := f.group("budgeted", &member)
+	_, err := st.SetBudget(ctx, &models.Budget{UserID: &capped.UserID, DailyTurns: i64(5)}, budgetAt)
+	require.NoError(t, err)
+	_, err = st.SetBudget(ctx, &models.Budget{GroupID: &g, DailyTurns: i64(5)}, budgetAt)
+	require.NoError(t, err)
+	newTurn := func() *models.Turn {
+		id := uuid.New()
+		return &models.Turn{ID: id, WorkflowID: id.String(), Status: models.TurnRunning, StartedAt: budgetAt}
+	}
+
+	s := f.session(free, nil, budgetAt)
+	got, _, created, err := st.StartTurnUnlessBudgeted(ctx, free, s, newTurn(), []byte("x"), nil, store.Branch{})
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, models.TurnRunning, got.Status)
+
+	for _, c := range []struct {
+		who     models.Caller
+		session uuid.UUID
+	}{{capped, f.session(capped, nil, budgetAt)}, {member, f.session(member, &g, budgetAt)}} {
+		turn := newTurn()
+		_, _, _, err := st.StartTurnUnlessBudgeted(ctx, c.who, c.session, turn, []byte("x"), nil, store.Branch{})
+		require.ErrorIs(t, err, store.ErrBudgetsApply)
+		_, err = st.Turn(ctx, turn.ID)
+		require.ErrorIs(t, err, models.ErrNotFound, "nothing stored")
+		msgs, err := st.TurnMessages(ctx, turn.ID)
+		require.NoError(t, err)
+		require.Empty(t, msgs)
+		_, _, created, err := st.StartTurnOn(ctx, c.who, c.session, turn, []byte("x"), nil, store.Branch{})
+		require.NoError(t, err)
+		require.True(t, created, "stored once the caller checked")
+	}
+	// A session the caller cannot see is not found, budget or not.
+	_, _, _, err = st.StartTurnUnlessBudgeted(ctx, capped, s, newTurn(), []byte("x"), nil, store.Branch{})
+	require.ErrorIs(t, err, models.ErrNotFound)
+}
