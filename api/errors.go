@@ -61,11 +61,24 @@ func (s *Server) answerError(c *gin.Context, status int, body errorBody) {
 	if status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
 		c.Header("Retry-After", retryAfterSeconds)
 	}
+	if status == http.StatusUnauthorized && c.Writer.Header().Get("WWW-Authenticate") == "" {
+		c.Header("WWW-Authenticate", challenge(c.Request))
+	}
 	if openAIRoute(c.Request.URL.Path) {
 		c.AbortWithStatusJSON(status, openAIBody(status, body.Error))
 		return
 	}
 	c.AbortWithStatusJSON(status, body)
+}
+
+// challenge is the WWW-Authenticate of a 401 (RFC 9110 requires one; MCP clients read it): a
+// Bearer challenge (API keys and access tokens both go as bearer tokens), saying invalid_token
+// (RFC 6750) when the request carried credentials that were refused.
+func challenge(r *http.Request) string {
+	if r.Header.Get("Authorization") != "" || r.Header.Get("X-API-Key") != "" {
+		return `Bearer realm="youworker", error="invalid_token"`
+	}
+	return `Bearer realm="youworker"`
 }
 
 // The OpenAI-compatible routes, whose errors the OpenAI SDKs must be able to read.

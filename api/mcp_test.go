@@ -135,20 +135,31 @@ func TestMCPAuthentication(t *testing.T) {
 
 	chatKey, _ := u.rest.mintKey(map[string]any{"name": "chat", "scopes": []string{"chat"}})
 	for _, tt := range []struct {
-		name    string
-		headers []string
-		status  int
-		code    string
+		name      string
+		headers   []string
+		status    int
+		code      string
+		challenge string // WWW-Authenticate: every 401 carries one (RFC 9110, RFC 6750)
 	}{
-		{"no credentials", nil, http.StatusUnauthorized, "UNAUTHENTICATED"},
-		{"unknown key", []string{"Authorization", "Bearer yw_00000000_nope"}, http.StatusUnauthorized, "INVALID_API_KEY"},
-		{"chat-only key", []string{"X-API-Key", chatKey}, http.StatusForbidden, "INSUFFICIENT_SCOPE"},
+		{"no credentials", nil, http.StatusUnauthorized, "UNAUTHENTICATED", `Bearer realm="youworker"`},
+		{"unknown key", []string{"Authorization", "Bearer yw_00000000_nope"}, http.StatusUnauthorized, "INVALID_API_KEY",
+			`Bearer realm="youworker", error="invalid_token"`},
+		{"unknown X-API-Key", []string{"X-API-Key", "yw_00000000_nope"}, http.StatusUnauthorized, "INVALID_API_KEY",
+			`Bearer realm="youworker", error="invalid_token"`},
+		{"chat-only key", []string{"X-API-Key", chatKey}, http.StatusForbidden, "INSUFFICIENT_SCOPE", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := e.client().do("POST", "/mcp", initializeRequest(), tt.headers...)
 			require.Equal(t, tt.status, r.Status, "%s", r.Body)
 			require.Equal(t, tt.code, r.errCode(t))
+			require.Equal(t, tt.challenge, r.Header.Get("WWW-Authenticate"))
 		})
+	}
+	// The same on the REST routes and the OpenAI-compatible ones.
+	for _, path := range []string{"/v1/auth/me", "/v1/models"} {
+		r := e.client().do("GET", path, nil)
+		require.Equal(t, http.StatusUnauthorized, r.Status, "%s", r.Body)
+		require.Equal(t, `Bearer realm="youworker"`, r.Header.Get("WWW-Authenticate"), path)
 	}
 }
 

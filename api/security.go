@@ -76,7 +76,7 @@ func (s *Server) cors() gin.HandlerFunc {
 		if allowed {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, X-Turn-ID")
+			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, X-Turn-ID, WWW-Authenticate, Mcp-Session-Id")
 		}
 		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
 			if !allowed {
@@ -84,7 +84,8 @@ func (s *Server) cors() gin.HandlerFunc {
 				return
 			}
 			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-API-Key, X-CSRF-Token, Idempotency-Key, Last-Event-ID, X-Request-ID")
+			// Mcp-Protocol-Version and Mcp-Session-Id: MCP clients in a browser send them to /mcp.
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-API-Key, X-CSRF-Token, Idempotency-Key, Last-Event-ID, X-Request-ID, Mcp-Protocol-Version, Mcp-Session-Id")
 			h.Set("Access-Control-Max-Age", "600")
 			c.AbortWithStatus(http.StatusNoContent)
 			return

@@ -37,6 +37,10 @@ func TestCORSAllowlist(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, ok.Status)
 	require.Equal(t, "https://app.example", ok.Header.Get("Access-Control-Allow-Origin"))
 	require.Equal(t, "true", ok.Header.Get("Access-Control-Allow-Credentials"))
+	// MCP clients in a browser send their protocol headers and read the 401's challenge.
+	require.Contains(t, ok.Header.Get("Access-Control-Allow-Headers"), "Mcp-Protocol-Version")
+	require.Contains(t, ok.Header.Get("Access-Control-Allow-Headers"), "Mcp-Session-Id")
+	require.Contains(t, ok.Header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate")
 
 	evil := preflight("https://evil.example")
 	require.Equal(t, http.StatusForbidden, evil.Status)
