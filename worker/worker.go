@@ -127,7 +127,7 @@ func New(d Deps) sdkworker.Worker {
 		EmbedConcurrency: in.EmbedConcurrency, TempDir: in.TempDir, Metrics: d.Metrics})
 	w.RegisterWorkflow(workflows.ReapTurns)
 	reaper := &chat.Reaper{Store: d.Store, Box: d.Box, Temporal: d.Client, Grace: d.ReaperGrace, Logger: d.Logger}
-	w.RegisterActivity(&activities.Reaper{Chat: reaper, Batch: 500})
+	w.RegisterActivity(&activities.Reaper{Chat: reaper, Batch: 500, Metrics: d.Metrics})
 	w.RegisterWorkflowWithOptions(workflows.DeleteAccount, pinned)
 	w.RegisterActivity(&activities.Account{Deleter: &account.Deleter{Store: d.Store, Intake: d.Intake, Temporal: d.Client, Log: d.Logger}})
 	w.RegisterWorkflow(workflows.RotateKeys)
