@@ -625,6 +625,7 @@ func TracingVariables() []Variable {
 		{Name: "OTEL_RESOURCE_ATTRIBUTES", Description: "more resource attributes, e.g. deployment.environment.name=prod,service.namespace=acme"},
 		{Name: "OTEL_TRACES_SAMPLER", Default: "parentbased_always_on", Description: "which traces are kept, e.g. parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG"},
 		{Name: "OTEL_TRACES_SAMPLER_ARG", Description: "the sampler's argument, e.g. 0.1 (one trace in ten)"},
+		{Name: "OTEL_PROPAGATORS", Default: "tracecontext,baggage", Description: "how trace context travels in and out of each process: tracecontext, baggage, b3, b3multi, jaeger, xray, ottrace or none, comma-separated; an unknown name stops the start"},
 		{Name: "OTEL_TRACES_EXPORTER", Default: "otlp", Description: "none turns tracing off whatever else is set; only otlp and none are supported"},
 		{Name: "OTEL_SDK_DISABLED", Default: "false", Description: "true turns tracing off whatever else is set"},
 	}

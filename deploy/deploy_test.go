@@ -159,6 +159,7 @@ func TestComposeTracing(t *testing.T) {
 			env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
 			env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
 			env["OTEL_TRACES_SAMPLER_ARG"] = "0.25"
+			env["OTEL_PROPAGATORS"] = "tracecontext,b3"
 		}
 		services := youworkerServices(mustLoad(t, env))
 		for _, name := range []string{"api", "worker", "mcp-datetime", "mcp-semantic", "mcp-ingest", "mcp-web"} {
@@ -172,6 +173,9 @@ func TestComposeTracing(t *testing.T) {
 			if endpoint != "" {
 				require.Equal(t, "parentbased_traceidratio", vars["OTEL_TRACES_SAMPLER"], name)
 				require.Equal(t, "0.25", vars["OTEL_TRACES_SAMPLER_ARG"], name)
+				require.Equal(t, "tracecontext,b3", vars["OTEL_PROPAGATORS"], name)
+			} else {
+				require.Equal(t, "tracecontext,baggage", vars["OTEL_PROPAGATORS"], name)
 			}
 		}
 	}

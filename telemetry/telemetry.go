@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/contrib/propagators/autoprop"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -74,8 +75,8 @@ type Options struct {
 var newExporter = otlpExporter
 
 // Setup turns tracing on when the environment asks for it: it installs the global tracer provider
-// (batching spans to the OTLP exporter, sampling as OTEL_TRACES_SAMPLER says) and the W3C trace
-// context and baggage propagators. The returned shutdown flushes what is buffered and stops the
+// (batching spans to the OTLP exporter, sampling as OTEL_TRACES_SAMPLER says) and the propagators
+// OTEL_PROPAGATORS names (default: W3C trace context and baggage). The returned shutdown flushes what is buffered and stops the
 // exporter; call it on exit. When tracing stays off, shutdown does nothing.
 func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) error, err error) {
 	noop := func(context.Context) error { return nil }
@@ -96,6 +97,11 @@ func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) er
 		}
 		spans = sdktrace.WithBatcher(exp) // OTEL_BSP_* tune it
 	}
+	prop, err := propagatorFromEnv(os.Getenv)
+	if err != nil {
+		_ = exp.Shutdown(ctx)
+		return noop, err
+	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(semconv.ServiceName(opts.Service), semconv.ServiceVersion(opts.Version)),
 		resource.WithTelemetrySDK(),
@@ -111,9 +117,31 @@ func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) er
 	log := opts.Logger.With("component", "telemetry")
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing error", "error", err) }))
 	otel.SetTracerProvider(tp)
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	otel.SetTextMapPropagator(prop)
 	enabled.Store(true)
 	return tp.Shutdown, nil
+}
+
+// propagatorFromEnv is the propagator OTEL_PROPAGATORS names, comma-separated (tracecontext,
+// baggage, b3, b3multi, jaeger, xray, ottrace, none); unset, W3C trace context and baggage. A name
+// it does not know is an error: a process that would drop its callers' trace context says so at
+// start.
+func propagatorFromEnv(getenv func(string) string) (propagation.TextMapPropagator, error) {
+	v := strings.TrimSpace(getenv("OTEL_PROPAGATORS"))
+	if v == "" {
+		return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}), nil
+	}
+	var names []string
+	for n := range strings.SplitSeq(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	p, err := autoprop.TextMapPropagator(names...)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: OTEL_PROPAGATORS=%q: %w", v, err)
+	}
+	return p, nil
 }
 
 // fromEnv reads whether traces are exported and over which OTLP protocol. The exporters read the

@@ -28,7 +28,7 @@ import (
 // otelVariables are every variable Setup or the SDK reads; each test sets them all.
 var otelVariables = []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT",
 	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-	"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"}
+	"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_PROPAGATORS"}
 
 // setEnv sets the OTEL_* variables to vars, every other one to "" (unset, as far as the SDK and
 // Setup are concerned), and undoes what Setup installed when the test ends.
@@ -322,4 +322,30 @@ func TestHandlerContinuesTracesOnly(t *testing.T) {
 	require.Equal(t, trace.SpanKindServer, got[0].SpanKind)
 	require.Equal(t, "00f067aa0ba902b7", got[0].Parent.SpanID().String())
 	require.Equal(t, []string{"00000000000000000000000000000000", "4bf92f3577b34da6a3ce929d0e0e4736"}, seen)
+}
+
+// OTEL_PROPAGATORS picks the propagators (default W3C trace context and baggage); a name it does
+// not know stops the process at start rather than dropping its callers' trace context.
+func TestPropagatorsFromEnvironment(t *testing.T) {
+	for _, tt := range []struct {
+		env    string
+		fields []string
+	}{
+		{"", []string{"traceparent", "tracestate", "baggage"}},
+		{"b3", []string{"b3"}},
+		{"tracecontext, b3multi", []string{"traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags"}},
+		{"none", nil},
+	} {
+		t.Run(tt.env, func(t *testing.T) {
+			setEnv(t, map[string]string{"OTEL_PROPAGATORS": tt.env})
+			shutdown, err := Setup(context.Background(), Options{Service: "t", Exporter: tracetest.NewInMemoryExporter()})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = shutdown(context.Background()) })
+			require.ElementsMatch(t, tt.fields, otel.GetTextMapPropagator().Fields())
+		})
+	}
+	setEnv(t, map[string]string{"OTEL_PROPAGATORS": "tracecontext,zipkin"})
+	_, err := Setup(context.Background(), Options{Service: "t", Exporter: tracetest.NewInMemoryExporter()})
+	require.ErrorContains(t, err, "OTEL_PROPAGATORS")
+	require.ErrorContains(t, err, "zipkin")
 }

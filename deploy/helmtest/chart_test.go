@@ -725,6 +725,7 @@ func TestTracing(t *testing.T) {
 	vals := with(requiredValues(), "tracing.otlpEndpoint", "http://otel-collector.observability:4317")
 	vals = with(vals, "tracing.protocol", "grpc")
 	vals = with(vals, "tracing.samplerArg", 0.25)
+	vals = with(vals, "tracing.propagators", "tracecontext,b3multi")
 	o := mustRender(t, vals)
 	components := map[string]bool{}
 	for n, d := range o.Deployments {
@@ -733,6 +734,7 @@ func TestTracing(t *testing.T) {
 		require.Equal(t, "grpc", env["OTEL_EXPORTER_OTLP_PROTOCOL"], n)
 		require.Equal(t, "parentbased_traceidratio", env["OTEL_TRACES_SAMPLER"], n)
 		require.Equal(t, "0.25", env["OTEL_TRACES_SAMPLER_ARG"], n)
+		require.Equal(t, "tracecontext,b3multi", env["OTEL_PROPAGATORS"], n)
 		require.NotContains(t, env, "OTEL_SERVICE_NAME", n)
 		components[strings.TrimPrefix(n, fullname+"-")] = true
 	}

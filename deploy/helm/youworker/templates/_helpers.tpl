@@ -119,6 +119,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .samplerArg }}
 {{- $_ := set $c "OTEL_TRACES_SAMPLER_ARG" (toString .samplerArg) }}
 {{- end }}
+{{- if .propagators }}
+{{- $_ := set $c "OTEL_PROPAGATORS" .propagators }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- if hasKey .Values.config "OTEL_SERVICE_NAME" }}
