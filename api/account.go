@@ -54,8 +54,8 @@ func (s *Server) exportShapes() account.Shapes {
 		APIKey: func(k *models.APIKey) any {
 			return toAPIKeyJSON(k)
 		},
-		Session: func(c models.Caller, cs *models.ChatSession) (any, error) { return s.toSessionJSON(c, cs) },
-		Message: func(m *models.Message) (any, error) { return s.toMessageJSON(m) },
+		Session: s.exportSession,
+		Message: s.exportMessage,
 		ToolRun: func(r *models.ToolRun) (any, error) {
 			j := toToolRunJSON(r)
 			if len(r.Arguments) > 0 {
@@ -72,6 +72,57 @@ func (s *Server) exportShapes() account.Shapes {
 		Document: func(c models.Caller, d *models.Document) any { return toDocumentJSON(c, d) },
 		Audit:    func(a []models.AuditEntry) any { return toAuditJSON(a) },
 	}
+}
+
+// exportSessionJSON is a session as the export shows it: the API's shape plus the client-side
+// functions an OpenAI-compatible client offered in it (stored encrypted; the API shows them nowhere
+// else).
+type exportSessionJSON struct {
+	sessionJSON
+	ClientTools []models.ClientTool `json:"client_tools,omitempty"`
+}
+
+func (s *Server) exportSession(c models.Caller, cs *models.ChatSession) (any, error) {
+	j, err := s.toSessionJSON(c, cs)
+	if err != nil {
+		return nil, err
+	}
+	out := exportSessionJSON{sessionJSON: j}
+	if len(cs.ClientTools) > 0 {
+		raw, err := s.box.Decrypt(store.SessionClientTools(cs.ID), cs.ClientTools)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(raw, &out.ClientTools); err != nil {
+			return nil, fmt.Errorf("session %s: client tools: %w", cs.ID, err)
+		}
+	}
+	return out, nil
+}
+
+// exportMessageJSON is a message as the export shows it: the API's shape plus the images sent
+// with it (each the image's bytes, base64), which the session view leaves out for size.
+type exportMessageJSON struct {
+	messageJSON
+	Images [][]byte `json:"images,omitempty"`
+}
+
+func (s *Server) exportMessage(m *models.Message) (any, error) {
+	j, err := s.toMessageJSON(m)
+	if err != nil {
+		return nil, err
+	}
+	out := exportMessageJSON{messageJSON: j}
+	if len(m.Images) > 0 {
+		raw, err := s.box.Decrypt(store.MessageImages(m.ID), m.Images)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(raw, &out.Images); err != nil {
+			return nil, fmt.Errorf("message %s: images: %w", m.ID, err)
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) deleteAccount(c *gin.Context) {

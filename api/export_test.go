@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/youworker/youworker/account"
+	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 )
@@ -50,4 +51,51 @@ func TestExportStreamsEveryMessageInPages(t *testing.T) {
 	for _, k := range []string{"exported_at", "user", "groups", "api_keys", "tool_runs", "documents", "audit"} {
 		require.Contains(t, doc, k)
 	}
+}
+
+// The export carries what the API shows nowhere else: a message's images and the client-side
+// functions of a session made through /v1/chat/completions (both stored encrypted).
+func TestExportHasImagesAndClientTools(t *testing.T) {
+	t.Parallel()
+	e := newAPI(t, nil)
+	cl, login := e.signup("olga")
+	caller := models.Caller{UserID: uuid.MustParse(login["user"].(map[string]any)["id"].(string))}
+	ctx := context.Background()
+	cs := &models.ChatSession{ID: uuid.New(), Title: "completion", Model: "m", Tools: []string{}, EndUser: "end-user-7"}
+	tools := []models.ClientTool{{Name: "get_weather", Description: "the weather", Parameters: json.RawMessage(`{"type":"object"}`)}}
+	raw, err := json.Marshal(tools)
+	require.NoError(t, err)
+	cs.ClientTools, err = e.srv.box.Encrypt(store.SessionClientTools(cs.ID), raw)
+	require.NoError(t, err)
+	require.NoError(t, e.store.CreateSession(ctx, caller, cs))
+	mid := uuid.New()
+	content, err := e.srv.box.EncryptString(store.MessageContent(mid), "what is in this picture?")
+	require.NoError(t, err)
+	png := []byte("\x89PNG\r\n\x1a\n fake image bytes")
+	images, err := chat.SealImages(e.srv.box, mid, [][]byte{png})
+	require.NoError(t, err)
+	require.NoError(t, e.store.ImportMessages(ctx, cs.ID, []models.Message{{ID: mid, Role: models.RoleUser, Content: content, Images: images}}))
+
+	exp := cl.do("GET", "/v1/account/export", nil)
+	require.Equal(t, http.StatusOK, exp.Status, "%s", exp.Body)
+	var doc struct {
+		Sessions []struct {
+			EndUser     string              `json:"end_user"`
+			ClientTools []models.ClientTool `json:"client_tools"`
+			Messages    []struct {
+				Content string   `json:"content"`
+				Images  [][]byte `json:"images"`
+			} `json:"messages"`
+		} `json:"sessions"`
+		Error any `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(exp.Body, &doc), "%s", exp.Body)
+	require.Nil(t, doc.Error)
+	require.Len(t, doc.Sessions, 1)
+	require.Equal(t, "end-user-7", doc.Sessions[0].EndUser)
+	require.Equal(t, tools[0].Name, doc.Sessions[0].ClientTools[0].Name)
+	require.JSONEq(t, `{"type":"object"}`, string(doc.Sessions[0].ClientTools[0].Parameters))
+	require.Len(t, doc.Sessions[0].Messages, 1)
+	require.Equal(t, "what is in this picture?", doc.Sessions[0].Messages[0].Content)
+	require.Equal(t, [][]byte{png}, doc.Sessions[0].Messages[0].Images)
 }
