@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -129,8 +132,56 @@ func (e *Extractor) ocrPDFPage(ctx context.Context, path, dir string, p int, siz
 	if err := e.checkPixels(MediaPNG, img); err != nil {
 		return "", fmt.Errorf("page %d: %w", p, err)
 	}
+	if blank, err := blankPage(img); err != nil {
+		return "", fmt.Errorf("page %d: %w", p, err)
+	} else if blank {
+		// A blank page (a scanned book's empty verso, a separator sheet) has nothing to read:
+		// tesseract would take about a second to say so.
+		return "", nil
+	}
 	text, err := e.tesseractText(ctx, fmt.Sprintf("rendered page %d of the PDF", p), img)
 	return strings.ReplaceAll(text, "\f", "\n"), err // tesseract ends its page with a form feed
+}
+
+// Blank page detection: a pixel is ink when darker than blankInk (0 black, 255 white); a page is
+// blank when at most blankInkShare of its pixels are ink, which scanner specks stay under and a
+// line of text (thousands of ink pixels at 300 dpi) does not.
+const (
+	blankInk      = 128
+	blankInkShare = 0.00002 // 1 pixel in 50,000: ~170 pixels of an A4 page at 300 dpi
+)
+
+// blankPage reports whether the rendered grayscale page image at path is blank (see blankInk).
+func blankPage(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	img, err := png.Decode(bufio.NewReader(f))
+	if err != nil {
+		return false, fmt.Errorf("%w: the rendered page cannot be read: %v", ErrCorrupt, err)
+	}
+	b := img.Bounds()
+	allowed := int(float64(b.Dx()*b.Dy()) * blankInkShare)
+	ink := 0
+	gray, isGray := img.(*image.Gray)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			var v uint8
+			if isGray {
+				v = gray.Pix[(y-b.Min.Y)*gray.Stride+(x-b.Min.X)]
+			} else {
+				v = color.GrayModel.Convert(img.At(x, y)).(color.Gray).Y
+			}
+			if v < blankInk {
+				if ink++; ink > allowed {
+					return false, nil
+				}
+			}
+		}
+	}
+	return true, nil
 }
 
 // renderDPI is the resolution at which a page of size points (1/72 in) is rendered: ocrDPI, or

@@ -2,6 +2,9 @@ package extract_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -179,4 +182,32 @@ func TestScannedPDFOCRPageLimit(t *testing.T) {
 	doc, err = extract.New(extract.Options{MaxOCRPages: 2}).ExtractResumable(context.Background(), extract.MediaPDF, path, cp)
 	require.NoError(t, err)
 	require.Len(t, doc.Blocks, 3, "two pages to OCR are within a limit of two")
+}
+
+// TestBlankScannedPageIsNotOCRed: a page without a text layer whose image is blank (a scanned
+// book's empty verso) is not handed to tesseract; it goes to the checkpoint empty, and the pages
+// around it are OCRed as usual.
+func TestBlankScannedPageIsNotOCRed(t *testing.T) {
+	t.Parallel()
+	requireOCRTools(t)
+	real, err := exec.LookPath("tesseract")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	tess := filepath.Join(dir, "tesseract")
+	require.NoError(t, os.WriteFile(tess, []byte("#!/bin/sh\necho run >> '"+runs+"'\nexec '"+real+"' \"$@\"\n"), 0o755))
+
+	path := scannedPDF(t, []string{"Zebras graze near quiet lagoons", "", "Walruses sunbathe on pebbly beaches"})
+	cp := &memCheckpoint{}
+	doc, err := extract.New(extract.Options{Tesseract: tess}).ExtractResumable(context.Background(), extract.MediaPDF, path, cp)
+	require.NoError(t, err)
+	require.Len(t, doc.Blocks, 2, "%v", kinds(doc))
+	require.Contains(t, strings.ToLower(doc.Blocks[0].Text), "zebras graze")
+	require.Contains(t, strings.ToLower(doc.Blocks[1].Text), "walruses sunbathe")
+	require.Equal(t, 3, doc.Blocks[1].Page)
+	require.Equal(t, []extract.OCRPage{{Page: 1, Text: cp.saved[0].Text, Done: 1, Total: 3}, {Page: 2, Text: "", Done: 2, Total: 3},
+		{Page: 3, Text: cp.saved[2].Text, Done: 3, Total: 3}}, cp.saved)
+	b, err := os.ReadFile(runs)
+	require.NoError(t, err)
+	require.Equal(t, 2, strings.Count(string(b), "run"), "tesseract ran for the two pages with text only")
 }
