@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/youworker/youworker/activities/spec"
+	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/metrics"
 	"github.com/youworker/youworker/models"
@@ -285,16 +286,9 @@ func tainted(history []models.Message, offered []toolbox.Tool) bool {
 // any named like one of the session's own tools: the API refuses such a name, and the
 // platform's tool wins should one get through.
 func (a *LLM) clientTools(sessionID uuid.UUID, sealed []byte, offered []toolbox.Tool) ([]models.ClientTool, error) {
-	if len(sealed) == 0 {
-		return nil, nil
-	}
-	raw, err := a.Box.Decrypt(store.SessionClientTools(sessionID), sealed)
+	tools, err := chat.OpenClientTools(a.Box, sessionID, sealed)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("the client's tools cannot be decrypted", "DECRYPT_FAILED", err)
-	}
-	var tools []models.ClientTool
-	if err := json.Unmarshal(raw, &tools); err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("the client's tools cannot be decoded", "DECRYPT_FAILED", err)
+		return nil, temporal.NewNonRetryableApplicationError("the client's tools cannot be opened", "DECRYPT_FAILED", err)
 	}
 	return slices.DeleteFunc(tools, func(ct models.ClientTool) bool {
 		return slices.ContainsFunc(offered, func(t toolbox.Tool) bool { return t.Name == ct.Name })
@@ -359,13 +353,9 @@ func (a *LLM) toOllama(m models.Message) (ollama.Message, error) {
 	}
 	om := ollama.Message{Role: m.Role, Content: content, ToolName: m.ToolName, ToolCallID: m.ToolCallID}
 	if len(m.Images) > 0 {
-		raw, err := a.Box.Decrypt(store.MessageImages(m.ID), m.Images)
+		images, err := chat.OpenImages(a.Box, m.ID, m.Images)
 		if err != nil {
-			return ollama.Message{}, temporal.NewNonRetryableApplicationError("a message's images cannot be decrypted", "DECRYPT_FAILED", err)
-		}
-		var images [][]byte
-		if err := json.Unmarshal(raw, &images); err != nil {
-			return ollama.Message{}, err
+			return ollama.Message{}, temporal.NewNonRetryableApplicationError("a message's images cannot be opened", "DECRYPT_FAILED", err)
 		}
 		for _, img := range images {
 			om.Images = append(om.Images, img)

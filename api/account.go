@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/youworker/youworker/account"
+	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 )
@@ -87,17 +88,8 @@ func (s *Server) exportSession(c models.Caller, cs *models.ChatSession) (any, er
 	if err != nil {
 		return nil, err
 	}
-	out := exportSessionJSON{sessionJSON: j}
-	if len(cs.ClientTools) > 0 {
-		raw, err := s.box.Decrypt(store.SessionClientTools(cs.ID), cs.ClientTools)
-		if err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(raw, &out.ClientTools); err != nil {
-			return nil, fmt.Errorf("session %s: client tools: %w", cs.ID, err)
-		}
-	}
-	return out, nil
+	tools, err := chat.OpenClientTools(s.box, cs.ID, cs.ClientTools)
+	return exportSessionJSON{sessionJSON: j, ClientTools: tools}, err
 }
 
 // exportMessageJSON is a message as the export shows it: the API's shape plus the images sent
@@ -112,17 +104,8 @@ func (s *Server) exportMessage(m *models.Message) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := exportMessageJSON{messageJSON: j}
-	if len(m.Images) > 0 {
-		raw, err := s.box.Decrypt(store.MessageImages(m.ID), m.Images)
-		if err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(raw, &out.Images); err != nil {
-			return nil, fmt.Errorf("message %s: images: %w", m.ID, err)
-		}
-	}
-	return out, nil
+	images, err := chat.OpenImages(s.box, m.ID, m.Images)
+	return exportMessageJSON{messageJSON: j, Images: images}, err
 }
 
 func (s *Server) deleteAccount(c *gin.Context) {

@@ -56,14 +56,9 @@ func (s *Service) OpenCompletion(ctx context.Context, caller models.Caller, c Co
 		}
 		cs.SystemPrompt = sealed
 	}
-	if len(c.ClientTools) > 0 {
-		raw, err := json.Marshal(c.ClientTools)
-		if err != nil {
-			return nil, err
-		}
-		if cs.ClientTools, err = s.Box.Encrypt(store.SessionClientTools(cs.ID), raw); err != nil {
-			return nil, err
-		}
+	var err error
+	if cs.ClientTools, err = SealClientTools(s.Box, cs.ID, c.ClientTools); err != nil {
+		return nil, err
 	}
 	if err := s.Store.CreateSession(ctx, caller, cs); err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -177,19 +176,6 @@ func (s *Service) storeTurn(ctx context.Context, caller models.Caller, sessionID
 
 // startFunc is store.StartTurnOn or store.StartTurnUnlessBudgeted.
 type startFunc func(ctx context.Context, c models.Caller, sessionID uuid.UUID, t *models.Turn, content, images []byte, b store.Branch) (*models.Turn, *uuid.UUID, bool, error)
-
-// SealImages is the stored form of a message's images (messages.images): their JSON array (each
-// image base64), encrypted and bound to message id; nil when there are none.
-func SealImages(box *encryption.Box, id uuid.UUID, images [][]byte) ([]byte, error) {
-	if len(images) == 0 {
-		return nil, nil
-	}
-	raw, err := json.Marshal(images)
-	if err != nil {
-		return nil, err
-	}
-	return box.Encrypt(store.MessageImages(id), raw)
-}
 
 // ReapActive finishes the session's unfinished turn with o if its workflow is gone, and reports
 // whether it did (false also when Temporal cannot tell: the conflict then stands).

@@ -1,0 +1,70 @@
+package chat
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/youworker/youworker/encryption"
+	"github.com/youworker/youworker/models"
+	"github.com/youworker/youworker/store"
+)
+
+// The stored forms of what a turn's model call needs besides the text: a message's images and a
+// session's client-side functions, each a JSON document encrypted and bound to its row. Sealed
+// here when stored, opened here by whoever reads them (the LLM activity, the account export).
+
+// SealImages is the stored form of a message's images (messages.images): their JSON array (each
+// image base64), encrypted and bound to message id; nil when there are none.
+func SealImages(box *encryption.Box, id uuid.UUID, images [][]byte) ([]byte, error) {
+	if len(images) == 0 {
+		return nil, nil
+	}
+	raw, err := json.Marshal(images)
+	if err != nil {
+		return nil, err
+	}
+	return box.Encrypt(store.MessageImages(id), raw)
+}
+
+// OpenImages is the inverse of SealImages: the raw bytes of each image (nil for none).
+func OpenImages(box *encryption.Box, id uuid.UUID, sealed []byte) ([][]byte, error) {
+	var images [][]byte
+	return images, open(box, store.MessageImages(id), sealed, &images)
+}
+
+// SealClientTools is the stored form of a session's client-side functions
+// (chat_sessions.client_tools): their JSON array, encrypted and bound to session id; nil when
+// there are none.
+func SealClientTools(box *encryption.Box, sessionID uuid.UUID, tools []models.ClientTool) ([]byte, error) {
+	if len(tools) == 0 {
+		return nil, nil
+	}
+	raw, err := json.Marshal(tools)
+	if err != nil {
+		return nil, err
+	}
+	return box.Encrypt(store.SessionClientTools(sessionID), raw)
+}
+
+// OpenClientTools is the inverse of SealClientTools (nil for none).
+func OpenClientTools(box *encryption.Box, sessionID uuid.UUID, sealed []byte) ([]models.ClientTool, error) {
+	var tools []models.ClientTool
+	return tools, open(box, store.SessionClientTools(sessionID), sealed, &tools)
+}
+
+// open decrypts sealed (bound to b) and decodes its JSON into v; nothing sealed leaves v alone.
+func open(box *encryption.Box, b encryption.Binding, sealed []byte, v any) error {
+	if len(sealed) == 0 {
+		return nil
+	}
+	raw, err := box.Decrypt(b, sealed)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%s: %w", b, err)
+	}
+	return nil
+}
