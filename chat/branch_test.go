@@ -44,8 +44,7 @@ func TestRegenerateAndEditStartTurnsOnTheirBranch(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	s := f.service(t)
-	cs := &models.ChatSession{Model: "m"}
-	require.NoError(t, f.st.CreateSession(ctx, f.caller, cs))
+	cs := f.session(t)
 
 	t1, created, err := s.Post(ctx, f.caller, chat.Message{SessionID: cs.ID, Content: "question"})
 	require.NoError(t, err)
@@ -112,8 +111,7 @@ func TestPostCallsBeforeStartBeforeTheWorkflowStarts(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	s := f.service(t)
-	cs := &models.ChatSession{Model: "m"}
-	require.NoError(t, f.st.CreateSession(ctx, f.caller, cs))
+	cs := f.session(t)
 
 	var hooked []uuid.UUID
 	hook := func(id uuid.UUID) {

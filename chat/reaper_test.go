@@ -48,11 +48,18 @@ func newFixture(t *testing.T) *fixture {
 		reaper: &chat.Reaper{Store: st, Box: box, Temporal: tc, Grace: time.Minute, Logger: slog.New(slog.DiscardHandler)}}
 }
 
-// turn stores a running turn of a new session that started at the given time, with no workflow.
-func (f *fixture) turn(t *testing.T, started time.Time) *models.Turn {
+// session stores a new private session of the fixture's caller.
+func (f *fixture) session(t *testing.T) *models.ChatSession {
 	t.Helper()
 	cs := &models.ChatSession{Model: "m"}
 	require.NoError(t, f.st.CreateSession(context.Background(), f.caller, cs))
+	return cs
+}
+
+// turn stores a running turn of a new session that started at the given time, with no workflow.
+func (f *fixture) turn(t *testing.T, started time.Time) *models.Turn {
+	t.Helper()
+	cs := f.session(t)
 	id := uuid.New()
 	turn := &models.Turn{ID: id, WorkflowID: "reaper-test/" + id.String(), Status: models.TurnRunning, StartedAt: started}
 	got, _, _, err := f.st.StartTurn(context.Background(), f.caller, cs.ID, turn, []byte("sealed"), nil)
