@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/models"
 	standin "github.com/youworker/youworker/standin/ollama"
 	"github.com/youworker/youworker/store"
@@ -51,7 +50,7 @@ func TestGenerateEndsTheTurnOnAClientCall(t *testing.T) {
 		mid := models.MessageID(turn.ID, models.RoleUser, 0, "")
 		sealed, err := box.EncryptString(store.MessageContent(mid), content)
 		require.NoError(t, err)
-		imgs, err := chat.SealImages(box, mid, images)
+		imgs, err := store.SealImages(box, mid, images)
 		require.NoError(t, err)
 		_, _, _, err = st.StartTurn(ctx, caller, cs.ID, turn, sealed, imgs)
 		require.NoError(t, err)

@@ -17,7 +17,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/youworker/youworker/activities/spec"
-	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/metrics"
 	"github.com/youworker/youworker/models"
@@ -286,7 +285,7 @@ func tainted(history []models.Message, offered []toolbox.Tool) bool {
 // any named like one of the session's own tools: the API refuses such a name, and the
 // platform's tool wins should one get through.
 func (a *LLM) clientTools(sessionID uuid.UUID, sealed []byte, offered []toolbox.Tool) ([]models.ClientTool, error) {
-	tools, err := chat.OpenClientTools(a.Box, sessionID, sealed)
+	tools, err := store.OpenClientTools(a.Box, sessionID, sealed)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("the client's tools cannot be opened", "DECRYPT_FAILED", err)
 	}
@@ -353,7 +352,7 @@ func (a *LLM) toOllama(m models.Message) (ollama.Message, error) {
 	}
 	om := ollama.Message{Role: m.Role, Content: content, ToolName: m.ToolName, ToolCallID: m.ToolCallID}
 	if len(m.Images) > 0 {
-		images, err := chat.OpenImages(a.Box, m.ID, m.Images)
+		images, err := store.OpenImages(a.Box, m.ID, m.Images)
 		if err != nil {
 			return ollama.Message{}, temporal.NewNonRetryableApplicationError("a message's images cannot be opened", "DECRYPT_FAILED", err)
 		}

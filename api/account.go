@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/youworker/youworker/account"
-	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 )
@@ -88,7 +87,7 @@ func (s *Server) exportSession(c models.Caller, cs *models.ChatSession) (any, er
 	if err != nil {
 		return nil, err
 	}
-	tools, err := chat.OpenClientTools(s.box, cs.ID, cs.ClientTools)
+	tools, err := store.OpenClientTools(s.box, cs.ID, cs.ClientTools)
 	return exportSessionJSON{sessionJSON: j, ClientTools: tools}, err
 }
 
@@ -104,7 +103,7 @@ func (s *Server) exportMessage(m *models.Message) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	images, err := chat.OpenImages(s.box, m.ID, m.Images)
+	images, err := store.OpenImages(s.box, m.ID, m.Images)
 	return exportMessageJSON{messageJSON: j, Images: images}, err
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/youworker/youworker/account"
-	"github.com/youworker/youworker/chat"
 	"github.com/youworker/youworker/models"
 	"github.com/youworker/youworker/store"
 )
@@ -72,7 +71,7 @@ func TestExportHasImagesAndClientTools(t *testing.T) {
 	content, err := e.srv.box.EncryptString(store.MessageContent(mid), "what is in this picture?")
 	require.NoError(t, err)
 	png := []byte("\x89PNG\r\n\x1a\n fake image bytes")
-	images, err := chat.SealImages(e.srv.box, mid, [][]byte{png})
+	images, err := store.SealImages(e.srv.box, mid, [][]byte{png})
 	require.NoError(t, err)
 	require.NoError(t, e.store.ImportMessages(ctx, cs.ID, []models.Message{{ID: mid, Role: models.RoleUser, Content: content, Images: images}}))
 

@@ -57,7 +57,7 @@ func (s *Service) OpenCompletion(ctx context.Context, caller models.Caller, c Co
 		cs.SystemPrompt = sealed
 	}
 	var err error
-	if cs.ClientTools, err = SealClientTools(s.Box, cs.ID, c.ClientTools); err != nil {
+	if cs.ClientTools, err = store.SealClientTools(s.Box, cs.ID, c.ClientTools); err != nil {
 		return nil, err
 	}
 	if err := s.Store.CreateSession(ctx, caller, cs); err != nil {
@@ -85,6 +85,6 @@ func (s *Service) sealImported(im Imported) (models.Message, error) {
 			return m, err
 		}
 	}
-	m.Images, err = SealImages(s.Box, m.ID, im.Images)
+	m.Images, err = store.SealImages(s.Box, m.ID, im.Images)
 	return m, err
 }

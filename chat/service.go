@@ -113,7 +113,7 @@ func (s *Service) Post(ctx context.Context, caller models.Caller, m Message) (t 
 		if sealed, err = s.Box.EncryptString(store.MessageContent(mid), m.Content); err != nil {
 			return nil, false, err
 		}
-		if images, err = SealImages(s.Box, mid, m.Images); err != nil {
+		if images, err = store.SealImages(s.Box, mid, m.Images); err != nil {
 			return nil, false, err
 		}
 	}

@@ -1,4 +1,4 @@
-package chat
+package store
 
 import (
 	"encoding/json"
@@ -8,12 +8,12 @@ import (
 
 	"github.com/youworker/youworker/encryption"
 	"github.com/youworker/youworker/models"
-	"github.com/youworker/youworker/store"
 )
 
 // The stored forms of what a turn's model call needs besides the text: a message's images and a
 // session's client-side functions, each a JSON document encrypted and bound to its row. Sealed
-// here when stored, opened here by whoever reads them (the LLM activity, the account export).
+// here when stored, opened here by whoever reads them (the LLM activity, the account export),
+// next to the bindings (rekey.go) they are sealed under.
 
 // SealImages is the stored form of a message's images (messages.images): their JSON array (each
 // image base64), encrypted and bound to message id; nil when there are none.
@@ -25,13 +25,13 @@ func SealImages(box *encryption.Box, id uuid.UUID, images [][]byte) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	return box.Encrypt(store.MessageImages(id), raw)
+	return box.Encrypt(MessageImages(id), raw)
 }
 
 // OpenImages is the inverse of SealImages: the raw bytes of each image (nil for none).
 func OpenImages(box *encryption.Box, id uuid.UUID, sealed []byte) ([][]byte, error) {
 	var images [][]byte
-	return images, open(box, store.MessageImages(id), sealed, &images)
+	return images, openSealed(box, MessageImages(id), sealed, &images)
 }
 
 // SealClientTools is the stored form of a session's client-side functions
@@ -45,17 +45,17 @@ func SealClientTools(box *encryption.Box, sessionID uuid.UUID, tools []models.Cl
 	if err != nil {
 		return nil, err
 	}
-	return box.Encrypt(store.SessionClientTools(sessionID), raw)
+	return box.Encrypt(SessionClientTools(sessionID), raw)
 }
 
 // OpenClientTools is the inverse of SealClientTools (nil for none).
 func OpenClientTools(box *encryption.Box, sessionID uuid.UUID, sealed []byte) ([]models.ClientTool, error) {
 	var tools []models.ClientTool
-	return tools, open(box, store.SessionClientTools(sessionID), sealed, &tools)
+	return tools, openSealed(box, SessionClientTools(sessionID), sealed, &tools)
 }
 
-// open decrypts sealed (bound to b) and decodes its JSON into v; nothing sealed leaves v alone.
-func open(box *encryption.Box, b encryption.Binding, sealed []byte, v any) error {
+// openSealed decrypts sealed (bound to b) and decodes its JSON into v; nothing sealed leaves v alone.
+func openSealed(box *encryption.Box, b encryption.Binding, sealed []byte, v any) error {
 	if len(sealed) == 0 {
 		return nil
 	}
