@@ -18,6 +18,7 @@ import (
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/modfile"
 
 	"github.com/youworker/youworker/config"
 	"github.com/youworker/youworker/encryption"
@@ -434,6 +435,35 @@ func TestDockerfile(t *testing.T) {
 	require.Contains(t, strings.Join(healthcheck, " "), "youworker probe http://127.0.0.1:8080/health")
 }
 
+// A module go.mod replaces with a directory (third_party/ollama) is in the build stage before
+// `go mod download`, which reads it.
+func TestDockerfileCopiesReplacedModules(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../go.mod")
+	require.NoError(t, err)
+	mod, err := modfile.Parse("go.mod", data, nil)
+	require.NoError(t, err)
+	var dirs []string
+	for _, r := range mod.Replace {
+		if modfile.IsDirectoryPath(r.New.Path) {
+			dirs = append(dirs, strings.TrimPrefix(r.New.Path, "./"))
+		}
+	}
+	require.NotEmpty(t, dirs, "go.mod replaces github.com/ollama/ollama with third_party/ollama")
+	copied := map[string]bool{}
+	for _, n := range dockerfileStages(t)[0] {
+		if strings.EqualFold(n.Value, "run") && strings.Contains(n.Original, "go mod download") {
+			break
+		}
+		if a := args(n); strings.EqualFold(n.Value, "copy") && len(a) == 2 {
+			copied[a[0]] = true
+		}
+	}
+	for _, dir := range dirs {
+		require.True(t, copied[dir], "COPY %s before go mod download", dir)
+	}
+}
+
 // The build context (the repository root) leaves out built binaries, make dev's data and keys,
 // git history and compose's secrets, and keeps what the build needs.
 func TestDockerignore(t *testing.T) {
@@ -449,7 +479,7 @@ func TestDockerignore(t *testing.T) {
 		"bin/youworker": true, "bin/temporal": true, ".data/dev-secrets.json": true, ".data/pg/PG_VERSION": true,
 		".git/HEAD": true, "deploy/.env": true, ".env": true, "youworker": true, "config/config.test": true,
 		"go.mod": false, "go.sum": false, "cmd/youworker/main.go": false, "cmd/youworker-extract/main.go": false,
-		"migrations/embed.go": false, "deploy/Dockerfile": false, "api/openapi.yaml": false, "config/config.go": false,
+		"migrations/embed.go": false, "deploy/Dockerfile": false, "third_party/ollama/api/client.go": false, "third_party/ollama/go.mod": false, "api/openapi.yaml": false, "config/config.go": false,
 	} {
 		m, err := pm.MatchesOrParentMatches(path)
 		require.NoError(t, err)
