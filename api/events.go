@@ -109,15 +109,19 @@ func (h *eventHub) subscribe(id uuid.UUID) (*subscription, func()) {
 	}
 }
 
-// deliver hands events of the log of id to its streams; all (after a reconnect) asks every
-// stream to read its log.
+// deliver hands events of the log of id to its streams; all (after a reconnect) hands them to
+// every stream (nil events: read your log). A notification costs its own streams, not a walk
+// over every stream of the process.
 func (h *eventHub) deliver(id uuid.UUID, events []models.Event, all bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for subID, set := range h.subs {
-		if !all && subID != id {
-			continue
+	if !all {
+		for sub := range h.subs[id] {
+			sub.deliver(events)
 		}
+		return
+	}
+	for _, set := range h.subs {
 		for sub := range set {
 			sub.deliver(events)
 		}
