@@ -37,10 +37,40 @@ type completionRequest struct {
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
 	Stop                json.RawMessage `json:"stop"`
 	Seed                *int            `json:"seed"`
+	PresencePenalty     *float64        `json:"presence_penalty"`
+	FrequencyPenalty    *float64        `json:"frequency_penalty"`
 	// StreamOptions.IncludeUsage adds, before [DONE], a chunk with no choices and the usage.
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	// Parameters clients send with their defaults (the OpenAI SDKs, LangChain, chat UIs): their
+	// default values are what a turn does anyway and are accepted; other values are refused by
+	// name (requestParams), never ignored.
+	N                 *int               `json:"n"`
+	ParallelToolCalls *bool              `json:"parallel_tool_calls"`
+	Logprobs          *bool              `json:"logprobs"`
+	LogitBias         map[string]float64 `json:"logit_bias"`
+	// Store is accepted either way: every turn is stored (the session is the user's history).
+	Store *bool `json:"store"`
+}
+
+// requestParams checks the parameters a turn can only honour at their default value (see
+// completionRequest): one choice (n), tool calls as the model makes them (parallel_tool_calls),
+// no log probabilities, no logit bias.
+func requestParams(req completionRequest) error {
+	if req.N != nil && *req.N != 1 {
+		return models.Invalid("n", "n must be 1: a turn makes one answer")
+	}
+	if req.ParallelToolCalls != nil && !*req.ParallelToolCalls && len(req.Tools) > 0 {
+		return models.Invalid("parallel_tool_calls", "parallel_tool_calls false is not supported: the model may call several functions in one message")
+	}
+	if req.Logprobs != nil && *req.Logprobs {
+		return models.Invalid("logprobs", "logprobs are not returned")
+	}
+	if len(req.LogitBias) > 0 {
+		return models.Invalid("logit_bias", "logit_bias is not supported by the model server")
+	}
+	return nil
 }
 
 // chatCompletions is an OpenAI-compatible chat completion run as a durable turn: the request's
@@ -70,6 +100,10 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	}
 	conv, err := parseConversation(req.Messages, images, s.chat.ValidateLength)
 	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := requestParams(req); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -324,9 +358,21 @@ func turnError(o turnOutcome) error {
 }
 
 // samplingOptions maps the request's OpenAI sampling parameters onto Ollama's options
-// (temperature, top_p, num_predict, stop, seed), checking their ranges.
+// (temperature, top_p, num_predict, stop, seed, presence_penalty, frequency_penalty), checking
+// their ranges.
 func samplingOptions(req completionRequest) (map[string]any, error) {
 	o := map[string]any{}
+	for _, p := range []struct {
+		field string
+		value *float64
+	}{{"presence_penalty", req.PresencePenalty}, {"frequency_penalty", req.FrequencyPenalty}} {
+		if p.value != nil {
+			if *p.value < -2 || *p.value > 2 {
+				return nil, models.Invalid(p.field, "%s must be between -2 and 2", p.field)
+			}
+			o[p.field] = *p.value
+		}
+	}
 	if t := req.Temperature; t != nil {
 		if *t < 0 || *t > 2 {
 			return nil, models.Invalid("temperature", "temperature must be between 0 and 2")

@@ -75,8 +75,8 @@ func TestOpenAIRoutesAnswerErrorsInOpenAIShape(t *testing.T) {
 		{name: "malformed JSON", client: cl, method: "POST", path: "/v1/chat/completions", body: `{"messages": [`,
 			status: 400, typ: "invalid_request_error", code: "malformed_json"},
 		{name: "unknown field names the param", client: cl, method: "POST", path: "/v1/chat/completions",
-			body:   map[string]any{"messages": hi["messages"], "n": 2},
-			status: 400, typ: "invalid_request_error", code: "validation_error", param: "n"},
+			body:   map[string]any{"messages": hi["messages"], "best_of": 2},
+			status: 400, typ: "invalid_request_error", code: "validation_error", param: "best_of"},
 		{name: "validation names the param", client: cl, method: "POST", path: "/v1/chat/completions",
 			body:   map[string]any{"messages": hi["messages"], "temperature": 5},
 			status: 400, typ: "invalid_request_error", code: "validation_error", param: "temperature"},
@@ -342,6 +342,53 @@ func TestCompletionClientTools(t *testing.T) {
 		oe := r.openAIErr(t)
 		require.Equal(t, tt.param, oe["param"], "%s: %s", tt.name, r.Body)
 		require.Contains(t, oe["message"], tt.msg, tt.name)
+	}
+	require.Len(t, e.chat.posted, posted, "refused requests never reach the chat service")
+}
+
+// The parameters clients send with their default values (n, parallel_tool_calls, logprobs,
+// logit_bias, store; the LangChain and chat-UI defaults) are accepted; the penalties reach the
+// model as Ollama's options; a value a turn cannot honour is a 400 naming it, before anything is
+// stored.
+func TestCompletionClientDefaults(t *testing.T) {
+	t.Parallel()
+	e := newCompletionEnv(t)
+	ask := []map[string]any{{"role": "user", "content": "hello"}}
+	weather := map[string]any{"type": "function", "function": map[string]any{"name": "get_weather", "parameters": map[string]any{"type": "object"}}}
+
+	r := e.complete(map[string]any{"messages": ask, "n": 1, "parallel_tool_calls": true, "logprobs": false, "logit_bias": map[string]any{},
+		"store": true, "presence_penalty": 0.5, "frequency_penalty": -1.5, "temperature": 0.7, "tools": []any{weather}})
+	require.Equal(t, http.StatusServiceUnavailable, r.Status, "%s", r.Body)
+	last := e.chat.posted[len(e.chat.posted)-1]
+	require.Equal(t, map[string]any{"presence_penalty": 0.5, "frequency_penalty": -1.5, "temperature": 0.7}, last.Options)
+	r = e.complete(map[string]any{"messages": ask, "parallel_tool_calls": false, "store": false})
+	require.Equal(t, http.StatusServiceUnavailable, r.Status, "without tools, parallel_tool_calls false changes nothing: %s", r.Body)
+	posted := len(e.chat.posted)
+
+	for _, tt := range []struct {
+		param string
+		value any
+		extra map[string]any
+		msg   string
+	}{
+		{"n", 2, nil, "n must be 1"},
+		{"n", 0, nil, "n must be 1"},
+		{"parallel_tool_calls", false, map[string]any{"tools": []any{weather}}, "several functions"},
+		{"logprobs", true, nil, "not returned"},
+		{"logit_bias", map[string]any{"50256": -100}, nil, "not supported"},
+		{"presence_penalty", 2.5, nil, "between -2 and 2"},
+		{"frequency_penalty", -3, nil, "between -2 and 2"},
+		{"top_logprobs", 2, nil, ""},
+	} {
+		body := map[string]any{"messages": ask, tt.param: tt.value}
+		for k, v := range tt.extra {
+			body[k] = v
+		}
+		r := e.complete(body)
+		require.Equal(t, http.StatusBadRequest, r.Status, "%s=%v: %s", tt.param, tt.value, r.Body)
+		oe := r.openAIErr(t)
+		require.Equal(t, tt.param, oe["param"], "%s", r.Body)
+		require.Contains(t, oe["message"], tt.msg, "%s", r.Body)
 	}
 	require.Len(t, e.chat.posted, posted, "refused requests never reach the chat service")
 }

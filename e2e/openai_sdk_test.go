@@ -217,6 +217,28 @@ func TestOpenAISDK(t *testing.T) {
 		require.Equal(t, "length", acc.Choices[0].FinishReason)
 	})
 
+	t.Run("parameters clients send by default", func(t *testing.T) {
+		// What LangChain and chat UIs send with every request: accepted, and the penalties reach
+		// the model as Ollama's options.
+		c, err := oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "llama3.1:8b",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello defaults")},
+			N:        openai.Int(1), PresencePenalty: openai.Float(0), FrequencyPenalty: openai.Float(0.5), TopP: openai.Float(1),
+			ParallelToolCalls: openai.Bool(true), Logprobs: openai.Bool(false), Store: openai.Bool(false)})
+		require.NoError(t, err)
+		require.Equal(t, "You said: hello defaults", strings.TrimSpace(c.Choices[0].Message.Content))
+		opts := p.ollama.LastChatOptions()
+		require.Equal(t, 0.5, opts["frequency_penalty"])
+		require.Equal(t, 0.0, opts["presence_penalty"])
+		require.Equal(t, 1.0, opts["top_p"])
+
+		_, err = oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "llama3.1:8b", N: openai.Int(3),
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("three answers")}})
+		var apiErr *openai.Error
+		require.True(t, errors.As(err, &apiErr), "%v", err)
+		require.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
+		require.Equal(t, "n", apiErr.Param)
+	})
+
 	t.Run("failed turn", func(t *testing.T) {
 		// The model refuses the request (a 400 is not retried): the turn fails, and the SDK
 		// reports the turn's error, streamed or not.

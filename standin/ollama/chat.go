@@ -22,7 +22,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) || !s.checkModel(w, req.Model, kindChat) || !s.injectFaults(w, r, "chat") {
 		return
 	}
-	s.sent.record(req.Messages)
+	s.sent.record(&req)
 
 	plan := planChat(&req)
 	doneReason := doneReasonStop

@@ -18,11 +18,14 @@ func TestLastChatMessagesIsTheLatestRequest(t *testing.T) {
 	first := []api.Message{{Role: "user", Content: "one"}, {Role: "assistant", Content: "You said: one"}, {Role: "user", Content: "two"}}
 	runChat(t, s.client, api.ChatRequest{Messages: first}, true)
 	require.Equal(t, first, s.srv.LastChatMessages())
+	require.Nil(t, s.srv.LastChatOptions())
 	second := []api.Message{{Role: "user", Content: "three"}}
-	runChat(t, s.client, api.ChatRequest{Messages: second}, false)
+	runChat(t, s.client, api.ChatRequest{Messages: second, Options: map[string]any{"temperature": 0.5, "num_predict": 3}}, false)
 	require.Equal(t, second, s.srv.LastChatMessages())
+	require.Equal(t, map[string]any{"temperature": 0.5, "num_predict": 3.0}, s.srv.LastChatOptions())
 
 	status, _, _ := s.do(t, "POST", "/api/chat", `{"model":"nope","messages":[{"role":"user","content":"x"}]}`)
 	require.Equal(t, 404, status)
 	require.Equal(t, second, s.srv.LastChatMessages())
+	require.Equal(t, map[string]any{"temperature": 0.5, "num_predict": 3.0}, s.srv.LastChatOptions())
 }
