@@ -110,6 +110,9 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	if err != nil {
 		return LLMResult{}, err
 	}
+	if req.Format, err = store.OpenResponseFormat(a.Box, in.SessionID, setting.ResponseFormat); err != nil {
+		return LLMResult{}, temporal.NewNonRetryableApplicationError("the response format cannot be opened", "DECRYPT_FAILED", err)
+	}
 	var budget *budgetCall
 	if setting.Budgeted {
 		if budget, err = a.reserve(ctx, in, setting, req); err != nil {

@@ -75,11 +75,12 @@ func (s *Server) exportShapes() account.Shapes {
 }
 
 // exportSessionJSON is a session as the export shows it: the API's shape plus the client-side
-// functions an OpenAI-compatible client offered in it (stored encrypted; the API shows them nowhere
-// else).
+// functions and the response format an OpenAI-compatible client gave it (stored encrypted; the
+// API shows them nowhere else).
 type exportSessionJSON struct {
 	sessionJSON
-	ClientTools []models.ClientTool `json:"client_tools,omitempty"`
+	ClientTools    []models.ClientTool `json:"client_tools,omitempty"`
+	ResponseFormat json.RawMessage     `json:"response_format,omitempty"`
 }
 
 func (s *Server) exportSession(c models.Caller, cs *models.ChatSession) (any, error) {
@@ -88,7 +89,11 @@ func (s *Server) exportSession(c models.Caller, cs *models.ChatSession) (any, er
 		return nil, err
 	}
 	tools, err := store.OpenClientTools(s.box, cs.ID, cs.ClientTools)
-	return exportSessionJSON{sessionJSON: j, ClientTools: tools}, err
+	if err != nil {
+		return nil, err
+	}
+	format, err := store.OpenResponseFormat(s.box, cs.ID, cs.ResponseFormat)
+	return exportSessionJSON{sessionJSON: j, ClientTools: tools, ResponseFormat: format}, err
 }
 
 // exportMessageJSON is a message as the export shows it: the API's shape plus the images sent

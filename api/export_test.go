@@ -53,7 +53,8 @@ func TestExportStreamsEveryMessageInPages(t *testing.T) {
 }
 
 // The export carries what the API shows nowhere else: a message's images and the client-side
-// functions of a session made through /v1/chat/completions (both stored encrypted).
+// functions and response format of a session made through /v1/chat/completions (all stored
+// encrypted).
 func TestExportHasImagesAndClientTools(t *testing.T) {
 	t.Parallel()
 	e := newAPI(t, nil)
@@ -65,6 +66,8 @@ func TestExportHasImagesAndClientTools(t *testing.T) {
 	raw, err := json.Marshal(tools)
 	require.NoError(t, err)
 	cs.ClientTools, err = e.srv.box.Encrypt(store.SessionClientTools(cs.ID), raw)
+	require.NoError(t, err)
+	cs.ResponseFormat, err = store.SealResponseFormat(e.srv.box, cs.ID, json.RawMessage(`{"type":"object"}`))
 	require.NoError(t, err)
 	require.NoError(t, e.store.CreateSession(ctx, caller, cs))
 	mid := uuid.New()
@@ -79,9 +82,10 @@ func TestExportHasImagesAndClientTools(t *testing.T) {
 	require.Equal(t, http.StatusOK, exp.Status, "%s", exp.Body)
 	var doc struct {
 		Sessions []struct {
-			EndUser     string              `json:"end_user"`
-			ClientTools []models.ClientTool `json:"client_tools"`
-			Messages    []struct {
+			EndUser        string              `json:"end_user"`
+			ClientTools    []models.ClientTool `json:"client_tools"`
+			ResponseFormat json.RawMessage     `json:"response_format"`
+			Messages       []struct {
 				Content string   `json:"content"`
 				Images  [][]byte `json:"images"`
 			} `json:"messages"`
@@ -94,6 +98,7 @@ func TestExportHasImagesAndClientTools(t *testing.T) {
 	require.Equal(t, "end-user-7", doc.Sessions[0].EndUser)
 	require.Equal(t, tools[0].Name, doc.Sessions[0].ClientTools[0].Name)
 	require.JSONEq(t, `{"type":"object"}`, string(doc.Sessions[0].ClientTools[0].Parameters))
+	require.JSONEq(t, `{"type":"object"}`, string(doc.Sessions[0].ResponseFormat))
 	require.Len(t, doc.Sessions[0].Messages, 1)
 	require.Equal(t, "what is in this picture?", doc.Sessions[0].Messages[0].Content)
 	require.Equal(t, [][]byte{png}, doc.Sessions[0].Messages[0].Images)

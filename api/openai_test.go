@@ -392,3 +392,60 @@ func TestCompletionClientDefaults(t *testing.T) {
 	}
 	require.Len(t, e.chat.posted, posted, "refused requests never reach the chat service")
 }
+
+// response_format: json_object and json_schema become the session's format (Ollama's "json" or
+// the schema, sealed), text none; a malformed one, or one with tools, is a 400 naming the field.
+func TestCompletionResponseFormat(t *testing.T) {
+	t.Parallel()
+	e := newCompletionEnv(t)
+	e.srv.toolLimits.MaxSchemaBytes = 1000
+	ask := []map[string]any{{"role": "user", "content": "the weather as JSON"}}
+	lastFormat := func() string {
+		var id uuid.UUID
+		var sealed []byte
+		require.NoError(t, e.store.SQL().QueryRowContext(context.Background(),
+			`SELECT id, response_format FROM chat_sessions ORDER BY created_at DESC LIMIT 1`).Scan(&id, &sealed))
+		format, err := store.OpenResponseFormat(e.srv.box, id, sealed)
+		require.NoError(t, err)
+		return string(format)
+	}
+	schema := map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}, "required": []string{"city"}}
+	for _, tt := range []struct {
+		format any
+		want   string
+	}{
+		{map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "weather", "schema": schema, "strict": true}},
+			`{"properties":{"city":{"type":"string"}},"required":["city"],"type":"object"}`},
+		{map[string]any{"type": "json_object"}, `"json"`},
+		{map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "anything"}}, `"json"`},
+		{map[string]any{"type": "text"}, ``},
+		{nil, ``},
+	} {
+		r := e.complete(map[string]any{"messages": ask, "response_format": tt.format})
+		require.Equal(t, http.StatusServiceUnavailable, r.Status, "%v: %s", tt.format, r.Body)
+		require.Equal(t, tt.want, lastFormat(), "%v", tt.format)
+	}
+	posted := len(e.chat.posted)
+
+	weather := map[string]any{"type": "function", "function": map[string]any{"name": "get_weather", "parameters": map[string]any{"type": "object"}}}
+	for _, tt := range []struct {
+		body  map[string]any
+		param string
+	}{
+		{map[string]any{"response_format": map[string]any{"type": "xml"}}, "response_format.type"},
+		{map[string]any{"response_format": "json"}, "response_format"},
+		{map[string]any{"response_format": map[string]any{"type": "json_object", "extra": 1}}, "response_format"},
+		{map[string]any{"response_format": map[string]any{"type": "json_schema"}}, "response_format.json_schema"},
+		{map[string]any{"response_format": map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "a b", "schema": schema}}}, "response_format.json_schema.name"},
+		{map[string]any{"response_format": map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "w", "schema": []int{1}}}}, "response_format.json_schema.schema"},
+		{map[string]any{"response_format": map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "w",
+			"schema": map[string]any{"description": strings.Repeat("x", 1000)}}}}, "response_format.json_schema.schema"},
+		{map[string]any{"response_format": map[string]any{"type": "json_object"}, "tools": []any{weather}}, "response_format"},
+	} {
+		tt.body["messages"] = ask
+		r := e.complete(tt.body)
+		require.Equal(t, http.StatusBadRequest, r.Status, "%v: %s", tt.body, r.Body)
+		require.Equal(t, tt.param, r.openAIErr(t)["param"], "%s", r.Body)
+	}
+	require.Len(t, e.chat.posted, posted, "refused requests never reach the chat service")
+}

@@ -28,12 +28,15 @@ type Completion struct {
 	Model       string
 	System      []string
 	ClientTools []models.ClientTool
-	EndUser     string
-	History     []Imported
+	// ResponseFormat is the format every answer of the session takes (Ollama's format value:
+	// "json" or a JSON Schema); nil: free text.
+	ResponseFormat json.RawMessage
+	EndUser        string
+	History        []Imported
 }
 
-// OpenCompletion stores the session of a completion (system prompt and client tools sealed) and
-// its history, and returns the session; Post then starts the turn in it.
+// OpenCompletion stores the session of a completion (system prompt, client tools and response
+// format sealed) and its history, and returns the session; Post then starts the turn in it.
 func (s *Service) OpenCompletion(ctx context.Context, caller models.Caller, c Completion) (*models.ChatSession, error) {
 	// A completion's session is personal: only the caller's budget applies, and a spent one
 	// refuses the request before its session is stored (Post would refuse it after).
@@ -58,6 +61,9 @@ func (s *Service) OpenCompletion(ctx context.Context, caller models.Caller, c Co
 	}
 	var err error
 	if cs.ClientTools, err = store.SealClientTools(s.Box, cs.ID, c.ClientTools); err != nil {
+		return nil, err
+	}
+	if cs.ResponseFormat, err = store.SealResponseFormat(s.Box, cs.ID, c.ResponseFormat); err != nil {
 		return nil, err
 	}
 	if err := s.Store.CreateSession(ctx, caller, cs); err != nil {

@@ -239,6 +239,38 @@ func TestOpenAISDK(t *testing.T) {
 		require.Equal(t, "n", apiErr.Param)
 	})
 
+	t.Run("structured output", func(t *testing.T) {
+		// response_format reaches the model as Ollama's format (the stand-in answers as a model
+		// held to it would), streamed or not.
+		schema := map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"},
+			"celsius": map[string]any{"type": "number"}}, "required": []string{"city", "celsius"}}
+		params := openai.ChatCompletionNewParams{Model: "llama3.1:8b",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("weather in Paris")},
+			ResponseFormat: openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
+				JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: "weather", Schema: schema, Strict: openai.Bool(true)}}}}
+		c, err := oc.Chat.Completions.New(ctx, params)
+		require.NoError(t, err)
+		var got struct {
+			City    string  `json:"city"`
+			Celsius float64 `json:"celsius"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(c.Choices[0].Message.Content), &got), "%s", c.Choices[0].Message.Content)
+		require.Equal(t, "You said: weather in Paris", got.City)
+		stream := oc.Chat.Completions.NewStreaming(ctx, params)
+		var acc openai.ChatCompletionAccumulator
+		for stream.Next() {
+			acc.AddChunk(stream.Current())
+		}
+		require.NoError(t, stream.Err())
+		require.JSONEq(t, c.Choices[0].Message.Content, acc.Choices[0].Message.Content)
+
+		c, err = oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "llama3.1:8b",
+			Messages:       []openai.ChatCompletionMessageParamUnion{openai.UserMessage("any json")},
+			ResponseFormat: openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONObject: &shared.ResponseFormatJSONObjectParam{}}})
+		require.NoError(t, err)
+		require.JSONEq(t, `{"reply":"You said: any json"}`, c.Choices[0].Message.Content)
+	})
+
 	t.Run("failed turn", func(t *testing.T) {
 		// The model refuses the request (a 400 is not retried): the turn fails, and the SDK
 		// reports the turn's error, streamed or not.

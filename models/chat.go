@@ -40,6 +40,9 @@ type ChatSession struct {
 	// ClientTools is ciphertext (bound to the row) of the JSON []ClientTool an OpenAI-compatible
 	// client offered the model; nil for sessions of the native API.
 	ClientTools []byte
+	// ResponseFormat is ciphertext (bound to the row) of the format an OpenAI-compatible request
+	// asked the model's answers to take: Ollama's format value, "json" or a JSON Schema; nil: free text.
+	ResponseFormat []byte
 	// EndUser is the OpenAI request's `user` field: the client's own id of its end user.
 	EndUser string
 	// ActiveMessageID is where the session's active branch is found from (store/branches.go):

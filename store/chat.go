@@ -284,6 +284,8 @@ type TurnSetting struct {
 	Model        string
 	// ClientTools is the session's sealed chat_sessions.client_tools (nil: none).
 	ClientTools []byte
+	// ResponseFormat is the session's sealed chat_sessions.response_format (nil: none).
+	ResponseFormat []byte
 	// GroupID is the session's group (nil: a personal session); Budgeted says a budget of the
 	// turn's user or of that group exists, so the turn's model calls reserve (ReserveBudget).
 	GroupID  *uuid.UUID
@@ -301,6 +303,7 @@ func (s *Store) Conversation(ctx context.Context, turnID uuid.UUID, limit int) (
 		CtxTools        models.Strings
 		CtxModel        string
 		CtxClientTools  []byte
+		CtxRespFormat   []byte
 		CtxGroupID      *uuid.UUID
 		CtxBudgeted     bool
 		models.Message
@@ -320,7 +323,7 @@ WITH RECURSIVE t AS (
     UNION ALL
     SELECT m.*, 0, 0, m.seq FROM messages m WHERE m.turn_id = @tid
 )
-SELECT s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, s.client_tools AS ctx_client_tools,
+SELECT s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, s.client_tools AS ctx_client_tools, s.response_format AS ctx_resp_format,
        s.group_id AS ctx_group_id, EXISTS (SELECT 1 FROM budgets bu WHERE bu.user_id = t.user_id OR bu.group_id = s.group_id) AS ctx_budgeted, b.*
 FROM t
 JOIN chat_sessions s ON s.id = t.session_id
@@ -333,7 +336,7 @@ ORDER BY b.pos`, map[string]any{"tid": turnID, "n": limit}).Scan(&rows).Error
 		return nil, nil, models.NotFound("TURN", "turn")
 	}
 	r := rows[0]
-	setting := &TurnSetting{SystemPrompt: r.CtxSystemPrompt, Tools: r.CtxTools, Model: r.CtxModel, ClientTools: r.CtxClientTools,
+	setting := &TurnSetting{SystemPrompt: r.CtxSystemPrompt, Tools: r.CtxTools, Model: r.CtxModel, ClientTools: r.CtxClientTools, ResponseFormat: r.CtxRespFormat,
 		GroupID: r.CtxGroupID, Budgeted: r.CtxBudgeted}
 	msgs := make([]models.Message, 0, len(rows))
 	for i := range rows {

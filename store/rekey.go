@@ -26,7 +26,7 @@ type SealedTable struct {
 // SealedTables are every table with ciphertext at rest.
 var SealedTables = []SealedTable{
 	{Name: "messages", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"content", "tool_calls", "images"}, Bind: []string{"id"}},
-	{Name: "chat_sessions", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"system_prompt", "client_tools"}, Bind: []string{"id"}},
+	{Name: "chat_sessions", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"system_prompt", "client_tools", "response_format"}, Bind: []string{"id"}},
 	{Name: "tool_runs", Keys: []string{"id"}, KeyType: []string{"uuid"}, Columns: []string{"arguments"}, Bind: []string{"turn_id", "call_id"}},
 	{Name: "turn_events", Keys: []string{"turn_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}, Bind: []string{"turn_id", "key"}},
 	{Name: "ingestion_events", Keys: []string{"run_id", "seq"}, KeyType: []string{"uuid", "bigint"}, Columns: []string{"data"}, Bind: []string{"run_id", "key"}},
@@ -49,6 +49,11 @@ func MessageToolCalls(id uuid.UUID) encryption.Binding {
 // MessageImages binds messages.images of message id.
 func MessageImages(id uuid.UUID) encryption.Binding {
 	return encryption.Bind("messages", "images", id.String())
+}
+
+// SessionResponseFormat binds chat_sessions.response_format of session id.
+func SessionResponseFormat(id uuid.UUID) encryption.Binding {
+	return encryption.Bind("chat_sessions", "response_format", id.String())
 }
 
 // SessionClientTools binds chat_sessions.client_tools of session id.

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -70,7 +71,8 @@ func TestRekeyBindsLikeTheWriters(t *testing.T) {
 	user := models.MessageID(turn, models.RoleUser, 0, "")
 	_, err = st.SQL().Exec(`UPDATE messages SET content = $1 WHERE id = $2`, []byte(store.MessageContent(user).String()), user)
 	require.NoError(t, err)
-	_, err = st.SQL().Exec(`UPDATE chat_sessions SET system_prompt = $1 WHERE id = $2`, []byte(store.SessionPrompt(tt.SessionID).String()), tt.SessionID)
+	_, err = st.SQL().Exec(`UPDATE chat_sessions SET system_prompt = $1, response_format = $2 WHERE id = $3`,
+		[]byte(store.SessionPrompt(tt.SessionID).String()), []byte(store.SessionResponseFormat(tt.SessionID).String()), tt.SessionID)
 	require.NoError(t, err)
 
 	answer := models.MessageID(turn, models.RoleAssistant, 1, "")
@@ -99,5 +101,35 @@ func TestRekeyBindsLikeTheWriters(t *testing.T) {
 			after = next
 		}
 	}
-	require.Equal(t, map[string]int{"messages": 3, "chat_sessions": 1, "tool_runs": 1, "turn_events": 1}, seen)
+	require.Equal(t, map[string]int{"messages": 3, "chat_sessions": 2, "tool_runs": 1, "turn_events": 1}, seen)
+}
+
+// Every bytea column is either ciphertext the key rotation rewrites (SealedTables) or named here
+// as not sealed (hashes, embeddings): a new sealed column left out of the rotation would keep
+// its old key forever, and fail to open once that key is retired.
+func TestEveryByteaColumnIsInTheRotationOrNamedUnsealed(t *testing.T) {
+	t.Parallel()
+	st := open(t, time.Second, &testenv.Buffer{})
+	rows, err := st.SQL().Query(`SELECT table_name, column_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND data_type = 'bytea' ORDER BY 1, 2`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var table, column string
+		require.NoError(t, rows.Scan(&table, &column))
+		got = append(got, table+"."+column)
+	}
+	require.NoError(t, rows.Err())
+	want := []string{ // not sealed: one-way hashes and embeddings
+		"api_keys.secret_hash", "document_blobs.sha256", "document_chunks.embedding", "documents.sha256", "ingestion_runs.request_sha256",
+		"refresh_tokens.token_hash",
+	}
+	for _, table := range store.SealedTables {
+		for _, c := range table.Columns {
+			want = append(want, table.Name+"."+c)
+		}
+	}
+	slices.Sort(want)
+	require.Equal(t, want, got)
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/youworker/youworker/models"
 )
 
-// The stored forms of what a turn's model call needs besides the text: a message's images and a
-// session's client-side functions, each a JSON document encrypted and bound to its row. Sealed
+// The stored forms of what a turn's model call needs besides the text: a message's images, a
+// session's client-side functions and response format, each a JSON document encrypted and bound to its row. Sealed
 // here when stored, opened here by whoever reads them (the LLM activity, the account export),
 // next to the bindings (rekey.go) they are sealed under.
 
@@ -52,6 +52,22 @@ func SealClientTools(box *encryption.Box, sessionID uuid.UUID, tools []models.Cl
 func OpenClientTools(box *encryption.Box, sessionID uuid.UUID, sealed []byte) ([]models.ClientTool, error) {
 	var tools []models.ClientTool
 	return tools, openSealed(box, SessionClientTools(sessionID), sealed, &tools)
+}
+
+// SealResponseFormat is the stored form of a session's response format
+// (chat_sessions.response_format): Ollama's format value (JSON), encrypted and bound to session
+// id; nil when there is none.
+func SealResponseFormat(box *encryption.Box, sessionID uuid.UUID, format json.RawMessage) ([]byte, error) {
+	if len(format) == 0 {
+		return nil, nil
+	}
+	return box.Encrypt(SessionResponseFormat(sessionID), format)
+}
+
+// OpenResponseFormat is the inverse of SealResponseFormat (nil for none).
+func OpenResponseFormat(box *encryption.Box, sessionID uuid.UUID, sealed []byte) (json.RawMessage, error) {
+	var format json.RawMessage
+	return format, openSealed(box, SessionResponseFormat(sessionID), sealed, &format)
 }
 
 // openSealed decrypts sealed (bound to b) and decodes its JSON into v; nothing sealed leaves v alone.

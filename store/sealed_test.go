@@ -13,7 +13,7 @@ import (
 )
 
 // What is sealed opens only as what it was sealed for (its row); nothing sealed opens as nothing.
-func TestSealedImagesAndClientToolsOpenForTheirRowOnly(t *testing.T) {
+func TestSealedColumnsOpenForTheirRowOnly(t *testing.T) {
 	t.Parallel()
 	key, err := encryption.GenerateKey()
 	require.NoError(t, err)
@@ -45,4 +45,19 @@ func TestSealedImagesAndClientToolsOpenForTheirRowOnly(t *testing.T) {
 	noTools, err := store.OpenClientTools(box, session, none)
 	require.NoError(t, err)
 	require.Nil(t, noTools)
+
+	schema := json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)
+	sealed, err = store.SealResponseFormat(box, session, schema)
+	require.NoError(t, err)
+	format, err := store.OpenResponseFormat(box, session, sealed)
+	require.NoError(t, err)
+	require.JSONEq(t, string(schema), string(format))
+	_, err = store.OpenResponseFormat(box, msg, sealed)
+	require.Error(t, err, "bound to its session")
+	none, err = store.SealResponseFormat(box, session, nil)
+	require.NoError(t, err)
+	require.Nil(t, none)
+	noFormat, err := store.OpenResponseFormat(box, session, none)
+	require.NoError(t, err)
+	require.Nil(t, noFormat)
 }

@@ -522,3 +522,28 @@ func TestTokenDelayStopsWhenClientCancels(t *testing.T) {
 		})
 	}
 }
+
+// A request with a format gets a reply held to it, as a constrained model's: JSON, with the
+// schema's top-level properties when it names any; streamed or not, the same text.
+func TestChatFormat(t *testing.T) {
+	t.Parallel()
+	s := startStandin(t, ollama.Options{})
+	ask := []api.Message{{Role: "user", Content: "hello json"}}
+	for _, tt := range []struct {
+		format string
+		want   string
+	}{
+		{``, `You said: hello json`},
+		{`"json"`, `{"reply":"You said: hello json"}`},
+		{`{"type":"object","properties":{"city":{"type":"string"},"temp":{"type":"number"},"ok":{"type":["boolean","null"]},"tags":{"type":"array"}}}`,
+			`{"city":"You said: hello json","ok":false,"tags":[],"temp":0}`},
+		{`{"type":"object"}`, `{"reply":"You said: hello json"}`},
+	} {
+		for _, stream := range []bool{true, false} {
+			res := runChat(t, s.client, api.ChatRequest{Messages: ask, Format: json.RawMessage(tt.format)}, stream)
+			require.Equal(t, tt.want, res.content, "format %s, stream %v", tt.format, stream)
+		}
+	}
+	res := runChat(t, s.client, api.ChatRequest{Messages: []api.Message{{Role: "user", Content: "reply-tokens 3"}}, Format: json.RawMessage(`"json"`)}, true)
+	require.Equal(t, `{"reply":"w1 w2 w3"}`, res.content)
+}

@@ -69,7 +69,11 @@
 //     of U's message, by " Image N: <media type as net/http sniffs it>, <size>
 //     bytes." and, for each tool message in A, by " Tool NAME returned: <first
 //     200 characters of its content>", NAME being the message's tool_name or
-//     "tool".
+//     "tool". With a "format" in the request, the text is held to it as a
+//     constrained model's would be: "json" gives {"reply": TEXT}; a JSON Schema
+//     an object with each top-level property (strings TEXT, numbers 0,
+//     booleans false, arrays [], objects {}, other types null), or
+//     {"reply": TEXT} when it has no properties.
 //
 // Tool calls carry function.index (0-based position), the arguments and a
 // deterministic id "call_xxxxxxxx".

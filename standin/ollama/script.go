@@ -233,9 +233,9 @@ func planChat(req *api.ChatRequest) chatPlan {
 		return chatPlan{toolCalls: calls}
 	}
 
-	// Rule 3: text replies.
+	// Rule 3: text replies (held to the request's format, if any).
 	if reply, ok := parseReplyDirective(u); ok {
-		return chatPlan{tokens: splitTokens(reply)}
+		return chatPlan{tokens: splitTokens(formatted(req.Format, reply))}
 	}
 	if n, ok := parseTokensDirective(u); ok {
 		tokens := make([]string, n)
@@ -244,6 +244,9 @@ func planChat(req *api.ChatRequest) chatPlan {
 			if i < n-1 {
 				tokens[i] += " "
 			}
+		}
+		if hasFormat(req.Format) {
+			return chatPlan{tokens: splitTokens(formatted(req.Format, strings.Join(tokens, "")))}
 		}
 		return chatPlan{tokens: tokens}
 	}
@@ -269,7 +272,55 @@ func planChat(req *api.ChatRequest) chatPlan {
 		}
 		fmt.Fprintf(&b, " Tool %s returned: %s", name, firstRunes(m.Content, toolQuoteRunes))
 	}
-	return chatPlan{tokens: splitTokens(b.String())}
+	return chatPlan{tokens: splitTokens(formatted(req.Format, b.String()))}
+}
+
+// hasFormat reports whether a request asks for a format ("json" or a JSON Schema).
+func hasFormat(format json.RawMessage) bool {
+	f := strings.TrimSpace(string(format))
+	return f != "" && f != "null" && f != `""`
+}
+
+// formatted is a text reply held to the request's format, as a model constrained by it would
+// answer: without one, the text; for "json", {"reply": text}; for a JSON Schema, an object with
+// each of its top-level properties (strings the text, numbers 0, booleans false, arrays [],
+// objects {}, anything else null), or {"reply": text} when it names none.
+func formatted(format json.RawMessage, text string) string {
+	if !hasFormat(format) {
+		return text
+	}
+	var schema struct {
+		Properties map[string]struct {
+			Type any `json:"type"`
+		} `json:"properties"`
+	}
+	out := map[string]any{}
+	if json.Unmarshal(format, &schema) == nil && len(schema.Properties) > 0 {
+		for name, p := range schema.Properties {
+			t, _ := p.Type.(string)
+			if ts, ok := p.Type.([]any); ok && len(ts) > 0 { // ["string", "null"]
+				t, _ = ts[0].(string)
+			}
+			switch t {
+			case "string":
+				out[name] = text
+			case "number", "integer":
+				out[name] = 0
+			case "boolean":
+				out[name] = false
+			case "array":
+				out[name] = []any{}
+			case "object":
+				out[name] = map[string]any{}
+			default:
+				out[name] = nil
+			}
+		}
+	} else {
+		out["reply"] = text
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
 }
 
 // callKey identifies a tool call by its name and canonical arguments.
