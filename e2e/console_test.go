@@ -224,3 +224,66 @@ func TestBrowserConsole(t *testing.T) {
 	b.do(30*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#login-form")))
 	require.Equal(t, http.StatusUnauthorized, eval[int](b, `fetch('/v1/auth/me').then((r) => r.status)`))
 }
+
+// TestBrowserConsoleAccountAndKeys: a person creates an account in the console (and is logged in
+// with it), makes an API key with only the chat scope, uses it as an SDK would, and revokes it;
+// the key works for what its scope allows, is refused elsewhere, and stops at once when revoked.
+// With ALLOW_REGISTRATION off the form answers the server's refusal.
+func TestBrowserConsoleAccountAndKeys(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	p := newPlatform(t, nil)
+	p.startPublicAPI()
+
+	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#register-form")))
+	b.do(30*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#register-form input[name=username]"), "bruno"),
+		chromedp.SendKeys(chromedp.CSS("#register-form input[name=password]"), "correct horse battery staple"),
+		chromedp.Click(chromedp.CSS("#register-form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#who")))
+	require.Equal(t, "bruno", get(b, 10*time.Second, chromedp.Text(chromedp.CSS("#username"))))
+
+	b.do(30*time.Second,
+		chromedp.Click(chromedp.CSS(`#tabs button[data-tab=keys]`)),
+		chromedp.WaitVisible(chromedp.CSS("#new-key")),
+		chromedp.SendKeys(chromedp.CSS("#new-key input[name=name]"), "laptop SDK"),
+		chromedp.Click(chromedp.CSS(`#new-key input[value=documents]`)),
+		chromedp.Click(chromedp.CSS(`#new-key input[value=read]`)),
+		chromedp.Click(chromedp.CSS("#new-key button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#new-key-secret")))
+	key := get(b, 10*time.Second, chromedp.Text(chromedp.CSS("#new-key-value")))
+	require.True(t, strings.HasPrefix(key, "yw_"), "the secret is shown once: %q", key)
+	listed := waitFor(b, "the key is listed", `[...document.querySelectorAll('#keys li.key')].map((li) => li.dataset.status + ' ' + li.textContent)`,
+		10*time.Second, func(items []string) bool { return len(items) == 1 })
+	require.Contains(t, listed[0], "active")
+	require.Contains(t, listed[0], "laptop SDK")
+	require.Contains(t, listed[0], "…"+key[len(key)-4:])
+	require.NotContains(t, listed[0], key, "the list never shows the secret")
+	b.screenshot("console-keys")
+
+	require.Equal(t, http.StatusOK, p.request("GET", "/v1/models", key, nil, nil).status, "the chat scope lists the models")
+	require.Equal(t, http.StatusForbidden, p.request("GET", "/v1/documents", key, nil, nil).status, "no documents scope")
+
+	b.do(10*time.Second, chromedp.Click(chromedp.CSS("#keys li.key button.revoke")))
+	require.Equal(t, "active", eval[string](b, `document.querySelector('#keys li.key').dataset.status`), "the first click only asks")
+	b.do(10*time.Second, chromedp.Click(chromedp.CSS("#keys li.key button.revoke")))
+	waitFor(b, "the key is revoked", `(document.querySelector('#keys li.key') || {dataset: {}}).dataset.status || ''`,
+		10*time.Second, func(s string) bool { return s == "revoked" })
+	require.Equal(t, http.StatusUnauthorized, p.request("GET", "/v1/models", key, nil, nil).status, "a revoked key stops at once")
+
+	// Leaving the tab forgets the secret on the screen.
+	b.do(10*time.Second, chromedp.Click(chromedp.CSS(`#tabs button[data-tab=search]`)), chromedp.Click(chromedp.CSS(`#tabs button[data-tab=keys]`)))
+	require.Empty(t, eval[string](b, `document.getElementById('new-key-value').textContent`))
+	require.Empty(t, b.reported(), "script errors or policy violations in the console")
+
+	// Registration switched off: the form shows the server's refusal and nobody is logged in.
+	closed := newPlatform(t, map[string]string{"ALLOW_REGISTRATION": "false"})
+	closed.startPublicAPI()
+	b.do(30*time.Second, chromedp.Navigate(closed.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#register-form")),
+		chromedp.SendKeys(chromedp.CSS("#register-form input[name=username]"), "carol"),
+		chromedp.SendKeys(chromedp.CSS("#register-form input[name=password]"), "correct horse battery staple"),
+		chromedp.Click(chromedp.CSS("#register-form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#notice")))
+	require.Contains(t, get(b, 10*time.Second, chromedp.Text(chromedp.CSS("#notice"))), "REGISTRATION_DISABLED")
+	require.False(t, eval[bool](b, `document.getElementById('who').checkVisibility()`))
+}

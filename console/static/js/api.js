@@ -81,6 +81,13 @@ export async function login(username, password) {
   return r.user;
 }
 
+// register creates an account (email may be empty); log in with it afterwards.
+export async function register(username, password, email) {
+  const body = { username, password };
+  if (email) body.email = email;
+  return request('POST', '/v1/auth/register', body);
+}
+
 // logout ends the login on the server (it revokes the refresh tokens and clears the cookies).
 export async function logout() {
   try {

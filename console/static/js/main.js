@@ -1,12 +1,14 @@
-// main.js: the console's entry point: logging in and out, and the Chat, Documents and Search tabs.
+// main.js: the console's entry point: creating an account, logging in and out, and the Chat,
+// Documents, Search and API keys tabs.
 
-import { APIError, currentUser, login, logout } from './api.js';
+import { APIError, currentUser, login, logout, register } from './api.js';
 import { $, show } from './dom.js';
 import { createChat } from './chat.js';
 import { createDocuments } from './documents.js';
 import { createSearch } from './search.js';
+import { createKeys } from './keys.js';
 
-const VIEWS = ['loading', 'login-view', 'chat-view', 'documents-view', 'search-view'];
+const VIEWS = ['loading', 'login-view', 'chat-view', 'documents-view', 'search-view', 'keys-view'];
 
 // report shows an error to the user; a 401 means the login has ended.
 function report(err) {
@@ -28,6 +30,7 @@ const tabs = {
   chat: createChat(report),
   documents: createDocuments(report),
   search: createSearch(report),
+  keys: createKeys(report),
 };
 
 function openTab(name) {
@@ -63,6 +66,22 @@ $('login-form').addEventListener('submit', async (ev) => {
     loggedIn(user);
   } catch (err) {
     report(err.status === 401 ? new Error('Wrong username or password.') : err);
+  }
+});
+
+// Creating an account logs in with it (the server answers 403 when ALLOW_REGISTRATION is off).
+$('register-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const username = form.elements.username.value.trim();
+  const password = form.elements.password.value;
+  try {
+    await register(username, password, form.elements.email.value.trim());
+    const user = await login(username, password);
+    form.reset();
+    loggedIn(user);
+  } catch (err) {
+    report(err);
   }
 });
 
