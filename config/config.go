@@ -42,6 +42,7 @@ type Config struct {
 	CookieSecureSet    *bool         `env:"COOKIE_SECURE" desc:"mark auth cookies Secure; unset = true when PUBLIC_URL is https://, false when it is http:// (browsers drop Secure cookies over plain HTTP on any host but localhost, so login would fail)"`
 	HealthCheckTimeout time.Duration `env:"HEALTH_CHECK_TIMEOUT" envDefault:"2s" desc:"per-dependency timeout of /health/detailed"`
 	MetricsAddr        string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9464" desc:"listen address of the operator endpoints /metrics and /health/detailed (unauthenticated: keep it off the public network); empty = not served (on API_ADDR /metrics is never served and /health/detailed answers administrators only)"`
+	Pprof              bool          `env:"PPROF" envDefault:"false" desc:"also serve Go's runtime profiles (/debug/pprof/: CPU, heap, goroutines, trace) on METRICS_ADDR and WORKER_METRICS_ADDR, for diagnosing CPU and memory; off by default (anyone reaching those addresses could start a profile)"`
 	WorkerMetricsAddr  string        `env:"WORKER_METRICS_ADDR" envDefault:"127.0.0.1:9465" desc:"listen address of the worker's operator endpoints GET /health (readiness: 200 while it polls, 503 while it starts or drains), GET /livez (liveness: 503 only once it stopped) and /metrics (unauthenticated: keep it off the public network); empty = not served"`
 
 	// Authentication.

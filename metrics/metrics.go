@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +26,24 @@ func Handler(reg prometheus.Gatherer, extra map[string]http.Handler) http.Handle
 		mux.Handle("GET "+path, h)
 	}
 	return mux
+}
+
+// WithProfiles adds Go's runtime profiles (net/http/pprof: the index and every named profile
+// under /debug/pprof/, CPU profile, trace, symbols, command line) to extra, when on.
+func WithProfiles(extra map[string]http.Handler, on bool) map[string]http.Handler {
+	if !on {
+		return extra
+	}
+	out := maps.Clone(extra)
+	if out == nil {
+		out = map[string]http.Handler{}
+	}
+	out["/debug/pprof/"] = http.HandlerFunc(pprof.Index)
+	out["/debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
+	out["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
+	out["/debug/pprof/symbol"] = http.HandlerFunc(pprof.Symbol)
+	out["/debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
+	return out
 }
 
 // Listen opens the operator listener on addr (host:port; port 0 picks a free one).

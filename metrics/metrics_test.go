@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -58,4 +59,32 @@ func TestServeMetricsAndExtras(t *testing.T) {
 	}
 	_, err = http.Get(base + "/metrics")
 	require.Error(t, err, "the listener is closed")
+}
+
+// Runtime profiles are served only when asked for (PPROF), next to the extras they are added to.
+func TestProfilesOnlyWhenOn(t *testing.T) {
+	t.Parallel()
+	extra := map[string]http.Handler{"/extra": http.NotFoundHandler()}
+	require.Len(t, WithProfiles(extra, false), 1, "off: nothing added")
+	for _, on := range []bool{false, true} {
+		srv := httptest.NewServer(Handler(prometheus.NewRegistry(), WithProfiles(extra, on)))
+		for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline"} {
+			status, body := get(t, srv.URL+path)
+			if !on {
+				require.Equal(t, http.StatusNotFound, status, path)
+				continue
+			}
+			require.Equal(t, http.StatusOK, status, path)
+			require.NotEmpty(t, body, path)
+		}
+		status, body := get(t, srv.URL+"/debug/pprof/profile?seconds=1")
+		if on {
+			require.Equal(t, http.StatusOK, status)
+			require.NotEmpty(t, body, "a CPU profile")
+		} else {
+			require.Equal(t, http.StatusNotFound, status)
+		}
+		srv.Close()
+	}
+	require.Len(t, extra, 1, "the caller's map is left alone")
 }

@@ -359,7 +359,9 @@ func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("listen %s: %w", cfg.APIAddr, err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return metrics.Serve(gctx, ops, srv.Registry(), srv.OpsHandlers(), log) })
+	g.Go(func() error {
+		return metrics.Serve(gctx, ops, srv.Registry(), metrics.WithProfiles(srv.OpsHandlers(), cfg.Pprof), log)
+	})
 	g.Go(func() error { return srv.Serve(gctx, ln) })
 	return g.Wait()
 }
@@ -480,7 +482,7 @@ func serveWorker(ctx context.Context, cfg config.Config, log *slog.Logger, opera
 	// The endpoint outlives the drain (it reports "draining"), so it stops after the worker.
 	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
 	g.Go(func() error {
-		return metrics.Serve(opsCtx, ops, a.reg, map[string]http.Handler{"/health": health, "/livez": health.Live()}, log)
+		return metrics.Serve(opsCtx, ops, a.reg, metrics.WithProfiles(map[string]http.Handler{"/health": health, "/livez": health.Live()}, cfg.Pprof), log)
 	})
 	g.Go(func() error {
 		defer stopOps()
