@@ -298,17 +298,48 @@ type TurnSetting struct {
 // primary-key lookup a message (a LATERAL LIMIT 1, which the planner cannot turn into a hash join
 // over the whole table per step) and stops once it holds limit complete messages.
 func (s *Store) Conversation(ctx context.Context, turnID uuid.UUID, limit int) (*TurnSetting, []models.Message, error) {
-	var rows []struct {
-		CtxSystemPrompt []byte
-		CtxTools        models.Strings
-		CtxModel        string
-		CtxClientTools  []byte
-		CtxRespFormat   []byte
-		CtxGroupID      *uuid.UUID
-		CtxBudgeted     bool
-		models.Message
+	var setting *TurnSetting
+	var msgs []models.Message
+	err := s.queryRows(ctx, conversationSQL, map[string]any{"tid": turnID, "n": limit}, func(scan func(...any) error) error {
+		var st TurnSetting
+		// The message's columns, nullable: the LEFT JOIN's empty side (no message) is all NULL.
+		var (
+			id, sessionID                  *uuid.UUID
+			turn, parent                   *uuid.UUID
+			seq                            *int64
+			step                           *int
+			role, callID, toolName, status *string
+			content, toolCalls, images     []byte
+			createdAt, updatedAt           *time.Time
+		)
+		if err := scan(&st.SystemPrompt, &st.Tools, &st.Model, &st.ClientTools, &st.ResponseFormat, &st.GroupID, &st.Budgeted,
+			&id, &seq, &sessionID, &turn, &parent, &step, &role, &content, &toolCalls, &images, &callID, &toolName, &status,
+			&createdAt, &updatedAt); err != nil {
+			return err
+		}
+		if setting == nil {
+			setting = &st
+		}
+		if id == nil {
+			return nil
+		}
+		msgs = append(msgs, models.Message{ID: *id, Seq: *seq, SessionID: *sessionID, TurnID: turn, ParentID: parent, Step: *step,
+			Role: *role, Content: content, ToolCalls: toolCalls, Images: images, ToolCallID: *callID, ToolName: *toolName,
+			Status: *status, CreatedAt: *createdAt, UpdatedAt: *updatedAt})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, translate(err)
 	}
-	err := s.q(ctx).Raw(`
+	if setting == nil {
+		return nil, nil, models.NotFound("TURN", "turn")
+	}
+	return setting, msgs, nil
+}
+
+// conversationSQL is Conversation's one statement: the turn's setting on every row, with a
+// message of the branch (oldest first), or once with no message (NULLs) when the branch has none.
+const conversationSQL = `
 WITH RECURSIVE t AS (
     SELECT id, session_id, user_id, model, parent_message_id FROM turns WHERE id = @tid
 ), up AS (
@@ -323,29 +354,14 @@ WITH RECURSIVE t AS (
     UNION ALL
     SELECT m.*, 0, 0, m.seq FROM messages m WHERE m.turn_id = @tid
 )
-SELECT s.system_prompt AS ctx_system_prompt, s.tools AS ctx_tools, t.model AS ctx_model, s.client_tools AS ctx_client_tools, s.response_format AS ctx_resp_format,
-       s.group_id AS ctx_group_id, EXISTS (SELECT 1 FROM budgets bu WHERE bu.user_id = t.user_id OR bu.group_id = s.group_id) AS ctx_budgeted, b.*
+SELECT s.system_prompt, s.tools, t.model, s.client_tools, s.response_format, s.group_id,
+       EXISTS (SELECT 1 FROM budgets bu WHERE bu.user_id = t.user_id OR bu.group_id = s.group_id),
+       b.id, b.seq, b.session_id, b.turn_id, b.parent_id, b.step, b.role, b.content, b.tool_calls, b.images, b.tool_call_id,
+       b.tool_name, b.status, b.created_at, b.updated_at
 FROM t
 JOIN chat_sessions s ON s.id = t.session_id
 LEFT JOIN LATERAL (SELECT * FROM branch WHERE status = 'complete' ORDER BY pos DESC LIMIT @n) b ON true
-ORDER BY b.pos`, map[string]any{"tid": turnID, "n": limit}).Scan(&rows).Error
-	if err != nil {
-		return nil, nil, translate(err)
-	}
-	if len(rows) == 0 {
-		return nil, nil, models.NotFound("TURN", "turn")
-	}
-	r := rows[0]
-	setting := &TurnSetting{SystemPrompt: r.CtxSystemPrompt, Tools: r.CtxTools, Model: r.CtxModel, ClientTools: r.CtxClientTools, ResponseFormat: r.CtxRespFormat,
-		GroupID: r.CtxGroupID, Budgeted: r.CtxBudgeted}
-	msgs := make([]models.Message, 0, len(rows))
-	for i := range rows {
-		if rows[i].Message.ID != uuid.Nil { // the LEFT JOIN's empty side when limit is 0
-			msgs = append(msgs, rows[i].Message)
-		}
-	}
-	return setting, msgs, nil
-}
+ORDER BY b.pos`
 
 // ImportMessages stores earlier messages of a conversation (no turn) in order, one branch from the
 // start, e.g. the history an OpenAI-style client sends with each request (in a new session).

@@ -150,7 +150,8 @@ func (s *Store) appendEvents(ctx context.Context, log EventLog, id uuid.UUID, ev
 	maps.Copy(args, a.args)
 	query := log.appendSQL(a)
 	for attempt := 0; ; attempt++ {
-		err := translate(s.q(ctx).Raw(query, args).Scan(&out).Error)
+		var notified any // pg_notify's void
+		err := translate(s.queryRow(ctx, query, args, &out.Last, &out.Inserted, &notified))
 		// Two writers racing with the same key: the loser's insert violates (parent, key) and
 		// rolls back; run again and the key is skipped.
 		if errors.Is(err, models.ErrConflict) && attempt < 3 {
