@@ -61,21 +61,30 @@ func toPositional(query string) positional {
 	return p
 }
 
-// queryRow runs query (with @names bound from args) and scans its one row into dest; no row
-// leaves dest as it was and is not an error.
-func (s *Store) queryRow(ctx context.Context, query string, args map[string]any, dest ...any) error {
+// bind is query in positional form with the values of its names from args, in order.
+func bind(query string, args map[string]any) (positional, []any, error) {
 	p := toPositional(query)
 	values := make([]any, len(p.names))
 	for i, name := range p.names {
 		v, ok := args[name]
 		if !ok {
-			return fmt.Errorf("store: no value for @%s", name)
+			return p, nil, fmt.Errorf("store: no value for @%s", name)
 		}
 		values[i] = v
 	}
+	return p, values, nil
+}
+
+// queryRow runs query (with @names bound from args) and scans its one row into dest; no row
+// leaves dest as it was and is not an error.
+func (s *Store) queryRow(ctx context.Context, query string, args map[string]any, dest ...any) error {
+	p, values, err := bind(query, args)
+	if err != nil {
+		return err
+	}
 	db := s.q(ctx)
 	begin := time.Now()
-	err := db.Statement.ConnPool.QueryRowContext(ctx, p.sql, values...).Scan(dest...)
+	err = db.Statement.ConnPool.QueryRowContext(ctx, p.sql, values...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = nil
 	}
@@ -85,14 +94,9 @@ func (s *Store) queryRow(ctx context.Context, query string, args map[string]any,
 
 // queryRows runs query (with @names bound from args) and hands each row to each, which scans it.
 func (s *Store) queryRows(ctx context.Context, query string, args map[string]any, each func(scan func(dest ...any) error) error) error {
-	p := toPositional(query)
-	values := make([]any, len(p.names))
-	for i, name := range p.names {
-		v, ok := args[name]
-		if !ok {
-			return fmt.Errorf("store: no value for @%s", name)
-		}
-		values[i] = v
+	p, values, err := bind(query, args)
+	if err != nil {
+		return err
 	}
 	db := s.q(ctx)
 	begin := time.Now()

@@ -20,3 +20,13 @@ func TestToPositional(t *testing.T) {
 		require.NotEmpty(t, p.names)
 	}
 }
+
+// A name without a value is an error before anything is sent.
+func TestBindNamesEveryValue(t *testing.T) {
+	p, values, err := bind(`SELECT @a, @b, @a`, map[string]any{"a": 1, "b": "two", "unused": 3})
+	require.NoError(t, err)
+	require.Equal(t, `SELECT $1, $2, $1`, p.sql)
+	require.Equal(t, []any{1, "two"}, values)
+	_, _, err = bind(`SELECT @a, @c`, map[string]any{"a": 1})
+	require.ErrorContains(t, err, "no value for @c")
+}
