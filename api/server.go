@@ -118,6 +118,10 @@ type httpMetrics struct {
 	rateLimited *prometheus.CounterVec
 	// turnStart is the time from a turn's request to its workflow started, by route.
 	turnStart *prometheus.HistogramVec
+	// turnsEnded are the turns this API finished itself, by outcome: a turn whose workflow was
+	// gone (failed TURN_LOST when a new message found it, cancelled by its user) or never started
+	// (Temporal unreachable). The worker counts the rest under the same name.
+	turnsEnded *prometheus.CounterVec
 }
 
 // New builds the API and its routes.
@@ -151,8 +155,11 @@ func New(d Deps) (*Server, error) {
 			Name: "youworker_turn_start_duration_seconds", Help: "Time from a turn's request to its workflow started (checks, store write, workflow start), by route (messages, completions, regenerate, edit).",
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
 		}, []string{"route"}),
+		turnsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "youworker_turns_total", Help: "Chat turns finished, by outcome (completed, failed, cancelled).",
+		}, []string{"outcome"}),
 	}
-	if err := registerAll(reg, m.requests, m.latency, m.sseClients, m.sseEvents, m.logReads, m.rateLimited, m.turnStart,
+	if err := registerAll(reg, m.requests, m.latency, m.sseClients, m.sseEvents, m.logReads, m.rateLimited, m.turnStart, m.turnsEnded,
 		collectors.NewDBStatsCollector(d.Store.SQL(), "youworker")); err != nil {
 		return nil, err
 	}
@@ -185,7 +192,8 @@ func New(d Deps) (*Server, error) {
 	s.models = d.Models
 	s.analytics = &analytics.Service{Store: s.store, Now: s.now,
 		Limits: analytics.Limits{MaxDays: s.cfg.AnalyticsMaxDays, MaxBuckets: s.cfg.AnalyticsMaxBuckets}}
-	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log}
+	s.reaper = &chat.Reaper{Store: s.store, Box: s.box, Temporal: s.temporal, Grace: s.cfg.TurnReaperGrace, Logger: s.log,
+		Finished: func(status string) { m.turnsEnded.WithLabelValues(status).Inc() }}
 	chats := &chat.Service{Store: s.store, Box: s.box, Temporal: s.temporal, Reaper: s.reaper, TaskQueue: s.cfg.TaskQueue,
 		Limits: s.turnLimits(), MaxMessageChars: s.cfg.MaxMessageChars, Now: s.now, Log: s.log}
 	s.chat, s.branches = chats, chats

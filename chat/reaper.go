@@ -41,6 +41,9 @@ type Reaper struct {
 	// turn, then starts its workflow.
 	Grace  time.Duration
 	Logger *slog.Logger
+	// Finished, when set, is told the status of every turn this reaper finishes (End, and so
+	// Finish and Sweep): the API counts them in youworker_turns_total, since no workflow will.
+	Finished func(status string)
 }
 
 // ErrWorkflowRunning is returned by Finish when the turn's workflow still runs (or may still be
@@ -82,7 +85,11 @@ func (r *Reaper) End(ctx context.Context, id uuid.UUID, o models.TurnOutcome) (b
 	if err != nil {
 		return false, err
 	}
-	return r.Store.FinishTurn(ctx, id, o, time.Now().UTC(), []models.Event{{Key: models.TerminalKey, Type: typ, Data: sealed}})
+	finished, err := r.Store.FinishTurn(ctx, id, o, time.Now().UTC(), []models.Event{{Key: models.TerminalKey, Type: typ, Data: sealed}})
+	if finished && r.Finished != nil {
+		r.Finished(o.Status)
+	}
+	return finished, err
 }
 
 // Sweep fails, with Lost, every unfinished turn older than Grace whose workflow is gone, up to

@@ -143,8 +143,15 @@ func TestFinishNeedsToKnowTheWorkflowIsGone(t *testing.T) {
 	require.ErrorIs(t, err, models.ErrUnavailable)
 	require.Equal(t, models.TurnRunning, f.status(t, lost).Status)
 
-	finished, err := f.reaper.Finish(context.Background(), lost, chat.Cancelled)
+	var told []string
+	counting := *f.reaper
+	counting.Finished = func(status string) { told = append(told, status) }
+	finished, err := counting.Finish(context.Background(), lost, chat.Cancelled)
 	require.NoError(t, err)
 	require.True(t, finished)
 	require.Equal(t, models.TurnCancelled, f.status(t, lost).Status)
+	finished, err = counting.End(context.Background(), lost.ID, chat.Lost)
+	require.NoError(t, err)
+	require.False(t, finished, "a finished turn stays as it was")
+	require.Equal(t, []string{models.TurnCancelled}, told, "Finished hears of each turn the reaper finished, once")
 }

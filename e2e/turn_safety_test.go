@@ -130,6 +130,10 @@ func TestWedgedTurnsAreReaped(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
 	require.Equal(t, "cancelled", r.json(t)["status"])
 	require.Equal(t, "cancelled", u.do("GET", "/v1/sessions/"+sid+"/turns/"+turn, nil).json(t)["status"])
+	// The API counts the turns it finished itself, as the worker counts the rest.
+	fams := scrape(t, p.metricsURL)
+	require.Equal(t, 1.0, value(fams, "youworker_turns_total", map[string]string{"outcome": "failed"}), "the lost turn a message found")
+	require.Equal(t, 1.0, value(fams, "youworker_turns_total", map[string]string{"outcome": "cancelled"}), "the lost turn its user cancelled")
 
 	sid = u.newSession([]string{})
 	wedge(t, p, u, sid, time.Minute)
