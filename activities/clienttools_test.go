@@ -23,8 +23,8 @@ import (
 // A model message calling a client-side function (the session's client_tools) is the turn's
 // answer: the workflow gets no call to run, the turn is finished, and the stored message and its
 // tool.call events carry the calls marked client, with the id the client answers with. Other
-// calls in that message are dropped; a platform tool of the same name wins. Images of a message
-// reach the model.
+// calls in that message are dropped; a platform tool of the same name wins; a session with
+// one_tool_call keeps the first call of a message. Images of a message reach the model.
 func TestGenerateEndsTheTurnOnAClientCall(t *testing.T) {
 	t.Parallel()
 	st, box := newStoreAndBox(t)
@@ -39,8 +39,9 @@ func TestGenerateEndsTheTurnOnAClientCall(t *testing.T) {
 	user := &models.User{Username: "client-tools"}
 	require.NoError(t, st.CreateUser(ctx, user))
 	caller := models.Caller{UserID: user.ID}
+	oneCall := false // the next session's one_tool_call (parallel_tool_calls false)
 	turnOf := func(t *testing.T, content string, images [][]byte) TurnRef {
-		cs := &models.ChatSession{ID: uuid.New(), Model: "llava:7b"}
+		cs := &models.ChatSession{ID: uuid.New(), Model: "llava:7b", OneToolCall: oneCall}
 		raw, err := json.Marshal([]models.ClientTool{{Name: "get_weather", Parameters: json.RawMessage(`{"type":"object"}`)}})
 		require.NoError(t, err)
 		cs.ClientTools, err = box.Encrypt(store.SessionClientTools(cs.ID), raw)
@@ -107,6 +108,24 @@ func TestGenerateEndsTheTurnOnAClientCall(t *testing.T) {
 	require.Equal(t, []ToolCallRef{{CallID: "1-0", Name: "get_weather"}}, res.ToolCalls)
 	require.False(t, res.Finished)
 	require.False(t, storedCalls(t, ref)[0].Client)
+
+	// Two calls in one message: both kept, or only the first when the session says one call per
+	// message (parallel_tool_calls false).
+	two := `call get_weather {"city":"Paris"} call get_weather {"city":"Rome"}`
+	ref = turnOf(t, two, nil)
+	generate(t, ref, nil)
+	require.Len(t, storedCalls(t, ref), 2)
+	oneCall = true
+	ref = turnOf(t, two, nil)
+	res = generate(t, ref, nil)
+	require.True(t, res.Finished)
+	calls = storedCalls(t, ref)
+	require.Len(t, calls, 1)
+	require.Equal(t, map[string]any{"city": "Paris"}, calls[0].Arguments)
+	platform := turnOf(t, two, nil)
+	res = generate(t, platform, []toolbox.Tool{{Name: "get_weather", Server: "weather"}})
+	require.Equal(t, []ToolCallRef{{CallID: "1-0", Name: "get_weather"}}, res.ToolCalls, "platform tools too")
+	oneCall = false
 
 	// Images go to the model with their message.
 	ref = turnOf(t, "what is this?", [][]byte{[]byte("\x89PNG\r\n\x1a\n0000")})

@@ -203,6 +203,11 @@ func (a *LLM) Generate(ctx context.Context, in LLMInput) (LLMResult, error) {
 	if slices.ContainsFunc(calls, func(c ollama.ToolCall) bool { return isClientTool(client, c.Function.Name) }) {
 		calls = slices.DeleteFunc(calls, func(c ollama.ToolCall) bool { return !isClientTool(client, c.Function.Name) })
 	}
+	if setting.OneToolCall && len(calls) > 1 {
+		// parallel_tool_calls false: the first call only; the model calls the next one once it
+		// has this one's result.
+		calls = calls[:1]
+	}
 	stored := make([]storedCall, 0, len(calls))
 	refs := make([]ToolCallRef, 0, len(calls))
 	events := []event{stepEnd("succeeded")}

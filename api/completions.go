@@ -50,7 +50,9 @@ type completionRequest struct {
 	// Parameters clients send with their defaults (the OpenAI SDKs, LangChain, chat UIs): their
 	// default values are what a turn does anyway and are accepted; other values are refused by
 	// name (requestParams), never ignored.
-	N                 *int               `json:"n"`
+	N *int `json:"n"`
+	// ParallelToolCalls false keeps one tool call of each model message (the session's
+	// one_tool_call); true, the default, keeps them all.
 	ParallelToolCalls *bool              `json:"parallel_tool_calls"`
 	Logprobs          *bool              `json:"logprobs"`
 	LogitBias         map[string]float64 `json:"logit_bias"`
@@ -59,14 +61,10 @@ type completionRequest struct {
 }
 
 // requestParams checks the parameters a turn can only honour at their default value (see
-// completionRequest): one choice (n), tool calls as the model makes them (parallel_tool_calls),
-// no log probabilities, no logit bias.
+// completionRequest): one choice (n), no log probabilities, no logit bias.
 func requestParams(req completionRequest) error {
 	if req.N != nil && *req.N != 1 {
 		return models.Invalid("n", "n must be 1: a turn makes one answer")
-	}
-	if req.ParallelToolCalls != nil && !*req.ParallelToolCalls && len(req.Tools) > 0 {
-		return models.Invalid("parallel_tool_calls", "parallel_tool_calls false is not supported: the model may call several functions in one message")
 	}
 	if req.Logprobs != nil && *req.Logprobs {
 		return models.Invalid("logprobs", "logprobs are not returned")
@@ -156,7 +154,8 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		}
 	}
 	cs, err := s.chat.OpenCompletion(ctx, caller, chat.Completion{Model: model, System: conv.System, ClientTools: clientTools, ResponseFormat: format,
-		EndUser: req.User, History: conv.History})
+		OneToolCall: req.ParallelToolCalls != nil && !*req.ParallelToolCalls,
+		EndUser:     req.User, History: conv.History})
 	if err != nil {
 		s.fail(c, err)
 		return

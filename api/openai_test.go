@@ -348,8 +348,8 @@ func TestCompletionClientTools(t *testing.T) {
 
 // The parameters clients send with their default values (n, parallel_tool_calls, logprobs,
 // logit_bias, store; the LangChain and chat-UI defaults) are accepted; the penalties reach the
-// model as Ollama's options; a value a turn cannot honour is a 400 naming it, before anything is
-// stored.
+// model as Ollama's options; parallel_tool_calls false makes the session keep one call per model
+// message; a value a turn cannot honour is a 400 naming it, before anything is stored.
 func TestCompletionClientDefaults(t *testing.T) {
 	t.Parallel()
 	e := newCompletionEnv(t)
@@ -361,8 +361,16 @@ func TestCompletionClientDefaults(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, r.Status, "%s", r.Body)
 	last := e.chat.posted[len(e.chat.posted)-1]
 	require.Equal(t, map[string]any{"presence_penalty": 0.5, "frequency_penalty": -1.5, "temperature": 0.7}, last.Options)
-	r = e.complete(map[string]any{"messages": ask, "parallel_tool_calls": false, "store": false})
-	require.Equal(t, http.StatusServiceUnavailable, r.Status, "without tools, parallel_tool_calls false changes nothing: %s", r.Body)
+	oneToolCall := func() bool {
+		var one bool
+		require.NoError(t, e.store.SQL().QueryRowContext(context.Background(),
+			`SELECT one_tool_call FROM chat_sessions ORDER BY created_at DESC LIMIT 1`).Scan(&one))
+		return one
+	}
+	require.False(t, oneToolCall(), "parallel_tool_calls true: every call of a message is kept")
+	r = e.complete(map[string]any{"messages": ask, "parallel_tool_calls": false, "store": false, "tools": []any{weather}})
+	require.Equal(t, http.StatusServiceUnavailable, r.Status, "%s", r.Body)
+	require.True(t, oneToolCall(), "parallel_tool_calls false: the session keeps one call per message")
 	posted := len(e.chat.posted)
 
 	for _, tt := range []struct {
@@ -373,7 +381,6 @@ func TestCompletionClientDefaults(t *testing.T) {
 	}{
 		{"n", 2, nil, "n must be 1"},
 		{"n", 0, nil, "n must be 1"},
-		{"parallel_tool_calls", false, map[string]any{"tools": []any{weather}}, "several functions"},
 		{"logprobs", true, nil, "not returned"},
 		{"logit_bias", map[string]any{"50256": -100}, nil, "not supported"},
 		{"presence_penalty", 2.5, nil, "between -2 and 2"},

@@ -31,8 +31,10 @@ type Completion struct {
 	// ResponseFormat is the format every answer of the session takes (Ollama's format value:
 	// "json" or a JSON Schema); nil: free text.
 	ResponseFormat json.RawMessage
-	EndUser        string
-	History        []Imported
+	// OneToolCall keeps one tool call of each model message (parallel_tool_calls false).
+	OneToolCall bool
+	EndUser     string
+	History     []Imported
 }
 
 // OpenCompletion stores the session of a completion (system prompt, client tools and response
@@ -51,7 +53,8 @@ func (s *Service) OpenCompletion(ctx context.Context, caller models.Caller, c Co
 		}
 		history = append(history, m)
 	}
-	cs := &models.ChatSession{ID: uuid.New(), Title: "chat completion", Model: c.Model, Tools: []string{}, EndUser: c.EndUser}
+	cs := &models.ChatSession{ID: uuid.New(), Title: "chat completion", Model: c.Model, Tools: []string{}, EndUser: c.EndUser,
+		OneToolCall: c.OneToolCall}
 	if len(c.System) > 0 {
 		sealed, err := s.Box.EncryptString(store.SessionPrompt(cs.ID), strings.Join(c.System, "\n\n"))
 		if err != nil {

@@ -239,6 +239,26 @@ func TestOpenAISDK(t *testing.T) {
 		require.Equal(t, "n", apiErr.Param)
 	})
 
+	t.Run("one tool call per message", func(t *testing.T) {
+		// parallel_tool_calls false: of a message calling two functions, the first is returned
+		// (the model asks for the next once it has that result); by default both are.
+		two := `call get_weather {"city":"Paris"} call get_weather {"city":"Rome"}`
+		for _, parallel := range []bool{true, false} {
+			c, err := oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "llama3.1:8b",
+				Tools: []openai.ChatCompletionToolUnionParam{weather}, ParallelToolCalls: openai.Bool(parallel),
+				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(two)}})
+			require.NoError(t, err)
+			require.Equal(t, "tool_calls", c.Choices[0].FinishReason)
+			calls := c.Choices[0].Message.ToolCalls
+			if parallel {
+				require.Len(t, calls, 2)
+				continue
+			}
+			require.Len(t, calls, 1)
+			require.JSONEq(t, `{"city":"Paris"}`, calls[0].Function.Arguments)
+		}
+	})
+
 	t.Run("structured output", func(t *testing.T) {
 		// response_format reaches the model as Ollama's format (the stand-in answers as a model
 		// held to it would), streamed or not.

@@ -43,6 +43,9 @@ type ChatSession struct {
 	// ResponseFormat is ciphertext (bound to the row) of the format an OpenAI-compatible request
 	// asked the model's answers to take: Ollama's format value, "json" or a JSON Schema; nil: free text.
 	ResponseFormat []byte
+	// OneToolCall keeps one tool call (the first) of each model message: an OpenAI-compatible
+	// request's parallel_tool_calls false.
+	OneToolCall bool
 	// EndUser is the OpenAI request's `user` field: the client's own id of its end user.
 	EndUser string
 	// ActiveMessageID is where the session's active branch is found from (store/branches.go):

@@ -286,6 +286,8 @@ type TurnSetting struct {
 	ClientTools []byte
 	// ResponseFormat is the session's sealed chat_sessions.response_format (nil: none).
 	ResponseFormat []byte
+	// OneToolCall is chat_sessions.one_tool_call: a model message keeps its first tool call only.
+	OneToolCall bool
 	// GroupID is the session's group (nil: a personal session); Budgeted says a budget of the
 	// turn's user or of that group exists, so the turn's model calls reserve (ReserveBudget).
 	GroupID  *uuid.UUID
@@ -312,7 +314,7 @@ func (s *Store) Conversation(ctx context.Context, turnID uuid.UUID, limit int) (
 			content, toolCalls, images     []byte
 			createdAt, updatedAt           *time.Time
 		)
-		if err := scan(&st.SystemPrompt, &st.Tools, &st.Model, &st.ClientTools, &st.ResponseFormat, &st.GroupID, &st.Budgeted,
+		if err := scan(&st.SystemPrompt, &st.Tools, &st.Model, &st.ClientTools, &st.ResponseFormat, &st.OneToolCall, &st.GroupID, &st.Budgeted,
 			&id, &seq, &sessionID, &turn, &parent, &step, &role, &content, &toolCalls, &images, &callID, &toolName, &status,
 			&createdAt, &updatedAt); err != nil {
 			return err
@@ -354,7 +356,7 @@ WITH RECURSIVE t AS (
     UNION ALL
     SELECT m.*, 0, 0, m.seq FROM messages m WHERE m.turn_id = @tid
 )
-SELECT s.system_prompt, s.tools, t.model, s.client_tools, s.response_format, s.group_id,
+SELECT s.system_prompt, s.tools, t.model, s.client_tools, s.response_format, s.one_tool_call, s.group_id,
        EXISTS (SELECT 1 FROM budgets bu WHERE bu.user_id = t.user_id OR bu.group_id = s.group_id),
        b.id, b.seq, b.session_id, b.turn_id, b.parent_id, b.step, b.role, b.content, b.tool_calls, b.images, b.tool_call_id,
        b.tool_name, b.status, b.created_at, b.updated_at
