@@ -287,3 +287,71 @@ func TestBrowserConsoleAccountAndKeys(t *testing.T) {
 	require.Contains(t, get(b, 10*time.Second, chromedp.Text(chromedp.CSS("#notice"))), "REGISTRATION_DISABLED")
 	require.False(t, eval[bool](b, `document.getElementById('who').checkVisibility()`))
 }
+
+// TestBrowserConsoleGroups: in the console a user creates a group, adds a member by username,
+// makes them an admin, shares a new chat session with the group, and removes the member; the API
+// shows each step from the member's side.
+func TestBrowserConsoleGroups(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	p := newPlatform(t, nil)
+	p.startPublicAPI()
+	p.signup("gina")
+	hugo := p.signup("hugo")
+	myGroups := func() []any { return hugo.do("GET", "/v1/groups/me", nil).json(t)["items"].([]any) }
+
+	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#login-form input[name=username]"), "gina"),
+		chromedp.SendKeys(chromedp.CSS("#login-form input[name=password]"), "correct horse battery staple"),
+		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#who")))
+	const membersJS = `[...document.querySelectorAll('#members li.member')].map((li) => li.querySelector('.name').textContent + ':' + li.dataset.role)`
+	b.do(30*time.Second,
+		chromedp.Click(chromedp.CSS(`#tabs button[data-tab=groups]`)),
+		chromedp.SendKeys(chromedp.CSS("#new-group input[name=name]"), "Harbour team"),
+		chromedp.SendKeys(chromedp.CSS("#new-group input[name=description]"), "the lighthouse keepers"),
+		chromedp.Click(chromedp.CSS("#new-group button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#add-member")))
+	require.Equal(t, "Harbour team", get(b, 10*time.Second, chromedp.Text(chromedp.CSS("#group-name"))))
+	waitFor(b, "the creator is its admin", membersJS, 10*time.Second, func(m []string) bool { return slices.Equal(m, []string{"gina:admin"}) })
+
+	b.do(10*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#add-member input[name=username]"), "hugo"),
+		chromedp.Click(chromedp.CSS("#add-member button[type=submit]")))
+	waitFor(b, "hugo is a member", membersJS, 10*time.Second, func(m []string) bool { return slices.Contains(m, "hugo:member") })
+	groups := myGroups()
+	require.Len(t, groups, 1)
+	require.Equal(t, "member", groups[0].(map[string]any)["role"])
+	gid := groups[0].(map[string]any)["id"].(string)
+
+	b.do(10*time.Second, chromedp.Click(chromedp.CSS(`#members li.member[data-user="`+hugo.id+`"] button.role`)))
+	waitFor(b, "hugo is an admin", membersJS, 10*time.Second, func(m []string) bool { return slices.Contains(m, "hugo:admin") })
+	require.Equal(t, "admin", myGroups()[0].(map[string]any)["role"])
+	b.screenshot("console-groups")
+
+	// A session shared with the group, from the Chat tab: the member sees it.
+	b.do(30*time.Second, chromedp.Click(chromedp.CSS(`#tabs button[data-tab=chat]`)))
+	waitFor(b, "the group is offered", `[...document.querySelectorAll('#new-session select[name=group] option')].map((o) => o.value + '=' + o.textContent)`,
+		10*time.Second, func(o []string) bool { return slices.Equal(o, []string{"=Personal", gid + "=Group: Harbour team"}) })
+	b.do(30*time.Second,
+		chromedp.SetValue(chromedp.CSS("#new-session select[name=group]"), gid),
+		chromedp.SendKeys(chromedp.CSS("#new-session input[name=title]"), "Shift notes"),
+		chromedp.Click(chromedp.CSS("#new-session button[type=submit]")))
+	waitFor(b, "the shared session opens", `document.getElementById('session-title').textContent`, 30*time.Second,
+		func(s string) bool { return s == "Shift notes" })
+	sessions := hugo.do("GET", "/v1/sessions", nil).json(t)["items"].([]any)
+	require.Len(t, sessions, 1, "the group's member sees the shared session")
+	require.Equal(t, gid, sessions[0].(map[string]any)["group_id"])
+
+	// Removing takes two clicks; then the group is gone from the member's list.
+	b.do(10*time.Second, chromedp.Click(chromedp.CSS(`#tabs button[data-tab=groups]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#groups li.group[data-group="`+gid+`"] button`)),
+		chromedp.Click(chromedp.CSS(`#groups li.group[data-group="`+gid+`"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#members li.member[data-user="`+hugo.id+`"] button.remove`)),
+		chromedp.Click(chromedp.CSS(`#members li.member[data-user="`+hugo.id+`"] button.remove`)))
+	require.Len(t, myGroups(), 1, "the first click only asks")
+	b.do(10*time.Second, chromedp.Click(chromedp.CSS(`#members li.member[data-user="`+hugo.id+`"] button.remove`)))
+	waitFor(b, "hugo is removed", membersJS, 10*time.Second, func(m []string) bool { return slices.Equal(m, []string{"gina:admin"}) })
+	require.Empty(t, myGroups())
+	require.Empty(t, b.reported(), "script errors or policy violations in the console")
+}

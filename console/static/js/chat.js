@@ -4,6 +4,7 @@
 
 import { request, follow } from './api.js';
 import { $, h, clear, when, brief } from './dom.js';
+import { groupOptions } from './groups.js';
 
 const TURN_EVENTS = ['turn.started', 'step.started', 'step.finished', 'token', 'tool.call', 'tool.result',
   'approval.required', 'message', 'turn.completed', 'turn.failed', 'turn.cancelled'];
@@ -259,7 +260,9 @@ export function createChat(report) {
     ev.preventDefault();
     const form = ev.currentTarget;
     try {
-      const s = await request('POST', '/v1/sessions', { title: form.elements.title.value.trim() });
+      const body = { title: form.elements.title.value.trim() };
+      if (form.elements.group.value) body.group_id = form.elements.group.value;
+      const s = await request('POST', '/v1/sessions', body);
       form.reset();
       await openSession(s.id);
     } catch (err) {
@@ -294,7 +297,7 @@ export function createChat(report) {
   });
 
   return {
-    enter: () => loadSessions(),
+    enter: () => Promise.all([loadSessions(), groupOptions($('new-session').elements.group)]),
     reset() {
       stopFollowing();
       session = null;

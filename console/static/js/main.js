@@ -1,5 +1,5 @@
 // main.js: the console's entry point: creating an account, logging in and out, and the Chat,
-// Documents, Search and API keys tabs.
+// Documents, Search, Groups and API keys tabs.
 
 import { APIError, currentUser, login, logout, register } from './api.js';
 import { $, show } from './dom.js';
@@ -7,8 +7,9 @@ import { createChat } from './chat.js';
 import { createDocuments } from './documents.js';
 import { createSearch } from './search.js';
 import { createKeys } from './keys.js';
+import { createGroups } from './groups.js';
 
-const VIEWS = ['loading', 'login-view', 'chat-view', 'documents-view', 'search-view', 'keys-view'];
+const VIEWS = ['loading', 'login-view', 'chat-view', 'documents-view', 'search-view', 'groups-view', 'keys-view'];
 
 // report shows an error to the user; a 401 means the login has ended.
 function report(err) {
@@ -30,6 +31,7 @@ const tabs = {
   chat: createChat(report),
   documents: createDocuments(report),
   search: createSearch(report),
+  groups: createGroups(report),
   keys: createKeys(report),
 };
 
