@@ -27,6 +27,7 @@ import (
 	"github.com/youworker/youworker/intake"
 	"github.com/youworker/youworker/knowledge"
 	"github.com/youworker/youworker/mcpservers"
+	"github.com/youworker/youworker/metrics"
 	"github.com/youworker/youworker/ssrf"
 	"github.com/youworker/youworker/store"
 	"github.com/youworker/youworker/telemetry"
@@ -120,7 +121,7 @@ type httpMetrics struct {
 	turnStart *prometheus.HistogramVec
 	// turnsEnded are the turns this API finished itself, by outcome: a turn whose workflow was
 	// gone (failed TURN_LOST when a new message found it, cancelled by its user) or never started
-	// (Temporal unreachable). The worker counts the rest under the same name.
+	// (Temporal unreachable); metrics.TurnsTotal.
 	turnsEnded *prometheus.CounterVec
 }
 
@@ -155,9 +156,7 @@ func New(d Deps) (*Server, error) {
 			Name: "youworker_turn_start_duration_seconds", Help: "Time from a turn's request to its workflow started (checks, store write, workflow start), by route (messages, completions, regenerate, edit).",
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
 		}, []string{"route"}),
-		turnsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "youworker_turns_total", Help: "Chat turns finished, by outcome (completed, failed, cancelled).",
-		}, []string{"outcome"}),
+		turnsEnded: metrics.TurnsTotal(),
 	}
 	if err := registerAll(reg, m.requests, m.latency, m.sseClients, m.sseEvents, m.logReads, m.rateLimited, m.turnStart, m.turnsEnded,
 		collectors.NewDBStatsCollector(d.Store.SQL(), "youworker")); err != nil {

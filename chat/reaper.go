@@ -42,7 +42,8 @@ type Reaper struct {
 	Grace  time.Duration
 	Logger *slog.Logger
 	// Finished, when set, is told the status of every turn this reaper finishes (End, and so
-	// Finish and Sweep): the API counts them in youworker_turns_total, since no workflow will.
+	// Finish and Sweep): the worker and the API count them in youworker_turns_total, since no
+	// workflow will.
 	Finished func(status string)
 }
 

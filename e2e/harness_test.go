@@ -67,6 +67,8 @@ type platform struct {
 	apiURL string
 	// metricsURL is the latest API's operator listener (METRICS_ADDR): /metrics, /health/detailed.
 	metricsURL string
+	// workerMetricsURL is the latest worker's (startWorker) operator listener: /metrics, /health.
+	workerMetricsURL string
 	logs       *testenv.Buffer
 }
 
@@ -180,7 +182,9 @@ func (pr *proc) stop(t *testing.T) {
 
 // startWorker starts a worker process with its operator endpoint on a free port.
 func (p *platform) startWorker() *proc {
-	return p.spawnWith(map[string]string{"WORKER_METRICS_ADDR": freeAddr(p.t)}, "worker")
+	addr := freeAddr(p.t)
+	p.workerMetricsURL = "http://" + addr
+	return p.spawnWith(map[string]string{"WORKER_METRICS_ADDR": addr}, "worker")
 }
 
 // startMCP starts built-in MCP server processes (semantic, ingest) and adds them to MCP_SERVERS;

@@ -130,10 +130,15 @@ func TestWedgedTurnsAreReaped(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
 	require.Equal(t, "cancelled", r.json(t)["status"])
 	require.Equal(t, "cancelled", u.do("GET", "/v1/sessions/"+sid+"/turns/"+turn, nil).json(t)["status"])
-	// The API counts the turns it finished itself, as the worker counts the rest.
-	fams := scrape(t, p.metricsURL)
-	require.Equal(t, 1.0, value(fams, "youworker_turns_total", map[string]string{"outcome": "failed"}), "the lost turn a message found")
-	require.Equal(t, 1.0, value(fams, "youworker_turns_total", map[string]string{"outcome": "cancelled"}), "the lost turn its user cancelled")
+	// Each lost turn counts once in youworker_turns_total, from whichever process finished it: the
+	// worker's reaper, or the API when a message or a cancel found the turn first.
+	api, worker := scrape(t, p.metricsURL), scrape(t, p.workerMetricsURL)
+	count := func(outcome string) float64 {
+		want := map[string]string{"outcome": outcome}
+		return value(api, "youworker_turns_total", want) + value(worker, "youworker_turns_total", want)
+	}
+	require.Equal(t, 2.0, count("failed"), "the turn the reaper failed and the one a message found")
+	require.Equal(t, 1.0, value(api, "youworker_turns_total", map[string]string{"outcome": "cancelled"}), "the lost turn its user cancelled")
 
 	sid = u.newSession([]string{})
 	wedge(t, p, u, sid, time.Minute)

@@ -14,6 +14,15 @@ var (
 	slowBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 )
 
+// TurnsTotal is youworker_turns_total, the chat turns finished by outcome. The worker counts the
+// turns its workflows and its reaper finish (Worker.TurnFinished), the API the ones it finishes
+// itself (a lost turn a new message or a cancel finds, a workflow that could not be started):
+// both export this one definition, and dashboards sum it over both.
+func TurnsTotal() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "youworker_turns_total",
+		Help: "Chat turns finished, by outcome (completed, failed, cancelled)."}, []string{"outcome"})
+}
+
 // Worker holds the product metrics a worker exports: what its activities did. A nil *Worker
 // records nothing, so activities built without metrics (tests, tools) need no checks.
 type Worker struct {
@@ -34,8 +43,7 @@ type Worker struct {
 // same platform-wide figure, so dashboards take the max).
 func NewWorker(reg prometheus.Registerer, waiting func(context.Context) (int64, error), log *slog.Logger) (*Worker, error) {
 	m := &Worker{
-		turns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "youworker_turns_total",
-			Help: "Chat turns finished, by outcome (completed, failed, cancelled)."}, []string{"outcome"}),
+		turns: TurnsTotal(),
 		turnDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "youworker_turn_duration_seconds",
 			Help: "Time from a turn's start to its end, by outcome.", Buckets: slowBuckets}, []string{"outcome"}),
 		firstToken: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "youworker_turn_first_token_seconds",

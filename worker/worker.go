@@ -126,8 +126,10 @@ func New(d Deps) sdkworker.Worker {
 		Chunking: in.Chunking, Ollama: d.Ollama, Vectors: in.Vectors, EmbedModel: in.EmbedModel, EmbedBatch: in.EmbedBatch,
 		EmbedConcurrency: in.EmbedConcurrency, TempDir: in.TempDir, Metrics: d.Metrics})
 	w.RegisterWorkflow(workflows.ReapTurns)
-	reaper := &chat.Reaper{Store: d.Store, Box: d.Box, Temporal: d.Client, Grace: d.ReaperGrace, Logger: d.Logger}
-	w.RegisterActivity(&activities.Reaper{Chat: reaper, Batch: 500, Metrics: d.Metrics})
+	// The turns the reaper fails count as failed turns (no duration: their end is not known).
+	reaper := &chat.Reaper{Store: d.Store, Box: d.Box, Temporal: d.Client, Grace: d.ReaperGrace, Logger: d.Logger,
+		Finished: func(status string) { d.Metrics.TurnFinished(status, time.Time{}) }}
+	w.RegisterActivity(&activities.Reaper{Chat: reaper, Batch: 500})
 	w.RegisterWorkflowWithOptions(workflows.DeleteAccount, pinned)
 	w.RegisterActivity(&activities.Account{Deleter: &account.Deleter{Store: d.Store, Intake: d.Intake, Temporal: d.Client, Log: d.Logger}})
 	w.RegisterWorkflow(workflows.RotateKeys)
