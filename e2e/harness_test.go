@@ -69,7 +69,7 @@ type platform struct {
 	metricsURL string
 	// workerMetricsURL is the latest worker's (startWorker) operator listener: /metrics, /health.
 	workerMetricsURL string
-	logs       *testenv.Buffer
+	logs             *testenv.Buffer
 }
 
 // newPlatform prepares a platform; extra overrides environment variables of its processes.
