@@ -297,19 +297,12 @@ func parseTools(in []completionTool, choice json.RawMessage, lim toolbox.Limits,
 		case taken(fn.Name):
 			return nil, models.Invalid(f+".function.name", "%s.function.name %q is the name of one of the platform's tools; rename the function", f, fn.Name)
 		}
-		params := bytes.TrimSpace(fn.Parameters)
-		if string(params) == "null" {
-			params = nil
+		params, err := schemaObject(f+".function.parameters", fn.Parameters)
+		if err != nil {
+			return nil, err
 		}
-		if len(params) > 0 {
-			var schema map[string]any
-			if json.Unmarshal(params, &schema) != nil {
-				return nil, models.Invalid(f+".function.parameters", "%s.function.parameters must be a JSON Schema object", f)
-			}
-		}
-		if le := lim.Fit(toolbox.Tool{Name: fn.Name, Description: fn.Description, InputSchema: params}); le != nil {
-			what := map[string]string{"description": "description", "schema": "parameters"}[le.What]
-			return nil, models.Invalid(f+".function."+what, "%s.function.%s is %d long; the limit is %d", f, what, le.Actual, le.Limit)
+		if err := fits(lim, f+".function.", "parameters", fn.Description, params); err != nil {
+			return nil, err
 		}
 		out = append(out, models.ClientTool{Name: fn.Name, Description: fn.Description, Parameters: params})
 	}
@@ -339,4 +332,85 @@ func parseTools(in []completionTool, choice json.RawMessage, lim toolbox.Limits,
 		return nil, models.Invalid("tool_choice", "tool_choice naming a function (%q) is not supported: Ollama cannot be made to call a particular function (use \"auto\" or \"none\")", named.Function.Name)
 	}
 	return nil, models.Invalid("tool_choice", "tool_choice must be \"auto\" or \"none\"")
+}
+
+// schemaObject is the JSON Schema a request sent in field: nil when absent or null, a 400 naming
+// the field unless it is a JSON object.
+func schemaObject(field string, raw json.RawMessage) (json.RawMessage, error) {
+	schema := bytes.TrimSpace(raw)
+	if len(schema) == 0 || string(schema) == "null" {
+		return nil, nil
+	}
+	var obj map[string]any
+	if json.Unmarshal(schema, &obj) != nil {
+		return nil, models.Invalid(field, "%s must be a JSON Schema object", field)
+	}
+	return schema, nil
+}
+
+// fits holds a definition the request sent (a function, a response format) to the limits of a
+// registered tool (MCP_MAX_TOOL_DESCRIPTION, MCP_MAX_TOOL_SCHEMA_BYTES), naming the field over
+// them under prefix; schemaField is what its schema is called there.
+func fits(lim toolbox.Limits, prefix, schemaField, description string, schema json.RawMessage) error {
+	le := lim.Fit(toolbox.Tool{Description: description, InputSchema: schema})
+	if le == nil {
+		return nil
+	}
+	what := map[string]string{"description": "description", "schema": schemaField}[le.What]
+	return models.Invalid(prefix+what, "%s%s is %d long; the limit is %d", prefix, what, le.Actual, le.Limit)
+}
+
+// responseFormat turns response_format into Ollama's format value: nil for text, "json" for
+// json_object, the schema for json_schema (without one, "json"), held to the limits of a tool's
+// schema. Ollama constrains every reply of the turn to the format, so a model held to it could
+// not call a function: with tools it is refused.
+func responseFormat(raw json.RawMessage, tools bool, lim toolbox.Limits) (json.RawMessage, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var rf struct {
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Schema      json.RawMessage `json:"schema"`
+			Strict      *bool           `json:"strict"` // accepted: Ollama holds the output to the schema anyway
+		} `json:"json_schema"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rf); err != nil {
+		return nil, models.Invalid("response_format", `response_format must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name", "schema"}}`)
+	}
+	format := json.RawMessage(`"json"`)
+	switch rf.Type {
+	case "text":
+		return nil, nil
+	case "json_object":
+	case "json_schema":
+		js := rf.JSONSchema
+		const f = "response_format.json_schema"
+		if js == nil {
+			return nil, models.Invalid(f, "%s is required with type json_schema", f)
+		}
+		if !functionName.MatchString(js.Name) {
+			return nil, models.Invalid(f+".name", "%s.name must be 1 to 64 letters, digits, underscores or dashes", f)
+		}
+		schema, err := schemaObject(f+".schema", js.Schema)
+		if err != nil {
+			return nil, err
+		}
+		if err := fits(lim, f+".", "schema", js.Description, schema); err != nil {
+			return nil, err
+		}
+		if schema != nil {
+			format = schema
+		}
+	default:
+		return nil, models.Invalid("response_format.type", "response_format.type must be text, json_object or json_schema")
+	}
+	if tools {
+		return nil, models.Invalid("response_format", "response_format with tools is not supported: the model, held to the format, could not call a function")
+	}
+	return format, nil
 }

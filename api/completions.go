@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -114,7 +113,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	format, err := responseFormat(req.ResponseFormat, len(req.Tools) > 0, s.toolLimits.MaxSchemaBytes)
+	format, err := responseFormat(req.ResponseFormat, len(req.Tools) > 0, s.toolLimits)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -363,66 +362,6 @@ func turnError(o turnOutcome) error {
 		return models.Errorf(models.ErrRateLimited, code, "%s", msg)
 	}
 	return models.Errorf(models.ErrUnprocessable, code, "%s", msg)
-}
-
-// responseFormat turns response_format into Ollama's format value: nil for text, "json" for
-// json_object, the schema for json_schema (whose schema may be at most maxSchema bytes; without
-// one, "json"). Ollama constrains every reply of the turn to the format, so a model held to it
-// could not call a function: with tools it is refused.
-func responseFormat(raw json.RawMessage, tools bool, maxSchema int) (json.RawMessage, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var rf struct {
-		Type       string `json:"type"`
-		JSONSchema *struct {
-			Name        string          `json:"name"`
-			Description string          `json:"description"`
-			Schema      json.RawMessage `json:"schema"`
-			Strict      *bool           `json:"strict"` // accepted: Ollama holds the output to the schema anyway
-		} `json:"json_schema"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rf); err != nil {
-		return nil, models.Invalid("response_format", "response_format must be {\"type\": \"text\"}, {\"type\": \"json_object\"} or {\"type\": \"json_schema\", \"json_schema\": {\"name\", \"schema\"}}")
-	}
-	var format json.RawMessage
-	switch rf.Type {
-	case "text":
-		return nil, nil
-	case "json_object":
-		format = json.RawMessage(`"json"`)
-	case "json_schema":
-		js := rf.JSONSchema
-		if js == nil {
-			return nil, models.Invalid("response_format.json_schema", "response_format.json_schema is required with type json_schema")
-		}
-		if !functionName.MatchString(js.Name) {
-			return nil, models.Invalid("response_format.json_schema.name", "response_format.json_schema.name must be 1 to 64 letters, digits, underscores or dashes")
-		}
-		format = json.RawMessage(`"json"`)
-		if len(js.Schema) > 0 && string(js.Schema) != "null" {
-			var obj map[string]any
-			if json.Unmarshal(js.Schema, &obj) != nil {
-				return nil, models.Invalid("response_format.json_schema.schema", "response_format.json_schema.schema must be a JSON Schema object")
-			}
-			if maxSchema > 0 && len(js.Schema) > maxSchema {
-				return nil, models.Invalid("response_format.json_schema.schema", "response_format.json_schema.schema is %d bytes; at most %d (MCP_MAX_TOOL_SCHEMA_BYTES)", len(js.Schema), maxSchema)
-			}
-			var compact bytes.Buffer
-			if err := json.Compact(&compact, js.Schema); err != nil {
-				return nil, models.Invalid("response_format.json_schema.schema", "response_format.json_schema.schema must be a JSON Schema object")
-			}
-			format = compact.Bytes()
-		}
-	default:
-		return nil, models.Invalid("response_format.type", "response_format.type must be text, json_object or json_schema")
-	}
-	if tools {
-		return nil, models.Invalid("response_format", "response_format with tools is not supported: the model, held to the format, could not call a function")
-	}
-	return format, nil
 }
 
 // samplingOptions maps the request's OpenAI sampling parameters onto Ollama's options
