@@ -38,10 +38,10 @@ type completionRequest struct {
 	Stop                json.RawMessage `json:"stop"`
 	Seed                *int            `json:"seed"`
 	PresencePenalty     *float64        `json:"presence_penalty"`
+	FrequencyPenalty    *float64        `json:"frequency_penalty"`
 	// ResponseFormat is the shape every answer takes: text, a JSON object or a JSON Schema
 	// (responseFormat).
-	ResponseFormat   json.RawMessage `json:"response_format"`
-	FrequencyPenalty *float64        `json:"frequency_penalty"`
+	ResponseFormat json.RawMessage `json:"response_format"`
 	// StreamOptions.IncludeUsage adds, before [DONE], a chunk with no choices and the usage.
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`

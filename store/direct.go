@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -78,18 +76,7 @@ func bind(query string, args map[string]any) (positional, []any, error) {
 // queryRow runs query (with @names bound from args) and scans its one row into dest; no row
 // leaves dest as it was and is not an error.
 func (s *Store) queryRow(ctx context.Context, query string, args map[string]any, dest ...any) error {
-	p, values, err := bind(query, args)
-	if err != nil {
-		return err
-	}
-	db := s.q(ctx)
-	begin := time.Now()
-	err = db.Statement.ConnPool.QueryRowContext(ctx, p.sql, values...).Scan(dest...)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = nil
-	}
-	db.Logger.Trace(ctx, begin, func() (string, int64) { return p.sql, 1 }, err)
-	return err
+	return s.queryRows(ctx, query, args, func(scan func(...any) error) error { return scan(dest...) })
 }
 
 // queryRows runs query (with @names bound from args) and hands each row to each, which scans it.
