@@ -61,6 +61,16 @@ const lastRunJS = `(() => {
     value: bar.value, max: bar.max, counts: r.querySelector('.counts').textContent};
 })()`
 
+// credentials fills the console's login or registration form (form) with name and the test
+// password and submits it.
+func credentials(form, name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(form+" input[name=username]"), name),
+		chromedp.SendKeys(chromedp.CSS(form+" input[name=password]"), "correct horse battery staple"),
+		chromedp.Click(chromedp.CSS(form+" button[type=submit]")),
+	)
+}
+
 // TestBrowserConsole uses the console in headless Chromium against the whole platform, as a
 // person would: it logs in with the form (cookies + CSRF), creates a session, watches an answer
 // stream in token by token, cancels a running turn, approves a tool call from its buttons,
@@ -83,9 +93,7 @@ func TestBrowserConsole(t *testing.T) {
 	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/"), chromedp.WaitVisible(chromedp.CSS("#login-form")))
 	require.Equal(t, "/console/", eval[string](b, `location.pathname`))
 	b.do(30*time.Second,
-		chromedp.SendKeys(chromedp.CSS("#login-form input[name=username]"), "alice"),
-		chromedp.SendKeys(chromedp.CSS("#login-form input[name=password]"), "correct horse battery staple"),
-		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+		credentials("#login-form", "alice"),
 		chromedp.WaitVisible(chromedp.CSS("#who")))
 	require.Equal(t, "alice", get(b, 10*time.Second, chromedp.Text(chromedp.CSS("#username"))))
 
@@ -237,9 +245,7 @@ func TestBrowserConsoleAccountAndKeys(t *testing.T) {
 
 	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#register-form")))
 	b.do(30*time.Second,
-		chromedp.SendKeys(chromedp.CSS("#register-form input[name=username]"), "bruno"),
-		chromedp.SendKeys(chromedp.CSS("#register-form input[name=password]"), "correct horse battery staple"),
-		chromedp.Click(chromedp.CSS("#register-form button[type=submit]")),
+		credentials("#register-form", "bruno"),
 		chromedp.WaitVisible(chromedp.CSS("#who")))
 	require.Equal(t, "bruno", get(b, 10*time.Second, chromedp.Text(chromedp.CSS("#username"))))
 
@@ -280,9 +286,7 @@ func TestBrowserConsoleAccountAndKeys(t *testing.T) {
 	closed := newPlatform(t, map[string]string{"ALLOW_REGISTRATION": "false"})
 	closed.startPublicAPI()
 	b.do(30*time.Second, chromedp.Navigate(closed.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#register-form")),
-		chromedp.SendKeys(chromedp.CSS("#register-form input[name=username]"), "carol"),
-		chromedp.SendKeys(chromedp.CSS("#register-form input[name=password]"), "correct horse battery staple"),
-		chromedp.Click(chromedp.CSS("#register-form button[type=submit]")),
+		credentials("#register-form", "carol"),
 		chromedp.WaitVisible(chromedp.CSS("#notice")))
 	require.Contains(t, get(b, 10*time.Second, chromedp.Text(chromedp.CSS("#notice"))), "REGISTRATION_DISABLED")
 	require.False(t, eval[bool](b, `document.getElementById('who').checkVisibility()`))
@@ -301,9 +305,7 @@ func TestBrowserConsoleGroups(t *testing.T) {
 	myGroups := func() []any { return hugo.do("GET", "/v1/groups/me", nil).json(t)["items"].([]any) }
 
 	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
-		chromedp.SendKeys(chromedp.CSS("#login-form input[name=username]"), "gina"),
-		chromedp.SendKeys(chromedp.CSS("#login-form input[name=password]"), "correct horse battery staple"),
-		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+		credentials("#login-form", "gina"),
 		chromedp.WaitVisible(chromedp.CSS("#who")))
 	const membersJS = `[...document.querySelectorAll('#members li.member')].map((li) => li.querySelector('.name').textContent + ':' + li.dataset.role)`
 	b.do(30*time.Second,

@@ -46,3 +46,18 @@ export function brief(text, max = 600) {
   const s = String(text ?? '');
   return s.length > max ? `${s.slice(0, max)}… (${s.length - max} more characters)` : s;
 }
+
+// twoClick makes a button act on its second click only: the first asks, showing ask (no modal
+// dialog, which the page's tests could not answer either). act runs with the button disabled; a
+// failing act should re-enable it.
+export function twoClick(button, ask, act) {
+  button.addEventListener('click', async () => {
+    if (button.dataset.confirm !== 'yes') {
+      button.dataset.confirm = 'yes';
+      button.textContent = ask;
+      return;
+    }
+    button.disabled = true;
+    await act();
+  });
+}

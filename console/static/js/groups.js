@@ -3,7 +3,7 @@
 // Chat tab's "Shared with" choice (groupOptions fills it).
 
 import { request } from './api.js';
-import { $, h, clear } from './dom.js';
+import { $, h, clear, twoClick } from './dom.js';
 
 // myGroups is the user's groups with their role in each.
 export async function myGroups() {
@@ -17,19 +17,6 @@ export async function groupOptions(select) {
   select.replaceChildren(h('option', { value: '' }, 'Personal'),
     ...groups.map((g) => h('option', { value: g.id }, `Group: ${g.name}`)));
   if (groups.some((g) => g.id === chosen)) select.value = chosen;
-}
-
-// twoClick makes a button act on its second click only (the first asks, with the given text).
-function twoClick(button, ask, act) {
-  button.addEventListener('click', async () => {
-    if (button.dataset.confirm !== 'yes') {
-      button.dataset.confirm = 'yes';
-      button.textContent = ask;
-      return;
-    }
-    button.disabled = true;
-    await act();
-  });
 }
 
 export function createGroups(report) {

@@ -1,7 +1,7 @@
 // keys.js: the user's API keys: create one (its secret is shown once), list them, revoke one.
 
 import { request } from './api.js';
-import { $, h, clear, when } from './dom.js';
+import { $, h, clear, when, twoClick } from './dom.js';
 
 // keyStatus is what a key is now: revoked, expired or active.
 function keyStatus(k) {
@@ -26,13 +26,7 @@ export function createKeys(report) {
     if (status === 'active') {
       // Two clicks: the first asks, the second revokes (programs using the key stop at once).
       const revoke = h('button', { type: 'button', class: 'small revoke deny' }, 'Revoke');
-      revoke.addEventListener('click', async () => {
-        if (revoke.dataset.confirm !== 'yes') {
-          revoke.dataset.confirm = 'yes';
-          revoke.textContent = 'Revoke now: programs using it stop';
-          return;
-        }
-        revoke.disabled = true;
+      twoClick(revoke, 'Revoke now: programs using it stop', async () => {
         try {
           await request('DELETE', `/v1/account/api-keys/${k.id}`);
           await load();
