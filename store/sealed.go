@@ -11,9 +11,9 @@ import (
 )
 
 // The stored forms of what a turn's model call needs besides the text: a message's images, a
-// session's client-side functions and response format, each a JSON document encrypted and bound to its row. Sealed
-// here when stored, opened here by whoever reads them (the LLM activity, the account export),
-// next to the bindings (rekey.go) they are sealed under.
+// session's client-side functions and response format, each a JSON document encrypted and bound
+// to its row. Sealed here when stored, opened here by whoever reads them (the LLM activity, the
+// account export), next to the bindings (rekey.go) they are sealed under.
 
 // SealImages is the stored form of a message's images (messages.images): their JSON array (each
 // image base64), encrypted and bound to message id; nil when there are none.
@@ -21,11 +21,7 @@ func SealImages(box *encryption.Box, id uuid.UUID, images [][]byte) ([]byte, err
 	if len(images) == 0 {
 		return nil, nil
 	}
-	raw, err := json.Marshal(images)
-	if err != nil {
-		return nil, err
-	}
-	return box.Encrypt(MessageImages(id), raw)
+	return sealJSON(box, MessageImages(id), images)
 }
 
 // OpenImages is the inverse of SealImages: the raw bytes of each image (nil for none).
@@ -41,11 +37,7 @@ func SealClientTools(box *encryption.Box, sessionID uuid.UUID, tools []models.Cl
 	if len(tools) == 0 {
 		return nil, nil
 	}
-	raw, err := json.Marshal(tools)
-	if err != nil {
-		return nil, err
-	}
-	return box.Encrypt(SessionClientTools(sessionID), raw)
+	return sealJSON(box, SessionClientTools(sessionID), tools)
 }
 
 // OpenClientTools is the inverse of SealClientTools (nil for none).
@@ -68,6 +60,15 @@ func SealResponseFormat(box *encryption.Box, sessionID uuid.UUID, format json.Ra
 func OpenResponseFormat(box *encryption.Box, sessionID uuid.UUID, sealed []byte) (json.RawMessage, error) {
 	var format json.RawMessage
 	return format, openSealed(box, SessionResponseFormat(sessionID), sealed, &format)
+}
+
+// sealJSON encodes v as JSON and encrypts it bound to b; openSealed is its inverse.
+func sealJSON(box *encryption.Box, b encryption.Binding, v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return box.Encrypt(b, raw)
 }
 
 // openSealed decrypts sealed (bound to b) and decodes its JSON into v; nothing sealed leaves v alone.
