@@ -25,8 +25,8 @@ type cpuSample map[string]int64
 const clockTicks = 100 // USER_HZ on Linux
 
 // throughputRounds is how many interleaved rounds of turns and floor runs the throughput and CPU
-// figures sum.
-const throughputRounds = 3
+// figures sum (-rounds).
+var throughputRounds = 3
 
 // add adds what each counter grew from before to after.
 func (s cpuSample) add(before, after map[string]int64) {
@@ -132,6 +132,25 @@ func perUnit(before, after map[string]int64, scale float64, units int) map[strin
 	}
 	return out
 }
+
+// cpuRatio is the CPU all processes used from turn0 to turn1 over what they used from floor0 to
+// floor1 (0 when the floor used none).
+func cpuRatio(turn0, turn1, floor0, floor1 map[string]int64) float64 {
+	var turn, floor int64
+	for g := range turn1 {
+		turn += turn1[g] - turn0[g]
+	}
+	for g := range floor1 {
+		floor += floor1[g] - floor0[g]
+	}
+	if floor == 0 {
+		return 0
+	}
+	return float64(turn) / float64(floor)
+}
+
+// roundRatio keeps a ratio's two decimals, the precision the figures are read at.
+func roundRatio(r float64) float64 { return math.Round(r*100) / 100 }
 
 // msPerTick converts clock ticks to milliseconds.
 const msPerTick = 1000.0 / clockTicks

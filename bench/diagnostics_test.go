@@ -37,3 +37,13 @@ func TestSampleCPUSeesAnExitedChildsCPU(t *testing.T) {
 		"the sample grew %d ticks; the child used %s", grew, child)
 	require.Greater(t, child, 50*time.Millisecond, "the child did too little work to tell")
 }
+
+// TestCPURatio: the ratio sums every process's growth on each side.
+func TestCPURatio(t *testing.T) {
+	turn0 := cpuSample{"bench": 10, "postgres": 100, "temporal": 1000}
+	turn1 := cpuSample{"bench": 20, "postgres": 150, "temporal": 1100}  // 160 ticks
+	floor1 := cpuSample{"bench": 60, "postgres": 150, "temporal": 1180} // 120 ticks after turn1
+	require.InDelta(t, 160.0/120.0, cpuRatio(turn0, turn1, turn1, floor1), 1e-9)
+	require.Equal(t, 1.33, roundRatio(cpuRatio(turn0, turn1, turn1, floor1)))
+	require.Zero(t, cpuRatio(turn0, turn1, turn1, turn1), "a floor that used nothing has no ratio")
+}

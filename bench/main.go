@@ -65,6 +65,7 @@ func main() {
 	n := flag.Int("n", 60, "sequential samples per turn measurement")
 	conc := flag.Int("concurrency", 16, "concurrent sessions for the throughput runs")
 	perWorker := flag.Int("per-session", 24, "turns per session in the throughput runs, split over interleaved rounds of turns and floor runs")
+	flag.IntVar(&throughputRounds, "rounds", throughputRounds, "interleaved rounds of turns and floor runs in the throughput runs (BENCH_ROUNDS=1 prints each)")
 	docs := flag.Int("docs", 2000, "documents in the ingestion corpus")
 	embedDelay := flag.Duration("embed-delay", 200*time.Millisecond, "stand-in embedder latency per batch")
 	searchPoints := flag.Int("search-points", 100_000, "chunks in the embedded store for the search measurement")
@@ -272,7 +273,7 @@ func runTurns(n, conc, perSession int, out, bin string) error {
 	for _, label := range []string{"delay_0ms", "delay_20ms"} {
 		r := results[label].(Result)
 		fmt.Printf("%-11s %13s %12s   %s | %s\n", label, f(r.TurnHeadP50), f(r.FloorStartP50), cpuLine(r.TurnCPU), cpuLine(r.FloorCPU))
-		fmt.Printf("%-11s postgres per turn: %v\n", "", r.TurnPostgres)
+		fmt.Printf("%-11s CPU ratio %.2f (rounds %v); postgres per turn: %v\n", "", r.CPURatio, r.CPURatioRounds, r.TurnPostgres)
 	}
 	if os.Getenv("BENCH_PHASES") == "1" {
 		printPhases(e.dsn, e.sequential)
@@ -314,6 +315,10 @@ type Result struct {
 	// CPU milliseconds per turn in the throughput runs, by process.
 	TurnCPU  map[string]float64 `json:"turn_cpu_ms"`
 	FloorCPU map[string]float64 `json:"floor_cpu_ms"`
+	// CPURatio is the turns' CPU over the floor's (all processes, all rounds); CPURatioRounds is
+	// that ratio in each interleaved round, to show how far it moves within one run.
+	CPURatio       float64   `json:"cpu_ratio"`
+	CPURatioRounds []float64 `json:"cpu_ratio_rounds"`
 	// Postgres work per turn in the throughput run: connections opened, transactions committed
 	// (the bench's own counter reads included), rows inserted and updated.
 	TurnPostgres map[string]float64 `json:"turn_postgres"`
@@ -386,11 +391,17 @@ func (e *env) measure(ctx context.Context, n, conc, perSession int) (Result, err
 		turnCPU.add(c0, c1)
 		floorCPU.add(c1, c2)
 		turnPG.add(p0, p1)
+		r.CPURatioRounds = append(r.CPURatioRounds, roundRatio(cpuRatio(c0, c1, c1, c2)))
+		if os.Getenv("BENCH_ROUNDS") == "1" {
+			fmt.Printf("round %d: turns %s | floor %s\n", len(r.CPURatioRounds),
+				cpuLine(perUnit(c0, c1, msPerTick, conc*each)), cpuLine(perUnit(c1, c2, msPerTick, conc*each)))
+		}
 	}
 	units := conc * each * throughputRounds
 	r.TurnsPerS, r.FloorPerS = float64(units)/turnTime.Seconds(), float64(units)/floorTime.Seconds()
 	r.TurnCPU, r.FloorCPU = perUnit(cpuSample{}, turnCPU, msPerTick, units), perUnit(cpuSample{}, floorCPU, msPerTick, units)
 	r.TurnPostgres = perUnit(cpuSample{}, turnPG, 1, units)
+	r.CPURatio = roundRatio(cpuRatio(cpuSample{}, turnCPU, cpuSample{}, floorCPU))
 	r.ThroughputRatio = r.TurnsPerS / r.FloorPerS
 	return r, nil
 }

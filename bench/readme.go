@@ -99,6 +99,15 @@ func measured(commit, at string, cores int) string {
 	return fmt.Sprintf("commit `%s`, %s, %d cores", commit, date, cores)
 }
 
+// cpuRatioText is a run's CPU ratio with the ratio of each of its interleaved rounds.
+func cpuRatioText(r Result) string {
+	rounds := make([]string, len(r.CPURatioRounds))
+	for i, x := range r.CPURatioRounds {
+		rounds[i] = fmt.Sprintf("%.2f", x)
+	}
+	return fmt.Sprintf("**%.2f** (rounds %s)", r.CPURatio, strings.Join(rounds, ", "))
+}
+
 // readmeSection renders the benchmark section of the README from the results.
 func readmeSection(res results) string {
 	t, in := res.turns, res.ingest
@@ -118,6 +127,7 @@ func readmeSection(res results) string {
 	}
 	w("\nCPU milliseconds per turn in the throughput runs, by process (turn | floor): 20 ms/token %s | %s; 0 ms/token %s | %s.\n",
 		cpuLine(t.Delay20.TurnCPU), cpuLine(t.Delay20.FloorCPU), cpuLine(t.Delay0.TurnCPU), cpuLine(t.Delay0.FloorCPU))
+	w("CPU per turn over the floor's: 20 ms/token %s; 0 ms/token %s.\n", cpuRatioText(t.Delay20), cpuRatioText(t.Delay0))
 	w("\n**Ingestion** (%s): %s documents (%.1f MB of text, %s chunks) through `POST /v1/ingest`, the\n",
 		measured(in.Commit, in.MeasuredAt, in.Cores), thousands(in.Documents), in.CorpusMB, thousands(in.Chunks))
 	w("stand-in embedder at %.0f ms per batch of %d, %d batches in flight (the embedder alone allows %.0f chunks/s):\n",
