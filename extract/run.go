@@ -30,6 +30,7 @@ type toolResult struct {
 	stderr    string // trimmed
 	truncated bool   // stdout went past its bound
 	exitCode  int    // -1 when the tool did not exit by itself
+	cpu       time.Duration
 }
 
 // run runs a tool with explicit arguments (never through a shell) under the Extractor's timeout
@@ -45,8 +46,14 @@ func (e *Extractor) run(ctx context.Context, env []string, name string, args ...
 }
 
 // runOut is run keeping up to maxOut bytes of standard output, with tool naming the program in
-// errors.
-func (e *Extractor) runOut(ctx context.Context, tool string, maxOut int, env []string, name string, args ...string) (toolResult, error) {
+// errors. With tracing on, each run is a span (see startToolSpan).
+func (e *Extractor) runOut(ctx context.Context, tool string, maxOut int, env []string, name string, args ...string) (res toolResult, err error) {
+	ctx, span := startToolSpan(ctx, name)
+	defer func() { endToolSpan(span, res, err) }()
+	return e.execTool(ctx, tool, maxOut, env, name, args...)
+}
+
+func (e *Extractor) execTool(ctx context.Context, tool string, maxOut int, env []string, name string, args ...string) (toolResult, error) {
 	bin, err := exec.LookPath(name)
 	if err != nil {
 		return toolResult{exitCode: -1}, fmt.Errorf("run %s: %w", tool, err)
@@ -79,14 +86,14 @@ func (e *Extractor) runOut(ctx context.Context, tool string, maxOut int, env []s
 	}
 	res := toolResult{stdout: stdout.Bytes(), stderr: strings.TrimSpace(errText), truncated: stdout.dropped, exitCode: -1}
 	var sig syscall.Signal
-	var cpu time.Duration
 	if cmd.ProcessState != nil {
 		res.exitCode = cmd.ProcessState.ExitCode()
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			sig = ws.Signal()
 		}
-		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		res.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
+	cpu := res.cpu
 	e.log.DebugContext(ctx, "tool ran", "tool", tool, "exit_code", res.exitCode,
 		"duration", time.Since(start), "stdout_bytes", len(res.stdout))
 	if err := ctx.Err(); err != nil {

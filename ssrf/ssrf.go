@@ -173,7 +173,14 @@ func (e *StatusError) Error() string {
 // A Content-Length above MaxBytes is refused before reading, a longer body as
 // soon as MaxBytes+1 bytes arrived; both with ErrTooLarge. A non-2xx status is
 // a *StatusError. A timeout matches context.DeadlineExceeded with errors.Is.
-func (g *Guard) Fetch(ctx context.Context, raw string) (*Response, error) {
+// With tracing on, the fetch is a client span (see startFetchSpan).
+func (g *Guard) Fetch(ctx context.Context, raw string) (resp *Response, err error) {
+	ctx, span := startFetchSpan(ctx, raw)
+	defer func() { endFetchSpan(span, resp, err) }()
+	return g.fetch(ctx, raw)
+}
+
+func (g *Guard) fetch(ctx context.Context, raw string) (*Response, error) {
 	u, err := g.CheckURL(raw)
 	if err != nil {
 		return nil, err

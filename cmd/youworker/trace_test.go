@@ -21,6 +21,7 @@ import (
 
 	"github.com/youworker/youworker/apitest"
 	"github.com/youworker/youworker/config"
+	"github.com/youworker/youworker/extract/fixtures"
 	"github.com/youworker/youworker/mcpservers/datetime"
 	standin "github.com/youworker/youworker/standin/ollama"
 	qstandin "github.com/youworker/youworker/standin/qdrant"
@@ -74,6 +75,7 @@ func startTraced(t *testing.T) *tracedPlatform {
 		"METRICS_ADDR": freeTCPAddr(t), "JWT_SECRET": "trace-secret-trace-secret-trace-secret", "FERNET_KEYS": mustKey(t),
 		"COOKIE_SECURE": "false", "DATA_DIR": t.TempDir(), "DB_POOL_SIZE": "4", "RATE_LIMIT_AUTH": "1000",
 		"LOG_LEVEL": "info", "WORKER_STOP_TIMEOUT": "5s", "HTTP_SHUTDOWN_TIMEOUT": "2s",
+		"SSRF_ALLOW": "127.0.0.1", // the documents TestURLIngestionTracesFetchAndTools serves
 	})
 	require.NoError(t, err)
 	p := &tracedPlatform{t: t, api: "http://" + apiAddr, logs: &testenv.Buffer{}}
@@ -429,6 +431,64 @@ func TestIngestionIsOneTrace(t *testing.T) {
 		}
 	}
 	require.Positive(t, workerSQL, "no Postgres statement of the ingestion's activities in %s", tr.dump())
+}
+
+// TestURLIngestionTracesFetchAndTools: a document ingested from a URL shows its fetch (a client
+// span naming the host, nothing of the path or query) and each run of an extraction tool in the
+// ingestion's trace, under the activities that made them.
+func TestURLIngestionTracesFetchAndTools(t *testing.T) {
+	t.Parallel()
+	pdf, err := fixtures.PDF(fixtures.PDFOptions{Title: "report", Pages: []string{"Quarterly figures, traced from fetch to index."}})
+	require.NoError(t, err)
+	var traceparents []string
+	docs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		traceparents = append(traceparents, r.Header.Get("traceparent"))
+		w.Header().Set("Content-Type", "application/pdf")
+		_, _ = w.Write(pdf)
+	}))
+	t.Cleanup(docs.Close)
+	p := startTraced(t)
+	c := p.signup("ursula")
+	r, err := c.Do(context.Background(), "POST", "/v1/ingest",
+		map[string]any{"url": docs.URL + "/private/q3-report.pdf?token=s3cret"},
+		map[string]string{"X-Request-ID": "trace-ingest-url"})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+	waitFor(t, c, jsonOf(t, r)["events_url"].(string), "run.completed")
+
+	var post tracetest.SpanStub
+	require.Eventually(t, func() bool {
+		for _, s := range spans.GetSpans() {
+			if s.Name == "POST /v1/ingest" && attr(s, "youworker.request_id") == "trace-ingest-url" {
+				post = s
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond)
+	tr := traceOf(t, post.SpanContext.TraceID(), "RunWorkflow:IngestDocument", "GET", "exec pdftotext")
+	run := tr.one("RunWorkflow:IngestDocument")
+	for _, name := range []string{"GET", "exec pdftotext"} {
+		for _, s := range tr.named(name) {
+			act, ok := tr.nearest(s, "RunActivity:")
+			require.True(t, ok, "%q outside an activity: %s", name, tr.dump())
+			require.True(t, tr.under(act, run))
+		}
+	}
+	get := tr.named("GET")[0]
+	require.Equal(t, trace.SpanKindClient, get.SpanKind)
+	require.Equal(t, "127.0.0.1", attr(get, "server.address"))
+	require.Equal(t, "200", attr(get, "http.response.status_code"))
+	for _, s := range tr.spans {
+		for _, a := range s.Attributes {
+			require.NotContains(t, a.Value.Emit(), "s3cret", "span %q attribute %s carries the fetched URL", s.Name, a.Key)
+			require.NotContains(t, a.Value.Emit(), "q3-report", "span %q attribute %s carries the fetched URL", s.Name, a.Key)
+		}
+	}
+	require.Equal(t, "0", attr(tr.named("exec pdftotext")[0], "process.exit.code"))
+	for _, tp := range traceparents {
+		require.Empty(t, tp, "the fetched host received the trace context")
+	}
 }
 
 // logLine is the first JSON log record match accepts.

@@ -391,7 +391,8 @@ func newExtractor(cfg config.Config, log *slog.Logger) (*extract.Extractor, erro
 	if err != nil {
 		return nil, err
 	}
-	x := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, WhisperModel: cfg.WhisperModel, WhisperAPIKey: cfg.WhisperAPIKey, Logger: log, Timeout: cfg.ExtractTimeout,
+	x := extract.New(extract.Options{WhisperURL: cfg.WhisperURL, WhisperModel: cfg.WhisperModel, WhisperAPIKey: cfg.WhisperAPIKey,
+		HTTPClient: &http.Client{Transport: telemetry.Transport(http.DefaultTransport, "whisper")}, Logger: log, Timeout: cfg.ExtractTimeout,
 		MaxMemory: cfg.ExtractMaxMemory, MaxCPU: cfg.ExtractMaxCPU, MaxPixels: cfg.OCRMaxPixels, MaxOCRPages: ocrPages(cfg.OCRMaxPDFPages),
 		MaxPartBytes: cfg.ExtractMaxPart, MaxUnpackedBytes: cfg.ExtractMaxUnpacked, Sandbox: sandbox, SandboxMinBytes: cfg.ExtractSandboxMin})
 	if err := x.Check(); err != nil {
