@@ -1,5 +1,5 @@
 // main.js: the console's entry point: creating an account, logging in and out, and the Chat,
-// Documents, Search, Groups and API keys tabs.
+// Documents, Search, Groups, Tools and API keys tabs.
 
 import { APIError, currentUser, login, logout, register } from './api.js';
 import { $, show } from './dom.js';
@@ -8,8 +8,9 @@ import { createDocuments } from './documents.js';
 import { createSearch } from './search.js';
 import { createKeys } from './keys.js';
 import { createGroups } from './groups.js';
+import { createTools } from './tools.js';
 
-const VIEWS = ['loading', 'login-view', 'chat-view', 'documents-view', 'search-view', 'groups-view', 'keys-view'];
+const VIEWS = ['loading', 'login-view', 'chat-view', 'documents-view', 'search-view', 'groups-view', 'tools-view', 'keys-view'];
 
 // report shows an error to the user; a 401 means the login has ended.
 function report(err) {
@@ -32,6 +33,7 @@ const tabs = {
   documents: createDocuments(report),
   search: createSearch(report),
   groups: createGroups(report),
+  tools: createTools(report),
   keys: createKeys(report),
 };
 
