@@ -418,3 +418,56 @@ func TestBrowserConsoleToolServers(t *testing.T) {
 	require.Empty(t, servers())
 	require.Empty(t, b.reported(), "script errors or policy violations in the console")
 }
+
+// TestBrowserConsoleUsage: the Usage tab shows what the user's turns used and the budget an
+// administrator set them, spent and left, with the same figures the API answers.
+func TestBrowserConsoleUsage(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	p := newPlatform(t, nil)
+	p.startWorker()
+	p.startPublicAPI()
+	u := p.signup("uma")
+	p.admin("ada").setBudget(t, u, map[string]any{"daily_turns": 5, "monthly_tokens": 100000})
+	_, events := u.send(u.newSession(nil), "hello")
+	evs := collect(t, must(u.stream(context.Background(), events, 0)), 60*time.Second)
+	require.Equal(t, "turn.completed", evs[len(evs)-1].Type)
+	overview := u.do("GET", "/v1/analytics/overview", nil).json(t)
+	tokens := fmt.Sprint(overview["tokens"].(map[string]any)["total"])
+	require.NotEqual(t, "0", tokens, "the stand-in reports token counts")
+	digits := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, s)
+	}
+
+	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		credentials("#login-form", "uma"),
+		chromedp.WaitVisible(chromedp.CSS("#who")),
+		chromedp.Click(chromedp.CSS(`#tabs button[data-tab=usage]`)))
+	figure := func(name string) string {
+		return waitFor(b, "the "+name+" figure", `(document.querySelector('#usage-overview dd[data-figure="`+name+`"] strong') || {}).textContent || ''`,
+			10*time.Second, func(s string) bool { return s != "" })
+	}
+	require.Equal(t, "1", figure("Turns"))
+	require.Equal(t, tokens, digits(figure("Tokens")))
+	spent := func(capName string) string {
+		return waitFor(b, capName, `(document.querySelector('#budgets li.budget[data-budget=user] li.cap[data-cap="`+capName+`"] .spent') || {}).textContent || ''`,
+			10*time.Second, func(s string) bool { return s != "" })
+	}
+	require.Equal(t, "1 of 5", spent("day-turns"))
+	month := u.myBudget(t)["month"].(map[string]any)["tokens"]
+	require.Equal(t, fmt.Sprint(month)+"100000", digits(spent("month-tokens")), "spent of the cap, as the API says")
+	require.Zero(t, eval[int](b, `document.querySelectorAll('#budgets li.cap[data-cap="day-tokens"], #budgets li.cap[data-cap="month-turns"]').length`),
+		"a measure without a cap shows no meter")
+	today := time.Now().UTC().Format("2006-01-02")
+	require.Equal(t, []string{today}, eval[[]string](b, `[...document.querySelectorAll('#usage-timeline li.day')].map((li) => li.dataset.day)`))
+	require.Len(t, eval[[]string](b, `[...document.querySelectorAll('#usage-models li.model')].map((li) => li.dataset.model)`), 1)
+	require.Equal(t, []string{""}, eval[[]string](b, `[...document.querySelectorAll('#usage-scope option')].map((o) => o.value)`),
+		"no group to look at: uma administers none")
+	b.screenshot("console-usage")
+	require.Empty(t, b.reported(), "script errors or policy violations in the console")
+}

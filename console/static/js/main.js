@@ -1,5 +1,5 @@
 // main.js: the console's entry point: creating an account, logging in and out, and the Chat,
-// Documents, Search, Groups, Tools and API keys tabs.
+// Documents, Search, Groups, Tools, Usage and API keys tabs.
 
 import { APIError, currentUser, login, logout, register } from './api.js';
 import { $, show } from './dom.js';
@@ -9,8 +9,9 @@ import { createSearch } from './search.js';
 import { createKeys } from './keys.js';
 import { createGroups } from './groups.js';
 import { createTools } from './tools.js';
+import { createUsage } from './usage.js';
 
-const VIEWS = ['loading', 'login-view', 'chat-view', 'documents-view', 'search-view', 'groups-view', 'tools-view', 'keys-view'];
+const VIEWS = ['loading', 'login-view', 'chat-view', 'documents-view', 'search-view', 'groups-view', 'tools-view', 'usage-view', 'keys-view'];
 
 // report shows an error to the user; a 401 means the login has ended.
 function report(err) {
@@ -34,6 +35,7 @@ const tabs = {
   search: createSearch(report),
   groups: createGroups(report),
   tools: createTools(report),
+  usage: createUsage(report),
   keys: createKeys(report),
 };
 
