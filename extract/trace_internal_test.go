@@ -7,18 +7,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/youworker/youworker/telemetry"
+	"github.com/youworker/youworker/telemetry/telemetrytest"
 )
 
 // TestToolRunsAreTraced: every run of an external program is a span under its caller's, with
 // the exit code, and a run stopped at a limit is an error of type "limit".
 func TestToolRunsAreTraced(t *testing.T) {
-	spans := tracetest.NewInMemoryExporter()
-	shutdown, err := telemetry.Setup(context.Background(), telemetry.Options{Service: "extract-test", Exporter: spans})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = shutdown(context.Background()) })
+	spans := telemetrytest.Record(t)
 	e := New(Options{Timeout: 300 * time.Millisecond})
 
 	for _, tc := range []struct {
@@ -36,17 +33,9 @@ func TestToolRunsAreTraced(t *testing.T) {
 			_, err := e.run(ctx, nil, tc.argv[0], tc.argv[1:]...)
 			parent.End()
 			require.Equal(t, tc.errorType == "", err == nil, "run error: %v", err)
-			var span tracetest.SpanStub
-			for _, s := range spans.GetSpans() {
-				if s.Parent.SpanID() == parent.SpanContext().SpanID() {
-					span = s
-				}
-			}
+			span := telemetrytest.Child(spans, parent)
 			require.Equal(t, "exec "+tc.argv[0], span.Name, "the run's span is the caller's child")
-			attrs := map[string]string{}
-			for _, a := range span.Attributes {
-				attrs[string(a.Key)] = a.Value.Emit()
-			}
+			attrs := telemetrytest.Attributes(span)
 			require.Equal(t, tc.exit, attrs["process.exit.code"])
 			if tc.errorType == "" {
 				require.Equal(t, codes.Unset, span.Status.Code)

@@ -10,20 +10,17 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/youworker/youworker/telemetry"
+	"github.com/youworker/youworker/telemetry/telemetrytest"
 )
 
 // TestFetchIsTracedWithoutTheURL: each fetch is a client span under the caller's, naming the host
 // and the outcome, never the path or query (what a user fetches), and sending no trace context to
 // the host.
 func TestFetchIsTracedWithoutTheURL(t *testing.T) {
-	spans := tracetest.NewInMemoryExporter()
-	shutdown, err := telemetry.Setup(context.Background(), telemetry.Options{Service: "ssrf-test", Exporter: spans})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = shutdown(context.Background()) })
+	spans := telemetrytest.Record(t)
 
 	var traceparents []string
 	port := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -55,18 +52,12 @@ func TestFetchIsTracedWithoutTheURL(t *testing.T) {
 			parent.End()
 			require.Equal(t, tc.errorType == "", err == nil, "fetch error: %v", err)
 
-			var span tracetest.SpanStub
-			for _, s := range spans.GetSpans() {
-				if s.Parent.SpanID() == parent.SpanContext().SpanID() {
-					span = s
-				}
-			}
+			span := telemetrytest.Child(spans, parent)
 			require.Equal(t, "GET", span.Name, "the fetch's span is the caller's child")
 			require.Equal(t, trace.SpanKindClient, span.SpanKind)
-			attrs := map[string]string{}
-			for _, a := range span.Attributes {
-				attrs[string(a.Key)] = a.Value.Emit()
-				require.NotContains(t, a.Value.Emit(), "secret", "attribute %s carries the URL", a.Key)
+			attrs := telemetrytest.Attributes(span)
+			for k, v := range attrs {
+				require.NotContains(t, v, "secret", "attribute %s carries the URL", k)
 			}
 			require.NotContains(t, span.Status.Description, "secret")
 			host := "allowed.test"

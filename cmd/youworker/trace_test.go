@@ -389,24 +389,8 @@ func TestChatTurnIsOneTrace(t *testing.T) {
 func TestIngestionIsOneTrace(t *testing.T) {
 	t.Parallel()
 	p := startTraced(t)
-	c := p.signup("ingrid")
-	r, err := c.Do(context.Background(), "POST", "/v1/ingest",
-		map[string]any{"title": "notes", "text": "Durable ingestion keeps every page. Traces show each step of it."},
-		map[string]string{"X-Request-ID": "trace-ingest-1"})
-	require.NoError(t, err)
-	require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
-	waitFor(t, c, jsonOf(t, r)["events_url"].(string), "run.completed")
-
-	var post tracetest.SpanStub
-	require.Eventually(t, func() bool {
-		for _, s := range spans.GetSpans() {
-			if s.Name == "POST /v1/ingest" && attr(s, "youworker.request_id") == "trace-ingest-1" {
-				post = s
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 20*time.Millisecond)
+	post := ingested(t, p.signup("ingrid"), "trace-ingest-1",
+		map[string]any{"title": "notes", "text": "Durable ingestion keeps every page. Traces show each step of it."})
 	tr := traceOf(t, post.SpanContext.TraceID(), "RunWorkflow:IngestDocument", "POST /api/embed", "qdrant.Points/Upsert")
 	require.False(t, post.Parent.IsValid(), "without a traceparent the trace begins at the API")
 	tr.requireConnected(post, trace.SpanID{})
@@ -433,6 +417,27 @@ func TestIngestionIsOneTrace(t *testing.T) {
 	require.Positive(t, workerSQL, "no Postgres statement of the ingestion's activities in %s", tr.dump())
 }
 
+// ingested posts body to /v1/ingest as c with the request id, waits until the run completed and
+// returns the POST's span, the root of the ingestion's trace.
+func ingested(t *testing.T, c *apitest.Client, requestID string, body map[string]any) tracetest.SpanStub {
+	t.Helper()
+	r, err := c.Do(context.Background(), "POST", "/v1/ingest", body, map[string]string{"X-Request-ID": requestID})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+	waitFor(t, c, jsonOf(t, r)["events_url"].(string), "run.completed")
+	var post tracetest.SpanStub
+	require.Eventually(t, func() bool {
+		for _, s := range spans.GetSpans() {
+			if s.Name == "POST /v1/ingest" && attr(s, "youworker.request_id") == requestID {
+				post = s
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond)
+	return post
+}
+
 // TestURLIngestionTracesFetchAndTools: a document ingested from a URL shows its fetch (a client
 // span naming the host, nothing of the path or query) and each run of an extraction tool in the
 // ingestion's trace, under the activities that made them.
@@ -448,24 +453,7 @@ func TestURLIngestionTracesFetchAndTools(t *testing.T) {
 	}))
 	t.Cleanup(docs.Close)
 	p := startTraced(t)
-	c := p.signup("ursula")
-	r, err := c.Do(context.Background(), "POST", "/v1/ingest",
-		map[string]any{"url": docs.URL + "/private/q3-report.pdf?token=s3cret"},
-		map[string]string{"X-Request-ID": "trace-ingest-url"})
-	require.NoError(t, err)
-	require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
-	waitFor(t, c, jsonOf(t, r)["events_url"].(string), "run.completed")
-
-	var post tracetest.SpanStub
-	require.Eventually(t, func() bool {
-		for _, s := range spans.GetSpans() {
-			if s.Name == "POST /v1/ingest" && attr(s, "youworker.request_id") == "trace-ingest-url" {
-				post = s
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 20*time.Millisecond)
+	post := ingested(t, p.signup("ursula"), "trace-ingest-url", map[string]any{"url": docs.URL + "/private/q3-report.pdf?token=s3cret"})
 	tr := traceOf(t, post.SpanContext.TraceID(), "RunWorkflow:IngestDocument", "GET", "exec pdftotext")
 	run := tr.one("RunWorkflow:IngestDocument")
 	for _, name := range []string{"GET", "exec pdftotext"} {
