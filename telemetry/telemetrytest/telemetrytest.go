@@ -39,7 +39,7 @@ func Child(spans *tracetest.InMemoryExporter, parent trace.Span) tracetest.SpanS
 func Attributes(s tracetest.SpanStub) map[string]string {
 	out := make(map[string]string, len(s.Attributes))
 	for _, a := range s.Attributes {
-		out[string(a.Key)] = a.Value.Emit()
+		out[string(a.Key)] = a.Value.String()
 	}
 	return out
 }
