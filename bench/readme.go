@@ -84,6 +84,7 @@ func clusterSection(c clusterFile) string {
 	}
 	w("\nCPU milliseconds per turn in the throughput runs, by process (turn | floor): 1 worker %s | %s; 2 workers %s | %s.\n",
 		cpuLine(c.Workers1.TurnCPU), cpuLine(c.Workers1.FloorCPU), cpuLine(c.Workers2.TurnCPU), cpuLine(c.Workers2.FloorCPU))
+	w("CPU per turn over the floor's: 1 worker %s; 2 workers %s.\n", cpuRatioText(c.Workers1), cpuRatioText(c.Workers2))
 	return b.String()
 }
 
