@@ -1,10 +1,10 @@
 // Package console is the browser console: a small web page for the API (log in and out,
-// sessions and streamed turns with their tool calls, approvals and cancels, document uploads with
-// live ingestion progress, search, groups, MCP servers, usage and API keys), written as plain ES
-// modules and one stylesheet and embedded in the binary. It loads nothing from anywhere else, so
-// it works offline, and it is written to run under CSP: no inline script or style, and Trusted
-// Types without a policy, so its code cannot turn a string into HTML (model output and document
-// text are only ever text nodes).
+// sessions and streamed turns with their tool calls, approvals and cancels, regenerated answers,
+// edited messages and their branches, document uploads with live ingestion progress, search,
+// groups, MCP servers, usage and API keys), written as plain ES modules and one stylesheet and
+// embedded in the binary. It loads nothing from anywhere else, so it works offline, and it is
+// written to run under CSP: no inline script or style, and Trusted Types without a policy, so its
+// code cannot turn a string into HTML (model output and document text are only ever text nodes).
 package console
 
 import (

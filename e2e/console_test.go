@@ -471,3 +471,92 @@ func TestBrowserConsoleUsage(t *testing.T) {
 	b.screenshot("console-usage")
 	require.Empty(t, b.reported(), "script errors or policy violations in the console")
 }
+
+// TestBrowserConsoleBranches: from the Chat tab, an answer is regenerated with its turn's
+// Regenerate button, the two versions are switched with the switcher, and the user's message is
+// edited in place; each step is checked in the API's tree (messages, active branch).
+func TestBrowserConsoleBranches(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	p := newPlatform(t, nil)
+	p.startWorker()
+	p.startPublicAPI()
+	u := p.signup("bea")
+
+	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		credentials("#login-form", "bea"),
+		chromedp.WaitVisible(chromedp.CSS("#who")),
+		chromedp.SendKeys(chromedp.CSS("#new-session input[name=title]"), "Branches"),
+		chromedp.Click(chromedp.CSS("#new-session button[type=submit]")))
+	waitFor(b, "the session opens", `document.getElementById('session-title').textContent`, 30*time.Second,
+		func(s string) bool { return s == "Branches" })
+	sid := u.do("GET", "/v1/sessions", nil).json(t)["items"].([]any)[0].(map[string]any)["id"].(string)
+	tree := func() (answers, questions []map[string]any, active []any) {
+		data := u.do("GET", "/v1/sessions/"+sid, nil).json(t)
+		for _, m := range data["messages"].([]any) {
+			switch m := m.(map[string]any); m["role"] {
+			case "assistant":
+				answers = append(answers, m)
+			case "user":
+				questions = append(questions, m)
+			}
+		}
+		return answers, questions, data["active_branch"].([]any)
+	}
+	// completed waits until the transcript's last turn is a new one (not after) and completed,
+	// and returns its id.
+	completed := func(what, after string) string {
+		return waitFor(b, what, `(() => { const t = document.querySelector('#transcript li.turn:last-child');
+  return t && t.dataset.status === 'completed' ? t.dataset.turn : ''; })()`, 60*time.Second,
+			func(id string) bool { return id != "" && id != after })
+	}
+	reopen := func() {
+		b.do(10*time.Second, chromedp.Click(chromedp.CSS(`#sessions button[data-session="`+sid+`"]`)))
+	}
+	versions := func(what, sel, want string) {
+		waitFor(b, what, `(document.querySelector('`+sel+` .versions') || {dataset: {}}).dataset.version || ''`, 10*time.Second,
+			func(s string) bool { return s == want })
+	}
+
+	b.do(10*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#composer textarea[name=content]"), "What is durable?"),
+		chromedp.Click(chromedp.CSS("#send")))
+	first := completed("the first answer", "")
+	b.do(10*time.Second, chromedp.Click(chromedp.CSS(`#transcript li.turn:last-child button.regenerate`)))
+	second := completed("the regenerated answer", first)
+	answers, questions, active := tree()
+	require.Len(t, questions, 1)
+	require.Len(t, answers, 2, "the regenerated answer is a second version")
+	for _, a := range answers {
+		require.Equal(t, questions[0]["id"], a["parent_id"], "both answer the same message")
+	}
+	require.Contains(t, active, answers[1]["id"], "the new version is the active branch")
+
+	// The versions, switched back to the first.
+	reopen()
+	versions("the answer's versions", `#transcript li.msg.assistant`, "2/2")
+	b.do(10*time.Second, chromedp.Click(chromedp.CSS(`#transcript li.msg.assistant .versions button.prev`)))
+	versions("the first version shown", `#transcript li.msg.assistant`, "1/2")
+	_, _, active = tree()
+	require.Contains(t, active, answers[0]["id"])
+	require.NotContains(t, active, answers[1]["id"])
+	require.Equal(t, answers[0]["content"], get(b, 10*time.Second, chromedp.Text(chromedp.CSS(`#transcript li.msg.assistant .text`))))
+
+	// The question, edited in place: a new version of it, answered on its own branch.
+	b.do(10*time.Second,
+		chromedp.Click(chromedp.CSS(`#transcript li.msg.user button.edit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#transcript form.edit textarea`)),
+		chromedp.SetValue(chromedp.CSS(`#transcript form.edit textarea`), "What is a durable turn?"),
+		chromedp.Click(chromedp.CSS(`#transcript form.edit button[type=submit]`)))
+	completed("the edited question's answer", second)
+	_, questions, active = tree()
+	require.Len(t, questions, 2)
+	require.Equal(t, "What is a durable turn?", questions[1]["content"])
+	require.Equal(t, questions[0]["parent_id"], questions[1]["parent_id"], "the edit is a version of the question")
+	require.Equal(t, questions[1]["id"], active[0], "the edited question starts the active branch")
+	reopen()
+	versions("the question's versions", `#transcript li.msg.user`, "2/2")
+	require.Equal(t, "What is a durable turn?", get(b, 10*time.Second, chromedp.Text(chromedp.CSS(`#transcript li.msg.user .text`))))
+	b.screenshot("console-branches")
+	require.Empty(t, b.reported(), "script errors or policy violations in the console")
+}

@@ -1,6 +1,8 @@
 // chat.js: sessions and their turns. A turn is followed live on its event stream: tokens are
 // appended as they arrive, tool calls and their results are shown, a call waiting for approval
-// gets Approve and Deny buttons, and a running turn can be cancelled.
+// gets Approve and Deny buttons, and a running turn can be cancelled. A session's messages form a
+// tree: an answer can be regenerated and a message of the user edited, each starting a turn on a
+// new branch, and where the tree forks the transcript switches between the versions.
 
 import { request, follow } from './api.js';
 import { $, h, clear, when, brief } from './dom.js';
@@ -30,6 +32,8 @@ export function createChat(report) {
     composer.elements.content.disabled = !open;
     $('send').disabled = !open || turn !== null;
     cancelButton.disabled = turn === null;
+    // While a turn runs, the session's tree cannot change: the branch actions are hidden.
+    transcript.classList.toggle('busy', turn !== null);
   }
 
   function stopFollowing() {
@@ -62,16 +66,110 @@ export function createChat(report) {
     const running = last && UNFINISHED.has(last.status) ? last : null;
     const results = new Map(); // tool call id → its result's element in the transcript
     const branch = new Set(data.active_branch || []); // messages holds every branch: show the active one
+    const forks = versionsOf(data.messages);
+    let lastAnswer = null; // the active branch's last answer: {message, element}
     for (const m of data.messages) {
       if (branch.size > 0 && !branch.has(m.id)) continue;
       if (running && m.turn_id === running.id && m.role !== 'user') continue; // replayed from its events
       const node = renderMessage(m, results);
-      if (node) transcript.append(node);
+      if (!node) continue;
+      const el = node.nodeType === Node.DOCUMENT_FRAGMENT_NODE ? node.firstChild : node;
+      if (forks.has(m.id)) actionsOf(el).append(switcher(m, forks.get(m.id)));
+      if (m.role === 'user') actionsOf(el).append(h('button', { type: 'button', class: 'small edit', on: { click: () => startEdit(m, el) } }, 'Edit'));
+      if (m.role === 'assistant' && m.turn_id) lastAnswer = { message: m, el };
+      transcript.append(node);
     }
+    if (lastAnswer && !running) actionsOf(lastAnswer.el).append(regenerateButton(lastAnswer.message.turn_id));
     setBusy(null);
     if (running) followTurn(running.id, running.events_url);
     await loadSessions();
     scrollDown();
+  }
+
+  // versionsOf maps each message at a fork of the session's tree to its versions: the children of
+  // its parent (a regenerated answer, an edited message), oldest first.
+  function versionsOf(messages) {
+    const children = new Map();
+    for (const m of messages) {
+      const key = m.parent_id ?? '';
+      if (!children.has(key)) children.set(key, []);
+      children.get(key).push(m);
+    }
+    const out = new Map();
+    for (const list of children.values()) {
+      if (list.length > 1) for (const m of list) out.set(m.id, list);
+    }
+    return out;
+  }
+
+  // switcher shows which version of versions m is and moves the session's active branch to the
+  // one before or after it.
+  function switcher(m, versions) {
+    const i = versions.findIndex((v) => v.id === m.id);
+    const go = (j) => async () => {
+      try {
+        await request('PUT', `/v1/sessions/${session.id}/active-branch`, { message_id: versions[j].id });
+        await openSession(session.id);
+      } catch (err) {
+        report(err);
+      }
+    };
+    return h('span', { class: 'versions', 'data-version': `${i + 1}/${versions.length}` },
+      h('button', { type: 'button', class: 'small prev', disabled: i === 0, 'aria-label': 'Previous version', on: { click: go(i - 1) } }, '‹'),
+      ` ${i + 1}/${versions.length} `,
+      h('button', { type: 'button', class: 'small next', disabled: i === versions.length - 1, 'aria-label': 'Next version', on: { click: go(i + 1) } }, '›'));
+  }
+
+  // started shows the session again once a request started a turn on a new branch: the new
+  // branch is the active one, and its running turn is followed.
+  async function started(r) {
+    if (r.turn_id) await openSession(session.id);
+  }
+
+  // actionsOf is the row of a message's actions (versions, Edit, Regenerate), made on first use.
+  function actionsOf(el) {
+    return el.querySelector(':scope > .actions') ?? el.appendChild(h('span', { class: 'actions' }));
+  }
+
+  // regenerateButton asks the model to answer the user message of turnID again.
+  function regenerateButton(turnID) {
+    const b = h('button', { type: 'button', class: 'small regenerate' }, 'Regenerate');
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      try {
+        await started(await request('POST', `/v1/sessions/${session.id}/turns/${turnID}/regenerate`, undefined,
+          { 'Idempotency-Key': idempotencyKey() }));
+      } catch (err) {
+        b.disabled = false;
+        report(err);
+      }
+    });
+    return b;
+  }
+
+  // startEdit turns the user message m (shown as el) into a form for a new version of it.
+  function startEdit(m, el) {
+    if (el.querySelector('form.edit')) return;
+    const text = h('textarea', { name: 'content', rows: 3, required: true, maxlength: 100000, 'aria-label': 'New version of the message' });
+    text.value = m.content;
+    const form = h('form', { class: 'edit' }, text, h('div', { class: 'buttons' },
+      h('button', { type: 'submit' }, 'Send this version'),
+      h('button', { type: 'button', class: 'cancel-edit', on: { click: () => form.remove() } }, 'Cancel')));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (!text.value.trim()) return;
+      const submit = form.querySelector('button[type=submit]');
+      submit.disabled = true;
+      try {
+        await started(await request('POST', `/v1/sessions/${session.id}/messages/${m.id}/edit`, { content: text.value },
+          { 'Idempotency-Key': idempotencyKey() }));
+      } catch (err) {
+        submit.disabled = false;
+        report(err);
+      }
+    });
+    el.append(form);
+    text.focus();
   }
 
   // renderMessage draws a stored message (null when a tool result went inside its call).
@@ -96,7 +194,7 @@ export function createChat(report) {
       }
       return frag;
     }
-    return h('li', { class: `msg ${m.role}` }, h('p', { class: 'text' }, m.content));
+    return h('li', { class: `msg ${m.role}`, 'data-message': m.id }, h('p', { class: 'text' }, m.content));
   }
 
   async function send(content) {
@@ -239,12 +337,15 @@ export function createChat(report) {
             break;
           case 'turn.completed':
             setStatus('completed');
+            actionsOf(el).append(regenerateButton(turnID));
             break;
           case 'turn.failed':
             setStatus('failed', (data.error && data.error.message) || 'the turn failed');
+            actionsOf(el).append(regenerateButton(turnID));
             break;
           case 'turn.cancelled':
             setStatus('cancelled');
+            actionsOf(el).append(regenerateButton(turnID));
             break;
           default:
         }
