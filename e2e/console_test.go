@@ -62,6 +62,24 @@ const lastRunJS = `(() => {
     value: bar.value, max: bar.max, counts: r.querySelector('.counts').textContent};
 })()`
 
+// loggedIn opens the console and logs in as name with the login form.
+func loggedIn(p *platform, name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.Navigate(p.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		credentials("#login-form", name),
+		chromedp.WaitVisible(chromedp.CSS("#who")))
+}
+
+// consolePlatform is a browser and a platform with env (a worker and an API at its public
+// address, as the console needs), with name signed up.
+func consolePlatform(t *testing.T, env map[string]string, name string) (*browser, *platform, *user) {
+	t.Helper()
+	b := newBrowser(t)
+	p := newPlatform(t, env)
+	p.startWorker()
+	p.startPublicAPI()
+	return b, p, p.signup(name)
+}
+
 // credentials fills the console's login or registration form (form) with name and the test
 // password and submits it.
 func credentials(form, name string) chromedp.Action[chromedp.Void] {
@@ -305,9 +323,7 @@ func TestBrowserConsoleGroups(t *testing.T) {
 	hugo := p.signup("hugo")
 	myGroups := func() []any { return hugo.do("GET", "/v1/groups/me", nil).json(t)["items"].([]any) }
 
-	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
-		credentials("#login-form", "gina"),
-		chromedp.WaitVisible(chromedp.CSS("#who")))
+	b.do(30*time.Second, loggedIn(p, "gina"))
 	const membersJS = `[...document.querySelectorAll('#members li.member')].map((li) => li.querySelector('.name').textContent + ':' + li.dataset.role)`
 	b.do(30*time.Second,
 		chromedp.Click(chromedp.CSS(`#tabs button[data-tab=groups]`)),
@@ -365,21 +381,15 @@ func TestBrowserConsoleGroups(t *testing.T) {
 // each step is checked through the API.
 func TestBrowserConsoleToolServers(t *testing.T) {
 	t.Parallel()
-	b := newBrowser(t)
 	weather, describe := weatherServer(t, "Looks up a weather forecast.")
-	p := newPlatform(t, map[string]string{"MCP_ALLOWED_HOSTS": "127.0.0.1", "MCP_TOOLS_TTL": "1ms"})
-	p.startWorker()
-	p.startPublicAPI()
-	u := p.signup("wendy")
+	b, p, u := consolePlatform(t, map[string]string{"MCP_ALLOWED_HOSTS": "127.0.0.1", "MCP_TOOLS_TTL": "1ms"}, "wendy")
 	servers := func() []any { return u.do("GET", "/v1/mcp-servers", nil).json(t)["items"].([]any) }
 	forecast := func() map[string]any {
 		return servers()[0].(map[string]any)["tools"].([]any)[0].(map[string]any)
 	}
 	const toolsJS = `[...document.querySelectorAll('#servers li.server-tool')].map((li) => li.dataset.tool + ':' + li.dataset.state)`
 
-	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
-		credentials("#login-form", "wendy"),
-		chromedp.WaitVisible(chromedp.CSS("#who")))
+	b.do(30*time.Second, loggedIn(p, "wendy"))
 	b.do(30*time.Second,
 		chromedp.Click(chromedp.CSS(`#tabs button[data-tab=tools]`)),
 		chromedp.WaitVisible(chromedp.CSS("#new-server")),
@@ -423,11 +433,7 @@ func TestBrowserConsoleToolServers(t *testing.T) {
 // administrator set them, spent and left, with the same figures the API answers.
 func TestBrowserConsoleUsage(t *testing.T) {
 	t.Parallel()
-	b := newBrowser(t)
-	p := newPlatform(t, nil)
-	p.startWorker()
-	p.startPublicAPI()
-	u := p.signup("uma")
+	b, p, u := consolePlatform(t, nil, "uma")
 	p.admin("ada").setBudget(t, u, map[string]any{"daily_turns": 5, "monthly_tokens": 100000})
 	_, events := u.send(u.newSession(nil), "hello")
 	evs := collect(t, must(u.stream(context.Background(), events, 0)), 60*time.Second)
@@ -444,9 +450,7 @@ func TestBrowserConsoleUsage(t *testing.T) {
 		}, s)
 	}
 
-	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
-		credentials("#login-form", "uma"),
-		chromedp.WaitVisible(chromedp.CSS("#who")),
+	b.do(30*time.Second, loggedIn(p, "uma"),
 		chromedp.Click(chromedp.CSS(`#tabs button[data-tab=usage]`)))
 	figure := func(name string) string {
 		return waitFor(b, "the "+name+" figure", `(document.querySelector('#usage-overview dd[data-figure="`+name+`"] strong') || {}).textContent || ''`,
@@ -477,15 +481,9 @@ func TestBrowserConsoleUsage(t *testing.T) {
 // edited in place; each step is checked in the API's tree (messages, active branch).
 func TestBrowserConsoleBranches(t *testing.T) {
 	t.Parallel()
-	b := newBrowser(t)
-	p := newPlatform(t, nil)
-	p.startWorker()
-	p.startPublicAPI()
-	u := p.signup("bea")
+	b, p, u := consolePlatform(t, nil, "bea")
 
-	b.do(30*time.Second, chromedp.Navigate(p.apiURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
-		credentials("#login-form", "bea"),
-		chromedp.WaitVisible(chromedp.CSS("#who")),
+	b.do(30*time.Second, loggedIn(p, "bea"),
 		chromedp.SendKeys(chromedp.CSS("#new-session input[name=title]"), "Branches"),
 		chromedp.Click(chromedp.CSS("#new-session button[type=submit]")))
 	waitFor(b, "the session opens", `document.getElementById('session-title').textContent`, 30*time.Second,
