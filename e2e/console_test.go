@@ -538,7 +538,7 @@ func TestBrowserConsoleBranches(t *testing.T) {
 	_, _, active = tree()
 	require.Contains(t, active, answers[0]["id"])
 	require.NotContains(t, active, answers[1]["id"])
-	require.Equal(t, answers[0]["content"], get(b, 10*time.Second, chromedp.Text(chromedp.CSS(`#transcript li.msg.assistant .text`))))
+	require.Equal(t, answers[0]["content"], eval[string](b, `document.querySelector('#transcript li.msg.assistant .text').textContent`))
 
 	// The question, edited in place: a new version of it, answered on its own branch.
 	b.do(10*time.Second,
@@ -553,8 +553,11 @@ func TestBrowserConsoleBranches(t *testing.T) {
 	require.Equal(t, questions[0]["parent_id"], questions[1]["parent_id"], "the edit is a version of the question")
 	require.Equal(t, questions[1]["id"], active[0], "the edited question starts the active branch")
 	reopen()
-	versions("the question's versions", `#transcript li.msg.user`, "2/2")
-	require.Equal(t, "What is a durable turn?", get(b, 10*time.Second, chromedp.Text(chromedp.CSS(`#transcript li.msg.user .text`))))
+	// Polled as one value: the transcript is drawn again after the click, and a read between its
+	// clearing and its drawing would see nothing.
+	waitFor(b, "the edited question, its second version", `(() => { const li = document.querySelector('#transcript li.msg.user');
+  return li ? (li.querySelector('.versions') || {dataset: {}}).dataset.version + ' ' + li.querySelector('.text').textContent : ''; })()`,
+		10*time.Second, func(s string) bool { return s == "2/2 What is a durable turn?" })
 	b.screenshot("console-branches")
 	require.Empty(t, b.reported(), "script errors or policy violations in the console")
 }
