@@ -501,12 +501,32 @@ func TestBrowserConsoleBranches(t *testing.T) {
 		}
 		return answers, questions, data["active_branch"].([]any)
 	}
-	// completed waits until the transcript's last turn is a new one (not after) and completed,
-	// and returns its id.
-	completed := func(what, after string) string {
-		return waitFor(b, what, `(() => { const t = document.querySelector('#transcript li.turn:last-child');
-  return t && t.dataset.status === 'completed' ? t.dataset.turn : ''; })()`, 60*time.Second,
-			func(id string) bool { return id != "" && id != after })
+	// completed waits until the transcript's last turn, followed live, has completed.
+	completed := func(what string) {
+		waitFor(b, what, lastTurnJS, 60*time.Second, func(s turnSnap) bool { return s.Status == "completed" })
+	}
+	// settled waits until the session's n turns have completed and the transcript shows the
+	// active branch's answer with no turn running: drawn live, or from the stored messages when
+	// the turn ended before the transcript was drawn again.
+	settled := func(what string, n int) {
+		require.Eventually(t, func() bool {
+			turns := u.do("GET", "/v1/sessions/"+sid, nil).json(t)["turns"].([]any)
+			done := len(turns) == n
+			for _, tr := range turns {
+				done = done && tr.(map[string]any)["status"] == "completed"
+			}
+			return done
+		}, 60*time.Second, 50*time.Millisecond, what)
+		answers, _, active := tree()
+		var want any
+		for _, a := range answers {
+			if slices.Contains(active, a["id"]) {
+				want = a["content"]
+			}
+		}
+		waitFor(b, what+" shown", `document.querySelectorAll('#transcript li.turn[data-status=running]').length === 0
+  ? [...document.querySelectorAll('#transcript .msg.assistant .text')].map((e) => e.textContent).pop() || '' : ''`,
+			10*time.Second, func(s string) bool { return s == want })
 	}
 	reopen := func() {
 		b.do(10*time.Second, chromedp.Click(chromedp.CSS(`#sessions button[data-session="`+sid+`"]`)))
@@ -519,9 +539,11 @@ func TestBrowserConsoleBranches(t *testing.T) {
 	b.do(10*time.Second,
 		chromedp.SendKeys(chromedp.CSS("#composer textarea[name=content]"), "What is durable?"),
 		chromedp.Click(chromedp.CSS("#send")))
-	first := completed("the first answer", "")
+	completed("the first answer")
+	waitFor(b, "the question just sent can be edited", `document.querySelectorAll('#transcript li.msg.user button.edit').length`,
+		10*time.Second, func(n int) bool { return n == 1 })
 	b.do(10*time.Second, chromedp.Click(chromedp.CSS(`#transcript li.turn:last-child button.regenerate`)))
-	second := completed("the regenerated answer", first)
+	settled("the regenerated answer", 2)
 	answers, questions, active := tree()
 	require.Len(t, questions, 1)
 	require.Len(t, answers, 2, "the regenerated answer is a second version")
@@ -546,7 +568,7 @@ func TestBrowserConsoleBranches(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#transcript form.edit textarea`)),
 		chromedp.SetValue(chromedp.CSS(`#transcript form.edit textarea`), "What is a durable turn?"),
 		chromedp.Click(chromedp.CSS(`#transcript form.edit button[type=submit]`)))
-	completed("the edited question's answer", second)
+	settled("the edited question's answer", 3)
 	_, questions, active = tree()
 	require.Len(t, questions, 2)
 	require.Equal(t, "What is a durable turn?", questions[1]["content"])

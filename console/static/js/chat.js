@@ -75,7 +75,7 @@ export function createChat(report) {
       if (!node) continue;
       const el = node.nodeType === Node.DOCUMENT_FRAGMENT_NODE ? node.firstChild : node;
       if (forks.has(m.id)) actionsOf(el).append(switcher(m, forks.get(m.id)));
-      if (m.role === 'user') actionsOf(el).append(h('button', { type: 'button', class: 'small edit', on: { click: () => startEdit(m, el) } }, 'Edit'));
+      if (m.role === 'user') actionsOf(el).append(editButton(m, el));
       if (m.role === 'assistant' && m.turn_id) lastAnswer = { message: m, el };
       transcript.append(node);
     }
@@ -147,6 +147,11 @@ export function createChat(report) {
     return b;
   }
 
+  // editButton offers a new version of the user message m, shown as el.
+  function editButton(m, el) {
+    return h('button', { type: 'button', class: 'small edit', on: { click: () => startEdit(m, el) } }, 'Edit');
+  }
+
   // startEdit turns the user message m (shown as el) into a form for a new version of it.
   function startEdit(m, el) {
     if (el.querySelector('form.edit')) return;
@@ -200,12 +205,25 @@ export function createChat(report) {
   async function send(content) {
     const r = await request('POST', `/v1/sessions/${session.id}/messages`, { content },
       { 'Idempotency-Key': idempotencyKey() });
-    transcript.append(h('li', { class: 'msg user' }, h('p', { class: 'text' }, content)));
-    followTurn(r.turn_id, r.events_url);
+    const sent = h('li', { class: 'msg user' }, h('p', { class: 'text' }, content));
+    transcript.append(sent);
+    followTurn(r.turn_id, r.events_url, sent);
     scrollDown();
   }
 
-  function followTurn(turnID, eventsURL) {
+  // editable gives the message just sent (shown as el) its Edit button once its turn has ended,
+  // when the stored message's id is known.
+  async function editable(sid, turnID, el) {
+    const data = await request('GET', `/v1/sessions/${sid}`);
+    const m = data.messages.find((x) => x.turn_id === turnID && x.role === 'user');
+    if (!m || !el.isConnected || session?.id !== sid) return;
+    el.dataset.message = m.id;
+    actionsOf(el).append(editButton(m, el));
+  }
+
+  // followTurn shows a turn live from its event stream; sent, when set, is the message that
+  // started it, shown before the turn's first event.
+  function followTurn(turnID, eventsURL, sent) {
     const sid = session.id;
     const view = turnView(sid, turnID);
     transcript.append(view.el);
@@ -217,6 +235,7 @@ export function createChat(report) {
       if (TURN_END.includes(name) && live === turn) {
         setBusy(null);
         loadSessions().catch(report);
+        if (sent) editable(sid, turnID, sent).catch(report);
       }
     }, (err) => {
       view.note('the event stream was lost');
