@@ -30,7 +30,7 @@ type toolResult struct {
 	stderr    string // trimmed
 	truncated bool   // stdout went past its bound
 	exitCode  int    // -1 when the tool did not exit by itself
-	cpu       time.Duration
+	cpu       time.Duration // user and system time the tool used
 }
 
 // run runs a tool with explicit arguments (never through a shell) under the Extractor's timeout
@@ -93,7 +93,6 @@ func (e *Extractor) execTool(ctx context.Context, tool string, maxOut int, env [
 		}
 		res.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
-	cpu := res.cpu
 	e.log.DebugContext(ctx, "tool ran", "tool", tool, "exit_code", res.exitCode,
 		"duration", time.Since(start), "stdout_bytes", len(res.stdout))
 	if err := ctx.Err(); err != nil {
@@ -109,7 +108,7 @@ func (e *Extractor) execTool(ctx context.Context, tool string, maxOut int, env [
 	switch {
 	// SIGXCPU at the soft limit, or SIGKILL at the hard one for a program that ignores SIGXCPU
 	// (the Go runtime does).
-	case sig == syscall.SIGXCPU, sig == syscall.SIGKILL && e.maxCPU > 0 && cpu >= e.maxCPU:
+	case sig == syscall.SIGXCPU, sig == syscall.SIGKILL && e.maxCPU > 0 && res.cpu >= e.maxCPU:
 		return res, fmt.Errorf("%w: %s used more than %s of CPU time", ErrLimit, tool, e.maxCPU)
 	case outOfMemory(res.stderr) != "" && (sig != 0 || res.exitCode != 0):
 		return res, fmt.Errorf("%w: %s ran out of memory%s: %s", ErrLimit, tool, e.memoryNote(), outOfMemory(res.stderr))
