@@ -120,10 +120,18 @@ export function createChat(report) {
       h('button', { type: 'button', class: 'small next', disabled: i === versions.length - 1, 'aria-label': 'Next version', on: { click: go(i + 1) } }, '›'));
   }
 
-  // started shows the session again once a request started a turn on a new branch: the new
-  // branch is the active one, and its running turn is followed.
-  async function started(r) {
-    if (r.turn_id) await openSession(session.id);
+  // branchOff sends the request (POST path with body) that starts a turn on a new branch, with
+  // button disabled meanwhile, then shows the session again: the new branch is the active one, and
+  // its turn is followed while it runs. A refused request re-enables the button.
+  async function branchOff(button, path, body) {
+    button.disabled = true;
+    try {
+      await request('POST', `/v1/sessions/${session.id}${path}`, body, { 'Idempotency-Key': idempotencyKey() });
+      await openSession(session.id);
+    } catch (err) {
+      button.disabled = false;
+      report(err);
+    }
   }
 
   // actionsOf is the row of a message's actions (versions, Edit, Regenerate), made on first use.
@@ -134,16 +142,7 @@ export function createChat(report) {
   // regenerateButton asks the model to answer the user message of turnID again.
   function regenerateButton(turnID) {
     const b = h('button', { type: 'button', class: 'small regenerate' }, 'Regenerate');
-    b.addEventListener('click', async () => {
-      b.disabled = true;
-      try {
-        await started(await request('POST', `/v1/sessions/${session.id}/turns/${turnID}/regenerate`, undefined,
-          { 'Idempotency-Key': idempotencyKey() }));
-      } catch (err) {
-        b.disabled = false;
-        report(err);
-      }
-    });
+    b.addEventListener('click', () => branchOff(b, `/turns/${turnID}/regenerate`));
     return b;
   }
 
@@ -160,18 +159,9 @@ export function createChat(report) {
     const form = h('form', { class: 'edit' }, text, h('div', { class: 'buttons' },
       h('button', { type: 'submit' }, 'Send this version'),
       h('button', { type: 'button', class: 'cancel-edit', on: { click: () => form.remove() } }, 'Cancel')));
-    form.addEventListener('submit', async (ev) => {
+    form.addEventListener('submit', (ev) => {
       ev.preventDefault();
-      if (!text.value.trim()) return;
-      const submit = form.querySelector('button[type=submit]');
-      submit.disabled = true;
-      try {
-        await started(await request('POST', `/v1/sessions/${session.id}/messages/${m.id}/edit`, { content: text.value },
-          { 'Idempotency-Key': idempotencyKey() }));
-      } catch (err) {
-        submit.disabled = false;
-        report(err);
-      }
+      if (text.value.trim()) branchOff(form.querySelector('button[type=submit]'), `/messages/${m.id}/edit`, { content: text.value });
     });
     el.append(form);
     text.focus();
@@ -356,18 +346,17 @@ export function createChat(report) {
             break;
           case 'turn.completed':
             setStatus('completed');
-            actionsOf(el).append(regenerateButton(turnID));
             break;
           case 'turn.failed':
             setStatus('failed', (data.error && data.error.message) || 'the turn failed');
-            actionsOf(el).append(regenerateButton(turnID));
             break;
           case 'turn.cancelled':
             setStatus('cancelled');
-            actionsOf(el).append(regenerateButton(turnID));
             break;
           default:
         }
+        // However it ended, the turn's answer can be asked for again.
+        if (TURN_END.includes(name)) actionsOf(el).append(regenerateButton(turnID));
       },
     };
   }

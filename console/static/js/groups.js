@@ -10,13 +10,17 @@ export async function myGroups() {
   return (await request('GET', '/v1/groups/me')).items;
 }
 
-// groupOptions fills a <select> with "Personal" and the user's groups.
-export async function groupOptions(select) {
+// groupOptions fills a <select> with a first choice (value "", none: "Personal") and the user's
+// groups that only accepts (default: all), keeping the choice made if it is still offered. It
+// returns all the user's groups.
+export async function groupOptions(select, { none = 'Personal', only = () => true } = {}) {
   const groups = await myGroups();
   const chosen = select.value;
-  select.replaceChildren(h('option', { value: '' }, 'Personal'),
-    ...groups.map((g) => h('option', { value: g.id }, `Group: ${g.name}`)));
-  if (groups.some((g) => g.id === chosen)) select.value = chosen;
+  const offered = groups.filter(only);
+  select.replaceChildren(h('option', { value: '' }, none),
+    ...offered.map((g) => h('option', { value: g.id }, `Group: ${g.name}`)));
+  if (offered.some((g) => g.id === chosen)) select.value = chosen;
+  return groups;
 }
 
 export function createGroups(report) {

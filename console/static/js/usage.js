@@ -4,7 +4,7 @@
 
 import { request } from './api.js';
 import { $, h, clear, when } from './dom.js';
-import { myGroups } from './groups.js';
+import { groupOptions } from './groups.js';
 
 // n formats a count for people.
 function n(x) {
@@ -99,12 +99,8 @@ export function createUsage(report) {
 
   // fillScope offers the user's own usage and that of each group they administer.
   async function fillScope() {
-    const groups = await myGroups();
+    const groups = await groupOptions(scope, { none: 'Your turns', only: (g) => g.role === 'admin' });
     groupNames = new Map(groups.map((g) => [g.id, g.name]));
-    const chosen = scope.value;
-    scope.replaceChildren(h('option', { value: '' }, 'Your turns'),
-      ...groups.filter((g) => g.role === 'admin').map((g) => h('option', { value: g.id }, `Group: ${g.name}`)));
-    if ([...scope.options].some((o) => o.value === chosen)) scope.value = chosen;
   }
 
   for (const control of [days, scope]) control.addEventListener('change', () => load().catch(report));
