@@ -27,9 +27,9 @@ const (
 // toolResult is what an external tool printed.
 type toolResult struct {
 	stdout    []byte
-	stderr    string // trimmed
-	truncated bool   // stdout went past its bound
-	exitCode  int    // -1 when the tool did not exit by itself
+	stderr    string        // trimmed
+	truncated bool          // stdout went past its bound
+	exitCode  int           // -1 when the tool did not exit by itself
 	cpu       time.Duration // user and system time the tool used
 }
 
